@@ -1,0 +1,10 @@
+import { WebhookAttempt } from './webhook-attempt.entity.js';
+import { WebhookDelivery } from './webhook-delivery.entity.js';
+import { WebhookEndpoint } from './webhook-endpoint.entity.js';
+import { WebhookInboxEntry } from './webhook-inbox.entity.js';
+import { WebhookMessage } from './webhook-message.entity.js';
+
+export { WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookInboxEntry, WebhookMessage };
+
+/** Every entity of the module, for `TypeOrmModule.forFeature` or a DataSource's `entities`. */
+export const WEBHOOK_ENTITIES = [WebhookEndpoint, WebhookMessage, WebhookDelivery, WebhookAttempt, WebhookInboxEntry];

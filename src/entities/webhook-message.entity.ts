@@ -1,0 +1,32 @@
+import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
+import { TimeColumn } from './columns.js';
+
+/** One event as sent: its id is the `webhook-id` of every attempt, its body never changes. */
+@Entity('webhook_messages')
+@Index('idx_webhook_messages_customer_created', ['customerId', 'createdAt'])
+export class WebhookMessage {
+  /** `msg_…`, sortable by creation time. */
+  @PrimaryColumn({ type: 'varchar', length: 40 })
+  id: string;
+
+  @Column({ type: 'varchar', length: 255 })
+  type: string;
+
+  @Column({ name: 'customer_id', type: 'varchar', length: 255, nullable: true })
+  customerId: string | null;
+
+  @Column({ name: 'idempotency_key', type: 'varchar', length: 255, nullable: true })
+  idempotencyKey: string | null;
+
+  /** `[customerId, idempotencyKey]` as JSON: unique, so a key is unique per customer. */
+  @Index('uq_webhook_messages_idempotency', { unique: true })
+  @Column({ name: 'idempotency_scope', type: 'varchar', length: 600, nullable: true, select: false })
+  idempotencyScope: string | null;
+
+  /** The exact request body: `{"type","timestamp","data"}`. */
+  @Column({ type: 'text' })
+  body: string;
+
+  @TimeColumn('created_at')
+  createdAt: Date;
+}

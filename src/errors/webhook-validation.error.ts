@@ -1,0 +1,16 @@
+/** Thrown by `WebhookService` for bad input (type, payload, URL, headers); nothing was written. */
+export class WebhookValidationError extends Error {
+  override readonly name = 'WebhookValidationError';
+  constructor(
+    /** The argument or field at fault, such as `type` or `url`. */
+    readonly field: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Thrown when an endpoint, message or delivery id does not exist. */
+export class WebhookNotFoundError extends Error {
+  override readonly name = 'WebhookNotFoundError';
+}

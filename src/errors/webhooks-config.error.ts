@@ -1,0 +1,4 @@
+/** Thrown at boot when the module options are invalid; the message names the option. */
+export class WebhooksConfigError extends Error {
+  override readonly name = 'WebhooksConfigError';
+}

@@ -1,0 +1,138 @@
+import type { InboundSourceOptions } from './inbound-source.interface.js';
+
+/** Which halves of the pipeline this process runs. */
+export type WebhooksRole = 'all' | 'emitter' | 'worker';
+
+/** Outbound network policy: which destinations the delivery client may connect to. */
+export interface NetworkPolicyOptions {
+  /**
+   * CIDRs (`127.0.0.1/32`, `10.0.0.0/8`, `::1/128`) or host names (`hooks.internal`) that are
+   * reachable even though they resolve to private, loopback or other refused ranges.
+   * @default []
+   */
+  allow?: string[];
+  /**
+   * Refuse plain `http://` endpoint URLs (at create time and at delivery time).
+   * @default false
+   */
+  httpsOnly?: boolean;
+}
+
+/** Options of the sending side. */
+export interface OutboundOptions {
+  /**
+   * Delay before each attempt, in milliseconds; the first entry is the first attempt.
+   * The length is the number of attempts.
+   * @default [0, 5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000]
+   */
+  schedule?: number[];
+  /**
+   * Random spread applied to every scheduled delay, as a fraction (0.2 = ±20 %).
+   * @default 0.2
+   */
+  jitter?: number;
+  /**
+   * Total deadline of one attempt (connect, headers and body), in milliseconds.
+   * @default 15_000
+   */
+  timeoutMs?: number;
+  /**
+   * How many bytes of each response body are read and kept in the attempt log.
+   * @default 4096
+   */
+  maxResponseBodyBytes?: number;
+  /**
+   * Largest accepted `data` of one message once serialised to JSON, in bytes.
+   * @default 262_144
+   */
+  maxPayloadBytes?: number;
+  /**
+   * Deliveries processed at once by this worker process.
+   * @default 10
+   */
+  concurrency?: number;
+  /**
+   * `User-Agent` of outbound requests.
+   * @default 'nestjs-webhooks/0.1'
+   */
+  userAgent?: string;
+  /**
+   * A `Retry-After` on 429 / 503 is honoured up to this multiple of the scheduled delay.
+   * @default 2
+   */
+  retryAfterMaxFactor?: number;
+  /**
+   * An endpoint that has failed without a single success for this long is disabled.
+   * @default 432_000_000 (5 days)
+   */
+  disableAfterMs?: number;
+  /**
+   * How often committed deliveries that never reached the queue are looked for.
+   * @default 1000
+   */
+  relayIntervalMs?: number;
+  /**
+   * How often enqueued deliveries whose Bull job vanished are looked for.
+   * @default 30_000
+   */
+  reconcileIntervalMs?: number;
+  /**
+   * Outbound network policy. The default refuses private, loopback, link-local, CGNAT,
+   * multicast, reserved and metadata addresses.
+   * @default { allow: [], httpsOnly: false }
+   */
+  network?: NetworkPolicyOptions;
+}
+
+/** Options of the receiving side. */
+export interface InboundOptions {
+  /**
+   * Route prefix: calls arrive at `POST /<path>/:source`. With `forRootAsync`, give it as the
+   * `inboundPath` extra instead, since routes are fixed before async options resolve.
+   * @default 'webhooks'
+   */
+  path?: string;
+  /** The senders this app accepts, by the name used in the URL. @default {} */
+  sources?: Record<string, InboundSourceOptions>;
+  /**
+   * `sync` runs handlers before answering; `queue` stores, enqueues on Bull and answers 202.
+   * @default 'sync'
+   */
+  mode?: 'sync' | 'queue';
+  /**
+   * Largest accepted raw body, in bytes (the HTTP adapter's own limit applies first).
+   * @default 1_048_576
+   */
+  bodyLimit?: number;
+  /**
+   * Attempts of a queued inbound call's handlers (queue mode).
+   * @default 5
+   */
+  queueAttempts?: number;
+}
+
+/** Options of `WebhooksModule.forRoot` / `forRootAsync`. Every field is optional. */
+export interface WebhooksModuleOptions {
+  /**
+   * `all` emits and delivers; `emitter` only writes and enqueues (API processes);
+   * `worker` only delivers (worker processes sharing Redis and the database).
+   * @default 'all'
+   */
+  role?: WebhooksRole;
+  /** Sending side. @default all defaults */
+  outbound?: OutboundOptions;
+  /** Receiving side. @default no sources: every call answers 404 */
+  inbound?: InboundOptions;
+}
+
+/** Options with every default filled in: what the module's classes consume. */
+export interface ResolvedWebhooksOptions {
+  role: WebhooksRole;
+  outbound: Required<Omit<OutboundOptions, 'network'>> & { network: Required<NetworkPolicyOptions> };
+  inbound: Required<Omit<InboundOptions, 'sources'>> & {
+    sources: Record<string, ResolvedInboundSource>;
+  };
+}
+
+/** An inbound source with its defaults filled in. */
+export type ResolvedInboundSource = InboundSourceOptions & { name: string; tolerance: number };

@@ -1,0 +1,6 @@
+import { CreateWebhookTables1764000000000 } from './1764000000000-create-webhook-tables.js';
+
+export { CreateWebhookTables1764000000000 };
+
+/** The module's migrations, in order: add them to your DataSource's `migrations`. */
+export const WEBHOOK_MIGRATIONS = [CreateWebhookTables1764000000000];

@@ -1,0 +1,178 @@
+import { InjectQueue } from '@nestjs/bull';
+import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { Job, Queue } from 'bull';
+import type { DataSource, EntityManager } from 'typeorm';
+import { WebhookAttempt } from '../entities/webhook-attempt.entity.js';
+import { WebhookDelivery } from '../entities/webhook-delivery.entity.js';
+import { WebhookEndpoint } from '../entities/webhook-endpoint.entity.js';
+import { WebhookMessage } from '../entities/webhook-message.entity.js';
+import { newId } from '../ids.js';
+import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
+import { signStandard } from '../signing/standard-webhooks.js';
+import { TransactionRunner } from '../transaction.runner.js';
+import { WebhookEvents } from '../webhook.events.js';
+import { DELIVERY_JOB, WEBHOOKS_OPTIONS, WEBHOOKS_QUEUE } from '../webhooks.constants.js';
+import { type HttpAttemptResult, WebhookHttpClient } from './http.client.js';
+import type { DeliveryJobData } from './outbox.service.js';
+import { type AttemptOutcome, decideOutcome, RetryLaterError } from './retry.policy.js';
+
+/** What one job run did, returned as the Bull job result. */
+export type DeliveryJobResult = AttemptOutcome['kind'] | 'skipped' | 'discarded';
+
+const TERMINAL = ['succeeded', 'failed', 'discarded'];
+
+/**
+ * Consumes delivery jobs: signs the stored body, POSTs it through the HTTP client, records the
+ * attempt and decides what follows. A retry is a thrown {@link RetryLaterError}, whose delay the
+ * queue's backoff strategy uses, so one Bull job carries the whole schedule.
+ */
+@Injectable()
+export class DeliveryProcessor implements OnApplicationBootstrap {
+  private readonly logger = new Logger(DeliveryProcessor.name);
+
+  constructor(
+    @Inject(WEBHOOKS_OPTIONS) private readonly options: ResolvedWebhooksOptions,
+    @InjectQueue(WEBHOOKS_QUEUE) private readonly queue: Queue,
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly tx: TransactionRunner,
+    private readonly http: WebhookHttpClient,
+    private readonly events: WebhookEvents,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    if (this.options.role === 'emitter') return;
+    this.queue.process(DELIVERY_JOB, this.options.outbound.concurrency, (job: Job<DeliveryJobData>) => this.process(job));
+    this.logger.log(`Delivering with concurrency ${this.options.outbound.concurrency}.`);
+  }
+
+  /** Runs one attempt of the job's delivery. */
+  async process(job: Job<DeliveryJobData>): Promise<DeliveryJobResult> {
+    const { deliveryId, trigger } = job.data;
+    const delivery = await this.dataSource.getRepository(WebhookDelivery).findOne({
+      where: { id: deliveryId },
+      relations: { endpoint: true, message: true },
+    });
+    // Gone (endpoint deleted) or already final (a duplicate job after a relay or reconcile).
+    if (!delivery?.endpoint || !delivery.message || TERMINAL.includes(delivery.status)) return 'skipped';
+    const { endpoint, message } = delivery;
+    if (!endpoint.enabled) {
+      await this.tx.write((m) => this.updateDelivery(m, deliveryId, { status: 'discarded', nextAttemptAt: null, lastError: `endpoint disabled: ${endpoint.disabledReason}` }));
+      return 'discarded';
+    }
+
+    const result = await this.http.post(endpoint.url, this.headers(endpoint, message), message.body);
+    const outcome = decideOutcome(result, job.attemptsMade, this.options.outbound);
+    const number = delivery.attempts + 1;
+    const now = new Date();
+    const nextAttemptAt = outcome.kind === 'retry' ? new Date(now.getTime() + outcome.delayMs) : null;
+    const disableReason = await this.tx.run(async (m) => {
+      await m.insert(WebhookAttempt, {
+        id: newId('atm'),
+        deliveryId,
+        number,
+        statusCode: result.statusCode,
+        durationMs: result.durationMs,
+        responseBody: result.body,
+        errorClass: result.errorClass,
+        errorMessage: result.errorMessage,
+        trigger,
+        createdAt: now,
+      });
+      await this.updateDelivery(m, deliveryId, {
+        status: outcome.kind === 'succeeded' ? 'succeeded' : outcome.kind === 'retry' ? 'pending' : 'failed',
+        attempts: number,
+        nextAttemptAt,
+        lastStatusCode: result.statusCode,
+        lastError: result.errorMessage,
+      });
+      return this.trackHealth(m, endpoint, outcome, now);
+    });
+    this.announce(delivery, number, result, outcome, nextAttemptAt, disableReason);
+    if (outcome.kind === 'retry') throw new RetryLaterError(outcome.delayMs, result.errorMessage ?? 'failed');
+    return outcome.kind;
+  }
+
+  /** Standard Webhooks headers, signed with every secret still valid (two during a rotation). */
+  private headers(endpoint: WebhookEndpoint, message: WebhookMessage): Record<string, string> {
+    const timestamp = Math.floor(Date.now() / 1000);
+    const secrets = [endpoint.secret];
+    if (endpoint.previousSecret && endpoint.previousSecretExpiresAt && endpoint.previousSecretExpiresAt.getTime() > Date.now()) {
+      secrets.push(endpoint.previousSecret);
+    }
+    return {
+      ...endpoint.headers,
+      'content-type': 'application/json',
+      'user-agent': this.options.outbound.userAgent,
+      'webhook-id': message.id,
+      'webhook-timestamp': String(timestamp),
+      'webhook-signature': secrets.map((s) => signStandard(s, message.id, timestamp, message.body)).join(' '),
+    };
+  }
+
+  /**
+   * Updates the endpoint's failure streak; disables it on 410 or after failing for
+   * `disableAfterMs`, discarding its pending deliveries. Returns the reason when it disabled it.
+   */
+  private async trackHealth(m: EntityManager, endpoint: WebhookEndpoint, outcome: AttemptOutcome, now: Date): Promise<string | null> {
+    if (outcome.kind === 'succeeded') {
+      // Written only when there was a streak to end: a healthy endpoint costs no extra write.
+      if (endpoint.failingSince || endpoint.consecutiveFailures) {
+        await m.update(WebhookEndpoint, { id: endpoint.id }, { failingSince: null, consecutiveFailures: 0 });
+      }
+      return null;
+    }
+    const failingSince = endpoint.failingSince ?? now;
+    let reason: string | null = null;
+    if (outcome.kind === 'gone') reason = 'endpoint answered 410 Gone';
+    else if (now.getTime() - failingSince.getTime() >= this.options.outbound.disableAfterMs) {
+      reason = `failing without success since ${failingSince.toISOString()}`;
+    }
+    await m
+      .createQueryBuilder()
+      .update(WebhookEndpoint)
+      .set({
+        failingSince,
+        consecutiveFailures: () => 'consecutive_failures + 1',
+        ...(reason ? { enabled: false, disabledReason: reason, updatedAt: now } : {}),
+      })
+      .where('id = :id', { id: endpoint.id })
+      .execute();
+    if (reason) {
+      // Kept, not dropped: discarded deliveries can be replayed with recoverFailed once re-enabled.
+      await m
+        .createQueryBuilder()
+        .update(WebhookDelivery)
+        .set({ status: 'discarded', nextAttemptAt: null, lastError: `endpoint disabled: ${reason}`, updatedAt: now })
+        .where("endpoint_id = :id AND status = 'pending'", { id: endpoint.id })
+        .execute();
+    }
+    return reason;
+  }
+
+  private updateDelivery(m: EntityManager, id: string, patch: Partial<WebhookDelivery>) {
+    return m.update(WebhookDelivery, { id }, { ...patch, updatedAt: new Date() });
+  }
+
+  private announce(
+    delivery: WebhookDelivery,
+    attempt: number,
+    result: HttpAttemptResult,
+    outcome: AttemptOutcome,
+    nextAttemptAt: Date | null,
+    disableReason: string | null,
+  ): void {
+    const ids = { deliveryId: delivery.id, messageId: delivery.messageId, endpointId: delivery.endpointId, attempt };
+    const error = result.errorMessage ?? '';
+    if (outcome.kind === 'succeeded') this.events.emit('delivery.succeeded', { ...ids, statusCode: result.statusCode! });
+    else if (outcome.kind === 'retry') this.events.emit('delivery.failed', { ...ids, error, nextAttemptAt: nextAttemptAt! });
+    else {
+      this.logger.warn(`Delivery ${delivery.id} to ${delivery.endpointId} ended after attempt ${attempt}: ${error}`);
+      this.events.emit('delivery.exhausted', { ...ids, error });
+    }
+    if (disableReason) {
+      this.logger.warn(`Endpoint ${delivery.endpointId} disabled: ${disableReason}`);
+      this.events.emit('endpoint.disabled', { endpointId: delivery.endpointId, customerId: delivery.endpoint!.customerId, reason: disableReason });
+    }
+  }
+}

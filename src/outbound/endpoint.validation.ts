@@ -1,0 +1,68 @@
+import { WebhookValidationError } from '../errors/webhook-validation.error.js';
+import { isValidEventFilter } from '../event-types.js';
+import { RESERVED_HEADERS } from '../webhooks.constants.js';
+import { messages } from '../webhooks.messages.js';
+
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** Checks an endpoint URL: absolute http(s) (https only when required), no fragment. */
+export function validateUrl(url: unknown, httpsOnly: boolean): string {
+  if (typeof url !== 'string' || url.length > 2048) throw new WebhookValidationError('url', messages.invalidUrl(url, 'a URL string of at most 2048 characters is required'));
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new WebhookValidationError('url', messages.invalidUrl(url, 'it is not an absolute URL'));
+  }
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
+    throw new WebhookValidationError('url', messages.invalidUrl(url, 'only http and https are allowed'));
+  }
+  if (httpsOnly && parsed.protocol !== 'https:') {
+    throw new WebhookValidationError('url', messages.invalidUrl(url, 'outbound.network.httpsOnly is on: use https'));
+  }
+  return url;
+}
+
+/** Checks event type filters; an empty list means every event, stored as null. */
+export function validateFilters(filters: unknown): string[] | null {
+  if (filters === undefined || filters === null) return null;
+  if (!Array.isArray(filters)) throw new WebhookValidationError('eventTypes', messages.invalidFilter(filters));
+  for (const f of filters) if (!isValidEventFilter(f)) throw new WebhookValidationError('eventTypes', messages.invalidFilter(f));
+  return filters.length === 0 ? null : [...new Set(filters as string[])];
+}
+
+/** Checks custom headers: valid names and values, none that the module sets itself. */
+export function validateHeaders(headers: unknown): Record<string, string> | null {
+  if (headers === undefined || headers === null) return null;
+  if (typeof headers !== 'object' || Array.isArray(headers)) throw new WebhookValidationError('headers', messages.invalidHeader(String(headers)));
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    const lower = name.toLowerCase();
+    if ((RESERVED_HEADERS as readonly string[]).includes(lower) || lower.startsWith('webhook-')) {
+      throw new WebhookValidationError('headers', messages.reservedHeader(name));
+    }
+    if (!HEADER_NAME.test(name) || typeof value !== 'string' || /[\r\n\0]/.test(value)) {
+      throw new WebhookValidationError('headers', messages.invalidHeader(name));
+    }
+    out[lower] = value;
+  }
+  return Object.keys(out).length ? out : null;
+}
+
+/** Checks a `whsec_` secret: base64 of 24 to 64 bytes. */
+export function validateSecret(secret: unknown): string {
+  if (typeof secret !== 'string' || !secret.startsWith('whsec_')) throw new WebhookValidationError('secret', messages.invalidSecret());
+  const body = secret.slice(6);
+  const bytes = /^[A-Za-z0-9+/]+={0,2}$/.test(body) ? Buffer.from(body, 'base64').length : 0;
+  if (bytes < 24 || bytes > 64) throw new WebhookValidationError('secret', messages.invalidSecret());
+  return secret;
+}
+
+/** Checks an optional customer id or idempotency key. */
+export function validateKey(field: 'customerId' | 'idempotencyKey', value: unknown): string | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'string' || value === '' || value.length > 255) {
+    throw new WebhookValidationError(field, field === 'customerId' ? messages.invalidCustomerId(value) : messages.invalidIdempotencyKey(value));
+  }
+  return value;
+}

@@ -1,0 +1,127 @@
+import { Inject, Injectable, Logger, Optional, type OnApplicationShutdown } from '@nestjs/common';
+import { Agent, errors, request } from 'undici';
+import type { AttemptErrorClass } from '../entities/webhook-attempt.entity.js';
+import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
+import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
+import { BLOCKED_ERROR_CODE, NetworkPolicy, WEBHOOKS_DNS_RESOLVER, type ResolveAll } from './network.policy.js';
+
+/** Outcome of one POST; the client never throws, a failure is described here. */
+export interface HttpAttemptResult {
+  statusCode: number | null;
+  headers: Record<string, string | string[] | undefined>;
+  /** The first `maxResponseBodyBytes` of the body, as UTF-8. */
+  body: string | null;
+  durationMs: number;
+  errorClass: AttemptErrorClass | null;
+  errorMessage: string | null;
+}
+
+/**
+ * The only way the module makes outbound HTTP requests: a pooled undici Agent with a total
+ * deadline per attempt, no redirects followed, a capped response read, and the
+ * {@link NetworkPolicy} applied to the URL and, at connect time, to every resolved address.
+ */
+@Injectable()
+export class WebhookHttpClient implements OnApplicationShutdown {
+  private readonly logger = new Logger(WebhookHttpClient.name);
+  private readonly agent: Agent;
+  private readonly policy: NetworkPolicy;
+
+  /** `resolve` replaces `dns.lookup` (provide {@link WEBHOOKS_DNS_RESOLVER}); the policy still checks its answers. */
+  constructor(
+    @Inject(WEBHOOKS_OPTIONS) private readonly options: ResolvedWebhooksOptions,
+    @Optional() @Inject(WEBHOOKS_DNS_RESOLVER) resolve?: ResolveAll,
+  ) {
+    this.policy = new NetworkPolicy(options.outbound.network, resolve);
+    // Redirects stay unfollowed (undici's default): a 3xx could point anywhere, unchecked.
+    this.agent = new Agent({ keepAliveTimeout: 10_000, connections: 128, connect: { lookup: this.policy.lookup } });
+  }
+
+  /** POSTs `body` to `url`; resolves with the status, capped body and timing, or the error class. */
+  async post(url: string, headers: Record<string, string>, body: string): Promise<HttpAttemptResult> {
+    const { timeoutMs, maxResponseBodyBytes } = this.options.outbound;
+    const started = performance.now();
+    const refused = this.policy.checkUrl(url);
+    if (refused) return this.blocked(url, refused, started);
+    try {
+      const res = await request(url, {
+        method: 'POST',
+        headers,
+        body,
+        dispatcher: this.agent,
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      const text = await readCapped(res.body, maxResponseBodyBytes);
+      return {
+        statusCode: res.statusCode,
+        headers: res.headers,
+        body: text,
+        durationMs: Math.round(performance.now() - started),
+        errorClass: res.statusCode >= 200 && res.statusCode < 300 ? null : 'http',
+        errorMessage: res.statusCode >= 200 && res.statusCode < 300 ? null : `HTTP ${res.statusCode}`,
+      };
+    } catch (err) {
+      const errorClass = classify(err);
+      if (errorClass === 'blocked') return this.blocked(url, (err as Error).message, started);
+      this.logger.debug(`POST to ${hostOf(url)} failed: ${errorClass}`);
+      return {
+        statusCode: null,
+        headers: {},
+        body: null,
+        durationMs: Math.round(performance.now() - started),
+        errorClass,
+        errorMessage: describe(err),
+      };
+    }
+  }
+
+  /** A refusal by the network policy: logged at warn, never retried (see retry.policy.ts). */
+  private blocked(url: string, reason: string, started: number): HttpAttemptResult {
+    this.logger.warn(`POST to ${hostOf(url)} refused by the outbound network policy: ${reason}`);
+    const durationMs = Math.round(performance.now() - started);
+    return { statusCode: null, headers: {}, body: null, durationMs, errorClass: 'blocked', errorMessage: reason.slice(0, 500) };
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.agent.close();
+  }
+}
+
+/** Reads at most `cap` bytes, then drops the rest of the body (and so the connection). */
+async function readCapped(body: AsyncIterable<Buffer> & { destroy(): void }, cap: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    if (size + chunk.length >= cap) {
+      chunks.push(chunk.subarray(0, cap - size));
+      size = cap;
+      break;
+    }
+    chunks.push(chunk);
+    size += chunk.length;
+  }
+  return Buffer.concat(chunks, size).toString('utf8');
+}
+
+function classify(err: unknown): AttemptErrorClass {
+  const e = err as { name?: string; code?: string; cause?: { code?: string } };
+  const code = e.code ?? e.cause?.code ?? '';
+  if (code === BLOCKED_ERROR_CODE) return 'blocked';
+  if (e.name === 'TimeoutError' || err instanceof errors.HeadersTimeoutError || err instanceof errors.BodyTimeoutError || err instanceof errors.ConnectTimeoutError) {
+    return 'timeout';
+  }
+  if (code === 'ECONNREFUSED') return 'refused';
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'dns';
+  if (/^(ERR_TLS|CERT_|UNABLE_TO|DEPTH_ZERO|SELF_SIGNED|ERR_SSL)/.test(code)) return 'tls';
+  return 'network';
+}
+
+// Only the host goes to the logs: paths and query strings of endpoint URLs may carry tokens.
+function hostOf(url: string): string {
+  return URL.canParse(url) ? new URL(url).host : '(invalid URL)';
+}
+
+function describe(err: unknown): string {
+  const e = err as { name?: string; message?: string; code?: string };
+  return `${e.code ?? e.name ?? 'Error'}: ${e.message ?? String(err)}`.slice(0, 500);
+}

@@ -1,0 +1,190 @@
+import { InjectQueue } from '@nestjs/bull';
+import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { JobOptions, Queue } from 'bull';
+import type { DataSource } from 'typeorm';
+import { WebhookDelivery } from '../entities/webhook-delivery.entity.js';
+import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
+import { TransactionRunner } from '../transaction.runner.js';
+import { DELIVERY_JOB, WEBHOOKS_BACKOFF, WEBHOOKS_OPTIONS, WEBHOOKS_QUEUE } from '../webhooks.constants.js';
+import { TransactionOutbox } from './transaction.outbox.js';
+
+/** Data of a delivery job; its `jobId` is the delivery id. */
+export interface DeliveryJobData {
+  deliveryId: string;
+  trigger: 'scheduled' | 'manual';
+}
+
+/** How long an enqueue may wait for Redis before the relay is left to do it. */
+const ENQUEUE_TIMEOUT_MS = 2_000;
+const RELAY_BATCH = 500;
+const RECONCILE_BATCH = 1_000;
+
+/**
+ * The outbox: turns committed delivery rows into Bull jobs. Right after commit for the normal
+ * path; a relay for rows that never reached Redis (crash, Redis down); a reconciler for rows
+ * whose job vanished (Redis restarted without persistence, a job Bull failed for stalling).
+ */
+@Injectable()
+export class OutboxService implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger(OutboxService.name);
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private running = new Set<Promise<unknown>>();
+  private stopped = false;
+  private reconcileCursor = '';
+
+  constructor(
+    @Inject(WEBHOOKS_OPTIONS) private readonly options: ResolvedWebhooksOptions,
+    @InjectQueue(WEBHOOKS_QUEUE) private readonly queue: Queue,
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly tx: TransactionRunner,
+    transactionOutbox: TransactionOutbox,
+  ) {
+    transactionOutbox.setPublisher((ids) => this.enqueue(ids));
+  }
+
+  onApplicationBootstrap(): void {
+    const { relayIntervalMs, reconcileIntervalMs } = this.options.outbound;
+    this.every(relayIntervalMs, () => this.relay());
+    this.every(reconcileIntervalMs, () => this.reconcile());
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers) clearTimeout(t);
+    await Promise.allSettled([...this.running]);
+  }
+
+  /** Job options of a delivery: one job per delivery, retried on the module's schedule. */
+  jobOptions(deliveryId: string): JobOptions {
+    return {
+      jobId: deliveryId,
+      attempts: this.options.outbound.schedule.length,
+      backoff: { type: WEBHOOKS_BACKOFF },
+      removeOnComplete: true,
+    };
+  }
+
+  /**
+   * Adds one job per delivery and marks the rows enqueued. Gives up after a short wait when
+   * Redis does not answer (the relay retries); an id whose job already exists is a no-op.
+   */
+  async enqueue(ids: string[], trigger: DeliveryJobData['trigger'] = 'scheduled'): Promise<void> {
+    if (ids.length === 0) return;
+    await this.addJobs(ids, trigger);
+    await this.tx.write((m) =>
+      m.createQueryBuilder().update(WebhookDelivery).set({ enqueuedAt: new Date() }).whereInIds(ids).execute(),
+    );
+  }
+
+  /** Claims committed rows that were never enqueued and enqueues them. Returns how many. */
+  async relay(): Promise<number> {
+    const graceBefore = Date.now() - this.options.outbound.relayIntervalMs;
+    const ids = await this.claimUnqueued(graceBefore);
+    if (ids.length === 0) return 0;
+    try {
+      await this.addJobs(ids, 'scheduled');
+      this.logger.log(`Relayed ${ids.length} deliveries that had not reached the queue.`);
+      return ids.length;
+    } catch (err) {
+      // Hand the claim back so the next pass (or another instance) tries again.
+      await this.tx.write((m) =>
+        m.createQueryBuilder().update(WebhookDelivery).set({ enqueuedAt: null }).whereInIds(ids).execute(),
+      );
+      throw err;
+    }
+  }
+
+  /** Re-enqueues pending deliveries whose Bull job no longer exists or was failed by Bull. */
+  async reconcile(): Promise<number> {
+    const olderThan = Date.now() - this.options.outbound.relayIntervalMs;
+    const rows: { id: string }[] = await this.dataSource
+      .createQueryBuilder()
+      .select('d.id', 'id')
+      .from('webhook_deliveries', 'd')
+      .where("d.status = 'pending' AND d.enqueued_at IS NOT NULL AND d.enqueued_at < :olderThan", { olderThan })
+      .andWhere('d.id > :cursor', { cursor: this.reconcileCursor })
+      .orderBy('d.id')
+      .limit(RECONCILE_BATCH)
+      .getRawMany();
+    this.reconcileCursor = rows.length === RECONCILE_BATCH ? rows[rows.length - 1].id : '';
+    const lost: string[] = [];
+    for (const { id } of rows) {
+      const job = await this.queue.getJob(id);
+      if (!job) {
+        lost.push(id);
+      } else if ((await job.isFailed()) || (await job.isCompleted())) {
+        await job.remove();
+        lost.push(id);
+      }
+    }
+    if (lost.length) {
+      await this.addJobs(lost, 'scheduled');
+      this.logger.warn(`Re-enqueued ${lost.length} pending deliveries whose job had vanished or failed.`);
+    }
+    return lost.length;
+  }
+
+  private async claimUnqueued(createdBefore: number): Promise<string[]> {
+    const now = Date.now();
+    if (this.tx.isSqlite) {
+      // SQLite writes one transaction at a time: the UPDATE itself is the claim.
+      return this.tx.run(async (m) => {
+        const rows: { id: string }[] = await m.query(
+          `UPDATE webhook_deliveries SET enqueued_at = ? WHERE id IN (
+             SELECT id FROM webhook_deliveries WHERE status = 'pending' AND enqueued_at IS NULL AND created_at < ?
+             ORDER BY created_at LIMIT ${RELAY_BATCH}) RETURNING id`,
+          [now, createdBefore],
+        );
+        return rows.map((r) => r.id);
+      });
+    }
+    // PostgreSQL: SKIP LOCKED lets several relays run without claiming the same rows.
+    const rows: { id: string }[] = await this.dataSource.query(
+      `UPDATE webhook_deliveries SET enqueued_at = $1 WHERE id IN (
+         SELECT id FROM webhook_deliveries WHERE status = 'pending' AND enqueued_at IS NULL AND created_at < $2
+         ORDER BY created_at LIMIT ${RELAY_BATCH} FOR UPDATE SKIP LOCKED) RETURNING id`,
+      [now, createdBefore],
+    );
+    return rows.map((r) => r.id);
+  }
+
+  private async addJobs(ids: string[], trigger: DeliveryJobData['trigger']): Promise<void> {
+    const jobs = ids.map((deliveryId) => ({
+      name: DELIVERY_JOB,
+      data: { deliveryId, trigger } satisfies DeliveryJobData,
+      opts: this.jobOptions(deliveryId),
+    }));
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`Redis did not accept the jobs within ${ENQUEUE_TIMEOUT_MS} ms`)), ENQUEUE_TIMEOUT_MS);
+    });
+    try {
+      await Promise.race([this.queue.addBulk(jobs), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private every(ms: number, pass: () => Promise<unknown>): void {
+    const tick = () => {
+      if (this.stopped) return;
+      const run = pass()
+        .catch((err) => this.logger.warn(`${pass.name || 'outbox pass'} failed: ${(err as Error).message}`))
+        .finally(() => {
+          this.running.delete(run);
+          if (!this.stopped) this.schedule(ms, tick);
+        });
+      this.running.add(run);
+    };
+    this.schedule(ms, tick);
+  }
+
+  private schedule(ms: number, fn: () => void): void {
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      fn();
+    }, ms);
+    this.timers.add(t);
+  }
+}

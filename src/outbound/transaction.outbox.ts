@@ -1,0 +1,73 @@
+import { Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource, EntitySubscriberInterface, QueryRunner, TransactionCommitEvent, TransactionRollbackEvent } from 'typeorm';
+
+/**
+ * Holds the delivery ids written inside an open transaction and hands them over only at the
+ * real COMMIT. Ids are kept per query runner and per nesting depth: releasing a savepoint merges
+ * its ids into the enclosing level, rolling one back drops them, and the outermost commit
+ * publishes everything. Registered on the DataSource at init, removed at shutdown.
+ */
+@Injectable()
+export class TransactionOutbox implements EntitySubscriberInterface, OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger(TransactionOutbox.name);
+  private readonly pending = new WeakMap<QueryRunner, Map<number, string[]>>();
+  private publish: (ids: string[]) => Promise<void> = async () => undefined;
+
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  onModuleInit(): void {
+    if (!this.dataSource.subscribers.includes(this)) this.dataSource.subscribers.push(this);
+  }
+
+  onApplicationShutdown(): void {
+    const at = this.dataSource.subscribers.indexOf(this);
+    if (at >= 0) this.dataSource.subscribers.splice(at, 1);
+  }
+
+  /** Sets what happens to ids at the real commit (the outbox service enqueues them). */
+  setPublisher(publish: (ids: string[]) => Promise<void>): void {
+    this.publish = publish;
+  }
+
+  /** Remembers `ids` for the transaction open on `runner`, at its current depth. */
+  hold(runner: QueryRunner, ids: string[]): void {
+    let levels = this.pending.get(runner);
+    if (!levels) this.pending.set(runner, (levels = new Map()));
+    const depth = Math.max(1, depthOf(runner));
+    levels.set(depth, [...(levels.get(depth) ?? []), ...ids]);
+  }
+
+  async afterTransactionCommit({ queryRunner }: TransactionCommitEvent): Promise<void> {
+    const levels = this.pending.get(queryRunner);
+    if (!levels) return;
+    if (queryRunner.isTransactionActive) {
+      // A savepoint was released: its ids now belong to the enclosing level.
+      const depth = depthOf(queryRunner);
+      const merged = levels.get(depth) ?? [];
+      for (const [level, ids] of levels) if (level > depth) merged.push(...ids), levels.delete(level);
+      if (merged.length) levels.set(depth, merged);
+      return;
+    }
+    this.pending.delete(queryRunner);
+    const ids = [...levels.values()].flat();
+    // Never throw here: the data is committed, and a throw would make transaction() reject.
+    try {
+      await this.publish(ids);
+    } catch (err) {
+      this.logger.warn(`Enqueue after commit failed (${(err as Error).message}); the relay will pick up ${ids.length} deliveries.`);
+    }
+  }
+
+  afterTransactionRollback({ queryRunner }: TransactionRollbackEvent): void {
+    const levels = this.pending.get(queryRunner);
+    if (!levels) return;
+    if (!queryRunner.isTransactionActive) return void this.pending.delete(queryRunner);
+    for (const level of [...levels.keys()]) if (level > depthOf(queryRunner)) levels.delete(level);
+  }
+}
+
+/** Nesting depth of the runner's transaction (1 = outermost); TypeORM keeps it off the interface. */
+function depthOf(runner: QueryRunner): number {
+  return (runner as unknown as { transactionDepth?: number }).transactionDepth ?? 1;
+}

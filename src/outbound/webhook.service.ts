@@ -1,0 +1,293 @@
+import { InjectQueue } from '@nestjs/bull';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { Queue } from 'bull';
+import { type DataSource, type EntityManager, In, IsNull, LessThan, MoreThanOrEqual, type ObjectLiteral, type Repository } from 'typeorm';
+import { WebhookAttempt } from '../entities/webhook-attempt.entity.js';
+import { WebhookDelivery } from '../entities/webhook-delivery.entity.js';
+import { WebhookEndpoint } from '../entities/webhook-endpoint.entity.js';
+import { WebhookMessage } from '../entities/webhook-message.entity.js';
+import { WebhookNotFoundError, WebhookValidationError } from '../errors/webhook-validation.error.js';
+import { isValidEventType, matchesAnyFilter } from '../event-types.js';
+import { newId } from '../ids.js';
+import type {
+  CreateEndpointInput,
+  ListDeliveriesOptions,
+  ListEndpointsOptions,
+  ListMessagesOptions,
+  Page,
+  PageOptions,
+  RecoverFailedOptions,
+  SendOptions,
+  SendResult,
+  UpdateEndpointInput,
+} from '../interfaces/webhook-service.interface.js';
+import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
+import { generateSecret } from '../signing/standard-webhooks.js';
+import { TransactionRunner } from '../transaction.runner.js';
+import { WebhookEvents } from '../webhook.events.js';
+import { WEBHOOKS_OPTIONS, WEBHOOKS_QUEUE } from '../webhooks.constants.js';
+import { messages } from '../webhooks.messages.js';
+import { validateFilters, validateHeaders, validateKey, validateSecret, validateUrl } from './endpoint.validation.js';
+import { OutboxService } from './outbox.service.js';
+import { TransactionOutbox } from './transaction.outbox.js';
+
+/**
+ * The module's API: send events (transactionally when given a manager), manage endpoints,
+ * read the delivery log and replay deliveries.
+ */
+@Injectable()
+export class WebhookService {
+  private readonly logger = new Logger(WebhookService.name);
+
+  constructor(
+    @Inject(WEBHOOKS_OPTIONS) private readonly options: ResolvedWebhooksOptions,
+    @InjectDataSource() private readonly dataSource: DataSource,
+    @InjectQueue(WEBHOOKS_QUEUE) private readonly queue: Queue,
+    private readonly tx: TransactionRunner,
+    private readonly outbox: OutboxService,
+    private readonly transactionOutbox: TransactionOutbox,
+    private readonly events: WebhookEvents,
+  ) {}
+
+  /**
+   * Records `type` with `data` for every matching endpoint of the customer and enqueues the
+   * deliveries. With `manager` inside a transaction, the rows commit or roll back with it and the
+   * jobs are enqueued only after the real commit. Throws {@link WebhookValidationError} for a bad
+   * type or payload, writing nothing.
+   */
+  async send(type: string, data: unknown, opts: SendOptions = {}): Promise<SendResult> {
+    if (!isValidEventType(type)) throw new WebhookValidationError('type', messages.invalidEventType(type));
+    const customerId = validateKey('customerId', opts.customerId);
+    const idempotencyKey = validateKey('idempotencyKey', opts.idempotencyKey);
+    const now = new Date();
+    const body = this.serialise(type, data, now);
+
+    const write = (m: EntityManager) => this.writeMessage(m, { type, customerId, idempotencyKey, body, now });
+    const runner = opts.manager?.queryRunner;
+    if (runner?.isTransactionActive) {
+      const result = await write(opts.manager!);
+      if (result.created) this.transactionOutbox.hold(runner, result.deliveryIds);
+      return result;
+    }
+    const result = opts.manager ? await opts.manager.transaction(write) : await this.tx.run(write);
+    if (result.created) await this.enqueueQuietly(result.deliveryIds);
+    return result;
+  }
+
+  /** Creates an endpoint; its `whsec_` secret is generated when not given. */
+  async createEndpoint(input: CreateEndpointInput): Promise<WebhookEndpoint> {
+    const now = new Date();
+    const endpoint = this.repo(WebhookEndpoint).create({
+      id: newId('ep'),
+      url: validateUrl(input.url, this.options.outbound.network.httpsOnly),
+      eventTypes: validateFilters(input.eventTypes),
+      customerId: validateKey('customerId', input.customerId),
+      secret: input.secret === undefined ? generateSecret() : validateSecret(input.secret),
+      previousSecret: null,
+      previousSecretExpiresAt: null,
+      headers: validateHeaders(input.headers),
+      description: input.description ?? null,
+      enabled: input.enabled ?? true,
+      disabledReason: null,
+      failingSince: null,
+      consecutiveFailures: 0,
+      createdAt: now,
+      updatedAt: now,
+    });
+    await this.tx.write((m) => m.insert(WebhookEndpoint, endpoint));
+    return endpoint;
+  }
+
+  /** Changes an endpoint. `enabled: true` on a disabled endpoint re-enables it and resets its health. */
+  async updateEndpoint(id: string, patch: UpdateEndpointInput): Promise<WebhookEndpoint> {
+    const endpoint = await this.getEndpoint(id);
+    const wasEnabled = endpoint.enabled;
+    if (patch.url !== undefined) endpoint.url = validateUrl(patch.url, this.options.outbound.network.httpsOnly);
+    if (patch.eventTypes !== undefined) endpoint.eventTypes = validateFilters(patch.eventTypes);
+    if (patch.customerId !== undefined) endpoint.customerId = validateKey('customerId', patch.customerId);
+    if (patch.headers !== undefined) endpoint.headers = validateHeaders(patch.headers);
+    if (patch.description !== undefined) endpoint.description = patch.description;
+    if (patch.enabled !== undefined) {
+      endpoint.enabled = patch.enabled;
+      if (patch.enabled) Object.assign(endpoint, { disabledReason: null, failingSince: null, consecutiveFailures: 0 });
+      else endpoint.disabledReason ??= 'disabled by the app';
+    }
+    endpoint.updatedAt = new Date();
+    await this.tx.write((m) => m.save(WebhookEndpoint, endpoint));
+    if (!wasEnabled && endpoint.enabled) this.events.emit('endpoint.enabled', { endpointId: id, customerId: endpoint.customerId });
+    return endpoint;
+  }
+
+  /** Deletes an endpoint with its deliveries and attempts. */
+  async deleteEndpoint(id: string): Promise<void> {
+    const result = await this.tx.write((m) => m.delete(WebhookEndpoint, { id }));
+    if (!result.affected) throw new WebhookNotFoundError(messages.notFound('endpoint', id));
+  }
+
+  /** One endpoint, or {@link WebhookNotFoundError}. */
+  async getEndpoint(id: string): Promise<WebhookEndpoint> {
+    return this.findOrThrow(WebhookEndpoint, 'endpoint', id);
+  }
+
+  /** Endpoints, newest first; `customerId: null` lists endpoints without a customer. */
+  async listEndpoints(opts: ListEndpointsOptions = {}): Promise<Page<WebhookEndpoint>> {
+    const where = opts.customerId === undefined ? {} : { customerId: opts.customerId ?? IsNull() };
+    return this.page(WebhookEndpoint, where, opts);
+  }
+
+  /**
+   * Replaces the signing secret. The old one keeps signing alongside for `graceSeconds`, so
+   * receivers can switch without rejecting anything.
+   */
+  async rotateEndpointSecret(id: string, opts: { graceSeconds?: number; secret?: string } = {}): Promise<WebhookEndpoint> {
+    const grace = opts.graceSeconds ?? 86_400;
+    if (!Number.isSafeInteger(grace) || grace < 0) throw new WebhookValidationError('graceSeconds', 'graceSeconds must be an integer >= 0.');
+    const endpoint = await this.getEndpoint(id);
+    const next = opts.secret === undefined ? generateSecret() : validateSecret(opts.secret);
+    const now = Date.now();
+    Object.assign(endpoint, {
+      previousSecret: grace > 0 ? endpoint.secret : null,
+      previousSecretExpiresAt: grace > 0 ? new Date(now + grace * 1000) : null,
+      secret: next,
+      updatedAt: new Date(now),
+    });
+    await this.tx.write((m) => m.save(WebhookEndpoint, endpoint));
+    return endpoint;
+  }
+
+  /** Messages, newest first. */
+  async listMessages(opts: ListMessagesOptions = {}): Promise<Page<WebhookMessage>> {
+    const where: ObjectLiteral = {};
+    if (opts.customerId !== undefined) where.customerId = opts.customerId ?? IsNull();
+    if (opts.type !== undefined) where.type = opts.type;
+    return this.page(WebhookMessage, where, opts);
+  }
+
+  /** Deliveries of a message, of an endpoint, or in a status; newest first. */
+  async listDeliveries(opts: ListDeliveriesOptions = {}): Promise<Page<WebhookDelivery>> {
+    const where: ObjectLiteral = {};
+    if (opts.messageId !== undefined) where.messageId = opts.messageId;
+    if (opts.endpointId !== undefined) where.endpointId = opts.endpointId;
+    if (opts.status !== undefined) where.status = opts.status;
+    return this.page(WebhookDelivery, where, opts);
+  }
+
+  /** Attempts of a delivery, newest first. */
+  async listAttempts(deliveryId: string, opts: PageOptions = {}): Promise<Page<WebhookAttempt>> {
+    return this.page(WebhookAttempt, { deliveryId }, opts);
+  }
+
+  /**
+   * Sends a delivery again now, whatever its state, with a fresh schedule; the attempt is
+   * logged as `manual`. Refused while its endpoint is disabled (re-enable it first).
+   */
+  async redeliver(deliveryId: string): Promise<WebhookDelivery> {
+    const delivery = await this.findOrThrow(WebhookDelivery, 'delivery', deliveryId);
+    const endpoint = await this.getEndpoint(delivery.endpointId);
+    if (!endpoint.enabled) {
+      throw new WebhookValidationError('deliveryId', `Endpoint ${endpoint.id} is disabled (${endpoint.disabledReason}); re-enable it with updateEndpoint before redelivering.`);
+    }
+    const job = await this.queue.getJob(deliveryId);
+    if (job && (await job.isActive())) {
+      throw new WebhookValidationError('deliveryId', `Delivery ${deliveryId} is being attempted right now.`);
+    }
+    await job?.remove();
+    Object.assign(delivery, { status: 'pending', nextAttemptAt: new Date(), enqueuedAt: null, updatedAt: new Date() });
+    await this.tx.write((m) => m.save(WebhookDelivery, delivery));
+    await this.outbox.enqueue([deliveryId], 'manual');
+    return delivery;
+  }
+
+  /** Redelivers an endpoint's failed and discarded deliveries created since `since`. */
+  async recoverFailed(opts: RecoverFailedOptions): Promise<{ deliveryIds: string[] }> {
+    if (!(opts.since instanceof Date) || Number.isNaN(opts.since.getTime())) {
+      throw new WebhookValidationError('since', 'since must be a valid Date.');
+    }
+    await this.getEndpoint(opts.endpointId);
+    const rows = await this.repo(WebhookDelivery).find({
+      select: { id: true },
+      where: { endpointId: opts.endpointId, status: In(['failed', 'discarded']), createdAt: MoreThanOrEqual(opts.since) },
+      order: { id: 'ASC' },
+    });
+    for (const { id } of rows) await this.redeliver(id);
+    return { deliveryIds: rows.map((r) => r.id) };
+  }
+
+  private serialise(type: string, data: unknown, now: Date): string {
+    let json: string | undefined;
+    try {
+      json = JSON.stringify(data);
+    } catch (err) {
+      throw new WebhookValidationError('data', messages.payloadNotSerialisable((err as Error).message));
+    }
+    if (json === undefined) throw new WebhookValidationError('data', messages.payloadNotSerialisable(`${typeof data} has no JSON form`));
+    const bytes = Buffer.byteLength(json);
+    if (bytes > this.options.outbound.maxPayloadBytes) {
+      throw new WebhookValidationError('data', messages.payloadTooLarge(bytes, this.options.outbound.maxPayloadBytes));
+    }
+    // Built once and stored: every attempt to every endpoint sends these exact bytes.
+    return `{"type":${JSON.stringify(type)},"timestamp":${JSON.stringify(now.toISOString())},"data":${json}}`;
+  }
+
+  private async writeMessage(
+    m: EntityManager,
+    msg: { type: string; customerId: string | null; idempotencyKey: string | null; body: string; now: Date },
+  ): Promise<SendResult> {
+    const scope = msg.idempotencyKey === null ? null : JSON.stringify([msg.customerId, msg.idempotencyKey]);
+    const messageId = newId('msg', msg.now.getTime());
+    const row = { id: messageId, type: msg.type, customerId: msg.customerId, idempotencyKey: msg.idempotencyKey, idempotencyScope: scope, body: msg.body, createdAt: msg.now };
+    if (scope !== null) {
+      // ON CONFLICT DO NOTHING: a concurrent twin neither fails nor aborts the caller's transaction.
+      await m.createQueryBuilder().insert().into(WebhookMessage).values(row).orIgnore().execute();
+      const first = await m.findOne(WebhookMessage, { select: { id: true }, where: { idempotencyScope: scope } });
+      if (first && first.id !== messageId) {
+        const deliveries = await m.find(WebhookDelivery, { select: { id: true }, where: { messageId: first.id }, order: { id: 'ASC' } });
+        return { messageId: first.id, deliveryIds: deliveries.map((d) => d.id), created: false };
+      }
+    } else {
+      await m.insert(WebhookMessage, row);
+    }
+    const endpoints = await m.find(WebhookEndpoint, {
+      select: { id: true, eventTypes: true },
+      where: { customerId: msg.customerId ?? IsNull(), enabled: true },
+    });
+    const deliveries = endpoints
+      .filter((e) => matchesAnyFilter(e.eventTypes, msg.type))
+      .map((e) => ({ id: newId('dlv', msg.now.getTime()), messageId, endpointId: e.id, status: 'pending' as const, attempts: 0, nextAttemptAt: msg.now, createdAt: msg.now, updatedAt: msg.now }));
+    if (deliveries.length) await m.insert(WebhookDelivery, deliveries);
+    return { messageId, deliveryIds: deliveries.map((d) => d.id), created: true };
+  }
+
+  private async enqueueQuietly(ids: string[]): Promise<void> {
+    try {
+      await this.outbox.enqueue(ids);
+    } catch (err) {
+      // The rows are committed; the relay enqueues them once Redis answers.
+      this.logger.warn(`Enqueue failed (${(err as Error).message}); the relay will pick up ${ids.length} deliveries.`);
+    }
+  }
+
+  private repo<T extends ObjectLiteral>(entity: new () => T): Repository<T> {
+    return this.dataSource.getRepository(entity);
+  }
+
+  private async findOrThrow<T extends { id: string }>(entity: new () => T, kind: string, id: string): Promise<T> {
+    const found = typeof id === 'string' ? await this.repo(entity).findOneBy({ id } as never) : null;
+    if (!found) throw new WebhookNotFoundError(messages.notFound(kind, String(id)));
+    return found;
+  }
+
+  private async page<T extends { id: string }>(entity: new () => T, where: ObjectLiteral, opts: PageOptions): Promise<Page<T>> {
+    const limit = opts.limit ?? 50;
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > 500) throw new WebhookValidationError('limit', 'limit must be an integer from 1 to 500.');
+    const rows = await this.repo(entity).find({
+      where: (opts.cursor ? { ...where, id: LessThan(opts.cursor) } : where) as never,
+      order: { id: 'DESC' } as never,
+      take: limit + 1,
+    });
+    const more = rows.length > limit;
+    const data = more ? rows.slice(0, limit) : rows;
+    return { data, nextCursor: more ? data[data.length - 1].id : null };
+  }
+}

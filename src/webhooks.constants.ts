@@ -1,0 +1,28 @@
+/** Injection token of the fully-resolved {@link ResolvedWebhooksOptions}. */
+export const WEBHOOKS_OPTIONS = Symbol('WEBHOOKS_OPTIONS');
+
+/** Name of the Bull queue that carries outbound deliveries and queued inbound calls. */
+export const WEBHOOKS_QUEUE = 'webhooks';
+
+/** Bull job names on {@link WEBHOOKS_QUEUE}. */
+export const DELIVERY_JOB = 'deliver';
+export const INBOUND_JOB = 'inbound';
+
+/** Name of the custom Bull backoff strategy; the processor computes each delay itself. */
+export const WEBHOOKS_BACKOFF = 'webhooks-schedule';
+
+/** Metadata key written by `@OnWebhook`. */
+export const ON_WEBHOOK_METADATA = 'webhooks:on-webhook';
+
+/** Headers the module sets on every outbound request; endpoints may not override them. */
+export const RESERVED_HEADERS = [
+  'webhook-id',
+  'webhook-timestamp',
+  'webhook-signature',
+  'content-type',
+  'content-length',
+  'user-agent',
+  'host',
+  'connection',
+  'transfer-encoding',
+] as const;

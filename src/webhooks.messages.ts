@@ -1,0 +1,34 @@
+/** User-facing text, as small factories that the tests import. */
+export const messages = {
+  invalidOption: (path: string, allowed: string, got: unknown) =>
+    `WebhooksModule: option "${path}" must be ${allowed} (got ${safeShow(got)}).`,
+  invalidEventType: (type: unknown) =>
+    `Event type ${safeShow(type)} is invalid: use dot-delimited segments of [A-Za-z0-9_-], such as "order.completed".`,
+  payloadNotSerialisable: (why: string) => `Webhook data must be JSON-serialisable: ${why}.`,
+  payloadTooLarge: (bytes: number, max: number) =>
+    `Webhook data is ${bytes} bytes once serialised; the limit is ${max} (outbound.maxPayloadBytes).`,
+  invalidUrl: (url: unknown, why: string) => `Endpoint url ${safeShow(url)} is invalid: ${why}.`,
+  invalidFilter: (filter: unknown) =>
+    `Event type filter ${safeShow(filter)} is invalid: use an exact type, "prefix.*" or "*".`,
+  reservedHeader: (name: string) =>
+    `Header "${name}" is set by the module on every request and cannot be overridden.`,
+  invalidHeader: (name: string) => `Header ${safeShow(name)} is not a valid HTTP header name or value.`,
+  invalidSecret: () => 'Endpoint secret must be "whsec_" followed by base64 of 24 to 64 bytes.',
+  invalidCustomerId: (id: unknown) => `customerId ${safeShow(id)} must be a non-empty string of at most 255 characters.`,
+  invalidIdempotencyKey: (key: unknown) =>
+    `idempotencyKey ${safeShow(key)} must be a non-empty string of at most 255 characters.`,
+  notFound: (kind: string, id: string) => `No webhook ${kind} with id "${id}".`,
+  migrationsMissing: (table: string) =>
+    `WebhooksModule: table "${table}" does not exist. Add WEBHOOK_MIGRATIONS to your DataSource's ` +
+    '"migrations" and run them (migrationsRun: true, or the typeorm CLI) before starting the app.',
+};
+
+function safeShow(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
+  if (value === undefined) return 'undefined';
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}

@@ -1,0 +1,69 @@
+import { BullModule, getSharedConfigToken } from '@nestjs/bull';
+import { Module, type DynamicModule } from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import type { QueueOptions } from 'bull';
+import { WEBHOOK_ENTITIES } from './entities/index.js';
+import { createWebhooksController, INBOUND_PROVIDERS } from './inbound/inbound.providers.js';
+import { DeliveryProcessor } from './outbound/delivery.processor.js';
+import { WebhookHttpClient } from './outbound/http.client.js';
+import { OutboxService } from './outbound/outbox.service.js';
+import { deliveryBackoff } from './outbound/retry.policy.js';
+import { TransactionOutbox } from './outbound/transaction.outbox.js';
+import { WebhookService } from './outbound/webhook.service.js';
+import { WebhookEvents } from './webhook.events.js';
+import { WEBHOOKS_BACKOFF, WEBHOOKS_OPTIONS, WEBHOOKS_QUEUE } from './webhooks.constants.js';
+import { TransactionRunner } from './transaction.runner.js';
+import {
+  ConfigurableWebhooksModule,
+  WEBHOOKS_ASYNC_OPTIONS_TYPE,
+  WEBHOOKS_MODULE_OPTIONS,
+  WEBHOOKS_OPTIONS_TYPE,
+} from './webhooks.module-definition.js';
+import { resolveWebhooksOptions } from './webhooks.options.js';
+
+/** The queue keeps the app's `BullModule.forRoot` settings and adds the delivery backoff. */
+const queueRegistration = BullModule.registerQueueAsync({
+  name: WEBHOOKS_QUEUE,
+  inject: [{ token: getSharedConfigToken(), optional: true }],
+  useFactory: (shared?: QueueOptions) => ({
+    settings: {
+      ...shared?.settings,
+      backoffStrategies: { ...shared?.settings?.backoffStrategies, [WEBHOOKS_BACKOFF]: deliveryBackoff },
+    },
+  }),
+});
+
+/**
+ * Transactional, signed, retried webhooks: `WebhookService` to send, `@OnWebhook` to receive.
+ * Needs the app's `TypeOrmModule.forRoot` (with `autoLoadEntities` or `WEBHOOK_ENTITIES`) and
+ * `BullModule.forRoot`.
+ */
+@Module({
+  imports: [DiscoveryModule, TypeOrmModule.forFeature(WEBHOOK_ENTITIES), queueRegistration],
+  providers: [
+    { provide: WEBHOOKS_OPTIONS, useFactory: resolveWebhooksOptions, inject: [WEBHOOKS_MODULE_OPTIONS] },
+    TransactionRunner,
+    TransactionOutbox,
+    OutboxService,
+    WebhookHttpClient,
+    DeliveryProcessor,
+    WebhookService,
+    WebhookEvents,
+    ...INBOUND_PROVIDERS,
+  ],
+  exports: [WebhookService, WebhookEvents, WEBHOOKS_OPTIONS],
+})
+export class WebhooksModule extends ConfigurableWebhooksModule {
+  static override forRoot(options: typeof WEBHOOKS_OPTIONS_TYPE): DynamicModule {
+    return withController(super.forRoot(options), options.inbound?.path);
+  }
+
+  static override forRootAsync(options: typeof WEBHOOKS_ASYNC_OPTIONS_TYPE): DynamicModule {
+    return withController(super.forRootAsync(options), options.inboundPath);
+  }
+}
+
+function withController(definition: DynamicModule, path = 'webhooks'): DynamicModule {
+  return { ...definition, controllers: [createWebhooksController(path)] };
+}

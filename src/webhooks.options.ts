@@ -1,0 +1,123 @@
+import { WebhooksConfigError } from './errors/webhooks-config.error.js';
+import type { BuiltInScheme, InboundSourceOptions } from './interfaces/inbound-source.interface.js';
+import type {
+  ResolvedInboundSource,
+  ResolvedWebhooksOptions,
+  WebhooksModuleOptions,
+} from './interfaces/webhooks-options.interface.js';
+import { messages } from './webhooks.messages.js';
+
+const SECOND = 1000;
+const MINUTE = 60 * SECOND;
+const HOUR = 60 * MINUTE;
+
+/** The delivery schedule of the leading senders: now, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h. */
+export const DEFAULT_SCHEDULE = [0, 5 * SECOND, 5 * MINUTE, 30 * MINUTE, 2 * HOUR, 5 * HOUR, 10 * HOUR, 10 * HOUR];
+
+const BUILT_IN_SCHEMES: BuiltInScheme[] = ['standard', 'hmac-sha256', 'stripe', 'github', 'shopify', 'slack'];
+const ROLES = ['all', 'emitter', 'worker'];
+
+/**
+ * Fills every default and validates every field, once, at boot. Throws a
+ * {@link WebhooksConfigError} naming the first bad option and what it accepts.
+ */
+export function resolveWebhooksOptions(raw: WebhooksModuleOptions = {}): ResolvedWebhooksOptions {
+  if (raw === null || typeof raw !== 'object') fail('(options)', 'an object', raw);
+  const out = raw.outbound ?? {};
+  const net = out.network ?? {};
+  const inb = raw.inbound ?? {};
+
+  const role = raw.role ?? 'all';
+  if (!ROLES.includes(role)) fail('role', `one of ${ROLES.join(', ')}`, role);
+
+  const schedule = out.schedule ?? DEFAULT_SCHEDULE;
+  if (!Array.isArray(schedule) || schedule.length === 0 || !schedule.every((d) => isInt(d, 0))) {
+    fail('outbound.schedule', 'a non-empty array of delays in milliseconds (integers >= 0)', schedule);
+  }
+  const allow = net.allow ?? [];
+  if (!Array.isArray(allow) || !allow.every((a) => typeof a === 'string' && a.trim() !== '')) {
+    fail('outbound.network.allow', 'an array of CIDRs or host names', allow);
+  }
+
+  const resolved: ResolvedWebhooksOptions = {
+    role,
+    outbound: {
+      schedule: [...schedule],
+      jitter: num('outbound.jitter', out.jitter, 0.2, 0, 1),
+      timeoutMs: int('outbound.timeoutMs', out.timeoutMs, 15_000, 1),
+      maxResponseBodyBytes: int('outbound.maxResponseBodyBytes', out.maxResponseBodyBytes, 4096, 0),
+      maxPayloadBytes: int('outbound.maxPayloadBytes', out.maxPayloadBytes, 256 * 1024, 1),
+      concurrency: int('outbound.concurrency', out.concurrency, 10, 1),
+      userAgent: str('outbound.userAgent', out.userAgent, 'nestjs-webhooks/0.1'),
+      retryAfterMaxFactor: num('outbound.retryAfterMaxFactor', out.retryAfterMaxFactor, 2, 0, 1000),
+      disableAfterMs: int('outbound.disableAfterMs', out.disableAfterMs, 5 * 24 * HOUR, 1),
+      relayIntervalMs: int('outbound.relayIntervalMs', out.relayIntervalMs, 1000, 10),
+      reconcileIntervalMs: int('outbound.reconcileIntervalMs', out.reconcileIntervalMs, 30_000, 10),
+      network: {
+        allow: allow.map((a) => a.trim()),
+        httpsOnly: bool('outbound.network.httpsOnly', net.httpsOnly, false),
+      },
+    },
+    inbound: {
+      path: str('inbound.path', inb.path, 'webhooks').replace(/^\/+|\/+$/g, ''),
+      mode: oneOf('inbound.mode', inb.mode, 'sync', ['sync', 'queue']),
+      bodyLimit: int('inbound.bodyLimit', inb.bodyLimit, 1024 * 1024, 1),
+      queueAttempts: int('inbound.queueAttempts', inb.queueAttempts, 5, 1),
+      sources: resolveSources(inb.sources ?? {}),
+    },
+  };
+  return resolved;
+}
+
+function resolveSources(sources: Record<string, InboundSourceOptions>): Record<string, ResolvedInboundSource> {
+  if (typeof sources !== 'object' || sources === null) fail('inbound.sources', 'an object of sources by name', sources);
+  const resolved: Record<string, ResolvedInboundSource> = {};
+  for (const [name, source] of Object.entries(sources)) {
+    const at = `inbound.sources.${name}`;
+    if (!/^[A-Za-z0-9_-]+$/.test(name)) fail(at, 'a name of [A-Za-z0-9_-] (it is a URL segment)', name);
+    if (!source || typeof source !== 'object') fail(at, 'an object with scheme and secrets', source);
+    const { scheme } = source;
+    const custom = typeof scheme === 'object' && scheme !== null && typeof scheme.verify === 'function';
+    if (!custom && !BUILT_IN_SCHEMES.includes(scheme as BuiltInScheme)) {
+      fail(`${at}.scheme`, `one of ${BUILT_IN_SCHEMES.join(', ')} or a WebhookVerifier`, scheme);
+    }
+    const secrets = source.secrets;
+    if (!Array.isArray(secrets) || secrets.length === 0 || !secrets.every((s) => typeof s === 'string' && s !== '')) {
+      fail(`${at}.secrets`, 'a non-empty array of non-empty strings', Array.isArray(secrets) ? `${secrets.length} entries` : secrets);
+    }
+    resolved[name] = { ...source, name, tolerance: int(`${at}.tolerance`, source.tolerance, 300, 1) };
+  }
+  return resolved;
+}
+
+function fail(path: string, allowed: string, got: unknown): never {
+  throw new WebhooksConfigError(messages.invalidOption(path, allowed, got));
+}
+function isInt(v: unknown, min: number): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= min;
+}
+function int(path: string, v: unknown, def: number, min: number): number {
+  if (v === undefined) return def;
+  if (!isInt(v, min)) fail(path, `an integer >= ${min}`, v);
+  return v;
+}
+function num(path: string, v: unknown, def: number, min: number, max: number): number {
+  if (v === undefined) return def;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) fail(path, `a number from ${min} to ${max}`, v);
+  return v;
+}
+function str(path: string, v: unknown, def: string): string {
+  if (v === undefined) return def;
+  if (typeof v !== 'string' || v.trim() === '') fail(path, 'a non-empty string', v);
+  return v;
+}
+function bool(path: string, v: unknown, def: boolean): boolean {
+  if (v === undefined) return def;
+  if (typeof v !== 'boolean') fail(path, 'true or false', v);
+  return v;
+}
+function oneOf<T extends string>(path: string, v: unknown, def: T, allowed: T[]): T {
+  if (v === undefined) return def;
+  if (!allowed.includes(v as T)) fail(path, `one of ${allowed.join(', ')}`, v);
+  return v as T;
+}
