@@ -61,18 +61,8 @@ export class NetworkPolicy {
   /** Why `ip` may not be connected to, or null when it may. Accepts brackets and legacy IPv4 forms. */
   checkAddress(ip: string): string | null {
     const text = ip.replace(/^\[(.*)\]$/, '$1');
-    const addr = ipaddr.isValid(text) ? ipaddr.parse(text) : null;
-    if (!addr) return `${text} is not an IP address`;
-    const why = refusal(addr);
-    if (why === null) return null;
-    const v4 = embeddedIPv4(addr)?.ip;
-    const candidates = v4 ? [addr, v4] : [addr];
-    // A metadata address needs its own /32 (/128) entry: opening 100.64.0.0/10 for a VPN must
-    // not open 100.100.100.200 with it.
-    const exact = candidates.some((a) => METADATA.has(a.toString()));
-    const allowed = this.cidrs.some(([net, bits]) =>
-      (!exact || bits === (net.kind() === 'ipv4' ? 32 : 128)) && candidates.some((a) => a.kind() === net.kind() && a.match(net, bits)));
-    return allowed ? null : `${text} is refused: ${why}`;
+    const why = this.refused(text);
+    return why && `${text} is refused (${why})`;
   }
 
   /** Why `url` may not be requested (protocol, https-only, literal IP host), or null when it may. */
@@ -109,10 +99,26 @@ export class NetworkPolicy {
     const all = await this.resolve(hostname);
     if (this.hosts.has(normaliseHost(hostname))) return all;
     for (const { address } of all) {
-      const why = this.checkAddress(address);
-      if (why) throw errorWith(BLOCKED_ERROR_CODE, `${hostname} resolves to ${why}`);
+      const why = this.refused(address);
+      if (why) throw errorWith(BLOCKED_ERROR_CODE, `${hostname} resolves to ${address}, which is refused (${why})`);
     }
     return all;
+  }
+
+  /** The refused range holding `ip` when the allow-list does not open it, else null. */
+  private refused(ip: string): string | null {
+    const addr = ipaddr.isValid(ip) ? ipaddr.parse(ip) : null;
+    if (!addr) return 'not an IP address';
+    const why = refusal(addr);
+    if (why === null) return null;
+    const v4 = embeddedIPv4(addr)?.ip;
+    const candidates = v4 ? [addr, v4] : [addr];
+    // A metadata address needs its own /32 (/128) entry: opening 100.64.0.0/10 for a VPN must
+    // not open 100.100.100.200 with it.
+    const exact = candidates.some((a) => METADATA.has(a.toString()));
+    const allowed = this.cidrs.some(([net, bits]) =>
+      (!exact || bits === (net.kind() === 'ipv4' ? 32 : 128)) && candidates.some((a) => a.kind() === net.kind() && a.match(net, bits)));
+    return allowed ? null : why;
   }
 
   private addAllowed(entry: string): void {
@@ -132,14 +138,14 @@ export class NetworkPolicy {
 
 /** The label and range of the first refused range that holds `addr`, or null. */
 function refusal(addr: Address): string | null {
-  if (METADATA.has(addr.toString())) return 'cloud metadata address';
+  if (METADATA.has(addr.toString())) return 'a cloud metadata address';
   if (addr.kind() === 'ipv4') return rangeOf(addr, IPV4_REFUSED);
   const embedded = embeddedIPv4(addr);
   if (embedded) {
     const why = refusal(embedded.ip);
-    return why && `embeds ${embedded.ip} (${embedded.form}), ${why}`;
+    return why && `${embedded.form} form of ${embedded.ip}, ${why}`;
   }
-  return rangeOf(addr, IPV6_REFUSED) ?? (addr.match(GLOBAL_UNICAST) ? null : 'not global unicast (outside 2000::/3)');
+  return rangeOf(addr, IPV6_REFUSED) ?? (addr.match(GLOBAL_UNICAST) ? null : 'outside global unicast 2000::/3');
 }
 
 /** The IPv4 address carried by an IPv4-mapped, IPv4-translated, NAT64 or 6to4 address. */
@@ -157,7 +163,7 @@ function embeddedIPv4(addr: Address): { ip: ipaddr.IPv4; form: string } | null {
 
 function rangeOf(addr: Address, ranges: [Address, number, string][]): string | null {
   const hit = ranges.find(([net, bits]) => addr.match(net, bits));
-  return hit ? `${hit[2]} (${hit[0]}/${hit[1]})` : null;
+  return hit ? `${hit[2]} range ${hit[0]}/${hit[1]}` : null;
 }
 
 function table(rows: [string, string][]): [Address, number, string][] {
