@@ -21,6 +21,8 @@ export class CreateWebhookTables1764000000000 implements MigrationInterface {
   name = 'CreateWebhookTables1764000000000';
 
   async up(q: QueryRunner): Promise<void> {
+    // SQLite stores booleans as integers; TypeORM compares its default as `1`, PostgreSQL as `true`.
+    const yes = ['postgres', 'cockroachdb'].includes(q.connection.driver.options.type) ? true : 1;
     await q.createTable(
       new Table({
         name: 'webhook_endpoints',
@@ -34,7 +36,7 @@ export class CreateWebhookTables1764000000000 implements MigrationInterface {
           varchar('previous_secret', 255, true),
           time('previous_secret_expires_at', true),
           text('headers', true),
-          { name: 'enabled', type: 'boolean', default: true },
+          { name: 'enabled', type: 'boolean', default: yes },
           varchar('disabled_reason', 255, true),
           time('failing_since', true),
           integer('consecutive_failures', false, 0),

@@ -1,0 +1,312 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createServer } from 'node:net';
+import { DataSource } from 'typeorm';
+import { WebhookValidationError } from '../../src/errors/webhook-validation.error.js';
+import { WebhookService } from '../../src/outbound/webhook.service.js';
+import { verifyStandardSignature } from '../../src/signing/standard-webhooks.js';
+import { messages } from '../../src/webhooks.messages.js';
+import { startTestApp, type TestApp } from '../support/app.js';
+import { testDatabases } from '../support/databases.js';
+import { eventually, Receiver } from '../support/receiver.js';
+
+const OUTBOUND = {
+  schedule: [0, 150, 300],
+  jitter: 0,
+  timeoutMs: 400,
+  maxResponseBodyBytes: 64,
+  network: { allow: ['127.0.0.1/32'] },
+};
+
+describe.each(testDatabases())('outbound delivery on %s', (db) => {
+  let t: TestApp;
+  let svc: WebhookService;
+  const receivers: Receiver[] = [];
+  const receiver = async (...args: ConstructorParameters<typeof Receiver>) => {
+    const r = await new Receiver(...args).start();
+    receivers.push(r);
+    return r;
+  };
+  const finalDelivery = (id: string) =>
+    eventually(async () => {
+      const [d] = (await svc.listDeliveries({ messageId: id })).data;
+      return d && ['succeeded', 'failed', 'discarded'].includes(d.status) ? d : null;
+    });
+
+  beforeAll(async () => {
+    t = await startTestApp({ db, webhooks: { outbound: OUTBOUND } });
+    svc = t.app.get(WebhookService);
+  });
+  afterAll(async () => {
+    await t?.close();
+    await Promise.all(receivers.map((r) => r.stop()));
+  });
+
+  it('applies migrations that match the entities exactly', async () => {
+    const ds = t.app.get(DataSource);
+    const pending = await ds.driver.createSchemaBuilder().log();
+    expect(pending.upQueries.map((q) => q.query)).toEqual([]);
+  });
+
+  it('delivers a signed POST with the Standard Webhooks headers and logs the attempt', async () => {
+    const r = await receiver();
+    const ep = await svc.createEndpoint({ url: r.url(), headers: { 'X-Tenant': 'acme' }, customerId: 'c-basic' });
+    expect(ep.secret).toMatch(/^whsec_/);
+    const sent = await svc.send('order.completed', { order_id: 'o1', total: '9.99' }, { customerId: 'c-basic' });
+    await r.waitFor(1);
+    const req = r.requests[0];
+    expect(req.method).toBe('POST');
+    expect(req.headers['content-type']).toBe('application/json');
+    expect(req.headers['user-agent']).toMatch(/^nestjs-webhooks\//);
+    expect(req.headers['x-tenant']).toBe('acme');
+    expect(req.headers['webhook-id']).toBe(sent.messageId);
+    const body = JSON.parse(req.body);
+    expect(body).toEqual({ type: 'order.completed', timestamp: expect.any(String), data: { order_id: 'o1', total: '9.99' } });
+    const ts = Number(req.headers['webhook-timestamp']);
+    expect(Math.abs(ts - Date.now() / 1000)).toBeLessThan(10);
+    expect(verifyStandardSignature(String(req.headers['webhook-signature']), [ep.secret], sent.messageId, ts, req.body)).toBe(true);
+
+    const d = await finalDelivery(sent.messageId);
+    expect(d).toMatchObject({ status: 'succeeded', attempts: 1, lastStatusCode: 200 });
+    const [a] = (await svc.listAttempts(d.id)).data;
+    expect(a).toMatchObject({ number: 1, statusCode: 200, responseBody: 'ok', errorClass: null, trigger: 'scheduled' });
+    expect(a.durationMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it('retries after a 500 with the same webhook-id and body, then succeeds', async () => {
+    const r = await receiver((_req, n) => (n === 0 ? { status: 500, body: 'boom' } : undefined));
+    await svc.createEndpoint({ url: r.url(), customerId: 'c-retry' });
+    const sent = await svc.send('order.completed', { n: 1 }, { customerId: 'c-retry' });
+    await r.waitFor(2);
+    expect(r.requests[1].headers['webhook-id']).toBe(r.requests[0].headers['webhook-id']);
+    expect(r.requests[1].body).toBe(r.requests[0].body);
+    expect(r.requests[1].at - r.requests[0].at).toBeGreaterThanOrEqual(140);
+    const d = await finalDelivery(sent.messageId);
+    expect(d).toMatchObject({ status: 'succeeded', attempts: 2 });
+    const attempts = (await svc.listAttempts(d.id)).data;
+    expect(attempts.map((a) => [a.number, a.statusCode, a.errorClass, a.responseBody])).toEqual([
+      [2, 200, null, 'ok'],
+      [1, 500, 'http', 'boom'],
+    ]);
+  });
+
+  it('records a timeout and, after the last attempt, fails the delivery with its error', async () => {
+    const r = await receiver(() => 'hang');
+    await svc.createEndpoint({ url: r.url(), customerId: 'c-timeout' });
+    const sent = await svc.send('order.completed', {}, { customerId: 'c-timeout' });
+    const d = await finalDelivery(sent.messageId);
+    expect(d).toMatchObject({ status: 'failed', attempts: 3, lastStatusCode: null });
+    expect(d.lastError).toMatch(/timeout|abort/i);
+    const attempts = (await svc.listAttempts(d.id)).data;
+    expect(attempts.map((a) => a.errorClass)).toEqual(['timeout', 'timeout', 'timeout']);
+    for (const a of attempts) expect(a.durationMs).toBeGreaterThanOrEqual(350);
+  });
+
+  it('records a refused connection', async () => {
+    const port = await closedPort();
+    await svc.createEndpoint({ url: `http://127.0.0.1:${port}/x`, customerId: 'c-refused' });
+    const sent = await svc.send('order.completed', {}, { customerId: 'c-refused' });
+    const d = await finalDelivery(sent.messageId);
+    expect(d.status).toBe('failed');
+    const attempts = (await svc.listAttempts(d.id)).data;
+    expect(attempts.map((a) => a.errorClass)).toEqual(['refused', 'refused', 'refused']);
+  });
+
+  it('treats a 3xx as a failure and never follows it', async () => {
+    const target = await receiver();
+    const r = await receiver(() => ({ status: 302, headers: { location: target.url() } }));
+    await svc.createEndpoint({ url: r.url(), customerId: 'c-302' });
+    const sent = await svc.send('order.completed', {}, { customerId: 'c-302' });
+    const d = await finalDelivery(sent.messageId);
+    expect(d).toMatchObject({ status: 'failed', attempts: 3, lastStatusCode: 302 });
+    expect(target.requests).toHaveLength(0);
+  });
+
+  it('ends the delivery on 410 and disables the endpoint', async () => {
+    const r = await receiver(() => ({ status: 410 }));
+    const ep = await svc.createEndpoint({ url: r.url(), customerId: 'c-410' });
+    const sent = await svc.send('order.completed', {}, { customerId: 'c-410' });
+    const d = await finalDelivery(sent.messageId);
+    expect(d).toMatchObject({ status: 'failed', attempts: 1, lastStatusCode: 410 });
+    const after = await svc.getEndpoint(ep.id);
+    expect(after).toMatchObject({ enabled: false, disabledReason: expect.stringMatching(/410/) });
+    // A disabled endpoint gets no new deliveries, so no attempts.
+    const next = await svc.send('order.completed', {}, { customerId: 'c-410' });
+    expect(next.deliveryIds).toEqual([]);
+    await new Promise((res) => setTimeout(res, 300));
+    expect(r.requests).toHaveLength(1);
+  });
+
+  it('honours Retry-After on 429, clamped to twice the scheduled delay', async () => {
+    const r = await receiver((_req, n) => (n === 0 ? { status: 429, headers: { 'retry-after': '60' } } : undefined));
+    await svc.createEndpoint({ url: r.url(), customerId: 'c-429' });
+    const sent = await svc.send('order.completed', {}, { customerId: 'c-429' });
+    await r.waitFor(1);
+    const pending = await eventually(async () => {
+      const [d] = (await svc.listDeliveries({ messageId: sent.messageId })).data;
+      return d.attempts === 1 ? d : null;
+    });
+    // Scheduled 150 ms, Retry-After 60 s, clamped to 2 × 150 ms.
+    expect(pending.status).toBe('pending');
+    const waited = pending.nextAttemptAt!.getTime() - pending.updatedAt.getTime();
+    expect(waited).toBeGreaterThanOrEqual(295);
+    expect(waited).toBeLessThanOrEqual(305);
+    await r.waitFor(2);
+    expect(r.requests[1].at - r.requests[0].at).toBeGreaterThanOrEqual(280);
+    expect((await finalDelivery(sent.messageId)).status).toBe('succeeded');
+  });
+
+  it('signs with both secrets while a rotation grace period runs', async () => {
+    const r = await receiver();
+    const ep = await svc.createEndpoint({ url: r.url(), customerId: 'c-rotate' });
+    const rotated = await svc.rotateEndpointSecret(ep.id, { graceSeconds: 3600 });
+    expect(rotated.secret).not.toBe(ep.secret);
+    const sent = await svc.send('order.completed', { x: 1 }, { customerId: 'c-rotate' });
+    await r.waitFor(1);
+    const req = r.requests[0];
+    const ts = Number(req.headers['webhook-timestamp']);
+    const sig = String(req.headers['webhook-signature']);
+    expect(sig.split(' ')).toHaveLength(2);
+    expect(verifyStandardSignature(sig, [ep.secret], sent.messageId, ts, req.body)).toBe(true);
+    expect(verifyStandardSignature(sig, [rotated.secret], sent.messageId, ts, req.body)).toBe(true);
+
+    await svc.rotateEndpointSecret(ep.id, { graceSeconds: 0 });
+    await svc.send('order.completed', { x: 2 }, { customerId: 'c-rotate' });
+    await r.waitFor(2);
+    expect(String(r.requests[1].headers['webhook-signature']).split(' ')).toHaveLength(1);
+  });
+
+  it('keeps tenants apart and applies event filters', async () => {
+    const [a, aOrders, b, none] = await Promise.all([receiver(), receiver(), receiver(), receiver()]);
+    await svc.createEndpoint({ url: a.url(), customerId: 'tenant-a' });
+    await svc.createEndpoint({ url: aOrders.url(), customerId: 'tenant-a', eventTypes: ['order.*'] });
+    await svc.createEndpoint({ url: b.url(), customerId: 'tenant-b' });
+    await svc.createEndpoint({ url: none.url(), eventTypes: ['invoice.paid'] });
+
+    const forA = await svc.send('user.created', {}, { customerId: 'tenant-a' });
+    expect(forA.deliveryIds).toHaveLength(1);
+    const orderForA = await svc.send('order.shipped', {}, { customerId: 'tenant-a' });
+    expect(orderForA.deliveryIds).toHaveLength(2);
+    const noCustomer = await svc.send('invoice.paid', {});
+    const noCustomerOther = await svc.send('invoice.voided', {});
+    expect(noCustomerOther.deliveryIds).toHaveLength(0);
+    await Promise.all([a.waitFor(2), aOrders.waitFor(1), none.waitFor(1)]);
+    await new Promise((res) => setTimeout(res, 300));
+    expect(a.requests.map((q) => q.headers['webhook-id'])).toEqual(expect.arrayContaining([forA.messageId, orderForA.messageId]));
+    expect(aOrders.requests.map((q) => q.headers['webhook-id'])).toEqual([orderForA.messageId]);
+    expect(none.requests.map((q) => q.headers['webhook-id'])).toEqual([noCustomer.messageId]);
+    expect(b.requests).toHaveLength(0);
+  });
+
+  it('returns the first message for a repeated idempotency key of the same customer', async () => {
+    const r = await receiver();
+    await svc.createEndpoint({ url: r.url(), customerId: 'c-idem' });
+    await svc.createEndpoint({ url: r.url('/other'), customerId: 'c-idem2' });
+    const first = await svc.send('order.completed', { v: 1 }, { customerId: 'c-idem', idempotencyKey: 'k1' });
+    const again = await svc.send('order.completed', { v: 2 }, { customerId: 'c-idem', idempotencyKey: 'k1' });
+    expect(first.created).toBe(true);
+    expect(again).toEqual({ messageId: first.messageId, deliveryIds: first.deliveryIds, created: false });
+    const otherCustomer = await svc.send('order.completed', { v: 3 }, { customerId: 'c-idem2', idempotencyKey: 'k1' });
+    expect(otherCustomer.messageId).not.toBe(first.messageId);
+    const concurrent = await Promise.all([1, 2, 3, 4].map((v) => svc.send('order.completed', { v }, { customerId: 'c-idem', idempotencyKey: 'k2' })));
+    expect(new Set(concurrent.map((c) => c.messageId)).size).toBe(1);
+    expect(concurrent.filter((c) => c.created)).toHaveLength(1);
+    expect((await svc.listMessages({ customerId: 'c-idem' })).data).toHaveLength(2);
+    await r.waitFor(2);
+    await new Promise((res) => setTimeout(res, 300));
+    expect(r.requests.filter((q) => q.url === '/hook')).toHaveLength(2);
+  });
+
+  it('refuses bad input with a clear error and writes nothing', async () => {
+    const before = (await svc.listMessages({ limit: 500 })).data.length;
+    const bad: [() => Promise<unknown>, string, RegExp][] = [
+      [() => svc.send('order completed', {}), 'type', /dot-delimited segments/],
+      [() => svc.send('', {}), 'type', /invalid/],
+      [() => svc.send('order.*', {}), 'type', /invalid/],
+      [() => svc.send('a.b', undefined), 'data', /JSON-serialisable/],
+      [() => svc.send('a.b', { n: 1n }), 'data', /JSON-serialisable/],
+      [() => svc.send('a.b', circular()), 'data', /JSON-serialisable/],
+      [() => svc.send('a.b', { s: 'x'.repeat(300 * 1024) }), 'data', /limit is 262144/],
+      [() => svc.send('a.b', {}, { customerId: '' }), 'customerId', /non-empty/],
+      [() => svc.send('a.b', {}, { idempotencyKey: 'k'.repeat(300) }), 'idempotencyKey', /at most 255/],
+      [() => svc.createEndpoint({ url: 'ftp://example.com/x' }), 'url', /only http and https/],
+      [() => svc.createEndpoint({ url: 'not a url' }), 'url', /not an absolute URL/],
+      [() => svc.createEndpoint({ url: 'https://example.com', eventTypes: ['order*'] }), 'eventTypes', /prefix\.\*/],
+      [() => svc.createEndpoint({ url: 'https://example.com', headers: { 'Webhook-Id': 'x' } }), 'headers', /cannot be overridden/],
+      [() => svc.createEndpoint({ url: 'https://example.com', headers: { 'Content-Type': 'text/plain' } }), 'headers', /cannot be overridden/],
+      [() => svc.createEndpoint({ url: 'https://example.com', headers: { 'X-A': 'a\r\nb' } }), 'headers', /not a valid/],
+      [() => svc.createEndpoint({ url: 'https://example.com', secret: 'whsec_' }), 'secret', /whsec_/],
+      [() => svc.createEndpoint({ url: 'https://example.com', secret: 'plain' }), 'secret', /whsec_/],
+      [() => svc.listDeliveries({ limit: 0 }), 'limit', /1 to 500/],
+      [() => svc.rotateEndpointSecret('ep_x', { graceSeconds: -1 }), 'graceSeconds', /integer/],
+    ];
+    for (const [call, field, message] of bad) {
+      const err = await call().then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(WebhookValidationError);
+      expect(err).toMatchObject({ field, message: expect.stringMatching(message) });
+    }
+    expect(messages.payloadTooLarge(1, 2)).toMatch(/outbound.maxPayloadBytes/);
+    expect((await svc.listMessages({ limit: 500 })).data.length).toBe(before);
+    await expect(svc.getEndpoint('ep_missing')).rejects.toThrow('No webhook endpoint with id "ep_missing"');
+  });
+
+  it('manages endpoints: update, list by customer, paginate, delete', async () => {
+    const created = [];
+    for (let i = 0; i < 5; i++) created.push(await svc.createEndpoint({ url: `https://example.com/${i}`, customerId: 'c-list' }));
+    const page1 = await svc.listEndpoints({ customerId: 'c-list', limit: 2 });
+    expect(page1.data.map((e) => e.id)).toEqual([created[4].id, created[3].id]);
+    const page2 = await svc.listEndpoints({ customerId: 'c-list', limit: 2, cursor: page1.nextCursor! });
+    const page3 = await svc.listEndpoints({ customerId: 'c-list', limit: 2, cursor: page2.nextCursor! });
+    expect([...page2.data, ...page3.data].map((e) => e.id)).toEqual([created[2].id, created[1].id, created[0].id]);
+    expect(page3.nextCursor).toBeNull();
+
+    const updated = await svc.updateEndpoint(created[0].id, { eventTypes: ['a.*'], description: 'mine', enabled: false });
+    expect(await svc.getEndpoint(created[0].id)).toMatchObject({ eventTypes: ['a.*'], description: 'mine', enabled: false, disabledReason: 'disabled by the app' });
+    expect(updated.enabled).toBe(false);
+    await svc.deleteEndpoint(created[0].id);
+    await expect(svc.getEndpoint(created[0].id)).rejects.toThrow(/No webhook endpoint/);
+    await expect(svc.deleteEndpoint(created[0].id)).rejects.toThrow(/No webhook endpoint/);
+  });
+
+  it('keeps a failed delivery replayable: redeliver and recoverFailed', async () => {
+    let up = false;
+    const r = await receiver(() => (up ? undefined : { status: 500 }));
+    const ep = await svc.createEndpoint({ url: r.url(), customerId: 'c-replay' });
+    const since = new Date(Date.now() - 1000);
+    const s1 = await svc.send('order.completed', { n: 1 }, { customerId: 'c-replay' });
+    const s2 = await svc.send('order.completed', { n: 2 }, { customerId: 'c-replay' });
+    expect((await finalDelivery(s1.messageId)).status).toBe('failed');
+    expect((await finalDelivery(s2.messageId)).status).toBe('failed');
+    up = true;
+    await svc.redeliver(s1.deliveryIds[0]);
+    const d1 = await eventually(async () => {
+      const d = (await svc.listDeliveries({ messageId: s1.messageId })).data[0];
+      return d.status === 'succeeded' ? d : null;
+    });
+    expect(d1.attempts).toBe(4);
+    const [last] = (await svc.listAttempts(d1.id)).data;
+    expect(last).toMatchObject({ number: 4, trigger: 'manual', statusCode: 200 });
+
+    const recovered = await svc.recoverFailed({ endpointId: ep.id, since });
+    expect(recovered.deliveryIds).toEqual([s2.deliveryIds[0]]);
+    await eventually(async () => (await svc.listDeliveries({ messageId: s2.messageId })).data[0].status === 'succeeded');
+    const ids = r.requests.map((q) => q.headers['webhook-id']);
+    expect(ids.filter((id) => id === s1.messageId)).toHaveLength(4);
+  });
+});
+
+function circular() {
+  const o: Record<string, unknown> = {};
+  o.self = o;
+  return o;
+}
+
+async function closedPort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}

@@ -1,0 +1,39 @@
+import { describe, expect, it } from '@jest/globals';
+import { WebhooksConfigError } from '../../src/errors/webhooks-config.error.js';
+import { DEFAULT_SCHEDULE, resolveWebhooksOptions } from '../../src/webhooks.options.js';
+
+describe('resolveWebhooksOptions', () => {
+  it('fills every default', () => {
+    const o = resolveWebhooksOptions({});
+    expect(o.role).toBe('all');
+    expect(o.outbound).toMatchObject({
+      schedule: DEFAULT_SCHEDULE,
+      jitter: 0.2,
+      timeoutMs: 15_000,
+      maxResponseBodyBytes: 4096,
+      maxPayloadBytes: 262_144,
+      retryAfterMaxFactor: 2,
+      disableAfterMs: 5 * 24 * 3600 * 1000,
+      network: { allow: [], httpsOnly: false },
+    });
+    expect(o.inbound).toMatchObject({ path: 'webhooks', mode: 'sync', sources: {} });
+  });
+
+  it.each([
+    [{ role: 'boss' }, /"role" must be one of all, emitter, worker/],
+    [{ outbound: { schedule: [] } }, /"outbound.schedule" must be a non-empty array/],
+    [{ outbound: { schedule: [0, -5] } }, /"outbound.schedule"/],
+    [{ outbound: { jitter: 2 } }, /"outbound.jitter" must be a number from 0 to 1 \(got 2\)/],
+    [{ outbound: { timeoutMs: 0 } }, /"outbound.timeoutMs" must be an integer >= 1/],
+    [{ outbound: { concurrency: 1.5 } }, /"outbound.concurrency"/],
+    [{ outbound: { network: { allow: 'x' } } }, /"outbound.network.allow"/],
+    [{ outbound: { network: { httpsOnly: 'yes' } } }, /"outbound.network.httpsOnly" must be true or false/],
+    [{ inbound: { mode: 'later' } }, /"inbound.mode" must be one of sync, queue/],
+    [{ inbound: { sources: { s: { scheme: 'nope', secrets: ['x'] } } } }, /"inbound.sources.s.scheme" must be one of/],
+    [{ inbound: { sources: { s: { scheme: 'github', secrets: [] } } } }, /"inbound.sources.s.secrets" must be a non-empty array/],
+    [{ inbound: { sources: { 'a b': { scheme: 'github', secrets: ['x'] } } } }, /inbound.sources.a b/],
+  ])('refuses %j', (raw, message) => {
+    expect(() => resolveWebhooksOptions(raw as any)).toThrow(WebhooksConfigError);
+    expect(() => resolveWebhooksOptions(raw as any)).toThrow(message);
+  });
+});
