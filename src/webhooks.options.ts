@@ -5,6 +5,7 @@ import type {
   ResolvedWebhooksOptions,
   WebhooksModuleOptions,
 } from './interfaces/webhooks-options.interface.js';
+import { secretKey } from './signing/standard-webhooks.js';
 import { messages } from './webhooks.messages.js';
 
 const SECOND = 1000;
@@ -85,9 +86,31 @@ function resolveSources(sources: Record<string, InboundSourceOptions>): Record<s
     if (!Array.isArray(secrets) || secrets.length === 0 || !secrets.every((s) => typeof s === 'string' && s !== '')) {
       fail(`${at}.secrets`, 'a non-empty array of non-empty strings', Array.isArray(secrets) ? `${secrets.length} entries` : secrets);
     }
+    checkSchemeSettings(at, source);
     resolved[name] = { ...source, name, tolerance: int(`${at}.tolerance`, source.tolerance, 300, 1) };
   }
   return resolved;
+}
+
+/** Scheme-specific settings: `whsec_` secrets for `standard`, header shape for `hmac-sha256`. */
+function checkSchemeSettings(at: string, source: InboundSourceOptions): void {
+  if (source.scheme === 'standard') {
+    for (const [i, secret] of source.secrets.entries()) {
+      try {
+        secretKey(secret);
+      } catch {
+        fail(`${at}.secrets[${i}]`, 'a Standard Webhooks secret: "whsec_" and non-empty base64', '(hidden)');
+      }
+    }
+  }
+  if (source.scheme === 'hmac-sha256') {
+    if (source.header !== undefined && !/^[A-Za-z0-9-]+$/.test(source.header)) fail(`${at}.header`, 'an HTTP header name', source.header);
+    if (source.prefix !== undefined && typeof source.prefix !== 'string') fail(`${at}.prefix`, 'a string', source.prefix);
+    oneOf(`${at}.encoding`, source.encoding, 'hex', ['hex', 'base64']);
+  }
+  for (const key of ['eventType', 'eventId'] as const) {
+    if (source[key] !== undefined && typeof source[key] !== 'function') fail(`${at}.${key}`, 'a function (payload, headers) => string', source[key]);
+  }
 }
 
 function fail(path: string, allowed: string, got: unknown): never {

@@ -29,6 +29,20 @@ export interface WebhookVerifier {
   verify(input: VerifyInput): VerifyResult;
   /** Event type from the parsed payload and headers. */
   eventType(payload: any, headers: Record<string, string | undefined>): string | undefined;
-  /** Event id (for deduplication) from the parsed payload and headers. */
+  /**
+   * Event id (for deduplication) from the parsed payload and headers. When it returns nothing,
+   * the SHA-256 of the raw body stands in, so a resent identical body is still a duplicate.
+   */
   eventId(payload: any, headers: Record<string, string | undefined>): string | undefined;
+  /**
+   * Turns the verified raw body into the payload handed to handlers; a throw answers 400
+   * `invalid_json`. @default JSON.parse of the UTF-8 body
+   */
+  parse?(rawBody: Buffer, headers: Record<string, string | undefined>): unknown;
+  /**
+   * Request headers kept in the inbox row and in `ctx.headers`: names, or prefixes ending in
+   * `-` (`x-github-`). `content-type` and `user-agent` are always kept; cookies and
+   * authorization never are. @default []
+   */
+  keepHeaders?: readonly string[];
 }

@@ -1,0 +1,82 @@
+import { createHmac } from 'node:crypto';
+import { constantTimeEqual } from '../../signing/constant-time.js';
+import type { VerifyFailure, VerifyResult, WebhookVerifier } from '../../interfaces/webhook-verifier.interface.js';
+
+/** Lower-cased request headers, as verifiers and extractors see them. */
+export type WebhookHeaders = Record<string, string | undefined>;
+
+/** What a built-in scheme needs to sign a request (the testing kit and the unit tests). */
+export interface SigningInput {
+  secret: string;
+  body: Buffer;
+  /** Event id, for schemes that carry it in a header. */
+  id: string;
+  /** Unix seconds, for schemes that sign a timestamp. */
+  timestamp: number;
+  /** Event type, for schemes that carry it in a header (GitHub, Shopify). */
+  type: string;
+}
+
+/** A built-in scheme: verifies, and can also sign (for tests and the testing kit). */
+export interface BuiltInVerifier extends WebhookVerifier {
+  /** The headers a sender of this scheme would add to `input.body`. */
+  sign(input: SigningInput): Record<string, string>;
+}
+
+/** The successful {@link VerifyResult}. */
+export const VERIFIED: VerifyResult = { ok: true };
+
+/** A failed {@link VerifyResult}. */
+export function rejected(reason: VerifyFailure): VerifyResult {
+  return { ok: false, reason };
+}
+
+/** HMAC-SHA256 of the concatenated parts. */
+export function hmacSha256(key: string | Buffer, parts: (string | Buffer)[], encoding: 'hex' | 'base64'): string {
+  const mac = createHmac('sha256', key);
+  for (const part of parts) mac.update(part);
+  return mac.digest(encoding);
+}
+
+/**
+ * True when any given signature equals any expected one. Every pair is compared, in constant
+ * time, so neither the position of a match nor the number of secrets shows in the timing.
+ */
+export function anySignatureMatches(given: string[], expected: string[]): boolean {
+  let match = false;
+  for (const e of expected) for (const g of given) match = constantTimeEqual(g, e) || match;
+  return match;
+}
+
+/** Unix seconds from a header: digits only, or undefined. */
+export function parseUnixSeconds(value: string | undefined): number | undefined {
+  if (value === undefined || !/^\d{1,12}$/.test(value)) return undefined;
+  return Number(value);
+}
+
+/** Is a signed timestamp within `tolerance` seconds of `now`, in either direction? */
+export function withinTolerance(timestamp: number, now: number, tolerance: number): boolean {
+  return Math.abs(now - timestamp) <= tolerance;
+}
+
+/** The default payload parser: the UTF-8 body as JSON. */
+export function parseJsonBody(rawBody: Buffer): unknown {
+  return JSON.parse(rawBody.toString('utf8'));
+}
+
+/**
+ * A JSON body, or an `application/x-www-form-urlencoded` one as an object whose `payload=`
+ * field, when present, holds the JSON (GitHub's form deliveries, Slack's interactions).
+ */
+export function parseJsonOrForm(rawBody: Buffer, headers: WebhookHeaders): unknown {
+  const form = (headers['content-type'] ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded');
+  if (!form) return parseJsonBody(rawBody);
+  const fields = Object.fromEntries(new URLSearchParams(rawBody.toString('utf8')));
+  return typeof fields.payload === 'string' ? JSON.parse(fields.payload) : fields;
+}
+
+/** A string property of a parsed payload, or undefined. */
+export function field(payload: unknown, key: string): string | undefined {
+  const value = payload !== null && typeof payload === 'object' ? (payload as Record<string, unknown>)[key] : undefined;
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
