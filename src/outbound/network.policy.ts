@@ -21,8 +21,10 @@ const systemResolver: ResolveAll = (hostname) => dns.lookup(hostname, { all: tru
 // Exact addresses of instance-metadata services. Most sit in ranges refused anyway; they are
 // named so the log says why, and only an allow-list entry for the single address opens them.
 const METADATA = new Set(
-  ['169.254.169.254', '169.254.170.2', '169.254.170.23', '100.100.100.200', '192.0.0.192', '168.63.129.16', 'fd00:ec2::254', 'fd00:ec2::23']
-    .map((ip) => ipaddr.parse(ip).toString()),
+  [
+    '169.254.169.254', '169.254.170.2', '169.254.170.23', 'fd00:ec2::254', 'fd00:ec2::23', // AWS, GCP, Azure, ECS, EKS
+    '100.100.100.200', '192.0.0.192', '168.63.129.16', // Alibaba, Oracle, Azure WireServer
+  ].map((ip) => ipaddr.parse(ip).toString()),
 );
 
 // Not globally reachable (IANA special-purpose registries), or not a place a webhook belongs.

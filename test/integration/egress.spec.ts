@@ -158,6 +158,13 @@ describe('outbound egress policy (real HTTP server and DNS server on 127.0.0.1)'
     expect(decideOutcome(result, 0, { schedule: [0, 5000], jitter: 0, retryAfterMaxFactor: 2 })).toEqual({ kind: 'failed' });
   });
 
+  it('applies the connect-time check to https:// too (TLS sockets take the same lookup)', async () => {
+    const result = await post(client({}), `https://hooks.test:${port}/ok`);
+    expect(result).toMatchObject({ statusCode: null, errorClass: 'blocked' });
+    expect(result.errorMessage).toBe('hooks.test resolves to 127.0.0.1, which is refused (loopback range 127.0.0.0/8)');
+    expect(hits).toEqual([]);
+  });
+
   it('refuses the real system resolver answer for localhost', async () => {
     const c = new WebhookHttpClient(resolveWebhooksOptions({}));
     clients.push(c);
