@@ -1,10 +1,23 @@
-import { Controller, type Provider, type Type } from '@nestjs/common';
+import type { Provider } from '@nestjs/common';
+import { InboxService } from './inbox.service.js';
+import { InboundProcessor } from './inbound.processor.js';
+import { InboundSources } from './inbound.sources.js';
+import { WebhookDispatcher } from './webhook.dispatcher.js';
+import { WebhookExplorer } from './webhook.explorer.js';
+import { WebhookGuard } from './webhook.guard.js';
+import { WebhookMetadataAccessor } from './webhook-metadata.accessor.js';
+import { WebhookProblemFilter } from './webhook-problem.filter.js';
 
-// Placeholder wiring until the inbound side lands; replaced by the inbound implementation.
-export const INBOUND_PROVIDERS: Provider[] = [];
+export { createWebhooksController } from './webhooks.controller.js';
 
-export function createWebhooksController(_path: string): Type<unknown> {
-  @Controller(_path)
-  class WebhooksController {}
-  return WebhooksController;
-}
+/** The receiving side's providers, for the module's `providers`. */
+export const INBOUND_PROVIDERS: Provider[] = [
+  InboundSources,
+  InboxService,
+  WebhookDispatcher,
+  WebhookMetadataAccessor,
+  WebhookExplorer,
+  WebhookGuard,
+  WebhookProblemFilter,
+  InboundProcessor,
+];

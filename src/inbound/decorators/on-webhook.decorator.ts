@@ -1,0 +1,29 @@
+import { ON_WEBHOOK_METADATA } from '../../webhooks.constants.js';
+
+/** Options of {@link OnWebhook}. */
+export interface OnWebhookOptions {
+  /** Only calls from this source (a key of `inbound.sources`). @default every source */
+  source?: string;
+}
+
+/** What one `@OnWebhook` stores; a method carries an array of them. */
+export interface OnWebhookMetadata {
+  types: string[];
+  source?: string;
+}
+
+/**
+ * Runs the decorated method for verified webhooks of these types: exact names, `prefix.*` or
+ * `*`. It receives `(data, ctx)`: the payload's `data` (or the whole payload when it has none)
+ * and a {@link WebhookContext}. May stand several times on one method; the method still runs
+ * once per event.
+ */
+export function OnWebhook(type: string | string[], options: OnWebhookOptions = {}): MethodDecorator {
+  return (_target, _key, descriptor) => {
+    const method = descriptor.value as object;
+    const previous: OnWebhookMetadata[] = Reflect.getMetadata(ON_WEBHOOK_METADATA, method) ?? [];
+    const entry: OnWebhookMetadata = { types: Array.isArray(type) ? [...type] : [type], source: options.source };
+    Reflect.defineMetadata(ON_WEBHOOK_METADATA, [...previous, entry], method);
+    return descriptor;
+  };
+}

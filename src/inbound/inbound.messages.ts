@@ -1,0 +1,40 @@
+/** User-facing text of the receiving side, as small factories that the tests import. */
+export const inboundMessages = {
+  rawBodyMissing: (source: string) =>
+    `Webhook for source "${source}" arrived without a raw body, so its signature cannot be checked: ` +
+    'create the app with { rawBody: true } (NestFactory.create(AppModule, { rawBody: true }), or ' +
+    'createNestApplication({ rawBody: true }) in tests).',
+  unsupportedMediaType: (source: string, contentType: string | undefined) =>
+    `Webhook for source "${source}" has Content-Type ${contentType ? `"${contentType}"` : '(none)'}, which no body ` +
+    'parser kept as raw bytes: send JSON or form data, or register a parser for it (app.useBodyParser) ' +
+    'with { rawBody: true }.',
+  unknownSource: (source: string) => `No webhook source is configured as "${source}".`,
+  payloadTooLarge: (bytes: number, limit: number) => `The body is ${bytes} bytes; the limit is ${limit} (inbound.bodyLimit).`,
+  rejected: (source: string, code: string, status: number, ip: string | undefined) =>
+    `Rejected webhook for source "${source}"${ip ? ` from ${ip}` : ''}: ${code} (${status}).`,
+  invalidJson: () => 'The body was verified but is not valid JSON.',
+  invalidEventType: (why: string) => `The body was verified but ${why}.`,
+  handlerFailed: () => 'A handler failed; the event was released, so a retry will run it again.',
+  inboxUnavailable: () => 'The webhook inbox cannot be written right now; retry later.',
+  queueUnavailable: () => 'The webhook queue cannot be reached right now; retry later.',
+  ignored: (source: string, type: string, id: string) => `Ignored webhook ${source}/${type} (${id}): no handler matches.`,
+  handlerThrew: (handler: string, source: string, type: string, id: string) =>
+    `Handler ${handler} failed for webhook ${source}/${type} (${id}).`,
+  unknownHandlerSource: (handler: string, source: string, known: string[]) =>
+    `@OnWebhook on ${handler} names source "${source}", which is not configured: ` +
+    `add it to inbound.sources (configured: ${known.length ? known.join(', ') : 'none'}) or fix the name.`,
+  invalidHandlerFilter: (handler: string, filter: unknown) =>
+    `@OnWebhook on ${handler} has the event type ${JSON.stringify(filter)}: use an exact type, "prefix.*" or "*".`,
+  requestScopedHandler: (handler: string) =>
+    `@OnWebhook on ${handler} is ignored: handlers must live on singleton providers or controllers, not request-scoped ones.`,
+};
+
+/** Verification failures, as the `detail` of their problem answer (never echoing a signature). */
+export const verifyFailureDetails: Record<string, string> = {
+  missing_headers: 'A required webhook header (id, timestamp or event) is missing.',
+  malformed_headers: 'A webhook id or timestamp header is malformed.',
+  missing_signature: 'The signature header is missing.',
+  malformed_signature: 'The signature header is malformed.',
+  signature_mismatch: 'No signature matches the body with any configured secret.',
+  timestamp_out_of_tolerance: 'The signed timestamp is too far from the current time.',
+};

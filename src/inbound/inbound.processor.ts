@@ -1,0 +1,89 @@
+import { InjectQueue } from '@nestjs/bull';
+import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import type { Job, Queue } from 'bull';
+import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
+import { INBOUND_JOB, WEBHOOKS_OPTIONS, WEBHOOKS_QUEUE } from '../webhooks.constants.js';
+import { InboxService } from './inbox.service.js';
+import { inboundMessages } from './inbound.messages.js';
+import { InboundSources } from './inbound.sources.js';
+import { WebhookDispatcher } from './webhook.dispatcher.js';
+
+/** Data of an inbound job; its `jobId` is the inbox row id, so a row is queued at most once. */
+export interface InboundJobData {
+  inboxId: string;
+}
+
+/** Queued inbound calls run at once by one worker process. */
+export const INBOUND_CONCURRENCY = 10;
+/** First retry delay of a failed queued call; Bull doubles it on each further attempt. */
+export const INBOUND_BACKOFF_MS = 1_000;
+const ENQUEUE_TIMEOUT_MS = 2_000;
+
+/**
+ * Queue mode: the controller stores the call and enqueues its row id; this worker runs the
+ * handlers, retrying with exponential backoff, and records every run in the inbox row (status
+ * stays `received` between retries, `failed` after the last, with `attempts` and `last_error`).
+ */
+@Injectable()
+export class InboundProcessor implements OnApplicationBootstrap {
+  private readonly logger = new Logger(InboundProcessor.name);
+
+  constructor(
+    @Inject(WEBHOOKS_OPTIONS) private readonly options: ResolvedWebhooksOptions,
+    @InjectQueue(WEBHOOKS_QUEUE) private readonly queue: Queue,
+    private readonly inbox: InboxService,
+    private readonly sources: InboundSources,
+    private readonly dispatcher: WebhookDispatcher,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    // API processes (`emitter`) only store and enqueue; workers run the handlers.
+    if (this.options.inbound.mode !== 'queue' || this.options.role === 'emitter') return;
+    void this.queue.process(INBOUND_JOB, INBOUND_CONCURRENCY, (job: Job<InboundJobData>) => this.process(job));
+  }
+
+  /** Queues a claimed row; rejects when Redis does not take it in time. */
+  async enqueue(inboxId: string): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`Redis did not accept the job within ${ENQUEUE_TIMEOUT_MS} ms`)), ENQUEUE_TIMEOUT_MS);
+    });
+    const add = this.queue.add(INBOUND_JOB, { inboxId } satisfies InboundJobData, {
+      jobId: inboxId,
+      attempts: this.options.inbound.queueAttempts,
+      backoff: { type: 'exponential', delay: INBOUND_BACKOFF_MS },
+      removeOnComplete: true,
+      // The inbox row keeps the outcome; a removed job also lets a later claim queue the row again.
+      removeOnFail: true,
+    });
+    try {
+      await Promise.race([add, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async process(job: Job<InboundJobData>): Promise<void> {
+    const row = await this.inbox.find(job.data.inboxId);
+    if (!row || row.status === 'processed' || row.status === 'ignored') return;
+    const attempt = row.attempts + 1;
+    const source = this.sources.get(row.source);
+    if (!source) {
+      await this.inbox.markFailed(row.id, attempt, new Error(`source "${row.source}" is no longer configured`));
+      return;
+    }
+    const headers = row.headers ?? {};
+    const { eventId: id, type } = row;
+    const payload = source.parse(Buffer.from(row.rawBody, 'utf8'), headers);
+    const handlers = this.dispatcher.handlersFor(source.name, type);
+    try {
+      await this.dispatcher.dispatch({ id, type, source: source.name, headers, receivedAt: row.receivedAt, payload }, handlers);
+    } catch (err) {
+      const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+      await this.inbox.markFailed(row.id, attempt, err, last ? 'failed' : 'received');
+      throw err;
+    }
+    if (handlers.length === 0) this.logger.log(inboundMessages.ignored(source.name, type, id));
+    await this.inbox.markProcessed(row.id, attempt, handlers.length === 0 ? 'ignored' : 'processed');
+  }
+}

@@ -1,0 +1,100 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { createHash } from 'node:crypto';
+import type { InboundSourceOptions } from '../interfaces/inbound-source.interface.js';
+import type { VerifyResult, WebhookVerifier } from '../interfaces/webhook-verifier.interface.js';
+import type { ResolvedInboundSource, ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
+import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
+import { inboundMessages } from './inbound.messages.js';
+import { parseJsonBody, type WebhookHeaders } from './schemes/scheme.utils.js';
+import { verifierFor } from './schemes/index.js';
+import { WebhookProblem } from './webhook.problem.js';
+
+/** A verified body read into what the inbox stores and handlers receive. */
+export interface ReadEvent {
+  id: string;
+  type: string;
+  payload: unknown;
+}
+
+const ALWAYS_KEPT = ['content-type', 'user-agent'];
+const NEVER_KEPT = new Set(['authorization', 'proxy-authorization', 'cookie']);
+const MAX_LENGTH = 255;
+
+/** One configured sender: its verifier, secrets and how its events are read. */
+export class InboundSource {
+  private readonly keep: string[];
+
+  constructor(
+    readonly name: string,
+    readonly verifier: WebhookVerifier,
+    private readonly options: ResolvedInboundSource,
+  ) {
+    this.keep = [...ALWAYS_KEPT, ...(verifier.keepHeaders ?? []).map((h) => h.toLowerCase())];
+  }
+
+  /** Checks the signature of the exact bytes received. */
+  verify(rawBody: Buffer, headers: WebhookHeaders, now = Math.floor(Date.now() / 1000)): VerifyResult {
+    return this.verifier.verify({ rawBody, headers, secrets: this.options.secrets, tolerance: this.options.tolerance, now });
+  }
+
+  /** The payload of a verified body; throws a 400 problem when it is not what the scheme reads. */
+  parse(rawBody: Buffer, headers: WebhookHeaders): unknown {
+    try {
+      return this.verifier.parse ? this.verifier.parse(rawBody, headers) : parseJsonBody(rawBody);
+    } catch {
+      throw new WebhookProblem('invalid_json', inboundMessages.invalidJson());
+    }
+  }
+
+  /** Parses a verified body and reads its type and id; throws a 400 problem when it cannot. */
+  read(rawBody: Buffer, headers: WebhookHeaders): ReadEvent {
+    const payload = this.parse(rawBody, headers);
+    const type = (this.options.eventType ?? this.verifier.eventType.bind(this.verifier))(payload, headers);
+    if (typeof type !== 'string' || type === '') {
+      throw new WebhookProblem('invalid_event_type', inboundMessages.invalidEventType(`no event type was found in it (scheme ${this.verifier.name})`));
+    }
+    if (type.length > MAX_LENGTH) {
+      throw new WebhookProblem('invalid_event_type', inboundMessages.invalidEventType(`its event type is longer than ${MAX_LENGTH}`));
+    }
+    const id = (this.options.eventId ?? this.verifier.eventId.bind(this.verifier))(payload, headers);
+    // Without an id (or with an oversized one) the body's hash stands in: a resent body is a duplicate.
+    const usable = typeof id === 'string' && id !== '' && id.length <= MAX_LENGTH;
+    return { id: usable ? id : `sha256:${sha256(typeof id === 'string' && id !== '' ? id : rawBody)}`, type, payload };
+  }
+
+  /** The headers worth keeping: the scheme's own, content type and user agent; never credentials. */
+  keptHeaders(headers: WebhookHeaders): Record<string, string> {
+    const kept: Record<string, string> = {};
+    for (const [name, value] of Object.entries(headers)) {
+      if (value === undefined || NEVER_KEPT.has(name)) continue;
+      if (this.keep.some((k) => (k.endsWith('-') ? name.startsWith(k) : name === k))) kept[name] = value;
+    }
+    return kept;
+  }
+}
+
+/** The configured sources by name, their verifiers built once at boot. */
+@Injectable()
+export class InboundSources {
+  private readonly byName = new Map<string, InboundSource>();
+
+  constructor(@Inject(WEBHOOKS_OPTIONS) options: ResolvedWebhooksOptions) {
+    for (const [name, source] of Object.entries(options.inbound.sources)) {
+      this.byName.set(name, new InboundSource(name, verifierFor(source as InboundSourceOptions), source));
+    }
+  }
+
+  /** The source of that name, or undefined. */
+  get(name: string | undefined): InboundSource | undefined {
+    return name === undefined ? undefined : this.byName.get(name);
+  }
+
+  /** Every configured source name. */
+  names(): string[] {
+    return [...this.byName.keys()];
+  }
+}
+
+function sha256(data: string | Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}

@@ -1,0 +1,82 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { matchesEventFilter } from '../event-types.js';
+import type { OnWebhookMetadata } from './decorators/on-webhook.decorator.js';
+import { inboundMessages } from './inbound.messages.js';
+import type { WebhookContext, WebhookHandlerFn } from './webhook-context.interface.js';
+
+/** One `@OnWebhook` method, with every rule its decorators gave it. */
+export interface WebhookHandler {
+  /** `ClassName.method`, for logs. */
+  name: string;
+  rules: OnWebhookMetadata[];
+  invoke: WebhookHandlerFn;
+}
+
+/** One or more handlers threw; the first error is the cause. */
+export class WebhookHandlerError extends Error {
+  override readonly name = 'WebhookHandlerError';
+  constructor(readonly failures: { handler: string; error: unknown }[]) {
+    super(failures.map((f) => `${f.handler}: ${f.error instanceof Error ? f.error.message : String(f.error)}`).join('; '), {
+      cause: failures[0]?.error,
+    });
+  }
+}
+
+const CACHE_LIMIT = 1000;
+
+/** Holds the discovered handlers and runs the ones matching a verified event. */
+@Injectable()
+export class WebhookDispatcher {
+  private readonly logger = new Logger(WebhookDispatcher.name);
+  private readonly handlers: WebhookHandler[] = [];
+  private readonly cache = new Map<string, WebhookHandler[]>();
+
+  /** Adds a handler (the explorer does, at boot). */
+  register(handler: WebhookHandler): void {
+    this.handlers.push(handler);
+    this.cache.clear();
+  }
+
+  /** Every registered handler, in discovery order. */
+  all(): readonly WebhookHandler[] {
+    return this.handlers;
+  }
+
+  /** The handlers for one source and type: any rule of theirs matches both. */
+  handlersFor(source: string, type: string): WebhookHandler[] {
+    const key = `${source}\u0000${type}`;
+    let found = this.cache.get(key);
+    if (!found) {
+      found = this.handlers.filter((h) =>
+        h.rules.some((r) => (r.source === undefined || r.source === source) && r.types.some((f) => matchesEventFilter(f, type))),
+      );
+      // Types come from verified senders, yet their number is theirs to choose: keep the cache bounded.
+      if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
+      this.cache.set(key, found);
+    }
+    return found;
+  }
+
+  /**
+   * Runs every matching handler, one after another, each even when an earlier one failed.
+   * Throws a {@link WebhookHandlerError} if any failed, so the caller releases the claim.
+   */
+  async dispatch(ctx: WebhookContext, handlers = this.handlersFor(ctx.source, ctx.type)): Promise<void> {
+    const data = dataOf(ctx.payload);
+    const failures: { handler: string; error: unknown }[] = [];
+    for (const handler of handlers) {
+      try {
+        await handler.invoke(data, ctx);
+      } catch (error) {
+        this.logger.error(inboundMessages.handlerThrew(handler.name, ctx.source, ctx.type, ctx.id), error instanceof Error ? error.stack : String(error));
+        failures.push({ handler: handler.name, error });
+      }
+    }
+    if (failures.length > 0) throw new WebhookHandlerError(failures);
+  }
+}
+
+/** A handler's first argument: the payload's `data` when it has one (Standard Webhooks, Stripe, the seed), else the payload. */
+function dataOf(payload: unknown): unknown {
+  return payload !== null && typeof payload === 'object' && 'data' in payload ? (payload as { data: unknown }).data : payload;
+}

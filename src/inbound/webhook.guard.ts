@@ -1,0 +1,91 @@
+import { Inject, Injectable, Logger, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
+import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
+import { inboundMessages, verifyFailureDetails } from './inbound.messages.js';
+import { InboundSource, InboundSources } from './inbound.sources.js';
+import type { WebhookHeaders } from './schemes/scheme.utils.js';
+import { WebhookProblem, type WebhookProblemCode } from './webhook.problem.js';
+
+/** What the guard leaves on the request for the controller: a call whose signature is good. */
+export interface VerifiedWebhook {
+  source: InboundSource;
+  rawBody: Buffer;
+  headers: WebhookHeaders;
+  receivedAt: Date;
+}
+
+/** Request property holding the {@link VerifiedWebhook}. */
+export const VERIFIED_WEBHOOK = Symbol('VERIFIED_WEBHOOK');
+
+type WebhookRequest = {
+  params?: Record<string, string>;
+  headers: Record<string, string | string[] | undefined>;
+  rawBody?: unknown;
+  body?: unknown;
+  ip?: string;
+  [VERIFIED_WEBHOOK]?: VerifiedWebhook;
+};
+
+/**
+ * First hop of a webhook: finds the source, takes the raw body, checks its size and verifies its
+ * signature. Nothing is parsed or stored before this passes; a rejection is logged (no body).
+ */
+@Injectable()
+export class WebhookGuard implements CanActivate {
+  private readonly logger = new Logger(WebhookGuard.name);
+
+  constructor(
+    private readonly sources: InboundSources,
+    @Inject(WEBHOOKS_OPTIONS) private readonly options: ResolvedWebhooksOptions,
+  ) {}
+
+  canActivate(context: ExecutionContext): boolean {
+    const req = context.switchToHttp().getRequest<WebhookRequest>();
+    const name = req.params?.source ?? '';
+    const source = this.sources.get(name);
+    if (!source) return this.reject(req, name, 'unknown_source', inboundMessages.unknownSource(name));
+
+    const headers = lowerCased(req.headers);
+    const rawBody = this.rawBody(req, headers, name);
+    const limit = this.options.inbound.bodyLimit;
+    if (rawBody.length > limit) return this.reject(req, name, 'payload_too_large', inboundMessages.payloadTooLarge(rawBody.length, limit));
+
+    const result = source.verify(rawBody, headers);
+    if (!result.ok) return this.reject(req, name, result.reason, verifyFailureDetails[result.reason]);
+    req[VERIFIED_WEBHOOK] = { source, rawBody, headers, receivedAt: new Date() };
+    return true;
+  }
+
+  /**
+   * The exact bytes received. A body that an adapter parser read without keeping the bytes
+   * means the app was created without `rawBody: true`: a server fault (500), said plainly, since
+   * every signature would otherwise look wrong. A body no parser read has an unsupported type.
+   */
+  private rawBody(req: WebhookRequest, headers: WebhookHeaders, name: string): Buffer {
+    if (Buffer.isBuffer(req.rawBody)) return req.rawBody;
+    // An app that gave the route a raw parser of its own (express.raw()) has the bytes as the body.
+    if (Buffer.isBuffer(req.body)) return req.body;
+    if (headers['content-length'] === '0' || (headers['content-length'] === undefined && !headers['transfer-encoding'])) {
+      return Buffer.alloc(0);
+    }
+    if (req.body !== null && typeof req.body === 'object' && !Buffer.isBuffer(req.body)) {
+      const detail = inboundMessages.rawBodyMissing(name);
+      this.logger.error(detail);
+      throw new WebhookProblem('raw_body_missing', detail);
+    }
+    return this.reject(req, name, 'unsupported_media_type', inboundMessages.unsupportedMediaType(name, headers['content-type']));
+  }
+
+  private reject(req: WebhookRequest, source: string, code: WebhookProblemCode, detail: string): never {
+    const problem = new WebhookProblem(code, detail);
+    this.logger.warn(inboundMessages.rejected(source, code, problem.body.status, req.ip));
+    throw problem;
+  }
+}
+
+function lowerCased(headers: WebhookRequest['headers']): WebhookHeaders {
+  // Node already lower-cases names; repeated headers arrive as arrays.
+  const out: WebhookHeaders = {};
+  for (const [name, value] of Object.entries(headers)) out[name] = Array.isArray(value) ? value.join(', ') : value;
+  return out;
+}

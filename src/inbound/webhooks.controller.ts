@@ -1,0 +1,109 @@
+import { Controller, HttpStatus, Inject, Logger, Post, Req, Res, SetMetadata, UseFilters, UseGuards, type Type } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
+import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
+import { InboxService, InboxUnavailableError, type ClaimedRow } from './inbox.service.js';
+import { InboundProcessor } from './inbound.processor.js';
+import { inboundMessages } from './inbound.messages.js';
+import type { WebhookContext } from './webhook-context.interface.js';
+import { WebhookDispatcher } from './webhook.dispatcher.js';
+import { VERIFIED_WEBHOOK, WebhookGuard, type VerifiedWebhook } from './webhook.guard.js';
+import { WebhookProblemFilter } from './webhook-problem.filter.js';
+import { WebhookProblem } from './webhook.problem.js';
+import { WEBHOOK_ROUTE } from './webhook-route.js';
+
+/** Body of a 2xx answer. */
+export interface WebhookReceipt {
+  received: true;
+  id: string;
+  status: 'processed' | 'ignored' | 'duplicate' | 'queued';
+}
+
+const RETRY_AFTER_SECONDS = '5';
+
+/**
+ * The route `POST /<path>/:source`, as a fresh controller class for the configured path. The
+ * guard has verified the call; the controller reads it, claims its id in the inbox, then runs
+ * the handlers (sync mode) or queues them (queue mode), and answers.
+ */
+export function createWebhooksController(path: string): Type<unknown> {
+  @Controller(path)
+  @SetMetadata(WEBHOOK_ROUTE, true)
+  @UseGuards(WebhookGuard)
+  @UseFilters(WebhookProblemFilter)
+  class WebhooksController {
+    private readonly logger = new Logger('WebhooksController');
+
+    constructor(
+      @Inject(WEBHOOKS_OPTIONS) private readonly options: ResolvedWebhooksOptions,
+      private readonly inbox: InboxService,
+      private readonly dispatcher: WebhookDispatcher,
+      private readonly processor: InboundProcessor,
+      private readonly adapterHost: HttpAdapterHost,
+    ) {}
+
+    @Post(':source')
+    async receive(@Req() req: { [VERIFIED_WEBHOOK]: VerifiedWebhook }, @Res() res: unknown): Promise<void> {
+      const receipt = await this.handle(req[VERIFIED_WEBHOOK]);
+      const status = receipt.status === 'queued' ? HttpStatus.ACCEPTED : HttpStatus.OK;
+      this.adapterHost.httpAdapter.reply(res, receipt, status);
+    }
+
+    private async handle({ source, rawBody, headers, receivedAt }: VerifiedWebhook): Promise<WebhookReceipt> {
+      const { id, type, payload } = source.read(rawBody, headers);
+      const queued = this.options.inbound.mode === 'queue';
+      // In queue mode the worker decides; this process may not even hold the handlers.
+      const handlers = queued ? [] : this.dispatcher.handlersFor(source.name, type);
+      const ignored = !queued && handlers.length === 0;
+      const kept = source.keptHeaders(headers);
+      const claim = await this.claim({
+        source: source.name,
+        eventId: id,
+        type,
+        rawBody: rawBody.toString('utf8'),
+        headers: kept,
+        status: ignored ? 'ignored' : 'received',
+      });
+      if (!claim) return { received: true, id, status: 'duplicate' };
+      if (ignored) {
+        this.logger.log(inboundMessages.ignored(source.name, type, id));
+        return { received: true, id, status: 'ignored' };
+      }
+      if (queued) {
+        await this.enqueue(claim);
+        return { received: true, id, status: 'queued' };
+      }
+      const ctx: WebhookContext = { id, type, source: source.name, headers: kept, receivedAt, payload };
+      const attempt = claim.attempts + 1;
+      try {
+        await this.dispatcher.dispatch(ctx, handlers);
+      } catch (err) {
+        await this.inbox.markFailed(claim.id, attempt, err).catch(() => undefined);
+        throw new WebhookProblem('handler_failed', inboundMessages.handlerFailed());
+      }
+      // The handlers ran: a lost status write must not make the sender run them again.
+      await this.inbox.markProcessed(claim.id, attempt).catch(() => undefined);
+      return { received: true, id, status: 'processed' };
+    }
+
+    private async claim(entry: Parameters<InboxService['claim']>[0]): Promise<ClaimedRow | null> {
+      try {
+        return await this.inbox.claim(entry);
+      } catch (err) {
+        if (!(err instanceof InboxUnavailableError)) throw err;
+        throw new WebhookProblem('inbox_unavailable', inboundMessages.inboxUnavailable(), { 'Retry-After': RETRY_AFTER_SECONDS });
+      }
+    }
+
+    private async enqueue(claim: ClaimedRow): Promise<void> {
+      try {
+        await this.processor.enqueue(claim.id);
+      } catch (err) {
+        this.logger.error(`${inboundMessages.queueUnavailable()} ${err instanceof Error ? err.message : String(err)}`);
+        await this.inbox.markFailed(claim.id, claim.attempts, err).catch(() => undefined);
+        throw new WebhookProblem('inbox_unavailable', inboundMessages.queueUnavailable(), { 'Retry-After': RETRY_AFTER_SECONDS });
+      }
+    }
+  }
+  return WebhooksController;
+}
