@@ -88,7 +88,7 @@ export class InboxService {
    * keeps it with the queue, which retries by itself.
    */
   markFailed(id: string, attempts: number, error: unknown, status: 'failed' | 'received' = 'failed'): Promise<void> {
-    const message = (error instanceof Error ? `${error.name}: ${error.message}` : String(error)).slice(0, ERROR_LENGTH);
+    const message = (error instanceof Error ? error.message : String(error)).slice(0, ERROR_LENGTH);
     return this.exec(`UPDATE webhook_inbox SET status = ?, attempts = ?, last_error = ?, updated_at = ? WHERE id = ?`, [
       status,
       attempts,
