@@ -1,5 +1,5 @@
 import { InjectQueue } from '@nestjs/bull';
-import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import type { Job, Queue } from 'bull';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
 import { INBOUND_JOB, WEBHOOKS_OPTIONS, WEBHOOKS_QUEUE } from '../webhooks.constants.js';
@@ -25,8 +25,9 @@ const ENQUEUE_TIMEOUT_MS = 2_000;
  * stays `received` between retries, `failed` after the last, with `attempts` and `last_error`).
  */
 @Injectable()
-export class InboundProcessor implements OnApplicationBootstrap {
+export class InboundProcessor implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(InboundProcessor.name);
+  private stopping = false;
 
   constructor(
     @Inject(WEBHOOKS_OPTIONS) private readonly options: ResolvedWebhooksOptions,
@@ -39,7 +40,14 @@ export class InboundProcessor implements OnApplicationBootstrap {
   onApplicationBootstrap(): void {
     // API processes (`emitter`) only store and enqueue; workers run the handlers.
     if (this.options.inbound.mode !== 'queue' || this.options.role === 'emitter') return;
-    void this.queue.process(INBOUND_JOB, INBOUND_CONCURRENCY, (job: Job<InboundJobData>) => this.process(job));
+    this.queue
+      .process(INBOUND_JOB, INBOUND_CONCURRENCY, (job: Job<InboundJobData>) => this.process(job))
+      // Bull rejects this when the queue closes while the worker is still starting (a quick shutdown).
+      .catch((err: Error) => this.stopping || this.logger.error(`Inbound worker stopped: ${err.message}`));
+  }
+
+  beforeApplicationShutdown(): void {
+    this.stopping = true;
   }
 
   /** Queues a claimed row; rejects when Redis does not take it in time. */

@@ -1,11 +1,17 @@
+import { BullModule } from '@nestjs/bull';
 import { Injectable, type INestApplication } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { OnWebhook } from '../../src/inbound/decorators/on-webhook.decorator.js';
 import type { WebhookContext } from '../../src/inbound/webhook-context.interface.js';
 import { WebhookInboxEntry } from '../../src/entities/webhook-inbox.entity.js';
 import type { InboundSourceOptions } from '../../src/interfaces/inbound-source.interface.js';
 import type { InboundOptions } from '../../src/interfaces/webhooks-options.interface.js';
-import { startTestApp, type TestApp, type TestAppOptions } from '../support/app.js';
+import { WebhooksModule } from '../../src/webhooks.module.js';
+import { migrate, startTestApp, type TestApp, type TestAppOptions } from '../support/app.js';
+import { createTestDatabase, type DbKind } from '../support/databases.js';
+import { deletePrefix, REDIS_URL, testPrefix } from '../support/redis.js';
 
 /** One handler call as the fixture saw it. */
 export interface Call {
@@ -101,3 +107,37 @@ export function inboxRows(app: INestApplication): Promise<WebhookInboxEntry[]> {
 
 /** The adapters every HTTP suite runs on. */
 export const ADAPTERS = ['express', 'fastify'] as const;
+
+/**
+ * An app created the way a user who forgot `{ rawBody: true }` would (startTestApp always sets
+ * it), listening through the given adapter.
+ */
+export async function startAppWithoutRawBody(kind: DbKind, http: (typeof ADAPTERS)[number]): Promise<Pick<TestApp, 'app' | 'close'>> {
+  const db = await createTestDatabase(kind);
+  await migrate(db);
+  const prefix = testPrefix();
+  const moduleRef = await Test.createTestingModule({
+    imports: [
+      TypeOrmModule.forRoot({ ...db.options, autoLoadEntities: true, logging: false } as any),
+      BullModule.forRoot({ redis: REDIS_URL, prefix }),
+      // `emitter`: this short-lived app never delivers, so no delivery worker races its shutdown.
+      WebhooksModule.forRoot({ role: 'emitter', inbound: { sources: SOURCES } }),
+    ],
+    providers: [RecordingHandlers, AuditHandlers],
+  }).compile();
+  const { FastifyAdapter } = await import('@nestjs/platform-fastify');
+  const app =
+    http === 'fastify'
+      ? moduleRef.createNestApplication(new FastifyAdapter() as any, { logger: false })
+      : moduleRef.createNestApplication({ logger: false });
+  await app.init();
+  if (http === 'fastify') await (app as any).getHttpAdapter().getInstance().ready();
+  return {
+    app,
+    async close() {
+      await app.close();
+      await deletePrefix(prefix);
+      await db.drop();
+    },
+  };
+}

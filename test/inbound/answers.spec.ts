@@ -1,0 +1,122 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { Logger } from '@nestjs/common';
+import request from 'supertest';
+import { inboundMessages } from '../../src/inbound/inbound.messages.js';
+import { postWebhook, signWebhook } from '../../src/testing/index.js';
+import { testDatabases } from '../support/databases.js';
+import { ADAPTERS, inboxRows, SOURCES, startAppWithoutRawBody, startInboundApp } from './support.js';
+
+const problem = (text: string) => JSON.parse(text);
+
+describe.each(testDatabases())('inbound answers on %s', (kind) => {
+  describe.each(ADAPTERS)('over %s', (http) => {
+    let t: Awaited<ReturnType<typeof startInboundApp>>;
+    beforeAll(async () => {
+      t = await startInboundApp({ db: kind, http, inbound: { bodyLimit: 2048 } });
+    });
+    afterAll(() => t?.close());
+    afterEach(() => jest.restoreAllMocks());
+
+    it('answers an unknown source with 404 and logs the rejection without the body', async () => {
+      const warn = jest.spyOn(Logger.prototype, 'warn');
+      const res = await request(t.app.getHttpServer())
+        .post('/webhooks/nobody')
+        .set('content-type', 'application/json')
+        .send('{"secret-ish":"payload-text"}');
+      expect(res.status).toBe(404);
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(problem(res.text)).toEqual({
+        type: 'urn:nestjs-webhooks:problem:unknown_source',
+        title: 'Unknown webhook source',
+        status: 404,
+        code: 'unknown_source',
+        detail: inboundMessages.unknownSource('nobody'),
+      });
+      const line = String(warn.mock.calls.at(-1)?.[0]);
+      expect(line).toContain('unknown_source (404)');
+      expect(line).not.toContain('payload-text');
+    });
+
+    it('logs a rejected signature as a warning with its reason, and stores nothing', async () => {
+      const warn = jest.spyOn(Logger.prototype, 'warn');
+      const rows = (await inboxRows(t.app)).length;
+      const res = await postWebhook(t.app, 'orders', { event: 'order.completed', data: { note: 'body-marker' } }, { secret: 'wrong' });
+      expect(res.status).toBe(401);
+      const line = String(warn.mock.calls.at(-1)?.[0]);
+      expect(line).toMatch(/^Rejected webhook for source "orders".*: signature_mismatch \(401\)\.$/);
+      expect(line).not.toContain('body-marker');
+      expect((await inboxRows(t.app)).length).toBe(rows);
+    });
+
+    it('answers a body over inbound.bodyLimit with 413', async () => {
+      const res = await postWebhook(t.app, 'partner', { type: 'order.completed', data: { pad: 'x'.repeat(4096) } });
+      expect(res.status).toBe(413);
+      expect(problem(res.text)).toMatchObject({ code: 'payload_too_large', status: 413 });
+      const bytes = Buffer.byteLength(JSON.stringify({ type: 'order.completed', data: { pad: 'x'.repeat(4096) } }));
+      expect(problem(res.text).detail).toBe(inboundMessages.payloadTooLarge(bytes, 2048));
+    });
+
+    it('answers a verified body that is not JSON with 400 invalid_json (form payload)', async () => {
+      const form = new URLSearchParams({ payload: '{not json' });
+      const rows = (await inboxRows(t.app)).length;
+      const res = await postWebhook(t.app, 'github', form, { type: 'push' });
+      expect(res.status).toBe(400);
+      expect(problem(res.text)).toMatchObject({ code: 'invalid_json', status: 400, detail: inboundMessages.invalidJson() });
+      expect((await inboxRows(t.app)).length).toBe(rows);
+    });
+
+    it('leaves a non-JSON body sent as application/json to the adapter parser (400), before verification', async () => {
+      const before = t.handlers.calls.length;
+      const res = await postWebhook(t.app, 'partner', '{not json', { type: 'order.completed' });
+      expect(res.status).toBe(400);
+      expect(t.handlers.calls.length).toBe(before);
+    });
+
+    it('answers a verified body without an event type with 400 invalid_event_type', async () => {
+      const res = await postWebhook(t.app, 'partner', { data: { no: 'type' } });
+      expect(res.status).toBe(400);
+      expect(problem(res.text)).toMatchObject({ code: 'invalid_event_type' });
+    });
+
+    it('answers a body no parser kept (text/plain) with 415', async () => {
+      const signed = signWebhook({ scheme: 'standard', secret: SOURCES.partner.secrets[0], payload: 'plain words' });
+      const res = await request(t.app.getHttpServer())
+        .post('/webhooks/partner')
+        .set({ ...signed.headers, 'content-type': 'text/plain' })
+        .send(signed.body);
+      expect(res.status).toBe(415);
+      expect(problem(res.text)).toMatchObject({ code: 'unsupported_media_type', detail: inboundMessages.unsupportedMediaType('partner', 'text/plain') });
+    });
+  });
+
+  describe.each(ADAPTERS)('an app created without rawBody, over %s', (http) => {
+    let t: Awaited<ReturnType<typeof startAppWithoutRawBody>>;
+    beforeAll(async () => {
+      t = await startAppWithoutRawBody(kind, http);
+    });
+    afterAll(() => t?.close());
+
+    it('answers 500 raw_body_missing and logs how to fix it, not a signature mismatch', async () => {
+      const error = jest.spyOn(Logger.prototype, 'error');
+      const res = await postWebhook(t.app, 'partner', { type: 'order.completed', data: {} });
+      expect(res.status).toBe(500);
+      expect(problem(res.text)).toMatchObject({ code: 'raw_body_missing', detail: inboundMessages.rawBodyMissing('partner') });
+      expect(error).toHaveBeenCalledWith(inboundMessages.rawBodyMissing('partner'));
+      expect(inboundMessages.rawBodyMissing('partner')).toContain('{ rawBody: true }');
+    });
+  });
+});
+
+describe('the adapters own body limits', () => {
+  it.each(ADAPTERS)('%s answers 413 itself above its default limit, before the guard', async (http) => {
+    const t = await startInboundApp({ db: 'sqlite', http });
+    try {
+      const size = http === 'express' ? 150_000 : 1_100_000;
+      const res = await postWebhook(t.app, 'partner', { type: 'order.completed', data: { pad: 'x'.repeat(size) } });
+      expect(res.status).toBe(413);
+      expect(t.handlers.calls).toHaveLength(0);
+    } finally {
+      await t.close();
+    }
+  });
+});
