@@ -17,5 +17,6 @@ export {
   type SigningInput,
 } from './schemes/index.js';
 export type { WebhookHeaders } from './schemes/scheme.utils.js';
+export { constantTimeEqual } from '../signing/constant-time.js';
 export type { VerifyFailure, VerifyInput, VerifyResult, WebhookVerifier } from '../interfaces/webhook-verifier.interface.js';
 export type { BuiltInScheme, InboundSourceOptions } from '../interfaces/inbound-source.interface.js';

@@ -1,4 +1,5 @@
-import { BullModule } from '@nestjs/bull';
+import { BullModule, getQueueToken } from '@nestjs/bull';
+import type { Queue } from 'bull';
 import { Injectable, type INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
@@ -8,9 +9,11 @@ import type { WebhookContext } from '../../src/inbound/webhook-context.interface
 import { WebhookInboxEntry } from '../../src/entities/webhook-inbox.entity.js';
 import type { InboundSourceOptions } from '../../src/interfaces/inbound-source.interface.js';
 import type { InboundOptions } from '../../src/interfaces/webhooks-options.interface.js';
+import { WEBHOOKS_QUEUE } from '../../src/webhooks.constants.js';
 import { WebhooksModule } from '../../src/webhooks.module.js';
 import { migrate, startTestApp, type TestApp, type TestAppOptions } from '../support/app.js';
 import { createTestDatabase, type DbKind } from '../support/databases.js';
+import { eventually } from '../support/receiver.js';
 import { deletePrefix, REDIS_URL, testPrefix } from '../support/redis.js';
 
 /** One handler call as the fixture saw it. */
@@ -97,7 +100,20 @@ export async function startInboundApp(
     providers: [RecordingHandlers, AuditHandlers, ...(opts.providers ?? [])],
     webhooks: { role: opts.role, inbound: { sources: SOURCES, ...opts.inbound } },
   });
-  return { ...test, handlers: test.app.get(RecordingHandlers), audit: test.app.get(AuditHandlers) };
+  const close = async () => {
+    if (opts.role !== 'emitter') await workerStarted(test.app);
+    await test.close();
+  };
+  return { ...test, close, handlers: test.app.get(RecordingHandlers), audit: test.app.get(AuditHandlers) };
+}
+
+/**
+ * Waits until Bull's worker has registered its connection name. Bull names it in a promise
+ * nobody awaits; closing before that ends rejects it unhandled and fails whichever test runs.
+ */
+export async function workerStarted(app: INestApplication): Promise<void> {
+  const queue = app.get<Queue>(getQueueToken(WEBHOOKS_QUEUE), { strict: false });
+  await eventually(async () => ((await queue.getWorkers()) ?? []).length > 0, 5_000, 10);
 }
 
 /** Every inbox row, oldest first. */
