@@ -1,0 +1,92 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { randomBytes } from 'node:crypto';
+import { postWebhook } from '../../src/testing/index.js';
+import { createTestDatabase, testDatabases } from '../support/databases.js';
+import { eventually } from '../support/receiver.js';
+import { testPrefix } from '../support/redis.js';
+import { ADAPTERS, inboxRows, startInboundApp } from './support.js';
+
+const msgId = () => `msg_${randomBytes(8).toString('hex')}`;
+const row = async (t: { app: any }, id: string) => (await inboxRows(t.app)).find((r) => r.eventId === id);
+
+describe.each(testDatabases())('queue mode on %s', (kind) => {
+  describe.each(ADAPTERS)('over %s', (http) => {
+    let t: Awaited<ReturnType<typeof startInboundApp>>;
+    beforeAll(async () => {
+      t = await startInboundApp({ db: kind, http, inbound: { mode: 'queue', queueAttempts: 2 } });
+    });
+    afterAll(() => t?.close());
+
+    it('stores and queues the call, answers 202 at once, and runs the handler in the worker', async () => {
+      t.handlers.delayMs = 300;
+      const id = msgId();
+      const started = Date.now();
+      const res = await postWebhook(t.app, 'partner', { type: 'order.completed', data: { n: 1 } }, { id });
+      expect([res.status, res.body.status]).toEqual([202, 'queued']);
+      expect(Date.now() - started).toBeLessThan(300);
+      await eventually(async () => (await row(t, id))?.status === 'processed');
+      t.handlers.delayMs = 0;
+      const call = t.handlers.calls.find((c) => c.ctx.id === id)!;
+      expect(call.data).toEqual({ n: 1 });
+      expect(call.ctx).toMatchObject({ source: 'partner', type: 'order.completed', headers: { 'webhook-id': id } });
+      expect(await row(t, id)).toMatchObject({ attempts: 1, lastError: null });
+    });
+
+    it('answers a duplicate with 200 and queues nothing more', async () => {
+      const id = msgId();
+      await postWebhook(t.app, 'partner', { type: 'order.completed', data: {} }, { id }).expect(202);
+      const dup = await postWebhook(t.app, 'partner', { type: 'order.completed', data: {} }, { id });
+      expect([dup.status, dup.body.status]).toEqual([200, 'duplicate']);
+      await eventually(async () => (await row(t, id))?.status === 'processed');
+      await new Promise((r) => setTimeout(r, 200));
+      expect(t.handlers.calls.filter((c) => c.ctx.id === id)).toHaveLength(1);
+    });
+
+    it('retries a failed handler with backoff; the inbox shows the failure, then the success', async () => {
+      const id = msgId();
+      t.handlers.failures.set('fail.once', 1);
+      await postWebhook(t.app, 'partner', { type: 'fail.once', data: {} }, { id }).expect(202);
+      await eventually(async () => (await row(t, id))?.lastError !== null && (await row(t, id))?.attempts === 1);
+      expect((await row(t, id))!.status).toBe('received');
+      await eventually(async () => (await row(t, id))?.status === 'processed');
+      expect(await row(t, id)).toMatchObject({ attempts: 2, lastError: 'RecordingHandlers.misc: planned failure of fail.once' });
+      expect(t.handlers.calls.filter((c) => c.ctx.id === id)).toHaveLength(2);
+    });
+
+    it('marks the call failed once its attempts are used up; a resend queues it again', async () => {
+      const id = msgId();
+      t.handlers.failures.set('fail.always', 2);
+      await postWebhook(t.app, 'partner', { type: 'fail.always', data: {} }, { id }).expect(202);
+      await eventually(async () => (await row(t, id))?.status === 'failed');
+      expect(await row(t, id)).toMatchObject({ attempts: 2, lastError: 'RecordingHandlers.misc: planned failure of fail.always' });
+      // The sender (or an operator) sends it again: the released claim is taken and queued anew.
+      const again = await postWebhook(t.app, 'partner', { type: 'fail.always', data: {} }, { id });
+      expect(again.status).toBe(202);
+      await eventually(async () => (await row(t, id))?.status === 'processed');
+      expect(await row(t, id)).toMatchObject({ attempts: 3 });
+    });
+
+    it('queues a type without handler and lets the worker mark it ignored', async () => {
+      const res = await postWebhook(t.app, 'partner', { type: 'nobody.listens', data: {} }).expect(202);
+      await eventually(async () => (await row(t, res.body.id))?.status === 'ignored');
+    });
+  });
+
+  it('splits across processes: an emitter stores and queues, a worker on the same database and Redis runs', async () => {
+    const db = await createTestDatabase(kind);
+    const prefix = testPrefix();
+    const api = await startInboundApp({ db, prefix, role: 'emitter', inbound: { mode: 'queue' } });
+    const worker = await startInboundApp({ db, prefix, role: 'worker', inbound: { mode: 'queue' } });
+    try {
+      const id = msgId();
+      await postWebhook(api.app, 'partner', { type: 'order.completed', data: {} }, { id }).expect(202);
+      await eventually(async () => (await row(worker, id))?.status === 'processed');
+      expect(api.handlers.calls).toHaveLength(0);
+      expect(worker.handlers.calls.map((c) => c.ctx.id)).toEqual([id]);
+    } finally {
+      await worker.close();
+      await api.close();
+      await db.drop();
+    }
+  });
+});
