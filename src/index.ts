@@ -17,3 +17,5 @@ export type { InboxStatus } from './entities/webhook-inbox.entity.js';
 export { WEBHOOK_MIGRATIONS, CreateWebhookTables1764000000000 } from './migrations/index.js';
 export { generateSecret, signStandard, verifyStandardSignature } from './signing/standard-webhooks.js';
 export { matchesEventFilter } from './event-types.js';
+export { WebhookSubscriber } from './entity-events/webhook-subscriber.decorator.js';
+export { EmitsWebhook, type EmitsWebhookOptions, type EntityChange } from './entity-events/emits-webhook.decorator.js';

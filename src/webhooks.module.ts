@@ -4,6 +4,8 @@ import { DiscoveryModule } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import type { QueueOptions } from 'bull';
 import { WEBHOOK_ENTITIES } from './entities/index.js';
+import { EntityWebhooksSubscriber } from './entity-events/entity-webhooks.subscriber.js';
+import { SubscriberRegistry } from './entity-events/subscriber.registry.js';
 import { createWebhooksController, INBOUND_PROVIDERS } from './inbound/inbound.providers.js';
 import { DeliveryProcessor } from './outbound/delivery.processor.js';
 import { WebhookHttpClient } from './outbound/http.client.js';
@@ -50,6 +52,8 @@ const queueRegistration = BullModule.registerQueueAsync({
     DeliveryProcessor,
     WebhookService,
     WebhookEvents,
+    SubscriberRegistry,
+    EntityWebhooksSubscriber,
     ...INBOUND_PROVIDERS,
   ],
   exports: [WebhookService, WebhookEvents, WEBHOOKS_OPTIONS],

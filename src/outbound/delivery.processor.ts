@@ -42,7 +42,10 @@ export class DeliveryProcessor implements OnApplicationBootstrap {
 
   onApplicationBootstrap(): void {
     if (this.options.role === 'emitter') return;
-    this.queue.process(DELIVERY_JOB, this.options.outbound.concurrency, (job: Job<DeliveryJobData>) => this.process(job));
+    // process() settles only when the queue closes; a rejection then (closing mid-start) is not news.
+    this.queue
+      .process(DELIVERY_JOB, this.options.outbound.concurrency, (job: Job<DeliveryJobData>) => this.process(job))
+      .catch((err: unknown) => this.logger.debug(`Delivery worker stopped: ${(err as Error | undefined)?.message ?? err}`));
     this.logger.log(`Delivering with concurrency ${this.options.outbound.concurrency}.`);
   }
 

@@ -150,6 +150,8 @@ export class OutboxService implements OnApplicationBootstrap, BeforeApplicationS
   }
 
   private async addJobs(ids: string[], trigger: DeliveryJobData['trigger']): Promise<void> {
+    // Redis known to be away: fail at once instead of holding the caller's commit hook.
+    if (['end', 'close', 'reconnecting'].includes(this.queue.client.status)) throw new Error(`Redis is ${this.queue.client.status}`);
     const jobs = ids.map((deliveryId) => ({
       name: DELIVERY_JOB,
       data: { deliveryId, trigger } satisfies DeliveryJobData,

@@ -3,6 +3,7 @@ import type { INestApplication, ModuleMetadata, Provider, Type } from '@nestjs/c
 import { Module } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
 import { WEBHOOK_MIGRATIONS } from '../../src/migrations/index.js';
 import type { WebhooksModuleOptions } from '../../src/interfaces/webhooks-options.interface.js';
 import { WebhooksModule } from '../../src/webhooks.module.js';
@@ -52,6 +53,7 @@ export async function startTestApp(opts: TestAppOptions): Promise<TestApp> {
   const db = typeof opts.db === 'string' ? await createTestDatabase(opts.db) : opts.db;
   const ownDb = typeof opts.db === 'string';
   const prefix = opts.prefix ?? testPrefix();
+  await migrate(db);
   const webhooks: WebhooksModuleOptions = opts.webhooks ?? { outbound: FAST_OUTBOUND };
 
   @Module({
@@ -60,8 +62,8 @@ export async function startTestApp(opts: TestAppOptions): Promise<TestApp> {
         ...db.options,
         autoLoadEntities: true,
         entities: opts.entities ?? [],
-        migrations: WEBHOOK_MIGRATIONS,
-        migrationsRun: true,
+        // The module's tables come from its migrations (run above); the fixtures' from synchronize.
+        synchronize: (opts.entities ?? []).length > 0,
         logging: false,
       } as any),
       BullModule.forRoot({ redis: opts.redisUrl ?? REDIS_URL, prefix, settings: opts.bullSettings as any }),
@@ -95,4 +97,15 @@ export async function startTestApp(opts: TestAppOptions): Promise<TestApp> {
       if (ownDb) await db.drop();
     },
   };
+}
+
+/** Applies the module's migrations to a test database, as an app's deploy step would. */
+export async function migrate(db: TestDatabase): Promise<void> {
+  const ds = new DataSource({ ...db.options, migrations: WEBHOOK_MIGRATIONS } as any);
+  await ds.initialize();
+  try {
+    await ds.runMigrations();
+  } finally {
+    await ds.destroy();
+  }
 }

@@ -1,0 +1,55 @@
+import { isValidEventType } from '../event-types.js';
+import { messages } from '../webhooks.messages.js';
+
+/** Entity changes that can emit a webhook. */
+export type EntityChange = 'insert' | 'update' | 'remove' | 'softRemove';
+
+/** One declarative webhook of an entity class. */
+export interface EmitsWebhookOptions<E = any> {
+  /** The change(s) that emit. */
+  on: EntityChange | EntityChange[];
+  /** Event type, such as `order.completed`. */
+  type: string;
+  /**
+   * Emit only when this returns true. `previous` is the row as it was before an update or
+   * removal (undefined on insert), so a condition can fire on a transition only.
+   * @default always
+   */
+  when?: (entity: E, previous: E | undefined) => boolean;
+  /** The webhook's `data`. @default the entity's own columns */
+  data?: (entity: E, previous: E | undefined) => unknown;
+  /** Tenant of the message. @default none */
+  customerId?: (entity: E) => string | null | undefined;
+}
+
+const EMITS_WEBHOOK = Symbol('webhooks:emits-webhook');
+
+/**
+ * Declares a webhook emitted when an entity is inserted, updated or removed through
+ * `save` / `remove` / `softRemove`, inside the same transaction. May stand several times:
+ *
+ * ```ts
+ * @EmitsWebhook<Order>({ on: 'update', type: 'order.completed',
+ *   when: (o, prev) => o.status === 'completed' && prev?.status !== 'completed' })
+ * ```
+ */
+export function EmitsWebhook<E = any>(options: EmitsWebhookOptions<E>): ClassDecorator {
+  // Checked where it is written, so a typo fails at import, long before an event is lost.
+  if (!isValidEventType(options.type)) throw new Error(`@EmitsWebhook: ${messages.invalidEventType(options.type)}`);
+  const on = Array.isArray(options.on) ? options.on : [options.on];
+  for (const change of on) {
+    if (!['insert', 'update', 'remove', 'softRemove'].includes(change)) {
+      throw new Error(`@EmitsWebhook(${options.type}): "on" must be insert, update, remove or softRemove (got ${JSON.stringify(change)}).`);
+    }
+  }
+  return (target) => {
+    const own: EmitsWebhookOptions[] = Reflect.getOwnMetadata(EMITS_WEBHOOK, target) ?? [];
+    Reflect.defineMetadata(EMITS_WEBHOOK, [...own, { ...options, on }], target);
+  };
+}
+
+/** The declarations on an entity class (its own and inherited) for one kind of change. */
+export function declaredWebhooks(target: Function, change: EntityChange): EmitsWebhookOptions[] {
+  const all: EmitsWebhookOptions[] = Reflect.getMetadata(EMITS_WEBHOOK, target) ?? [];
+  return all.filter((d) => (d.on as EntityChange[]).includes(change));
+}
