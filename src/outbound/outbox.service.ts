@@ -77,15 +77,15 @@ export class OutboxService implements OnApplicationBootstrap, BeforeApplicationS
     );
   }
 
-  /** Claims committed rows that were never enqueued and enqueues them. Returns how many. */
-  async relay(): Promise<number> {
+  /** Claims committed rows that were never enqueued and enqueues them. Returns their ids. */
+  async relay(): Promise<string[]> {
     const graceBefore = Date.now() - this.options.outbound.relayIntervalMs;
     const ids = await this.claimUnqueued(graceBefore);
-    if (ids.length === 0) return 0;
+    if (ids.length === 0) return ids;
     try {
       await this.addJobs(ids, 'scheduled');
       this.logger.log(`Relayed ${ids.length} deliveries that had not reached the queue.`);
-      return ids.length;
+      return ids;
     } catch (err) {
       // Hand the claim back so the next pass (or another instance) tries again.
       await this.tx.write((m) =>
@@ -128,19 +128,20 @@ export class OutboxService implements OnApplicationBootstrap, BeforeApplicationS
   private async claimUnqueued(createdBefore: number): Promise<string[]> {
     const now = Date.now();
     if (this.tx.isSqlite) {
-      // SQLite writes one transaction at a time: the UPDATE itself is the claim.
-      return this.tx.run(async (m) => {
-        const rows: { id: string }[] = await m.query(
+      // One statement, so no transaction is held open across awaits; SQLite runs it atomically.
+      const rows: { id: string }[] = await this.tx.write((m) =>
+        m.query(
           `UPDATE webhook_deliveries SET enqueued_at = ? WHERE id IN (
              SELECT id FROM webhook_deliveries WHERE status = 'pending' AND enqueued_at IS NULL AND created_at < ?
              ORDER BY created_at LIMIT ${RELAY_BATCH}) RETURNING id`,
           [now, createdBefore],
-        );
-        return rows.map((r) => r.id);
-      });
+        ),
+      );
+      return rows.map((r) => r.id);
     }
     // PostgreSQL: SKIP LOCKED lets several relays run without claiming the same rows.
-    const rows: { id: string }[] = await this.dataSource.query(
+    // (TypeORM's postgres driver answers an UPDATE with [rows, rowCount].)
+    const [rows]: [{ id: string }[], number] = await this.dataSource.query(
       `UPDATE webhook_deliveries SET enqueued_at = $1 WHERE id IN (
          SELECT id FROM webhook_deliveries WHERE status = 'pending' AND enqueued_at IS NULL AND created_at < $2
          ORDER BY created_at LIMIT ${RELAY_BATCH} FOR UPDATE SKIP LOCKED) RETURNING id`,

@@ -164,6 +164,16 @@ export class WebhookService {
     return this.page(WebhookMessage, where, opts);
   }
 
+  /** One message, or {@link WebhookNotFoundError}. */
+  async getMessage(id: string): Promise<WebhookMessage> {
+    return this.findOrThrow(WebhookMessage, 'message', id);
+  }
+
+  /** One delivery, or {@link WebhookNotFoundError}. */
+  async getDelivery(id: string): Promise<WebhookDelivery> {
+    return this.findOrThrow(WebhookDelivery, 'delivery', id);
+  }
+
   /** Deliveries of a message, of an endpoint, or in a status; newest first. */
   async listDeliveries(opts: ListDeliveriesOptions = {}): Promise<Page<WebhookDelivery>> {
     const where: ObjectLiteral = {};
