@@ -1,0 +1,68 @@
+import type { Repository } from 'typeorm';
+import { DataSource } from 'typeorm';
+import { WebhookService } from '../src/outbound/webhook.service.js';
+import { BenchOrder, BenchPlain } from './entities.js';
+import { bootApp, type BenchDbSpec, childMain, percentile } from './support.js';
+
+/** Configuration of the entity insert benchmark. */
+export interface EntityTaskConfig {
+  db: BenchDbSpec;
+  prefix: string;
+  /** Measured inserts of each entity. */
+  n: number;
+  /** The inserts alternate between the two entities in this many rounds, so drift hits both alike. */
+  rounds: number;
+  warmup: number;
+  logging?: boolean;
+}
+
+type Row = Omit<BenchPlain, 'id'>;
+const row = (i: number): Row => ({ userId: `usr_${i % 1000}`, organizationId: 'org_bench', status: 'pending', total: '129.90', completedAt: null });
+
+/** Sequential awaited `repo.save()` of new rows; returns each call's milliseconds. */
+async function insert(repo: Repository<Row>, count: number, into: number[]): Promise<number> {
+  const started = performance.now();
+  for (let i = 0; i < count; i++) {
+    const t = performance.now();
+    await repo.save(repo.create(row(i)));
+    into.push(performance.now() - t);
+  }
+  return performance.now() - started;
+}
+
+/**
+ * An emitter app (role `emitter`: the jobs go to Redis, no worker consumes them) with one
+ * endpoint listening to `bench.*`; inserts BenchPlain and BenchOrder rows in alternating rounds.
+ */
+async function run(c: EntityTaskConfig) {
+  const app = await bootApp({ db: c.db, prefix: c.prefix, role: 'emitter', entities: [BenchOrder, BenchPlain], logging: c.logging });
+  try {
+    // Nothing is delivered in this benchmark (no worker); the URL only has to be allowed.
+    await app.get(WebhookService).createEndpoint({ url: 'http://127.0.0.1:9/bench', eventTypes: ['bench.*'] });
+    const ds = app.get(DataSource);
+    const plain = ds.getRepository(BenchPlain) as Repository<Row>;
+    const order = ds.getRepository(BenchOrder) as Repository<Row>;
+    await insert(plain, c.warmup, []);
+    await insert(order, c.warmup, []);
+    const lat = { plain: [] as number[], order: [] as number[] };
+    const ms = { plain: 0, order: 0 };
+    const perRound = Math.ceil(c.n / c.rounds);
+    for (let r = 0; r < c.rounds; r++) {
+      ms.plain += await insert(plain, perRound, lat.plain);
+      ms.order += await insert(order, perRound, lat.order);
+    }
+    const [[{ messages }], pragma] = await Promise.all([
+      ds.query(`SELECT COUNT(*) AS messages FROM webhook_messages`),
+      c.db.kind === 'sqlite' ? ds.query('PRAGMA synchronous') : ds.query('SHOW synchronous_commit'),
+    ]);
+    const summary = (l: number[], total: number) => {
+      const sorted = l.sort((a, b) => a - b);
+      return { inserts: l.length, seconds: total / 1000, perSecond: (l.length * 1000) / total, p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
+    };
+    return { plain: summary(lat.plain, ms.plain), order: summary(lat.order, ms.order), messages: Number(messages), durability: JSON.stringify(pragma) };
+  } finally {
+    await app.close();
+  }
+}
+
+childMain(run);

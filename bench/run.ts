@@ -1,0 +1,94 @@
+import { execSync } from 'node:child_process';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { availableParallelism, totalmem } from 'node:os';
+import { entitySection, type EntityRun, runEntityBench } from './entity.js';
+import { outboundSection, type OutboundRun, runCeiling, runPipeline, startReceiver } from './outbound.js';
+import { runSoak, SOAK_RESULTS } from './soak.js';
+import { type BenchDbKind, CONCURRENCY } from './support.js';
+
+/**
+ * Runs every benchmark and writes bench/RESULTS.md. Knobs (environment): BENCH_N (20000),
+ * BENCH_ENTITY_N (5000), BENCH_DBS (sqlite,postgres), BENCH_CONCURRENCY (the module's default),
+ * BENCH_SOAK=1 to run the 100k soak too (several minutes).
+ */
+const N = Number(process.env.BENCH_N ?? 20_000);
+const ENTITY_N = Number(process.env.BENCH_ENTITY_N ?? 5_000);
+const DBS = (process.env.BENCH_DBS ?? 'sqlite,postgres').split(',').map((s) => s.trim()) as BenchDbKind[];
+const RESULTS = new URL('../../bench/RESULTS.md', import.meta.url);
+const INBOUND = new URL('./inbound.js', import.meta.url);
+
+function sh(cmd: string): string {
+  try {
+    return execSync(cmd, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+function machine(): string {
+  const cpu = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown';
+  return [
+    `- CPU: ${cpu}; \`nproc\` ${sh('nproc')} (Node sees ${availableParallelism()})`,
+    `- Memory: ${(totalmem() / 1024 ** 3).toFixed(1)} GiB`,
+    `- Node ${process.version}; Redis ${sh("redis-cli -h 127.0.0.1 INFO server | grep redis_version | cut -d: -f2")}; ` +
+      `PostgreSQL ${sh("psql -h 127.0.0.1 -U postgres -tAc 'SHOW server_version'")}`,
+    `- Everything on this one machine: Redis, PostgreSQL, the receiver child, the emitter/worker children.`,
+  ].join('\n');
+}
+
+const log = (msg: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}`);
+
+const sections: string[] = [];
+const receiver = await startReceiver();
+const outbound: { ceiling: OutboundRun; pipeline: OutboundRun }[] = [];
+const entity: EntityRun[] = [];
+try {
+  for (const kind of DBS) {
+    log(`outbound ${kind}: ceiling, ${N} jobs`);
+    const ceiling = await runCeiling(receiver, N, CONCURRENCY);
+    log(`outbound ${kind}: pipeline, ${N} sends then deliveries`);
+    outbound.push({ ceiling, pipeline: await runPipeline(kind, receiver, N, CONCURRENCY) });
+  }
+} finally {
+  await receiver.stop();
+}
+for (const kind of DBS) {
+  log(`entity inserts ${kind}: ${ENTITY_N} of each`);
+  entity.push(await runEntityBench(kind, ENTITY_N));
+}
+
+sections.push(`## 1. Outbound pipeline against the bare ceiling\n\n${outboundSection(outbound, 0.5)}`);
+sections.push(`## 2. Entity inserts with and without an emitting subscriber\n\n${entitySection(entity, 0.5)}`);
+
+if (process.env.BENCH_SOAK === '1') {
+  log('soak: 100k deliveries on SQLite');
+  sections.push(`## 3. Memory soak\n\n${await runSoak(CONCURRENCY)}`);
+} else if (existsSync(SOAK_RESULTS)) {
+  const last = readFileSync(SOAK_RESULTS, 'utf8').split('\n').slice(4).join('\n').trim();
+  sections.push(`## 3. Memory soak\n\nNot run by this invocation (BENCH_SOAK=1 runs it; alone: \`npm run bench:soak\`). Last standalone run, from bench/RESULTS-soak.md (${statSync(SOAK_RESULTS).mtime.toISOString()}):\n\n${last}`);
+} else {
+  sections.push('## 3. Memory soak\n\nNot run (BENCH_SOAK=1 or `npm run bench:soak`).');
+}
+
+// HOOK: the inbound benchmark (bench/inbound.ts, another engineer's) exports runInboundBench(): Promise<string>.
+if (existsSync(INBOUND)) {
+  log('inbound');
+  const path = INBOUND.href;
+  const { runInboundBench } = (await import(path)) as { runInboundBench: () => Promise<string> };
+  sections.push(`## 4. Inbound\n\n${await runInboundBench()}`);
+} else {
+  sections.push('## 4. Inbound\n\n**HOOK, not yet filled:** bench/inbound.ts does not exist yet; once it exports `runInboundBench(): Promise<string>`, its section appears here.');
+}
+
+const definitions = readFileSync(new URL('../../bench/DEFINITIONS.md', import.meta.url), 'utf8').trim();
+const header = [
+  '# Benchmark results',
+  '',
+  `Date: ${new Date().toISOString()}  `,
+  `Command: \`${['BENCH_N', 'BENCH_ENTITY_N', 'BENCH_DBS', 'BENCH_CONCURRENCY', 'BENCH_SOAK'].filter((k) => process.env[k]).map((k) => `${k}=${process.env[k]}`).concat('npm run bench').join(' ')}\`  `,
+  `Concurrency: ${CONCURRENCY} (the module's default \`outbound.concurrency\`) for the pipeline and the ceiling alike.`,
+  '',
+  machine(),
+].join('\n');
+writeFileSync(RESULTS, `${header}\n\n${sections.join('\n\n')}\n\n${definitions}\n`);
+log(`wrote ${RESULTS.pathname}`);
