@@ -1,4 +1,4 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
 import { WebhookInboxEntry, type InboxStatus } from '../entities/webhook-inbox.entity.js';
@@ -33,15 +33,35 @@ export class InboxUnavailableError extends Error {
  */
 export const CLAIM_LEASE_MS = 5 * 60_000;
 const ERROR_LENGTH = 500;
+const MAX_GROUP = 200;
+
+type Row = { id: string; attempts?: number };
+
+/** A statement waiting for the next grouped commit. */
+interface PendingStatement {
+  sql: string;
+  params: unknown[];
+  resolve(rows: Row[]): void;
+  reject(err: unknown): void;
+}
+
+/** Rows of a query result: PostgreSQL answers UPDATE … RETURNING as [rows, count], SQLite as rows. */
+function rowsOf(result: unknown): Row[] {
+  if (!Array.isArray(result)) return [];
+  return Array.isArray(result[0]) ? result[0] : result;
+}
 
 /**
  * The inbox table: claims each (source, event id) once, atomically, and records what became of
- * it. Every statement is a single write; on SQLite they go through the {@link TransactionRunner}.
+ * it. Every statement is a single write; on SQLite they go through the {@link TransactionRunner},
+ * grouped into shared commits.
  */
 @Injectable()
-export class InboxService {
+export class InboxService implements BeforeApplicationShutdown {
   private readonly logger = new Logger(InboxService.name);
   private readonly postgres: boolean;
+  private pending: PendingStatement[] = [];
+  private flushing: Promise<void> | null = null;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -98,6 +118,11 @@ export class InboxService {
     ]);
   }
 
+  /** Lets the last group commit before the database closes. */
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.flushing;
+  }
+
   /** The row of that id, or null. */
   async find(id: string): Promise<WebhookInboxEntry | null> {
     try {
@@ -107,14 +132,40 @@ export class InboxService {
     }
   }
 
-  private async rows(sql: string, params: unknown[]): Promise<{ id: string; attempts?: number }[]> {
-    const result = await this.write((m) => m.query(this.dialect(sql), params));
-    // PostgreSQL answers UPDATE … RETURNING as [rows, count], SQLite as the rows.
-    return Array.isArray(result[0]) ? result[0] : result;
+  private async rows(sql: string, params: unknown[]): Promise<Row[]> {
+    if (!this.tx.isSqlite) return rowsOf(await this.write((m) => m.query(this.dialect(sql), params)));
+    return new Promise((resolve, reject) => {
+      this.pending.push({ sql, params, resolve, reject });
+      this.flushing ??= this.flush();
+    });
   }
 
   private async exec(sql: string, params: unknown[]): Promise<void> {
-    await this.write((m) => m.query(this.dialect(sql), params));
+    await this.rows(sql, params);
+  }
+
+  /**
+   * SQLite: one transaction per group of waiting statements. Each commit costs far more than a
+   * row, and SQLite has one connection anyway, so calls arriving together share a commit; each
+   * caller still gets its own result once the group is committed.
+   */
+  private async flush(): Promise<void> {
+    await new Promise((resolve) => setImmediate(resolve));
+    while (this.pending.length > 0) {
+      const group = this.pending.splice(0, MAX_GROUP);
+      try {
+        const results = await this.tx.run(async (m) => {
+          const out: unknown[] = [];
+          for (const statement of group) out.push(await m.query(statement.sql, statement.params));
+          return out;
+        });
+        group.forEach((statement, i) => statement.resolve(rowsOf(results[i])));
+      } catch (err) {
+        const error = this.unavailable(err);
+        for (const statement of group) statement.reject(error);
+      }
+    }
+    this.flushing = null;
   }
 
   private async write<T>(work: (m: EntityManager) => Promise<T>): Promise<T> {

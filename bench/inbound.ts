@@ -1,0 +1,229 @@
+import { BullModule } from '@nestjs/bull';
+import { Body, Controller, HttpCode, Injectable, Module, Post, type INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import type { AddressInfo } from 'node:net';
+import { pathToFileURL } from 'node:url';
+import { DataSource } from 'typeorm';
+import { Agent, request } from 'undici';
+import { OnWebhook } from '../src/inbound/decorators/on-webhook.decorator.js';
+import { generateSecret, signStandard } from '../src/signing/standard-webhooks.js';
+import { WebhooksModule } from '../src/webhooks.module.js';
+import { benchPrefix, createBenchDb, dataSourceOptions, deletePrefix, forkBench, percentile, REDIS_URL } from './support.js';
+
+/**
+ * Inbound benchmark: requests/s of a verified, inbox-recorded, dispatched webhook against a bare
+ * POST route of the same Nest app, same run, same 1 KiB body and headers, on SQLite (WAL), on
+ * Express and Fastify. The load comes from a child process (undici, keep-alive, 127.0.0.1),
+ * each phase bounded in time and in count. Knobs: BENCH_INBOUND_MS (per phase, 3000),
+ * BENCH_INBOUND_CONNECTIONS (16), BENCH_INBOUND_ROUNDS (3), BENCH_INBOUND_ADAPTERS
+ * (express,fastify), BENCH_INBOUND_SYNCHRONOUS (SQLite's `synchronous` with WAL: NORMAL, the
+ * setting WAL is meant to run with, or FULL).
+ */
+const PHASE_MS = Number(process.env.BENCH_INBOUND_MS ?? 3_000);
+const WARMUP_MS = 1_000;
+const CONNECTIONS = Number(process.env.BENCH_INBOUND_CONNECTIONS ?? 16);
+const ROUNDS = Number(process.env.BENCH_INBOUND_ROUNDS ?? 3);
+const MAX_REQUESTS = 200_000;
+const BODY_BYTES = 1024;
+const TARGET = 0.75;
+const SYNCHRONOUS = (process.env.BENCH_INBOUND_SYNCHRONOUS ?? 'NORMAL').toUpperCase() === 'FULL' ? 'FULL' : 'NORMAL';
+
+/** Opens the SQLite file in WAL mode with the given `synchronous`. */
+function walWith(synchronous: 'NORMAL' | 'FULL') {
+  return (db: { pragma(sql: string): unknown }) => {
+    db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${synchronous}`);
+  };
+}
+type Adapter = 'express' | 'fastify';
+const ADAPTERS = (process.env.BENCH_INBOUND_ADAPTERS ?? 'express,fastify').split(',').map((a) => a.trim()) as Adapter[];
+
+/** One timed phase of the load child against one path. */
+interface Phase {
+  type: 'phase';
+  url: string;
+  secret: string;
+  ms: number;
+}
+interface PhaseResult {
+  type: 'phase-done';
+  ok: number;
+  failed: number;
+  seconds: number;
+  p50: number;
+  p99: number;
+  /** Server (this process) CPU per answered request, µs: steadier than req/s on a shared machine. */
+  cpuUs?: number;
+}
+
+/** The 1 KiB body both routes receive, a fresh id inside so no two are alike. */
+function body(n: number): string {
+  const head = JSON.stringify({ type: 'bench.event', data: { n, pad: '' } });
+  return head.replace('"pad":""', `"pad":"${'x'.repeat(BODY_BYTES - Buffer.byteLength(head))}"`);
+}
+
+@Injectable()
+class BenchHandler {
+  handled = 0;
+  @OnWebhook('bench.event')
+  handle() {
+    this.handled++;
+  }
+}
+
+@Controller('bare')
+class BareController {
+  @Post()
+  @HttpCode(200)
+  receive(@Body() _body: unknown) {
+    return { received: true };
+  }
+}
+
+async function startApp(adapter: Adapter, db: Awaited<ReturnType<typeof createBenchDb>>, prefix: string, secret: string) {
+  @Module({
+    imports: [
+      TypeOrmModule.forRoot({ ...dataSourceOptions(db.spec), prepareDatabase: walWith(SYNCHRONOUS), autoLoadEntities: true, logging: false } as any),
+      BullModule.forRoot({ redis: REDIS_URL, prefix }),
+      // `emitter`: no delivery worker; sync-mode receiving runs in the request either way.
+      WebhooksModule.forRoot({ role: 'emitter', inbound: { sources: { bench: { scheme: 'standard', secrets: [secret] } } } }),
+    ],
+    controllers: [BareController],
+    providers: [BenchHandler],
+  })
+  class InboundBenchModule {}
+
+  const options = { rawBody: true, logger: ['error', 'warn'] as const };
+  let app: INestApplication;
+  if (adapter === 'fastify') {
+    const { FastifyAdapter } = await import('@nestjs/platform-fastify');
+    app = await NestFactory.create(InboundBenchModule, new FastifyAdapter() as any, { ...options, logger: [...options.logger] });
+  } else {
+    app = await NestFactory.create(InboundBenchModule, { ...options, logger: [...options.logger] });
+  }
+  await app.listen(0, '127.0.0.1');
+  const port = (app.getHttpServer().address() as AddressInfo).port;
+  return { app, base: `http://127.0.0.1:${port}` };
+}
+
+/** Runs the phases of one adapter; each round measures the bare route, then the webhook route. */
+async function benchAdapter(adapter: Adapter) {
+  const db = await createBenchDb('sqlite');
+  const prefix = benchPrefix();
+  const secret = generateSecret();
+  const { app, base } = await startApp(adapter, db, prefix, secret);
+  const load = forkBench('inbound', { task: 'inbound-load' });
+  const run = async (path: string, ms: number) => {
+    const before = process.cpuUsage();
+    const result = await load.ask<PhaseResult>({ type: 'phase', url: `${base}${path}`, secret, ms } satisfies Phase, 'phase-done', ms + 30_000);
+    const cpu = process.cpuUsage(before);
+    return { ...result, cpuUs: (cpu.user + cpu.system) / Math.max(1, result.ok + result.failed) };
+  };
+  try {
+    await run('/bare', WARMUP_MS);
+    await run('/webhooks/bench', WARMUP_MS);
+    const bare: PhaseResult[] = [];
+    const hook: PhaseResult[] = [];
+    for (let i = 0; i < ROUNDS; i++) {
+      bare.push(await run('/bare', PHASE_MS));
+      hook.push(await run('/webhooks/bench', PHASE_MS));
+    }
+    const rows = await app.get(DataSource).query('SELECT COUNT(*) AS n FROM webhook_inbox');
+    const handled = app.get(BenchHandler).handled;
+    return { adapter, bare, hook, inboxRows: Number(rows[0].n), handled };
+  } finally {
+    await load.ask({ type: 'stop' }, 'stopped', 10_000).catch(() => undefined);
+    await load.exit();
+    await app.close();
+    await deletePrefix(prefix);
+    await db.drop();
+  }
+}
+
+const rate = (phases: PhaseResult[]) => phases.reduce((s, p) => s + p.ok, 0) / phases.reduce((s, p) => s + p.seconds, 0);
+const worst = (phases: PhaseResult[], key: 'p50' | 'p99') => Math.max(...phases.map((p) => p[key])).toFixed(2);
+const cpu = (phases: PhaseResult[]) => (phases.reduce((s, p) => s + (p.cpuUs ?? 0), 0) / phases.length).toFixed(0);
+
+/** Runs the inbound benchmark on both adapters and returns its markdown section. */
+export async function runInboundBench(): Promise<string> {
+  const results = [];
+  for (const adapter of ADAPTERS) results.push(await benchAdapter(adapter));
+  const lines = [
+    `Requests/s of \`POST /webhooks/:source\` (Standard Webhooks signature verified, the call claimed in the inbox, one` +
+      ` \`@OnWebhook\` handler run, the row marked processed) against a bare \`@Post()\` route of the same app that returns` +
+      ` a constant, in the same run. Body ${BODY_BYTES} bytes of JSON and the same signed headers on both routes;` +
+      ` SQLite (better-sqlite3, journal_mode=WAL, synchronous=${SYNCHRONOUS}); sync mode. Load: a child process, undici with` +
+      ` ${CONNECTIONS} keep-alive connections to 127.0.0.1; ${ROUNDS} alternating rounds of ${PHASE_MS / 1000} s per route` +
+      ` after a ${WARMUP_MS / 1000} s warm-up each (every phase also capped at ${MAX_REQUESTS} requests). Target ratio ≥ ${TARGET}.`,
+    '',
+    '| adapter | bare req/s | webhook req/s | ratio | target | server CPU µs/req bare / webhook | bare p50 / p99 ms | webhook p50 / p99 ms | non-2xx | inbox rows = handler runs |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  ];
+  for (const r of results) {
+    const ratio = rate(r.hook) / rate(r.bare);
+    const failed = [...r.bare, ...r.hook].reduce((s, p) => s + p.failed, 0);
+    lines.push(
+      `| ${r.adapter} | ${rate(r.bare).toFixed(0)} | ${rate(r.hook).toFixed(0)} | ${ratio.toFixed(2)} | ${ratio >= TARGET ? 'met' : 'MISSED'} | ` +
+        `${cpu(r.bare)} / ${cpu(r.hook)} | ` +
+        `${worst(r.bare, 'p50')} / ${worst(r.bare, 'p99')} | ${worst(r.hook, 'p50')} / ${worst(r.hook, 'p99')} | ${failed} | ` +
+        `${r.inboxRows} = ${r.handled} |`,
+    );
+  }
+  lines.push('', 'Latencies are the worst round\'s. Rates are totals over all measured rounds.');
+  return lines.join('\n');
+}
+
+/** The load child: runs phases on request over keep-alive connections, then stops. */
+function loadChild(): void {
+  const agent = new Agent({ connections: CONNECTIONS, keepAliveTimeout: 30_000, pipelining: 1 });
+  let n = 0;
+  const phase = async ({ url, secret, ms }: Phase): Promise<PhaseResult> => {
+    const until = performance.now() + ms;
+    const latencies: number[] = [];
+    let ok = 0;
+    let failed = 0;
+    const started = performance.now();
+    const worker = async () => {
+      while (performance.now() < until && ok + failed < MAX_REQUESTS) {
+        const id = `msg_bench_${process.pid}_${++n}`;
+        const payload = body(n);
+        const timestamp = Math.floor(Date.now() / 1000);
+        const headers = {
+          'content-type': 'application/json',
+          'webhook-id': id,
+          'webhook-timestamp': String(timestamp),
+          'webhook-signature': signStandard(secret, id, timestamp, payload),
+        };
+        const t0 = performance.now();
+        const res = await request(url, { method: 'POST', headers, body: payload, dispatcher: agent });
+        await res.body.dump();
+        latencies.push(performance.now() - t0);
+        if (res.statusCode >= 200 && res.statusCode < 300) ok++;
+        else failed++;
+      }
+    };
+    await Promise.all(Array.from({ length: CONNECTIONS }, worker));
+    const seconds = (performance.now() - started) / 1000;
+    latencies.sort((a, b) => a - b);
+    return { type: 'phase-done', ok, failed, seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+  };
+  process.on('message', (msg: Phase | { type: 'stop' }) => {
+    if (msg.type === 'stop') {
+      void agent.close().then(() => process.send!({ type: 'stopped' }, () => process.exit(0)));
+      return;
+    }
+    phase(msg).then(
+      (result) => process.send!(result),
+      (err: Error) => process.send!({ type: 'error', message: err.stack ?? String(err) }),
+    );
+  });
+}
+
+const config = JSON.parse(process.env.BENCH_CONFIG ?? '{}') as { task?: string };
+if (process.send && config.task === 'inbound-load') {
+  loadChild();
+} else if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  // Run alone: `node build/bench/inbound.js` (after `npx tsc -p bench/tsconfig.json`).
+  console.log(await runInboundBench());
+}
