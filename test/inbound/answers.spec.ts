@@ -15,7 +15,9 @@ describe.each(testDatabases())('inbound answers on %s', (kind) => {
       t = await startInboundApp({ db: kind, http, inbound: { bodyLimit: 2048 } });
     });
     afterAll(() => t?.close());
-    afterEach(() => jest.restoreAllMocks());
+    afterEach(() => {
+      jest.restoreAllMocks();
+    });
 
     it('answers an unknown source with 404 and logs the rejection without the body', async () => {
       const warn = jest.spyOn(Logger.prototype, 'warn');

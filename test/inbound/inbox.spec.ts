@@ -1,6 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
-import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { CLAIM_LEASE_MS } from '../../src/inbound/inbox.service.js';
@@ -25,11 +24,13 @@ async function storageDown(db: TestDatabase): Promise<() => Promise<void>> {
       await admin.destroy();
     };
   }
-  const other = new Database((db.options as { database: string }).database);
-  other.exec('BEGIN EXCLUSIVE');
+  // A second connection to the same file holds the write lock.
+  const other = new DataSource({ ...db.options, timeout: 200 } as typeof db.options);
+  await other.initialize();
+  await other.query('BEGIN EXCLUSIVE');
   return async () => {
-    other.exec('ROLLBACK');
-    other.close();
+    await other.query('ROLLBACK');
+    await other.destroy();
   };
 }
 
