@@ -108,6 +108,9 @@ function checkSchemeSettings(at: string, source: InboundSourceOptions): void {
     if (source.prefix !== undefined && typeof source.prefix !== 'string') fail(`${at}.prefix`, 'a string', source.prefix);
     oneOf(`${at}.encoding`, source.encoding, 'hex', ['hex', 'base64']);
   }
+  if (typeof source.scheme === 'object' && typeof source.scheme.eventType !== 'function' && typeof source.eventType !== 'function') {
+    fail(`${at}.scheme`, 'a WebhookVerifier with eventType(), or a source eventType function', 'a verifier without eventType');
+  }
   for (const key of ['eventType', 'eventId'] as const) {
     if (source[key] !== undefined && typeof source[key] !== 'function') fail(`${at}.${key}`, 'a function (payload, headers) => string', source[key]);
   }

@@ -56,10 +56,11 @@ export class InboundSource {
     if (type.length > MAX_LENGTH) {
       throw new WebhookProblem('invalid_event_type', inboundMessages.invalidEventType(`its event type is longer than ${MAX_LENGTH}`));
     }
-    const id = (this.options.eventId ?? this.verifier.eventId.bind(this.verifier))(payload, headers);
-    // Without an id (or with an oversized one) the body's hash stands in: a resent body is a duplicate.
+    const readId = this.options.eventId ?? this.verifier.eventId?.bind(this.verifier);
+    const id = readId?.(payload, headers);
+    // Without an id (or with an oversized one) a hash stands in: a resent body is a duplicate.
     const usable = typeof id === 'string' && id !== '' && id.length <= MAX_LENGTH;
-    return { id: usable ? id : `sha256:${sha256(typeof id === 'string' && id !== '' ? id : rawBody)}`, type, payload };
+    return { id: usable ? id : hashId(typeof id === 'string' && id !== '' ? id : rawBody), type, payload };
   }
 
   /** The headers worth keeping: the scheme's own, content type and user agent; never credentials. */
@@ -95,6 +96,7 @@ export class InboundSources {
   }
 }
 
-function sha256(data: string | Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
+/** The id that stands in for a missing one: `sha256:` and the hex digest. */
+export function hashId(data: string | Buffer): string {
+  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
 }

@@ -91,6 +91,18 @@ export class InboxService implements BeforeApplicationShutdown {
     return retaken.length > 0 ? { id: retaken[0].id, attempts: Number(retaken[0].attempts) } : null;
   }
 
+  /**
+   * Keeps a verified call whose body could not be read (not JSON, no event type) as `failed`,
+   * with an empty type and the reason, for inspection. It is never run; a resend is a no-op.
+   */
+  async recordUnreadable(entry: Omit<InboxClaim, 'type' | 'status'>, reason: string, now = Date.now()): Promise<void> {
+    await this.exec(
+      `INSERT INTO webhook_inbox (id, source, event_id, type, raw_body, headers, status, attempts, last_error, received_at, updated_at)
+       VALUES (?, ?, ?, '', ?, ?, 'failed', 0, ?, ?, ?) ON CONFLICT (source, event_id) DO NOTHING`,
+      [newId('in', now), entry.source, entry.eventId, entry.rawBody, JSON.stringify(entry.headers), reason.slice(0, ERROR_LENGTH), now, now],
+    );
+  }
+
   /** Records a successful run of the handlers (`ignored` when a worker found none). */
   markProcessed(id: string, attempts: number, status: 'processed' | 'ignored' = 'processed'): Promise<void> {
     const now = Date.now();

@@ -4,6 +4,8 @@ import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.int
 import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
 import { InboxService, InboxUnavailableError, type ClaimedRow } from './inbox.service.js';
 import { InboundProcessor } from './inbound.processor.js';
+import { hashId, type InboundSource, type ReadEvent } from './inbound.sources.js';
+import type { WebhookHeaders } from './schemes/scheme.utils.js';
 import { inboundMessages } from './inbound.messages.js';
 import type { WebhookContext } from './webhook-context.interface.js';
 import { WebhookDispatcher } from './webhook.dispatcher.js';
@@ -50,7 +52,7 @@ export function createWebhooksController(path: string): Type<unknown> {
     }
 
     private async handle({ source, rawBody, headers, receivedAt }: VerifiedWebhook): Promise<WebhookReceipt> {
-      const { id, type, payload } = source.read(rawBody, headers);
+      const { id, type, payload } = await this.read(source, rawBody, headers);
       const queued = this.options.inbound.mode === 'queue';
       // In queue mode the worker decides; this process may not even hold the handlers.
       const handlers = queued ? [] : this.dispatcher.handlersFor(source.name, type);
@@ -84,6 +86,18 @@ export function createWebhooksController(path: string): Type<unknown> {
       // The handlers ran: a lost status write must not make the sender run them again.
       await this.inbox.markProcessed(claim.id, attempt).catch(() => undefined);
       return { received: true, id, status: 'processed' };
+    }
+
+    /** Reads the verified body; an unreadable one is still kept (as `failed`) before its 400. */
+    private async read(source: InboundSource, rawBody: Buffer, headers: WebhookHeaders): Promise<ReadEvent> {
+      try {
+        return source.read(rawBody, headers);
+      } catch (err) {
+        if (!(err instanceof WebhookProblem)) throw err;
+        const entry = { source: source.name, eventId: hashId(rawBody), rawBody: rawBody.toString('utf8'), headers: source.keptHeaders(headers) };
+        await this.inbox.recordUnreadable(entry, `${err.code}: ${err.body.detail}`).catch(() => undefined);
+        throw err;
+      }
     }
 
     private async claim(entry: Parameters<InboxService['claim']>[0]): Promise<ClaimedRow | null> {

@@ -33,7 +33,7 @@ export interface WebhookVerifier {
    * Event id (for deduplication) from the parsed payload and headers. When it returns nothing,
    * the SHA-256 of the raw body stands in, so a resent identical body is still a duplicate.
    */
-  eventId(payload: any, headers: Record<string, string | undefined>): string | undefined;
+  eventId?(payload: any, headers: Record<string, string | undefined>): string | undefined;
   /**
    * Turns the verified raw body into the payload handed to handlers; a throw answers 400
    * `invalid_json`. @default JSON.parse of the UTF-8 body

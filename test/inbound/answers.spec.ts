@@ -58,13 +58,19 @@ describe.each(testDatabases())('inbound answers on %s', (kind) => {
       expect(problem(res.text).detail).toBe(inboundMessages.payloadTooLarge(bytes, 2048));
     });
 
-    it('answers a verified body that is not JSON with 400 invalid_json (form payload)', async () => {
-      const form = new URLSearchParams({ payload: '{not json' });
-      const rows = (await inboxRows(t.app)).length;
+    it('answers a verified body that is not JSON with 400 invalid_json, and keeps it as failed', async () => {
+      const form = new URLSearchParams({ payload: '{not json', nonce: String(Math.random()) });
+      const before = t.handlers.calls.length;
       const res = await postWebhook(t.app, 'github', form, { type: 'push' });
       expect(res.status).toBe(400);
       expect(problem(res.text)).toMatchObject({ code: 'invalid_json', status: 400, detail: inboundMessages.invalidJson() });
-      expect((await inboxRows(t.app)).length).toBe(rows);
+      const row = (await inboxRows(t.app)).find((r) => r.source === 'github' && r.rawBody === form.toString())!;
+      expect(row).toMatchObject({ type: '', status: 'failed', attempts: 0, lastError: `invalid_json: ${inboundMessages.invalidJson()}` });
+      expect(row.eventId).toMatch(/^sha256:[0-9a-f]{64}$/);
+      // A resend is answered the same and stores nothing more.
+      expect((await postWebhook(t.app, 'github', form, { type: 'push' })).status).toBe(400);
+      expect((await inboxRows(t.app)).filter((r) => r.rawBody === form.toString())).toHaveLength(1);
+      expect(t.handlers.calls.length).toBe(before);
     });
 
     it('leaves a non-JSON body sent as application/json to the adapter parser (400), before verification', async () => {

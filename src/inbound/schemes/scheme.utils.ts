@@ -19,6 +19,8 @@ export interface SigningInput {
 
 /** A built-in scheme: verifies, and can also sign (for tests and the testing kit). */
 export interface BuiltInVerifier extends WebhookVerifier {
+  /** Every built-in scheme knows where its senders put the event id. */
+  eventId(payload: unknown, headers: WebhookHeaders): string | undefined;
   /** The headers a sender of this scheme would add to `input.body`. */
   sign(input: SigningInput): Record<string, string>;
 }
