@@ -31,6 +31,12 @@ function summarise(lat: Float64Array, startedAt: number, endedAt: number) {
   return { startedAt, endedAt, p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted[sorted.length - 1] };
 }
 
+/** User + system CPU milliseconds of this process since `since`. */
+function cpuMs(since: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(since);
+  return (d.user + d.system) / 1000;
+}
+
 function memory() {
   const m = process.memoryUsage();
   return { rss: m.rss / MB, heapUsed: m.heapUsed / MB };
@@ -45,12 +51,13 @@ async function emit(c: OutboundTaskConfig) {
     await webhooks.createEndpoint({ url: c.url, eventTypes: ['bench.*'] });
     const lat = new Float64Array(c.n);
     const startedAt = wallMs();
+    const cpu = process.cpuUsage();
     for (let i = 0; i < c.n; i++) {
       const t = performance.now();
       await webhooks.send('bench.delivered', benchPayload(i));
       lat[i] = performance.now() - t;
     }
-    return summarise(lat, startedAt, wallMs());
+    return { ...summarise(lat, startedAt, wallMs()), cpuMs: cpuMs(cpu) };
   } finally {
     await app.close();
   }
@@ -80,9 +87,10 @@ async function deliver(c: OutboundTaskConfig) {
       events.on('delivery.exhausted', () => failed++);
     });
     const startedAt = wallMs();
+    const cpu = process.cpuUsage();
     await app.get<Queue>(getQueueToken(WEBHOOKS_QUEUE)).resume();
     await done;
-    return { startedAt, endedAt: wallMs(), peakRss: sampler.peak() / MB, bootMemory, checkpoints, failed };
+    return { startedAt, endedAt: wallMs(), cpuMs: cpuMs(cpu), peakRss: sampler.peak() / MB, bootMemory, checkpoints, failed };
   } finally {
     sampler.stop();
     await app.close();
@@ -96,13 +104,14 @@ async function ceilingFill(c: OutboundTaskConfig) {
     await queue.pause();
     const lat = new Float64Array(c.n);
     const startedAt = wallMs();
+    const cpu = process.cpuUsage();
     for (let i = 0; i < c.n; i++) {
       const t = performance.now();
       const deliveryId = `dlv_ceiling_${i}`;
       await queue.add('deliver', { deliveryId, trigger: 'scheduled' }, { jobId: deliveryId, attempts: 8, removeOnComplete: true });
       lat[i] = performance.now() - t;
     }
-    return summarise(lat, startedAt, wallMs());
+    return { ...summarise(lat, startedAt, wallMs()), cpuMs: cpuMs(cpu) };
   } finally {
     await queue.close();
   }
@@ -128,9 +137,10 @@ async function ceilingDrain(c: OutboundTaskConfig) {
       }).catch(reject);
     });
     const startedAt = wallMs();
+    const cpu = process.cpuUsage();
     await queue.resume();
     await done;
-    return { startedAt, endedAt: wallMs(), peakRss: sampler.peak() / MB, bootMemory, checkpoints: [], failed: 0 };
+    return { startedAt, endedAt: wallMs(), cpuMs: cpuMs(cpu), peakRss: sampler.peak() / MB, bootMemory, checkpoints: [], failed: 0 };
   } finally {
     sampler.stop();
     await queue.close();

@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import type { OutboundTaskConfig } from './outbound-child.js';
 import { type BenchChild, type BenchDbKind, benchPrefix, createBenchDb, deletePrefix, forkBench } from './support.js';
 
@@ -26,6 +27,7 @@ export async function startReceiver(): Promise<ReceiverHandle> {
 }
 
 interface Latencies {
+  cpuMs: number;
   startedAt: number;
   endedAt: number;
   p50: number;
@@ -33,6 +35,8 @@ interface Latencies {
   max: number;
 }
 interface Drain {
+  /** CPU time of the worker process over the drain. */
+  cpuMs: number;
   startedAt: number;
   endedAt: number;
   peakRss: number;
@@ -50,6 +54,8 @@ export interface OutboundRun {
   drain: Drain;
   /** When the receiver had its first and its N-th request. */
   received: { firstAt: number; at: number };
+  /** PostgreSQL only: CPU ms of the server processes serving this run's database, per phase. */
+  pgCpuMs?: { enqueue: number; drain: number };
 }
 
 /** Seconds of the drain: from resume until the receiver had N requests. */
@@ -66,6 +72,31 @@ async function runTask<T>(config: OutboundTaskConfig): Promise<T> {
   } finally {
     await child.exit();
   }
+}
+
+/**
+ * Samples, every 100 ms, the CPU time of the PostgreSQL server processes serving the database at
+ * `url` (from /proc; a process keeps its last reading after it exits). `read()` is the total.
+ */
+function pgServerCpu(url: string): { read(): number; stop(): void } {
+  const db = ` ${new URL(url).pathname.slice(1)} `;
+  const seen = new Map<string, number>();
+  const sample = () => {
+    for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+      try {
+        if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(db)) continue;
+        const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+        seen.set(pid, (Number(fields[11]) + Number(fields[12])) * 10); // utime + stime, USER_HZ 100
+      } catch {
+        // the process ended between readdir and read
+      }
+    }
+  };
+  const timer = setInterval(sample, 100);
+  return {
+    read: () => (sample(), [...seen.values()].reduce((a, b) => a + b, 0)),
+    stop: () => clearInterval(timer),
+  };
 }
 
 /** How long a phase of `n` jobs may take before the run is abandoned. */
@@ -85,12 +116,17 @@ export async function runPipeline(
   const db = await createBenchDb(kind);
   const prefix = benchPrefix();
   const base = { prefix, n, url: receiver.url, db: db.spec, concurrency, deadlineMs: deadlineFor(n) };
+  const pg = kind === 'postgres' ? pgServerCpu(db.spec.location) : null;
   try {
     const enqueue = await runTask<Latencies>({ ...base, task: 'emit' });
+    const afterEnqueue = pg?.read() ?? 0;
     const received = receiver.expect(n, base.deadlineMs);
     const drain = await runTask<Drain>({ ...base, task: 'deliver', checkpoints });
-    return { label: `pipeline, ${kind === 'sqlite' ? 'SQLite (WAL)' : 'PostgreSQL'}`, n, concurrency, enqueue, drain, received: await received };
+    const pgCpuMs = pg ? { enqueue: afterEnqueue, drain: pg.read() - afterEnqueue } : undefined;
+    const label = `pipeline, ${kind === 'sqlite' ? 'SQLite (WAL)' : 'PostgreSQL'}`;
+    return { label, n, concurrency, enqueue, drain, received: await received, pgCpuMs };
   } finally {
+    pg?.stop();
     await deletePrefix(prefix);
     await db.drop();
   }
@@ -131,12 +167,14 @@ export function outboundSection(pairs: { ceiling: OutboundRun; pipeline: Outboun
         isPipeline ? (ratio >= target ? 'yes' : '**no**') : '',
         `${f0(endToEndRate(r))} (${f2(endToEndRate(r) / endToEndRate(ceiling))})`,
         `${f0(r.drain.bootMemory.rss)} → ${f0(r.drain.peakRss)}`,
+        [r.enqueue.cpuMs, r.drain.cpuMs].map((ms) => f0((ms * 1000) / r.n)).join(' / ') +
+          (r.pgCpuMs ? ` (PostgreSQL server: ${f0((r.pgCpuMs.enqueue * 1000) / r.n)} / ${f0((r.pgCpuMs.drain * 1000) / r.n)})` : ''),
       ];
     }),
   );
   return [
-    `| run | N | enqueue: time (rate) | enqueue call p50 / p99 ms | drain | deliveries/s (drain) | ratio to ceiling | ≥ ${target}? | enqueue+drain/s (ratio) | worker RSS MB: booted → peak |`,
-    '|---|---:|---:|---:|---:|---:|---:|:---:|---:|---:|',
+    `| run | N | enqueue: time (rate) | enqueue call p50 / p99 ms | drain | deliveries/s (drain) | ratio to ceiling | ≥ ${target}? | enqueue+drain/s (ratio) | worker RSS MB: booted → peak | CPU µs per job: enqueuing process / worker |`,
+    '|---|---:|---:|---:|---:|---:|---:|:---:|---:|---:|---:|',
     ...rows.map((cells) => `| ${cells.join(' | ')} |`),
   ].join('\n');
 }

@@ -1,6 +1,6 @@
 import { execSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { availableParallelism, totalmem } from 'node:os';
+import { availableParallelism, loadavg, totalmem } from 'node:os';
 import { entitySection, type EntityRun, runEntityBench } from './entity.js';
 import { outboundSection, type OutboundRun, runCeiling, runPipeline, startReceiver } from './outbound.js';
 import { runSoak, SOAK_RESULTS } from './soak.js';
@@ -33,11 +33,14 @@ function machine(): string {
     `- Node ${process.version}; Redis ${sh("redis-cli -h 127.0.0.1 INFO server | grep redis_version | cut -d: -f2")}; ` +
       `PostgreSQL ${sh("psql -h 127.0.0.1 -U postgres -tAc 'SHOW server_version'")}`,
     `- Everything on this one machine: Redis, PostgreSQL, the receiver child, the emitter/worker children.`,
+    `- Load average (1 min) at start ${startLoad.toFixed(2)}, at end ${loadavg()[0].toFixed(2)}: other sessions' tests may share the two cores, so compare the ratios (same run) more than the absolute rates.`,
+    `- Source: ${sh('git rev-parse --short HEAD')}${sh('git status --short src') ? ` with uncommitted changes in ${sh('git status --short src').split('\n').map((l) => l.slice(3)).join(', ')}` : ''}`,
   ].join('\n');
 }
 
 const log = (msg: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}`);
 
+const startLoad = loadavg()[0];
 const sections: string[] = [];
 const receiver = await startReceiver();
 const outbound: { ceiling: OutboundRun; pipeline: OutboundRun }[] = [];

@@ -134,10 +134,10 @@ export function forkBench(name: string, config: object): BenchChild {
       });
     },
     async exit() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        await exited;
-      }
+      // A child that has answered exits by itself (and writes its --cpu-prof); stop it otherwise.
+      const stop = setTimeout(() => child.kill('SIGTERM'), 5_000);
+      if (child.exitCode === null && child.signalCode === null) await exited;
+      clearTimeout(stop);
     },
   };
 }
