@@ -26,6 +26,7 @@ function sh(cmd: string): string {
 }
 
 function machine(): string {
+  const changed = sh('git status --porcelain src | cut -c4-');
   const cpu = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown';
   return [
     `- CPU: ${cpu}; \`nproc\` ${sh('nproc')} (Node sees ${availableParallelism()})`,
@@ -34,7 +35,7 @@ function machine(): string {
       `PostgreSQL ${sh("psql -h 127.0.0.1 -U postgres -tAc 'SHOW server_version'")}`,
     `- Everything on this one machine: Redis, PostgreSQL, the receiver child, the emitter/worker children.`,
     `- Load average (1 min) at start ${startLoad.toFixed(2)}, at end ${loadavg()[0].toFixed(2)}: other sessions' tests may share the two cores, so compare the ratios (same run) more than the absolute rates.`,
-    `- Source: ${sh('git rev-parse --short HEAD')}${sh('git status --short src') ? ` with uncommitted changes in ${sh('git status --short src').split('\n').map((l) => l.slice(3)).join(', ')}` : ''}`,
+    `- Source: ${sh('git rev-parse --short HEAD')}${changed ? ` with uncommitted changes (others' work in progress) in ${changed.split('\n').join(', ')}` : ''}`,
   ].join('\n');
 }
 
@@ -84,6 +85,9 @@ if (existsSync(INBOUND)) {
 }
 
 const definitions = readFileSync(new URL('../../bench/DEFINITIONS.md', import.meta.url), 'utf8').trim();
+// Profiling notes written by hand (bench/ANALYSIS.md): where the time goes, measured prototypes.
+const ANALYSIS = new URL('../../bench/ANALYSIS.md', import.meta.url);
+const analysis = existsSync(ANALYSIS) ? `\n\n${readFileSync(ANALYSIS, 'utf8').trim()}` : '';
 const header = [
   '# Benchmark results',
   '',
@@ -93,5 +97,5 @@ const header = [
   '',
   machine(),
 ].join('\n');
-writeFileSync(RESULTS, `${header}\n\n${sections.join('\n\n')}\n\n${definitions}\n`);
+writeFileSync(RESULTS, `${header}\n\n${sections.join('\n\n')}\n\n${definitions}${analysis}\n`);
 log(`wrote ${RESULTS.pathname}`);
