@@ -42,6 +42,8 @@ function machine(): string {
 const log = (msg: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}`);
 
 const startLoad = loadavg()[0];
+const KNOBS = ['BENCH_N', 'BENCH_ENTITY_N', 'BENCH_DBS', 'BENCH_CONCURRENCY', 'BENCH_SOAK', 'BENCH_SOAK_N'];
+const command = KNOBS.filter((k) => process.env[k]).map((k) => `${k}=${process.env[k]}`).concat('npm run bench').join(' ');
 const sections: string[] = [];
 const receiver = await startReceiver();
 const outbound: { ceiling: OutboundRun; pipeline: OutboundRun }[] = [];
@@ -66,7 +68,7 @@ sections.push(`## 2. Entity inserts with and without an emitting subscriber\n\n$
 
 if (process.env.BENCH_SOAK === '1') {
   log('soak: 100k deliveries on SQLite');
-  sections.push(`## 3. Memory soak\n\n${await runSoak(CONCURRENCY)}`);
+  sections.push(`## 3. Memory soak\n\n${await runSoak(CONCURRENCY, command)}`);
 } else if (existsSync(SOAK_RESULTS)) {
   const last = readFileSync(SOAK_RESULTS, 'utf8').split('\n').slice(4).join('\n').trim();
   sections.push(`## 3. Memory soak\n\nNot run by this invocation (BENCH_SOAK=1 runs it; alone: \`npm run bench:soak\`). Last standalone run, from bench/RESULTS-soak.md (${statSync(SOAK_RESULTS).mtime.toISOString()}):\n\n${last}`);
@@ -92,7 +94,7 @@ const header = [
   '# Benchmark results',
   '',
   `Date: ${new Date().toISOString()}  `,
-  `Command: \`${['BENCH_N', 'BENCH_ENTITY_N', 'BENCH_DBS', 'BENCH_CONCURRENCY', 'BENCH_SOAK'].filter((k) => process.env[k]).map((k) => `${k}=${process.env[k]}`).concat('npm run bench').join(' ')}\`  `,
+  `Command: \`${command}\`  `,
   `Concurrency: ${CONCURRENCY} (the module's default \`outbound.concurrency\`) for the pipeline and the ceiling alike.`,
   '',
   machine(),

@@ -13,7 +13,7 @@ export const SOAK_RESULTS = new URL('../../bench/RESULTS-soak.md', import.meta.u
  * and heap at every 10,000 delivered; RSS at 10k and at 100k must differ by under 20 %. No GC is
  * forced. Writes bench/RESULTS-soak.md and returns the same markdown.
  */
-export async function runSoak(concurrency: number): Promise<string> {
+export async function runSoak(concurrency: number, command = 'npm run bench:soak'): Promise<string> {
   const receiver = await startReceiver();
   try {
     const checkpoints = Array.from({ length: Math.floor(N / 10_000) }, (_, i) => (i + 1) * 10_000);
@@ -35,7 +35,7 @@ export async function runSoak(concurrency: number): Promise<string> {
         `difference ${(growth * 100).toFixed(1)} % (target under ${LIMIT * 100} %: **${Math.abs(growth) < LIMIT ? 'yes' : 'no'}**). ` +
         `Peak RSS ${run.drain.peakRss.toFixed(1)} MB; RSS after boot ${run.drain.bootMemory.rss.toFixed(1)} MB.`,
     ].join('\n');
-    writeFileSync(SOAK_RESULTS, `# Soak benchmark\n\nCommand: \`npm run bench:soak\`\n\n${md}\n`);
+    writeFileSync(SOAK_RESULTS, `# Soak benchmark\n\nCommand: \`${command}\`\n\n${md}\n`);
     return md;
   } finally {
     await receiver.stop();
