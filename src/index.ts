@@ -4,8 +4,6 @@ export { WEBHOOKS_OPTIONS, WEBHOOKS_QUEUE } from './webhooks.constants.js';
 export { resolveWebhooksOptions, DEFAULT_SCHEDULE } from './webhooks.options.js';
 export type * from './interfaces/webhooks-options.interface.js';
 export type * from './interfaces/webhook-service.interface.js';
-export type * from './interfaces/inbound-source.interface.js';
-export type * from './interfaces/webhook-verifier.interface.js';
 export { WebhookService } from './outbound/webhook.service.js';
 export { WebhookEvents, type WebhookEventMap } from './webhook.events.js';
 export { WebhooksConfigError } from './errors/webhooks-config.error.js';
@@ -19,3 +17,4 @@ export { generateSecret, signStandard, verifyStandardSignature } from './signing
 export { matchesEventFilter } from './event-types.js';
 export { WebhookSubscriber } from './entity-events/webhook-subscriber.decorator.js';
 export { EmitsWebhook, type EmitsWebhookOptions, type EntityChange } from './entity-events/emits-webhook.decorator.js';
+export * from './inbound/index.js';

@@ -18,6 +18,9 @@ export const messages = {
   invalidIdempotencyKey: (key: unknown) =>
     `idempotencyKey ${safeShow(key)} must be a non-empty string of at most 255 characters.`,
   notFound: (kind: string, id: string) => `No webhook ${kind} with id "${id}".`,
+  evictingRedis: (policy: string) =>
+    `Redis maxmemory-policy is "${policy}": under memory pressure Redis may evict queued deliveries. ` +
+    'Set it to "noeviction" (CONFIG SET maxmemory-policy noeviction, or in redis.conf).',
   migrationsMissing: (table: string) =>
     `WebhooksModule: table "${table}" does not exist. Add WEBHOOK_MIGRATIONS to your DataSource's ` +
     '"migrations" and run them (migrationsRun: true, or the typeorm CLI) before starting the app.',

@@ -3,6 +3,7 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import type { QueueOptions } from 'bull';
+import { BootChecks } from './boot-checks.service.js';
 import { WEBHOOK_ENTITIES } from './entities/index.js';
 import { EntityWebhooksSubscriber } from './entity-events/entity-webhooks.subscriber.js';
 import { SubscriberRegistry } from './entity-events/subscriber.registry.js';
@@ -45,6 +46,7 @@ const queueRegistration = BullModule.registerQueueAsync({
   imports: [DiscoveryModule, TypeOrmModule.forFeature(WEBHOOK_ENTITIES), queueRegistration],
   providers: [
     { provide: WEBHOOKS_OPTIONS, useFactory: resolveWebhooksOptions, inject: [WEBHOOKS_MODULE_OPTIONS] },
+    BootChecks,
     TransactionRunner,
     TransactionOutbox,
     OutboxService,

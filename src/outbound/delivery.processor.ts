@@ -1,5 +1,5 @@
 import { InjectQueue } from '@nestjs/bull';
-import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { type BeforeApplicationShutdown, Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { Job, Queue } from 'bull';
 import type { DataSource, EntityManager } from 'typeorm';
@@ -21,6 +21,8 @@ import { type AttemptOutcome, decideOutcome, RetryLaterError } from './retry.pol
 export type DeliveryJobResult = AttemptOutcome['kind'] | 'skipped' | 'discarded';
 
 const TERMINAL = ['succeeded', 'failed', 'discarded'];
+/** Time beyond the attempt timeout that shutdown allows for recording the last attempts. */
+const SHUTDOWN_MARGIN_MS = 5_000;
 
 /**
  * Consumes delivery jobs: signs the stored body, POSTs it through the HTTP client, records the
@@ -28,8 +30,9 @@ const TERMINAL = ['succeeded', 'failed', 'discarded'];
  * queue's backoff strategy uses, so one Bull job carries the whole schedule.
  */
 @Injectable()
-export class DeliveryProcessor implements OnApplicationBootstrap {
+export class DeliveryProcessor implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(DeliveryProcessor.name);
+  private working = false;
 
   constructor(
     @Inject(WEBHOOKS_OPTIONS) private readonly options: ResolvedWebhooksOptions,
@@ -42,11 +45,44 @@ export class DeliveryProcessor implements OnApplicationBootstrap {
 
   onApplicationBootstrap(): void {
     if (this.options.role === 'emitter') return;
+    this.working = true;
     // process() settles only when the queue closes; a rejection then (closing mid-start) is not news.
     this.queue
       .process(DELIVERY_JOB, this.options.outbound.concurrency, (job: Job<DeliveryJobData>) => this.process(job))
       .catch((err: unknown) => this.logger.debug(`Delivery worker stopped: ${(err as Error | undefined)?.message ?? err}`));
     this.logger.log(`Delivering with concurrency ${this.options.outbound.concurrency}.`);
+  }
+
+  /**
+   * Graceful stop (SIGTERM with `enableShutdownHooks()`): take no new job, let the attempts in
+   * flight finish and be recorded, bounded by the attempt timeout plus {@link SHUTDOWN_MARGIN_MS};
+   * Redis and the database close only after this.
+   */
+  async beforeApplicationShutdown(): Promise<void> {
+    if (!this.working) return;
+    this.working = false;
+    await this.workerNamed();
+    const bound = this.options.outbound.timeoutMs + SHUTDOWN_MARGIN_MS;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), bound)));
+    const outcome = await Promise.race([this.queue.pause(true).then(() => 'done' as const), late]).catch((err: Error) => err.message);
+    clearTimeout(timer);
+    if (outcome === 'late') this.logger.warn(`Attempts still in flight after ${bound} ms; stopping anyway (Bull retries them as stalled).`);
+    else this.logger.log('Stopped taking deliveries; in-flight attempts finished.');
+  }
+
+  /**
+   * Bull names its worker connection in a promise nobody awaits; closing before that settles
+   * rejects it unhandled, which ends a Node process. So shutdown waits for it, briefly.
+   */
+  private async workerNamed(): Promise<void> {
+    const until = Date.now() + 2_000;
+    while (Date.now() < until) {
+      const workers = await this.queue.getWorkers().catch(() => undefined);
+      // undefined: CLIENT LIST is disabled (managed Redis); there is nothing to wait for.
+      if (!workers || workers.length > 0) return;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
   }
 
   /** Runs one attempt of the job's delivery. */

@@ -1,5 +1,6 @@
 import { BullModule } from '@nestjs/bull';
-import type { INestApplication, ModuleMetadata, Provider, Type } from '@nestjs/common';
+import type { INestApplication, LoggerService, ModuleMetadata, Provider, Type } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { Module } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
@@ -25,6 +26,12 @@ export interface TestAppOptions {
   redisUrl?: string;
   /** Create an HTTP application (with rawBody) instead of a bare context. */
   http?: 'express' | 'fastify' | false;
+  /** Do not apply the module's migrations first (to test the boot check). */
+  skipMigrations?: boolean;
+  /** A logger for the app (default: none). */
+  logger?: LoggerService | false;
+  /** forRootAsync with useClass instead of useFactory. */
+  asyncClass?: boolean;
   /** Extra Bull settings (short lock / stall intervals for fault tests). */
   bullSettings?: Record<string, unknown>;
 }
@@ -53,12 +60,20 @@ export async function startTestApp(opts: TestAppOptions): Promise<TestApp> {
   const db = typeof opts.db === 'string' ? await createTestDatabase(opts.db) : opts.db;
   const ownDb = typeof opts.db === 'string';
   const prefix = opts.prefix ?? testPrefix();
-  await migrate(db);
+  if (!opts.skipMigrations) await migrate(db);
   const webhooks: WebhooksModuleOptions = opts.webhooks ?? { outbound: FAST_OUTBOUND };
 
+  const dataSources: DataSource[] = [];
   @Module({
     imports: [
-      TypeOrmModule.forRoot({
+      TypeOrmModule.forRootAsync({
+        // Kept so that a boot that fails after connecting can still disconnect.
+        dataSourceFactory: async (options) => {
+          const ds = await new DataSource(options!).initialize();
+          dataSources.push(ds);
+          return ds;
+        },
+        useFactory: () => ({
         ...db.options,
         autoLoadEntities: true,
         entities: opts.entities ?? [],
@@ -66,10 +81,13 @@ export async function startTestApp(opts: TestAppOptions): Promise<TestApp> {
         synchronize: (opts.entities ?? []).length > 0,
         logging: false,
       } as any),
+      }),
       BullModule.forRoot({ redis: opts.redisUrl ?? REDIS_URL, prefix, settings: opts.bullSettings as any }),
-      opts.async
-        ? WebhooksModule.forRootAsync({ useFactory: async () => webhooks, inboundPath: webhooks.inbound?.path })
-        : WebhooksModule.forRoot(webhooks),
+      opts.asyncClass
+        ? WebhooksModule.forRootAsync({ useClass: optionsFactory(webhooks), inboundPath: webhooks.inbound?.path })
+        : opts.async
+          ? WebhooksModule.forRootAsync({ useFactory: async () => webhooks, inboundPath: webhooks.inbound?.path })
+          : WebhooksModule.forRoot(webhooks),
       ...(opts.imports ?? []),
     ],
     providers: opts.providers ?? [],
@@ -77,18 +95,27 @@ export async function startTestApp(opts: TestAppOptions): Promise<TestApp> {
   })
   class TestAppModule {}
 
-  const moduleRef = await Test.createTestingModule({ imports: [TestAppModule] }).compile();
-  let app: INestApplication;
-  if (opts.http === 'fastify') {
-    const { FastifyAdapter } = await import('@nestjs/platform-fastify');
-    app = moduleRef.createNestApplication(new FastifyAdapter() as any, { rawBody: true, logger: false });
-  } else {
-    app = moduleRef.createNestApplication({ rawBody: true, logger: false });
+  let app: INestApplication | undefined;
+  try {
+    const moduleRef = await Test.createTestingModule({ imports: [TestAppModule] }).compile();
+    if (opts.http === 'fastify') {
+      const { FastifyAdapter } = await import('@nestjs/platform-fastify');
+      app = moduleRef.createNestApplication(new FastifyAdapter() as any, { rawBody: true, logger: opts.logger ?? false });
+    } else {
+      app = moduleRef.createNestApplication({ rawBody: true, logger: opts.logger ?? false });
+    }
+    await app.init();
+    if (opts.http === 'fastify') await (app as any).getHttpAdapter().getInstance().ready();
+  } catch (err) {
+    // A failed boot must not leak connections or data.
+    await app?.close().catch(() => undefined);
+    for (const ds of dataSources) if (ds.isInitialized) await ds.destroy();
+    await deletePrefix(prefix, opts.redisUrl ?? REDIS_URL);
+    if (ownDb) await db.drop();
+    throw err;
   }
-  await app.init();
-  if (opts.http === 'fastify') await (app as any).getHttpAdapter().getInstance().ready();
   return {
-    app,
+    app: app!,
     db,
     prefix,
     async close() {
@@ -108,4 +135,15 @@ export async function migrate(db: TestDatabase): Promise<void> {
   } finally {
     await ds.destroy();
   }
+}
+
+/** A ConfigurableModuleOptionsFactory class returning `options`, for forRootAsync({ useClass }). */
+function optionsFactory(options: WebhooksModuleOptions) {
+  @Injectable()
+  class WebhooksOptionsFactory {
+    create(): WebhooksModuleOptions {
+      return options;
+    }
+  }
+  return WebhooksOptionsFactory;
 }

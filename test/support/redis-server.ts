@@ -17,10 +17,14 @@ export async function freePort(): Promise<number> {
  */
 export class PrivateRedis {
   private proc: ChildProcess | null = null;
-  private constructor(readonly port: number) {}
+  private constructor(
+    readonly port: number,
+    private readonly extraArgs: string[],
+  ) {}
 
-  static async start(): Promise<PrivateRedis> {
-    const r = new PrivateRedis(await freePort());
+  /** Starts one on a free port; `extraArgs` go to redis-server (e.g. a maxmemory-policy). */
+  static async start(extraArgs: string[] = []): Promise<PrivateRedis> {
+    const r = new PrivateRedis(await freePort(), extraArgs);
     await r.start();
     return r;
   }
@@ -30,7 +34,7 @@ export class PrivateRedis {
   }
 
   async start(): Promise<void> {
-    this.proc = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction'], { stdio: 'ignore' });
+    this.proc = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction', ...this.extraArgs], { stdio: 'ignore' });
     const until = Date.now() + 10_000;
     for (;;) {
       const c = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });

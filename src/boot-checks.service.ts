@@ -1,0 +1,45 @@
+import { InjectQueue } from '@nestjs/bull';
+import { Injectable, Logger, type OnApplicationBootstrap, type OnModuleInit } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { Queue } from 'bull';
+import type { DataSource } from 'typeorm';
+import { WEBHOOKS_QUEUE } from './webhooks.constants.js';
+import { messages } from './webhooks.messages.js';
+
+const TABLES = ['webhook_endpoints', 'webhook_messages', 'webhook_deliveries', 'webhook_attempts', 'webhook_inbox'];
+
+/**
+ * Checks at boot what would otherwise fail later and quietly: the module's tables must exist
+ * (fail), and Redis must not evict keys (warn: an evicted job is a delivery only the
+ * reconciler can bring back).
+ */
+@Injectable()
+export class BootChecks implements OnModuleInit, OnApplicationBootstrap {
+  private readonly logger = new Logger(BootChecks.name);
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    @InjectQueue(WEBHOOKS_QUEUE) private readonly queue: Queue,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    const runner = this.dataSource.createQueryRunner();
+    try {
+      for (const table of TABLES) {
+        if (!(await runner.hasTable(table))) throw new Error(messages.migrationsMissing(table));
+      }
+    } finally {
+      await runner.release();
+    }
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    try {
+      const [, policy] = (await this.queue.client.config('GET', 'maxmemory-policy')) as [string, string];
+      if (policy && policy !== 'noeviction') this.logger.warn(messages.evictingRedis(policy));
+    } catch (err) {
+      // Managed Redis often disables CONFIG; the check is advice, not a requirement.
+      this.logger.debug(`Could not read maxmemory-policy: ${(err as Error).message}`);
+    }
+  }
+}

@@ -1,0 +1,108 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { LoggerService } from '@nestjs/common';
+import { WebhooksConfigError } from '../../src/errors/webhooks-config.error.js';
+import { WebhookService } from '../../src/outbound/webhook.service.js';
+import { DeliveryProcessor } from '../../src/outbound/delivery.processor.js';
+import { messages } from '../../src/webhooks.messages.js';
+import { FAST_OUTBOUND, startTestApp, type TestApp } from '../support/app.js';
+import { createTestDatabase, testDatabases } from '../support/databases.js';
+import { PrivateRedis } from '../support/redis-server.js';
+import { eventually, Receiver } from '../support/receiver.js';
+
+/** Collects what the app logs, by level. */
+class CapturingLogger implements LoggerService {
+  readonly lines: { level: string; message: string; context?: string }[] = [];
+  log = (message: any, context?: string) => void this.lines.push({ level: 'log', message: String(message), context });
+  warn = (message: any, context?: string) => void this.lines.push({ level: 'warn', message: String(message), context });
+  error = (message: any, context?: string) => void this.lines.push({ level: 'error', message: String(message), context });
+  debug = () => undefined;
+  verbose = () => undefined;
+}
+
+const registrations = [
+  ['forRoot', {}],
+  ['forRootAsync({ useFactory })', { async: true }],
+  ['forRootAsync({ useClass })', { asyncClass: true }],
+] as const;
+
+describe.each(testDatabases())('WebhooksModule on %s', (db) => {
+  let receiver: Receiver;
+  beforeAll(async () => {
+    receiver = await new Receiver().start();
+  });
+  afterAll(async () => receiver?.stop());
+
+  it.each(registrations)('delivers when registered with %s', async (name, how) => {
+    const t = await startTestApp({ db, ...how });
+    try {
+      const svc = t.app.get(WebhookService);
+      const path = `/${name.replace(/\W+/g, '-')}`;
+      await svc.createEndpoint({ url: receiver.url(path) });
+      const sent = await svc.send('module.registered', { name });
+      const got = await eventually(() => receiver.requests.find((r) => r.url === path && r.headers['webhook-id'] === sent.messageId));
+      expect(JSON.parse(got.body).data).toEqual({ name });
+    } finally {
+      await t.close();
+    }
+  });
+
+  it.each(registrations)('fails at boot on invalid options with %s, naming the option', async (_name, how) => {
+    const err = await startTestApp({ db, ...how, webhooks: { outbound: { ...FAST_OUTBOUND, timeoutMs: -1 } } }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(WebhooksConfigError);
+    expect((err as Error).message).toBe(messages.invalidOption('outbound.timeoutMs', 'an integer >= 1', -1));
+  });
+
+  it('fails at boot, saying what to run, when the migrations were not applied', async () => {
+    const fresh = await createTestDatabase(db);
+    try {
+      await expect(startTestApp({ db: fresh, skipMigrations: true })).rejects.toThrow(messages.migrationsMissing('webhook_endpoints'));
+    } finally {
+      await fresh.drop();
+    }
+  });
+
+  it('warns at boot when Redis may evict keys', async () => {
+    const logger = new CapturingLogger();
+    const lru = await PrivateRedis.start(['--maxmemory-policy', 'allkeys-lru']);
+    const t = await startTestApp({ db, redisUrl: lru.url, logger });
+    try {
+      expect(logger.lines.filter((l) => l.level === 'warn').map((l) => l.message)).toContain(messages.evictingRedis('allkeys-lru'));
+    } finally {
+      await t.close();
+      await lru.stop();
+    }
+    const ok = await PrivateRedis.start();
+    const quiet = new CapturingLogger();
+    const t2 = await startTestApp({ db, redisUrl: ok.url, logger: quiet });
+    try {
+      expect(quiet.lines.some((l) => l.message.includes('maxmemory-policy'))).toBe(false);
+    } finally {
+      await t2.close();
+      await ok.stop();
+    }
+  });
+
+  it('an emitter only writes and enqueues; a worker delivers', async () => {
+    const emitter = await startTestApp({ db, webhooks: { role: 'emitter', outbound: FAST_OUTBOUND } });
+    let worker: TestApp | undefined;
+    try {
+      const svc = emitter.app.get(WebhookService);
+      await svc.createEndpoint({ url: receiver.url('/roles'), customerId: 'roles' });
+      const sent = await svc.send('role.split', {}, { customerId: 'roles' });
+      await new Promise((r) => setTimeout(r, 500));
+      expect(receiver.requests.filter((r) => r.url === '/roles')).toHaveLength(0);
+      expect((await svc.getDelivery(sent.deliveryIds[0])).status).toBe('pending');
+
+      worker = await startTestApp({ db: emitter.db, prefix: emitter.prefix, webhooks: { role: 'worker', outbound: FAST_OUTBOUND } });
+      expect(worker.app.get(DeliveryProcessor)).toBeDefined();
+      await eventually(() => receiver.requests.some((r) => r.url === '/roles'));
+      expect(receiver.requests.filter((r) => r.url === '/roles').map((r) => r.headers['webhook-id'])).toEqual([sent.messageId]);
+    } finally {
+      await worker?.app.close();
+      await emitter.close();
+    }
+  });
+});

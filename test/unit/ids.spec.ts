@@ -1,0 +1,19 @@
+import { describe, expect, it } from '@jest/globals';
+import { newId } from '../../src/ids.js';
+
+describe('newId', () => {
+  it('is prefixed, 26 Crockford base32 characters, and sorts by time', () => {
+    const a = newId('msg', 1_700_000_000_000);
+    const b = newId('msg', 1_700_000_000_001);
+    expect(a).toMatch(/^msg_[0-9A-HJKMNP-TV-Z]{26}$/);
+    expect(a < b).toBe(true);
+    expect(a.slice(4, 14)).toBe(newId('msg', 1_700_000_000_000).slice(4, 14));
+  });
+
+  it('has 80 random bits: no collisions and every character used in the tail', () => {
+    const ids = new Set(Array.from({ length: 20_000 }, () => newId('dlv', 0)));
+    expect(ids.size).toBe(20_000);
+    const seen = new Set([...ids].flatMap((id) => [...id.slice(14)]));
+    expect(seen.size).toBe(32);
+  });
+});
