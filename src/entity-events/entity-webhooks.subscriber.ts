@@ -20,7 +20,9 @@ export class EntityWebhooksSubscriber implements EntitySubscriberInterface {
   }
 
   afterUpdate(event: UpdateEvent<any>): Promise<void> {
-    if (!event.entity) return Promise.resolve();
+    // Only save() gives the previous row; update() / QueryBuilder updates give a bare SET list,
+    // from which no transition can be judged and no whole payload built.
+    if (!event.entity || !event.databaseEntity) return Promise.resolve();
     // save() may be given a partial object: the new state is the old row with the changes on top.
     const current = merge(event.databaseEntity, event.entity);
     return this.emit('update', event.metadata.target, current, event.databaseEntity, event.manager);
