@@ -98,6 +98,14 @@ export class OutboxService implements OnApplicationBootstrap, BeforeApplicationS
   /** Re-enqueues pending deliveries whose Bull job no longer exists or was failed by Bull. */
   async reconcile(): Promise<number> {
     const olderThan = Date.now() - this.options.outbound.relayIntervalMs;
+    return this.reenqueueLost(await this.scanPending(olderThan), olderThan);
+  }
+
+  /**
+   * First half of {@link reconcile}: the next page of rows pending since before `olderThan`.
+   * Public so that a test can hold the snapshot while the worker moves on.
+   */
+  async scanPending(olderThan: number): Promise<string[]> {
     const rows: { id: string }[] = await this.dataSource
       .createQueryBuilder()
       .select('d.id', 'id')
@@ -108,16 +116,28 @@ export class OutboxService implements OnApplicationBootstrap, BeforeApplicationS
       .limit(RECONCILE_BATCH)
       .getRawMany();
     this.reconcileCursor = rows.length === RECONCILE_BATCH ? rows[rows.length - 1].id : '';
-    const lost: string[] = [];
-    for (const { id } of rows) {
+    return rows.map((r) => r.id);
+  }
+
+  /**
+   * Second half of {@link reconcile}: of the `scanned` ids, re-adds those with no live job. A
+   * scan is stale by the time its jobs are checked: with a backlog the worker finishes exactly
+   * those jobs meanwhile, and `removeOnComplete` makes a finished job look vanished. A job is
+   * removed only after its attempt is committed, so reading the rows again after the job checks
+   * tells the two apart: only rows still pending, enqueued before `olderThan`, are re-added.
+   */
+  async reenqueueLost(scanned: string[], olderThan: number): Promise<number> {
+    const missing: string[] = [];
+    for (const id of scanned) {
       const job = await this.queue.getJob(id);
       if (!job) {
-        lost.push(id);
+        missing.push(id);
       } else if ((await job.isFailed()) || (await job.isCompleted())) {
         await job.remove();
-        lost.push(id);
+        missing.push(id);
       }
     }
+    const lost = missing.length ? await this.stillPending(missing, olderThan) : [];
     if (lost.length) {
       await this.addJobs(lost, 'scheduled');
       this.logger.warn(`Re-enqueued ${lost.length} pending deliveries whose job had vanished or failed.`);
@@ -125,16 +145,28 @@ export class OutboxService implements OnApplicationBootstrap, BeforeApplicationS
     return lost.length;
   }
 
+  private async stillPending(ids: string[], olderThan: number): Promise<string[]> {
+    const rows: { id: string }[] = await this.dataSource
+      .createQueryBuilder()
+      .select('d.id', 'id')
+      .from('webhook_deliveries', 'd')
+      .where("d.id IN (:...ids) AND d.status = 'pending' AND d.enqueued_at IS NOT NULL AND d.enqueued_at < :olderThan", { ids, olderThan })
+      .getRawMany();
+    return rows.map((r) => r.id);
+  }
+
   private async claimUnqueued(createdBefore: number): Promise<string[]> {
     const now = Date.now();
     if (this.tx.isSqlite) {
       // One statement, so no transaction is held open across awaits; SQLite runs it atomically.
+      // Written as WITH … UPDATE … RETURNING: the sqlite3 driver of typeorm 0.3 drops the rows
+      // of a statement that starts with UPDATE.
       const rows: { id: string }[] = await this.tx.write((m) =>
         m.query(
-          `UPDATE webhook_deliveries SET enqueued_at = ? WHERE id IN (
-             SELECT id FROM webhook_deliveries WHERE status = 'pending' AND enqueued_at IS NULL AND created_at < ?
-             ORDER BY created_at LIMIT ${RELAY_BATCH}) RETURNING id`,
-          [now, createdBefore],
+          `WITH due AS (SELECT id FROM webhook_deliveries WHERE status = 'pending' AND enqueued_at IS NULL AND created_at < ?
+             ORDER BY created_at LIMIT ${RELAY_BATCH})
+           UPDATE webhook_deliveries SET enqueued_at = ? WHERE id IN (SELECT id FROM due) RETURNING id`,
+          [createdBefore, now],
         ),
       );
       return rows.map((r) => r.id);

@@ -1,0 +1,61 @@
+import { getQueueToken } from '@nestjs/bull';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { Queue } from 'bull';
+import { DataSource } from 'typeorm';
+import { WebhookDelivery } from '../../src/entities/webhook-delivery.entity.js';
+import { OutboxService } from '../../src/outbound/outbox.service.js';
+import { WebhookService } from '../../src/outbound/webhook.service.js';
+import { WEBHOOKS_QUEUE } from '../../src/webhooks.constants.js';
+import { FAST_OUTBOUND, startTestApp, type TestApp } from '../support/app.js';
+import { testDatabases } from '../support/databases.js';
+import { eventually, Receiver } from '../support/receiver.js';
+
+// Timers off: the test decides when the reconciler looks.
+const OUTBOUND = { ...FAST_OUTBOUND, relayIntervalMs: 3_600_000, reconcileIntervalMs: 3_600_000 };
+
+describe.each(testDatabases())('reconciler on %s', (kind) => {
+  let t: TestApp;
+  let receiver: Receiver;
+
+  beforeAll(async () => {
+    receiver = await new Receiver().start();
+    t = await startTestApp({ db: kind, webhooks: { outbound: OUTBOUND } });
+  });
+  afterAll(async () => {
+    await t?.close();
+    await receiver?.stop();
+  });
+
+  it('does not re-add a delivery whose job finished between its scan and its job check', async () => {
+    const svc = t.app.get(WebhookService);
+    const outbox = t.app.get(OutboxService);
+    const queue = t.app.get<Queue>(getQueueToken(WEBHOOKS_QUEUE));
+    const rows = t.app.get(DataSource).getRepository(WebhookDelivery);
+    await svc.createEndpoint({ url: receiver.url('/reconcile'), customerId: 'reconcile' });
+
+    // Two deliveries whose jobs wait in a paused queue, both pending and enqueued long ago.
+    await queue.pause();
+    const [done] = (await svc.send('rec.done', {}, { customerId: 'reconcile' })).deliveryIds;
+    const [vanished] = (await svc.send('rec.vanished', {}, { customerId: 'reconcile' })).deliveryIds;
+    for (const id of [done, vanished]) await eventually(async () => (await rows.findOneByOrFail({ id })).enqueuedAt !== null);
+    await rows.update([done, vanished], { enqueuedAt: new Date(Date.now() - 7_200_000) });
+
+    // The reconciler's scan sees both pending...
+    const olderThan = Date.now() - OUTBOUND.relayIntervalMs;
+    const snapshot = await outbox.scanPending(olderThan);
+    expect(snapshot).toEqual(expect.arrayContaining([done, vanished]));
+
+    // ...then one job vanishes from Redis, and the worker really delivers the other (its job
+    // removed on completion) before the reconciler checks the jobs.
+    await (await queue.getJob(vanished))!.remove();
+    await queue.resume();
+    await eventually(async () => (await rows.findOneByOrFail({ id: done })).status === 'succeeded');
+    await eventually(async () => (await queue.getJob(done)) === null);
+
+    expect(await outbox.reenqueueLost(snapshot, olderThan)).toBe(1);
+    expect(await queue.getJob(done)).toBeNull();
+    await eventually(async () => (await rows.findOneByOrFail({ id: vanished })).status === 'succeeded');
+    const ids = receiver.requests.filter((r) => r.url === '/reconcile').map((r) => JSON.parse(r.body).type);
+    expect(ids.sort()).toEqual(['rec.done', 'rec.vanished']);
+  });
+});
