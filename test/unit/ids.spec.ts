@@ -17,3 +17,11 @@ describe('newId', () => {
     expect(seen.size).toBe(32);
   });
 });
+
+describe('newId within one millisecond', () => {
+  it('sorts in the order the ids were made, whatever their prefix', () => {
+    const made = Array.from({ length: 5_000 }, (_, i) => newId(i % 2 ? 'ep' : 'dlv', 1_700_000_000_123).split('_')[1]);
+    expect([...made].sort()).toEqual(made);
+    expect(new Set(made).size).toBe(made.length);
+  });
+});
