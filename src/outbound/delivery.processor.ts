@@ -73,14 +73,18 @@ export class DeliveryProcessor implements OnApplicationBootstrap, BeforeApplicat
 
   /**
    * Bull names its worker connection in a promise nobody awaits; closing before that settles
-   * rejects it unhandled, which ends a Node process. So shutdown waits for it, briefly.
+   * rejects it unhandled, which ends a Node process. So shutdown waits for it, briefly. Another
+   * process's worker on the same queue is listed too: only our own connection (by its local
+   * port) counts.
    */
   private async workerNamed(): Promise<void> {
     const until = Date.now() + 2_000;
     while (Date.now() < until) {
       const workers = await this.queue.getWorkers().catch(() => undefined);
       // undefined: CLIENT LIST is disabled (managed Redis); there is nothing to wait for.
-      if (!workers || workers.length > 0) return;
+      if (!workers) return;
+      const port = (this.queue as unknown as { bclient?: { stream?: { localPort?: number } } }).bclient?.stream?.localPort;
+      if (port !== undefined && workers.some((w) => String((w as { addr?: string }).addr).endsWith(`:${port}`))) return;
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
   }
