@@ -98,6 +98,8 @@ export interface WorkerChildOptions {
   name: string;
   outbound: Record<string, unknown>;
   bullSettings?: Record<string, unknown>;
+  /** A shutdown delay elsewhere in the app (see the child's GracefulShutdown). */
+  gracefulShutdownMs?: number;
 }
 
 /** Starts a child process in the 'worker' role (action 'worker') and waits until it is ready. */
@@ -108,6 +110,7 @@ export function startWorker(o: WorkerChildOptions): Promise<Child> {
     redisUrl: o.redisUrl,
     prefix: o.prefix,
     bullSettings: o.bullSettings,
+    gracefulShutdownMs: o.gracefulShutdownMs,
     webhooks: { role: 'worker', outbound: { ...o.outbound, userAgent: o.name } },
   });
 }

@@ -1,0 +1,132 @@
+import { getQueueToken } from '@nestjs/bull';
+import { afterEach, describe, expect, it } from '@jest/globals';
+import type { Queue } from 'bull';
+import { WebhookService } from '../../src/outbound/webhook.service.js';
+import { WEBHOOKS_QUEUE } from '../../src/webhooks.constants.js';
+import { CountingReceiver } from '../faults/support.js';
+import { FAST_OUTBOUND, startTestApp, type TestApp } from '../support/app.js';
+import { type Child, reapChildren, startWorker, stop } from '../support/child.js';
+import { testDatabases } from '../support/databases.js';
+import { eventually } from '../support/receiver.js';
+import { REDIS_URL } from '../support/redis.js';
+
+/** The receiver answers the slow endpoint after this long: SIGTERM lands in the middle. */
+const SLOW_MS = 1_500;
+/** One attempt at a time, so a second queued delivery is there to be taken (or not) after SIGTERM. */
+const OUTBOUND = { ...FAST_OUTBOUND, timeoutMs: 4_000, concurrency: 1 };
+/**
+ * How long a SIGTERMed worker may take to exit: the processor waits for attempts in flight up to
+ * the attempt timeout plus its 5 s margin; 3 s more for closing Redis and the database (plus
+ * any wait of the app's own, see the last test).
+ */
+const EXIT_BOUND_MS = OUTBOUND.timeoutMs + 5_000 + 3_000;
+/**
+ * Once Nest's shutdown sequence has finished, the process must end within this: nothing of the
+ * module may keep it alive. (A timer left set holds it until it fires, 30 s for the default
+ * reconcile pass; a Redis or database connection, for ever. Idle undici sockets are unref'd.)
+ */
+const LINGER_MS = 2_000;
+
+// The workers are child processes that call enableShutdownHooks(); the 'worker' action keeps a
+// SIGTERM listener of its own, so the signal Nest re-raises after closing does not kill them:
+// exit code 0 soon after Nest's shutdown finished means the process ended by itself, i.e. the
+// module closed its Redis and database connections, sockets and timers (the child reports what
+// was still open when the shutdown sequence finished, and on stderr what lingers 3 s later).
+describe.each(testDatabases())('graceful shutdown of a worker on %s', (kind) => {
+  let emitter: TestApp | undefined;
+  let receiver: CountingReceiver | undefined;
+
+  afterEach(async () => {
+    await reapChildren();
+    await emitter?.close();
+    await receiver?.stop();
+    emitter = receiver = undefined;
+  });
+
+  const setup = async (slowAnswer: 'delayed' | 'hang', gracefulShutdownMs = 0) => {
+    receiver = await new CountingReceiver((req) => (req.url !== '/slow' ? {} : slowAnswer === 'hang' ? 'hang' : { delayMs: SLOW_MS })).start();
+    emitter = await startTestApp({ db: kind, webhooks: { role: 'emitter', outbound: OUTBOUND } });
+    const svc = emitter.app.get(WebhookService);
+    await svc.createEndpoint({ url: receiver.url('/slow'), customerId: 'slow' });
+    await svc.createEndpoint({ url: receiver.url('/next'), customerId: 'next' });
+    const worker = (name: string) => startWorker({ db: emitter!.db, prefix: emitter!.prefix, redisUrl: REDIS_URL, name, outbound: OUTBOUND, gracefulShutdownMs });
+    const a = await worker('worker-a');
+    // Delivery 1 is in flight at worker-a (concurrency 1); delivery 2 waits in the queue behind it.
+    const slow = await svc.send('shutdown.slow', {}, { customerId: 'slow' });
+    await eventually(() => receiver!.inFlight('worker-a') === 1);
+    const next = await svc.send('shutdown.next', {}, { customerId: 'next' });
+    const queue = emitter.app.get<Queue>(getQueueToken(WEBHOOKS_QUEUE));
+    expect(await (await queue.getJob(next.deliveryIds[0]))?.getState()).toBe('waiting');
+    expect(receiver.inFlight('worker-a')).toBe(1);
+    return { svc, queue, a, worker, slow: slow.deliveryIds[0], next: next.deliveryIds[0], bound: EXIT_BOUND_MS + gracefulShutdownMs };
+  };
+
+  /** SIGTERMs `child`; it must run Nest's shutdown to its end, then exit 0 by itself promptly, within `bound`. */
+  const stopsByItself = async (child: Child, bound: number) => {
+    const end = await stop(child, 'SIGTERM', bound);
+    const exitAt = Date.now();
+    expect(end).toMatchObject({ code: 0, signal: null, timedOut: false });
+    expect(child.messages.some((m) => m.sigterm)).toBe(true);
+    const closed = child.messages.find((m) => m.closed);
+    // Failing, this shows what was still open when the shutdown sequence finished.
+    expect({ closed: !!closed, lingered: exitAt - (closed?.closed ?? 0) < LINGER_MS, open: closed?.open }).toEqual({ closed: true, lingered: true, open: expect.anything() });
+  };
+
+  /** After worker-a is gone: delivery 2 was not touched, and worker-b delivers it. */
+  const nextTakenOnlyByAnotherWorker = async (s: Awaited<ReturnType<typeof setup>>) => {
+    expect(receiver!.requests.filter((r) => r.url === '/next')).toEqual([]);
+    expect(await s.svc.getDelivery(s.next)).toMatchObject({ status: 'pending', attempts: 0 });
+    expect((await s.svc.listAttempts(s.next)).data).toEqual([]);
+    expect(await (await s.queue.getJob(s.next))?.getState()).toBe('waiting');
+
+    receiver!.policy = () => ({});
+    const b: Child = await s.worker('worker-b');
+    await eventually(async () => (await s.svc.getDelivery(s.next)).status === 'succeeded');
+    expect(receiver!.requests.filter((r) => r.url === '/next').map((r) => r.headers['user-agent'])).toEqual(['worker-b']);
+    // An idle worker stops by itself too.
+    await stopsByItself(b, s.bound);
+  };
+
+  /** The attempt in flight at SIGTERM was answered and recorded before the database connection closed. */
+  const inFlightAttemptRecorded = async (s: Awaited<ReturnType<typeof setup>>) => {
+    expect(receiver!.inFlight('worker-a')).toBe(0);
+    expect(receiver!.requests.map((r) => [r.url, r.headers['user-agent']])).toEqual([['/slow', 'worker-a']]);
+    expect(await s.svc.getDelivery(s.slow)).toMatchObject({ status: 'succeeded', attempts: 1, lastStatusCode: 200 });
+    expect((await s.svc.listAttempts(s.slow)).data).toMatchObject([{ number: 1, statusCode: 200, responseBody: 'ok', errorClass: null }]);
+  };
+
+  it('SIGTERM during an attempt: the attempt finishes and is recorded, no new job is taken, the process exits 0 by itself', async () => {
+    const s = await setup('delayed');
+    await stopsByItself(s.a, s.bound);
+
+    await inFlightAttemptRecorded(s);
+    await nextTakenOnlyByAnotherWorker(s);
+  }, 60_000);
+
+  it('SIGTERM during an attempt that never gets an answer: stopped by the attempt timeout, recorded, exit 0 within the bound', async () => {
+    const s = await setup('hang');
+    await stopsByItself(s.a, s.bound);
+    // The attempt ended at its timeout and was logged as such, with the retry scheduled.
+    expect(await s.svc.getDelivery(s.slow)).toMatchObject({ status: 'pending', attempts: 1, lastStatusCode: null });
+    expect((await s.svc.listAttempts(s.slow)).data).toMatchObject([{ number: 1, statusCode: null, errorClass: 'timeout' }]);
+
+    await nextTakenOnlyByAnotherWorker(s);
+  }, 60_000);
+
+  /*
+   * The app around the module waits at shutdown too, as TerminusModule's gracefulShutdownTimeoutMs
+   * does for a load balancer to notice (its hook sits under a health module). The wait is longer
+   * than the slow answer, so a worker still taking jobs during it finishes the attempt in flight
+   * and takes delivery 2. It does today: WebhooksModule is global by default, global modules get
+   * Nest's largest distance, and beforeApplicationShutdown runs nearest-to-the-root first, so
+   * DeliveryProcessor's hook (which pauses the queue) runs after the app's wait. Fix: pause
+   * locally without waiting in onModuleDestroy (every module's onModuleDestroy runs before any
+   * beforeApplicationShutdown), and wait for the attempts in flight in beforeApplicationShutdown.
+   */
+  it('SIGTERM while the app also waits at shutdown (Terminus style): still no new job taken during the wait', async () => {
+    const s = await setup('delayed', 2_500);
+    await stopsByItself(s.a, s.bound);
+    await inFlightAttemptRecorded(s);
+    await nextTakenOnlyByAnotherWorker(s);
+  }, 60_000);
+});
