@@ -3,17 +3,15 @@ import { type BeforeApplicationShutdown, Inject, Injectable, Logger, type OnAppl
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { Job, Queue } from 'bull';
 import type { DataSource, EntityManager } from 'typeorm';
-import { WebhookAttempt } from '../entities/webhook-attempt.entity.js';
 import { WebhookDelivery } from '../entities/webhook-delivery.entity.js';
 import { WebhookEndpoint } from '../entities/webhook-endpoint.entity.js';
-import { WebhookMessage } from '../entities/webhook-message.entity.js';
-import { newId } from '../ids.js';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
 import { signStandard } from '../signing/standard-webhooks.js';
 import { TransactionRunner } from '../transaction.runner.js';
 import { WebhookEvents } from '../webhook.events.js';
 import { DELIVERY_JOB, WEBHOOKS_OPTIONS, WEBHOOKS_QUEUE } from '../webhooks.constants.js';
 import { type HttpAttemptResult, WebhookHttpClient } from './http.client.js';
+import { DeliveryStore, type LoadedDelivery } from './delivery.store.js';
 import type { DeliveryJobData } from './outbox.service.js';
 import { type AttemptOutcome, decideOutcome, RetryLaterError } from './retry.policy.js';
 
@@ -33,6 +31,7 @@ const SHUTDOWN_MARGIN_MS = 5_000;
 export class DeliveryProcessor implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(DeliveryProcessor.name);
   private working = false;
+  private readonly store: DeliveryStore;
 
   constructor(
     @Inject(WEBHOOKS_OPTIONS) private readonly options: ResolvedWebhooksOptions,
@@ -41,7 +40,9 @@ export class DeliveryProcessor implements OnApplicationBootstrap, BeforeApplicat
     private readonly tx: TransactionRunner,
     private readonly http: WebhookHttpClient,
     private readonly events: WebhookEvents,
-  ) {}
+  ) {
+    this.store = new DeliveryStore(dataSource, tx);
+  }
 
   onApplicationBootstrap(): void {
     if (this.options.role === 'emitter') return;
@@ -92,44 +93,35 @@ export class DeliveryProcessor implements OnApplicationBootstrap, BeforeApplicat
   /** Runs one attempt of the job's delivery. */
   async process(job: Job<DeliveryJobData>): Promise<DeliveryJobResult> {
     const { deliveryId, trigger } = job.data;
-    const delivery = await this.dataSource.getRepository(WebhookDelivery).findOne({
-      where: { id: deliveryId },
-      relations: { endpoint: true, message: true },
-    });
+    const delivery = await this.store.load(deliveryId);
     // Gone (endpoint deleted) or already final (a duplicate job after a relay or reconcile).
-    if (!delivery?.endpoint || !delivery.message || TERMINAL.includes(delivery.status)) return 'skipped';
-    const { endpoint, message } = delivery;
+    if (!delivery || TERMINAL.includes(delivery.status)) return 'skipped';
+    const { endpoint } = delivery;
     if (!endpoint.enabled) {
       await this.tx.write((m) => this.updateDelivery(m, deliveryId, { status: 'discarded', nextAttemptAt: null, lastError: `endpoint disabled: ${endpoint.disabledReason}` }));
       return 'discarded';
     }
 
-    const result = await this.http.post(endpoint.url, this.headers(endpoint, message), message.body);
+    const result = await this.http.post(endpoint.url, this.headers(delivery), delivery.body);
     const outcome = decideOutcome(result, job.attemptsMade, this.options.outbound);
     const number = delivery.attempts + 1;
     const now = new Date();
     const nextAttemptAt = outcome.kind === 'retry' ? new Date(now.getTime() + outcome.delayMs) : null;
-    const disableReason = await this.tx.run(async (m) => {
-      await m.insert(WebhookAttempt, {
-        id: newId('atm'),
-        deliveryId,
-        number,
-        statusCode: result.statusCode,
-        durationMs: result.durationMs,
-        responseBody: result.body,
-        errorClass: result.errorClass,
-        errorMessage: result.errorMessage,
-        trigger,
-        createdAt: now,
-      });
-      await this.updateDelivery(m, deliveryId, {
-        status: outcome.kind === 'succeeded' ? 'succeeded' : outcome.kind === 'retry' ? 'pending' : 'failed',
-        attempts: number,
-        nextAttemptAt,
-        lastStatusCode: result.statusCode,
-        lastError: result.errorMessage,
-      });
-      return this.trackHealth(m, endpoint, outcome, now);
+    // A success on a healthy endpoint changes nothing of the endpoint: no extra write.
+    const healthy = outcome.kind === 'succeeded' && !endpoint.failingSince && !endpoint.consecutiveFailures;
+    const disableReason = await this.store.record({
+      deliveryId,
+      number,
+      statusCode: result.statusCode,
+      durationMs: result.durationMs,
+      responseBody: result.body,
+      errorClass: result.errorClass,
+      errorMessage: result.errorMessage,
+      trigger,
+      at: now,
+      status: outcome.kind === 'succeeded' ? 'succeeded' : outcome.kind === 'retry' ? 'pending' : 'failed',
+      nextAttemptAt,
+      health: healthy ? undefined : (m) => this.trackHealth(m, endpoint, outcome, now),
     });
     this.announce(delivery, number, result, outcome, nextAttemptAt, disableReason);
     if (outcome.kind === 'retry') throw new RetryLaterError(outcome.delayMs, result.errorMessage ?? 'failed');
@@ -137,7 +129,7 @@ export class DeliveryProcessor implements OnApplicationBootstrap, BeforeApplicat
   }
 
   /** Standard Webhooks headers, signed with every secret still valid (two during a rotation). */
-  private headers(endpoint: WebhookEndpoint, message: WebhookMessage): Record<string, string> {
+  private headers({ endpoint, messageId, body }: LoadedDelivery): Record<string, string> {
     const timestamp = Math.floor(Date.now() / 1000);
     const secrets = [endpoint.secret];
     if (endpoint.previousSecret && endpoint.previousSecretExpiresAt && endpoint.previousSecretExpiresAt.getTime() > Date.now()) {
@@ -147,9 +139,9 @@ export class DeliveryProcessor implements OnApplicationBootstrap, BeforeApplicat
       ...endpoint.headers,
       'content-type': 'application/json',
       'user-agent': this.options.outbound.userAgent,
-      'webhook-id': message.id,
+      'webhook-id': messageId,
       'webhook-timestamp': String(timestamp),
-      'webhook-signature': secrets.map((s) => signStandard(s, message.id, timestamp, message.body)).join(' '),
+      'webhook-signature': secrets.map((s) => signStandard(s, messageId, timestamp, body)).join(' '),
     };
   }
 
@@ -157,7 +149,7 @@ export class DeliveryProcessor implements OnApplicationBootstrap, BeforeApplicat
    * Updates the endpoint's failure streak; disables it on 410 or after failing for
    * `disableAfterMs`, discarding its pending deliveries. Returns the reason when it disabled it.
    */
-  private async trackHealth(m: EntityManager, endpoint: WebhookEndpoint, outcome: AttemptOutcome, now: Date): Promise<string | null> {
+  private async trackHealth(m: EntityManager, endpoint: LoadedDelivery['endpoint'], outcome: AttemptOutcome, now: Date): Promise<string | null> {
     if (outcome.kind === 'succeeded') {
       // Written only when there was a streak to end: a healthy endpoint costs no extra write.
       if (endpoint.failingSince || endpoint.consecutiveFailures) {
@@ -198,7 +190,7 @@ export class DeliveryProcessor implements OnApplicationBootstrap, BeforeApplicat
   }
 
   private announce(
-    delivery: WebhookDelivery,
+    delivery: LoadedDelivery,
     attempt: number,
     result: HttpAttemptResult,
     outcome: AttemptOutcome,
@@ -215,7 +207,7 @@ export class DeliveryProcessor implements OnApplicationBootstrap, BeforeApplicat
     }
     if (disableReason) {
       this.logger.warn(`Endpoint ${delivery.endpointId} disabled: ${disableReason}`);
-      this.events.emit('endpoint.disabled', { endpointId: delivery.endpointId, customerId: delivery.endpoint!.customerId, reason: disableReason });
+      this.events.emit('endpoint.disabled', { endpointId: delivery.endpointId, customerId: delivery.endpoint.customerId, reason: disableReason });
     }
   }
 }

@@ -1,0 +1,182 @@
+import type { DataSource, EntityManager } from 'typeorm';
+import type { AttemptErrorClass } from '../entities/webhook-attempt.entity.js';
+import type { DeliveryStatus } from '../entities/webhook-delivery.entity.js';
+import { newId } from '../ids.js';
+import type { TransactionRunner } from '../transaction.runner.js';
+import { Batcher } from './batcher.js';
+import type { DeliveryJobData } from './outbox.service.js';
+
+/** What an attempt needs of its delivery, endpoint and message, read in one query. */
+export interface LoadedDelivery {
+  id: string;
+  messageId: string;
+  endpointId: string;
+  status: DeliveryStatus;
+  attempts: number;
+  body: string;
+  endpoint: {
+    id: string;
+    url: string;
+    customerId: string | null;
+    secret: string;
+    previousSecret: string | null;
+    previousSecretExpiresAt: Date | null;
+    headers: Record<string, string> | null;
+    enabled: boolean;
+    disabledReason: string | null;
+    failingSince: Date | null;
+    consecutiveFailures: number;
+  };
+}
+
+/** One finished attempt and the delivery state it leads to. */
+export interface AttemptRecord {
+  deliveryId: string;
+  number: number;
+  statusCode: number | null;
+  durationMs: number;
+  responseBody: string | null;
+  errorClass: AttemptErrorClass | null;
+  errorMessage: string | null;
+  trigger: DeliveryJobData['trigger'];
+  at: Date;
+  status: DeliveryStatus;
+  nextAttemptAt: Date | null;
+  /** Endpoint health writes, run in the same transaction; returns why it disabled the endpoint. */
+  health?: (m: EntityManager) => Promise<string | null>;
+}
+
+/** Flushes of the worker's batches: small, so that a job waits little for its neighbours. */
+const LOAD_BATCH = { max: 1, waitMs: 0, serial: false };
+const RECORD_BATCH = { max: 1, waitMs: 0, serial: false };
+
+const LOAD_SQL = `SELECT d.id, d.message_id, d.endpoint_id, d.status, d.attempts, m.body,
+  e.url, e.customer_id, e.secret, e.previous_secret, e.previous_secret_expires_at, e.headers,
+  e.enabled, e.disabled_reason, e.failing_since, e.consecutive_failures
+  FROM webhook_deliveries d
+  JOIN webhook_endpoints e ON e.id = d.endpoint_id
+  JOIN webhook_messages m ON m.id = d.message_id
+  WHERE d.id IN `;
+const ATTEMPT_COLUMNS = 'id, delivery_id, number, status_code, duration_ms, response_body, error_class, error_message, "trigger", created_at';
+// CAST: PostgreSQL types the columns of a VALUES list from its parameters, which have none.
+const UPDATE_ROW = '(CAST(? AS varchar), CAST(? AS varchar), CAST(? AS integer), CAST(? AS bigint), CAST(? AS integer), CAST(? AS varchar), CAST(? AS bigint))';
+const UPDATE_SQL = `UPDATE webhook_deliveries SET status = v.status, attempts = v.attempts, next_attempt_at = v.next_attempt_at,
+  last_status_code = v.last_status_code, last_error = v.last_error, updated_at = v.updated_at
+  FROM v WHERE webhook_deliveries.id = v.id`;
+const UPDATE_WITH = 'v (id, status, attempts, next_attempt_at, last_status_code, last_error, updated_at) AS (VALUES ';
+
+/**
+ * The worker's database work in parametrised SQL, gathered across the jobs in flight: one
+ * `WHERE id IN (…)` load for the jobs that start together, and one transaction (a single
+ * statement on PostgreSQL when no endpoint health changes) for the attempts that end together.
+ * Statement texts depend only on the batch size, so SQLite's prepared statements are reused.
+ */
+export class DeliveryStore {
+  private readonly loader = new Batcher<string, LoadedDelivery | null>((ids) => this.loadMany(ids), LOAD_BATCH);
+  private readonly recorder = new Batcher<AttemptRecord, string | null>((records) => this.recordMany(records), RECORD_BATCH);
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly tx: TransactionRunner,
+  ) {}
+
+  /** The delivery with its endpoint and message, or null when any of them is gone. */
+  load(id: string): Promise<LoadedDelivery | null> {
+    return this.loader.add(id);
+  }
+
+  /**
+   * Inserts the attempt row and updates the delivery (and the endpoint's health); resolves once
+   * committed, with the reason when the endpoint was disabled.
+   */
+  record(record: AttemptRecord): Promise<string | null> {
+    return this.recorder.add(record);
+  }
+
+  private async loadMany(ids: string[]): Promise<(LoadedDelivery | null)[]> {
+    const rows: Record<string, unknown>[] = await this.dataSource.query(this.sql(`${LOAD_SQL}(${marks(ids.length)})`), ids);
+    const byId = new Map(rows.map((r) => [r.id as string, toLoaded(r)]));
+    return ids.map((id) => byId.get(id) ?? null);
+  }
+
+  private async recordMany(records: AttemptRecord[]): Promise<(string | null | Error)[]> {
+    try {
+      return await this.write(records);
+    } catch (err) {
+      if (records.length === 1) return [err as Error];
+      // One bad row (its delivery deleted meanwhile) must not fail its neighbours' jobs.
+      const alone: (string | null | Error)[] = [];
+      for (const r of records) alone.push(await this.write([r]).then(([reason]) => reason, (e: Error) => e));
+      return alone;
+    }
+  }
+
+  private async write(records: AttemptRecord[]): Promise<(string | null)[]> {
+    const attempts = records.flatMap((r) => [
+      newId('atm', r.at.getTime()), r.deliveryId, r.number, r.statusCode, r.durationMs, r.responseBody, r.errorClass, r.errorMessage, r.trigger, r.at.getTime(),
+    ]);
+    const updates = records.flatMap((r) => [r.deliveryId, r.status, r.number, r.nextAttemptAt?.getTime() ?? null, r.statusCode, r.errorMessage, r.at.getTime()]);
+    const insert = `INSERT INTO webhook_attempts (${ATTEMPT_COLUMNS}) VALUES ${rows(records.length, `(${marks(10)})`)}`;
+    const update = `${UPDATE_WITH}${rows(records.length, UPDATE_ROW)}) ${UPDATE_SQL}`;
+    const healthy = records.every((r) => !r.health);
+    if (!this.tx.isSqlite && healthy) {
+      // One statement is atomic by itself: no BEGIN/COMMIT round trips.
+      await this.dataSource.query(this.sql(`WITH a AS (${insert}), ${update}`), [...attempts, ...updates]);
+      return records.map(() => null);
+    }
+    return this.tx.run(async (m) => {
+      if (this.tx.isSqlite) {
+        await m.query(insert, attempts);
+        await m.query(`WITH ${update}`, updates);
+      } else {
+        await m.query(this.sql(`WITH a AS (${insert}), ${update}`), [...attempts, ...updates]);
+      }
+      const reasons: (string | null)[] = [];
+      for (const r of records) reasons.push(r.health ? await r.health(m) : null);
+      return reasons;
+    });
+  }
+
+  /** `?` placeholders as the driver wants them: `$1, $2…` on PostgreSQL. */
+  private sql(text: string): string {
+    if (this.tx.isSqlite) return text;
+    let n = 0;
+    return text.replace(/\?/g, () => `$${++n}`);
+  }
+}
+
+function marks(n: number): string {
+  return Array.from({ length: n }, () => '?').join(', ');
+}
+
+function rows(n: number, row: string): string {
+  return Array.from({ length: n }, () => row).join(', ');
+}
+
+const time = (v: unknown) => (v === null || v === undefined ? null : new Date(Number(v)));
+
+function toLoaded(r: Record<string, unknown>): LoadedDelivery {
+  return {
+    id: r.id as string,
+    messageId: r.message_id as string,
+    endpointId: r.endpoint_id as string,
+    status: r.status as DeliveryStatus,
+    attempts: Number(r.attempts),
+    body: r.body as string,
+    endpoint: {
+      id: r.endpoint_id as string,
+      url: r.url as string,
+      customerId: (r.customer_id as string | null) ?? null,
+      secret: r.secret as string,
+      previousSecret: (r.previous_secret as string | null) ?? null,
+      previousSecretExpiresAt: time(r.previous_secret_expires_at),
+      // simple-json column: JSON text on both databases.
+      headers: r.headers ? (JSON.parse(r.headers as string) as Record<string, string>) : null,
+      // SQLite answers 1/0, PostgreSQL true/false.
+      enabled: Boolean(r.enabled),
+      disabledReason: (r.disabled_reason as string | null) ?? null,
+      failingSince: time(r.failing_since),
+      consecutiveFailures: Number(r.consecutive_failures),
+    },
+  };
+}
