@@ -19,7 +19,7 @@ export const SHORT_LOCKS = { lockDuration: 1_000, stalledInterval: 500 };
 export type Answer = { delayMs?: number } | 'hang';
 
 /**
- * A receiver that counts, per `webhook-id`, the requests it handled. A handled request is one it
+ * A receiver that counts, per `webhook-id` (or another key), the requests it handled. A handled request is one it
  * answers 200, at once or after `delayMs`: it counts on arrival, as a real receiver processes
  * the event before its answer reaches the sender (or fails to, when the sender died meanwhile).
  * A request it hangs is never answered and not counted.
@@ -34,7 +34,15 @@ export class CountingReceiver {
   private readonly receiver: Receiver;
   private port = 0;
 
-  constructor(public policy: (req: ReceivedRequest) => Answer = () => ({})) {
+  /**
+   * @param policy how to treat each request
+   * @param keyOf what is counted: the webhook-id by default (one endpoint per message); with
+   *   several endpoints, the path and the webhook-id.
+   */
+  constructor(
+    public policy: (req: ReceivedRequest) => Answer = () => ({}),
+    private readonly keyOf: (req: ReceivedRequest) => string = (req) => String(req.headers['webhook-id']),
+  ) {
     this.receiver = new Receiver((req, _n, res) => this.answer(req, res));
   }
 
@@ -74,8 +82,8 @@ export class CountingReceiver {
       this.open.set(res, sender);
       return 'hang';
     }
-    const id = String(req.headers['webhook-id']);
-    this.handled.set(id, (this.handled.get(id) ?? 0) + 1);
+    const key = this.keyOf(req);
+    this.handled.set(key, (this.handled.get(key) ?? 0) + 1);
     this.bySender.set(sender, (this.bySender.get(sender) ?? 0) + 1);
     if (!answer.delayMs) return { status: 200, body: 'ok' };
     this.open.set(res, sender);
