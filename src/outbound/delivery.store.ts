@@ -4,6 +4,7 @@ import type { DeliveryStatus } from '../entities/webhook-delivery.entity.js';
 import { newId } from '../ids.js';
 import type { TransactionRunner } from '../transaction.runner.js';
 import { Batcher } from './batcher.js';
+import { forDriver, marks, rows } from './sql.js';
 import type { DeliveryJobData } from './outbox.service.js';
 
 /** What an attempt needs of its delivery, endpoint and message, read in one query. */
@@ -137,20 +138,9 @@ export class DeliveryStore {
     });
   }
 
-  /** `?` placeholders as the driver wants them: `$1, $2…` on PostgreSQL. */
   private sql(text: string): string {
-    if (this.tx.isSqlite) return text;
-    let n = 0;
-    return text.replace(/\?/g, () => `$${++n}`);
+    return forDriver(text, this.tx.isSqlite);
   }
-}
-
-function marks(n: number): string {
-  return Array.from({ length: n }, () => '?').join(', ');
-}
-
-function rows(n: number, row: string): string {
-  return Array.from({ length: n }, () => row).join(', ');
 }
 
 const time = (v: unknown) => (v === null || v === undefined ? null : new Date(Number(v)));

@@ -7,6 +7,7 @@ import { WebhookDelivery } from '../entities/webhook-delivery.entity.js';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
 import { TransactionRunner } from '../transaction.runner.js';
 import { DELIVERY_JOB, WEBHOOKS_BACKOFF, WEBHOOKS_OPTIONS, WEBHOOKS_QUEUE } from '../webhooks.constants.js';
+import { forDriver, marks } from './sql.js';
 import { TransactionOutbox } from './transaction.outbox.js';
 
 /** Data of a delivery job; its `jobId` is the delivery id. */
@@ -19,6 +20,8 @@ export interface DeliveryJobData {
 const ENQUEUE_TIMEOUT_MS = 2_000;
 const RELAY_BATCH = 500;
 const RECONCILE_BATCH = 1_000;
+/** How long the `enqueued_at` marks of enqueues gather before one UPDATE writes them. */
+const MARK_DELAY_MS = 20;
 
 /**
  * The outbox: turns committed delivery rows into Bull jobs. Right after commit for the normal
@@ -32,13 +35,15 @@ export class OutboxService implements OnApplicationBootstrap, BeforeApplicationS
   private running = new Set<Promise<unknown>>();
   private stopped = false;
   private reconcileCursor = '';
+  private marks: string[] = [];
+  private marking: Promise<unknown> | null = null;
 
   constructor(
     @Inject(WEBHOOKS_OPTIONS) private readonly options: ResolvedWebhooksOptions,
     @InjectQueue(WEBHOOKS_QUEUE) private readonly queue: Queue,
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly tx: TransactionRunner,
-    transactionOutbox: TransactionOutbox,
+    private readonly transactionOutbox: TransactionOutbox,
   ) {
     transactionOutbox.setPublisher((ids) => this.enqueue(ids));
   }
@@ -52,6 +57,8 @@ export class OutboxService implements OnApplicationBootstrap, BeforeApplicationS
   async beforeApplicationShutdown(): Promise<void> {
     this.stopped = true;
     for (const t of this.timers) clearTimeout(t);
+    // Jobs of commits still in the backlog first: their marks join the passes awaited next.
+    await this.transactionOutbox.drain();
     await Promise.allSettled([...this.running]);
   }
 
@@ -72,9 +79,28 @@ export class OutboxService implements OnApplicationBootstrap, BeforeApplicationS
   async enqueue(ids: string[], trigger: DeliveryJobData['trigger'] = 'scheduled'): Promise<void> {
     if (ids.length === 0) return;
     await this.addJobs(ids, trigger);
-    await this.tx.write((m) =>
-      m.createQueryBuilder().update(WebhookDelivery).set({ enqueuedAt: new Date() }).whereInIds(ids).execute(),
-    );
+    this.markEnqueued(ids);
+  }
+
+  /**
+   * Sets `enqueued_at` of many enqueues in one UPDATE, a few ms later, not awaited: the relay
+   * only claims rows older than its interval, and re-adding a job that exists is a no-op.
+   */
+  private markEnqueued(ids: string[]): void {
+    this.marks.push(...ids);
+    if (this.marking) return;
+    const run = new Promise((resolve) => setTimeout(resolve, MARK_DELAY_MS)).then(async () => {
+      while (this.marks.length) {
+        const batch = this.marks.splice(0, RELAY_BATCH);
+        await this.tx
+          .write((m) => m.query(forDriver(`UPDATE webhook_deliveries SET enqueued_at = ? WHERE id IN (${marks(batch.length)})`, this.tx.isSqlite), [Date.now(), ...batch]))
+          .catch((err) => this.logger.warn(`Marking ${batch.length} deliveries enqueued failed (${(err as Error).message}); the relay may add them again, a no-op.`));
+      }
+      this.marking = null;
+    });
+    this.marking = run;
+    this.running.add(run);
+    void run.finally(() => this.running.delete(run));
   }
 
   /** Claims committed rows that were never enqueued and enqueues them. Returns their ids. */

@@ -2,6 +2,11 @@ import { Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } fro
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntitySubscriberInterface, QueryRunner, TransactionCommitEvent, TransactionRollbackEvent } from 'typeorm';
 
+/** Ids published in one addBulk at most. */
+const PUBLISH_BATCH = 500;
+/** Above this many ids waiting for Redis, a commit waits for the backlog to drain. */
+const BACKLOG_LIMIT = 1_000;
+
 /**
  * Holds the delivery ids written inside an open transaction and hands them over only at the
  * real COMMIT. Ids are kept per query runner and per nesting depth: releasing a savepoint merges
@@ -13,6 +18,8 @@ export class TransactionOutbox implements EntitySubscriberInterface, OnModuleIni
   private readonly logger = new Logger(TransactionOutbox.name);
   private readonly pending = new WeakMap<QueryRunner, Map<number, string[]>>();
   private publish: (ids: string[]) => Promise<void> = async () => undefined;
+  private backlog: string[] = [];
+  private flushing: Promise<void> | null = null;
 
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
@@ -50,13 +57,32 @@ export class TransactionOutbox implements EntitySubscriberInterface, OnModuleIni
       return;
     }
     this.pending.delete(queryRunner);
-    const ids = [...levels.values()].flat();
     // Never throw here: the data is committed, and a throw would make transaction() reject.
-    try {
-      await this.publish(ids);
-    } catch (err) {
-      this.logger.warn(`Enqueue after commit failed (${(err as Error).message}); the relay will pick up ${ids.length} deliveries.`);
+    // The ids join a backlog that one loop enqueues, one addBulk for every commit gathered while
+    // the previous one ran; the commit waits only when the backlog is large (Redis slow or
+    // away), so memory stays bounded. The relay remains the safety net for a crash meanwhile.
+    for (const ids of levels.values()) this.backlog.push(...ids);
+    this.flushing ??= this.flushLoop();
+    if (this.backlog.length > BACKLOG_LIMIT) await this.flushing;
+  }
+
+  /** Resolves once every id handed over at a commit so far has been published (or given up). */
+  async drain(): Promise<void> {
+    while (this.flushing) await this.flushing;
+  }
+
+  private async flushLoop(): Promise<void> {
+    // Let the commits of this event-loop turn join the first batch.
+    await new Promise((resolve) => setImmediate(resolve));
+    while (this.backlog.length) {
+      const batch = this.backlog.splice(0, PUBLISH_BATCH);
+      try {
+        await this.publish(batch);
+      } catch (err) {
+        this.logger.warn(`Enqueue after commit failed (${(err as Error).message}); the relay will pick up ${batch.length} deliveries.`);
+      }
     }
+    this.flushing = null;
   }
 
   afterTransactionRollback({ queryRunner }: TransactionRollbackEvent): void {

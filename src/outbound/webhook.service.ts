@@ -30,6 +30,7 @@ import { WEBHOOKS_OPTIONS, WEBHOOKS_QUEUE } from '../webhooks.constants.js';
 import { messages } from '../webhooks.messages.js';
 import { validateFilters, validateHeaders, validateKey, validateSecret, validateUrl } from './endpoint.validation.js';
 import { OutboxService } from './outbox.service.js';
+import { forDriver, marks, rows } from './sql.js';
 import { TransactionOutbox } from './transaction.outbox.js';
 
 /**
@@ -256,17 +257,33 @@ export class WebhookService {
         return { messageId: first.id, deliveryIds: deliveries.map((d) => d.id), created: false };
       }
     } else {
-      await m.insert(WebhookMessage, row);
+      // Parametrised SQL, not m.insert: no read-back of defaulted columns, and a statement text
+      // that SQLite prepares once (TypeORM writes numbers into the text).
+      await m.query(this.sql(`INSERT INTO webhook_messages (id, type, customer_id, idempotency_key, idempotency_scope, body, created_at) VALUES (${marks(7)})`),
+        [row.id, row.type, row.customerId, row.idempotencyKey, row.idempotencyScope, row.body, msg.now.getTime()]);
     }
-    const endpoints = await m.find(WebhookEndpoint, {
-      select: { id: true, eventTypes: true },
-      where: { customerId: msg.customerId ?? IsNull(), enabled: true },
-    });
-    const deliveries = endpoints
-      .filter((e) => matchesAnyFilter(e.eventTypes, msg.type))
-      .map((e) => ({ id: newId('dlv', msg.now.getTime()), messageId, endpointId: e.id, status: 'pending' as const, attempts: 0, nextAttemptAt: msg.now, createdAt: msg.now, updatedAt: msg.now }));
-    if (deliveries.length) await m.insert(WebhookDelivery, deliveries);
-    return { messageId, deliveryIds: deliveries.map((d) => d.id), created: true };
+    const endpoints: { id: string; event_types: string | null }[] = await m.query(
+      msg.customerId === null
+        ? 'SELECT id, event_types FROM webhook_endpoints WHERE customer_id IS NULL AND enabled = TRUE'
+        : this.sql('SELECT id, event_types FROM webhook_endpoints WHERE customer_id = ? AND enabled = TRUE'),
+      msg.customerId === null ? [] : [msg.customerId],
+    );
+    const t = msg.now.getTime();
+    const ids = endpoints
+      // event_types is a simple-json column: JSON text on both databases.
+      .filter((e) => matchesAnyFilter(e.event_types ? (JSON.parse(e.event_types) as string[]) : null, msg.type))
+      .map((e) => [newId('dlv', t), e.id] as const);
+    if (ids.length) {
+      await m.query(
+        this.sql(`INSERT INTO webhook_deliveries (id, message_id, endpoint_id, status, attempts, next_attempt_at, created_at, updated_at) VALUES ${rows(ids.length, "(?, ?, ?, 'pending', 0, ?, ?, ?)")}`),
+        ids.flatMap(([id, endpointId]) => [id, messageId, endpointId, t, t, t]),
+      );
+    }
+    return { messageId, deliveryIds: ids.map(([id]) => id), created: true };
+  }
+
+  private sql(text: string): string {
+    return forDriver(text, this.tx.isSqlite);
   }
 
   private async enqueueQuietly(ids: string[]): Promise<void> {
