@@ -62,6 +62,8 @@ const queueRegistration = BullModule.registerQueueAsync({
 })
 export class WebhooksModule extends ConfigurableWebhooksModule {
   static override forRoot(options: typeof WEBHOOKS_OPTIONS_TYPE): DynamicModule {
+    // Known now, so checked now: a bad option fails before anything connects.
+    resolveWebhooksOptions(options);
     return withController(super.forRoot(options), options.inbound?.path);
   }
 

@@ -1,5 +1,5 @@
 import { InjectQueue } from '@nestjs/bull';
-import { type BeforeApplicationShutdown, Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { type BeforeApplicationShutdown, Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { Job, Queue } from 'bull';
 import type { DataSource, EntityManager } from 'typeorm';
@@ -28,9 +28,10 @@ const SHUTDOWN_MARGIN_MS = 5_000;
  * queue's backoff strategy uses, so one Bull job carries the whole schedule.
  */
 @Injectable()
-export class DeliveryProcessor implements OnApplicationBootstrap, BeforeApplicationShutdown {
+export class DeliveryProcessor implements OnApplicationBootstrap, OnModuleDestroy, BeforeApplicationShutdown {
   private readonly logger = new Logger(DeliveryProcessor.name);
   private working = false;
+  private stopping: Promise<unknown> | null = null;
   private readonly store: DeliveryStore;
 
   constructor(
@@ -59,14 +60,23 @@ export class DeliveryProcessor implements OnApplicationBootstrap, BeforeApplicat
    * flight finish and be recorded, bounded by the attempt timeout plus {@link SHUTDOWN_MARGIN_MS};
    * Redis and the database close only after this.
    */
-  async beforeApplicationShutdown(): Promise<void> {
+  async onModuleDestroy(): Promise<void> {
     if (!this.working) return;
     this.working = false;
     await this.workerNamed();
+    // Every module's onModuleDestroy runs before any beforeApplicationShutdown: stop taking jobs
+    // here, so an app that itself waits at shutdown (a Terminus grace period) takes none meanwhile.
+    this.stopping = this.queue.pause(true, true).catch((err: Error) => this.logger.debug(`Local pause failed: ${err.message}`));
+    await this.stopping;
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    if (!this.stopping) return;
     const bound = this.options.outbound.timeoutMs + SHUTDOWN_MARGIN_MS;
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), bound)));
-    const outcome = await Promise.race([this.queue.pause(true).then(() => 'done' as const), late]).catch((err: Error) => err.message);
+    const inFlight = (this.queue as unknown as { whenCurrentJobsFinished(): Promise<void> }).whenCurrentJobsFinished();
+    const outcome = await Promise.race([inFlight.then(() => 'done' as const), late]).catch((err: Error) => err.message);
     clearTimeout(timer);
     if (outcome === 'late') this.logger.warn(`Attempts still in flight after ${bound} ms; stopping anyway (Bull retries them as stalled).`);
     else this.logger.log('Stopped taking deliveries; in-flight attempts finished.');

@@ -47,7 +47,7 @@ describe.each(testDatabases())('WebhooksModule on %s', (db) => {
   });
 
   it.each(registrations)('fails at boot on invalid options with %s, naming the option', async (_name, how) => {
-    const err = await startTestApp({ db, ...how, webhooks: { outbound: { ...FAST_OUTBOUND, timeoutMs: -1 } } }).then(
+    const err = await startTestApp({ db, ...how, trackRedis: true, webhooks: { outbound: { ...FAST_OUTBOUND, timeoutMs: -1 } } }).then(
       () => null,
       (e: unknown) => e,
     );

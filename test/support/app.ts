@@ -1,4 +1,7 @@
-import { BullModule } from '@nestjs/bull';
+import { BullModule, getQueueToken } from '@nestjs/bull';
+import type { Queue } from 'bull';
+import { Redis, type RedisOptions } from 'ioredis';
+import { WEBHOOKS_QUEUE } from '../../src/webhooks.constants.js';
 import type { INestApplication, LoggerService, ModuleMetadata, Provider, Type } from '@nestjs/common';
 import { Injectable } from '@nestjs/common';
 import { Module } from '@nestjs/common';
@@ -32,6 +35,12 @@ export interface TestAppOptions {
   logger?: LoggerService | false;
   /** forRootAsync with useClass instead of useFactory. */
   asyncClass?: boolean;
+  /**
+   * Open Bull's Redis connections through a tracker, so that a boot that fails after Bull
+   * connected can still disconnect them (Bull does not close connections it did not create).
+   * Only for tests whose boot is meant to fail.
+   */
+  trackRedis?: boolean;
   /** Extra Bull settings (short lock / stall intervals for fault tests). */
   bullSettings?: Record<string, unknown>;
 }
@@ -64,6 +73,7 @@ export async function startTestApp(opts: TestAppOptions): Promise<TestApp> {
   const webhooks: WebhooksModuleOptions = opts.webhooks ?? { outbound: FAST_OUTBOUND };
 
   const dataSources: DataSource[] = [];
+  const redisClients: Redis[] = [];
   @Module({
     imports: [
       TypeOrmModule.forRootAsync({
@@ -82,7 +92,18 @@ export async function startTestApp(opts: TestAppOptions): Promise<TestApp> {
         logging: false,
       } as any),
       }),
-      BullModule.forRoot({ redis: opts.redisUrl ?? REDIS_URL, prefix, settings: opts.bullSettings as any }),
+      BullModule.forRoot({
+        redis: opts.redisUrl ?? REDIS_URL,
+        prefix,
+        settings: opts.bullSettings as any,
+        ...(opts.trackRedis && {
+          createClient: (type: string, config?: RedisOptions) => {
+            const client = type === 'client' ? new Redis(config!) : new Redis({ ...config, maxRetriesPerRequest: null, enableReadyCheck: false });
+            redisClients.push(client);
+            return client;
+          },
+        }),
+      }),
       opts.asyncClass
         ? WebhooksModule.forRootAsync({ useClass: optionsFactory(webhooks), inboundPath: webhooks.inbound?.path })
         : opts.async
@@ -106,10 +127,12 @@ export async function startTestApp(opts: TestAppOptions): Promise<TestApp> {
     }
     await app.init();
     if (opts.http === 'fastify') await (app as any).getHttpAdapter().getInstance().ready();
+    if (webhooks.role !== 'emitter') await workerNamed(app);
   } catch (err) {
     // A failed boot must not leak connections or data.
     await app?.close().catch(() => undefined);
     for (const ds of dataSources) if (ds.isInitialized) await ds.destroy();
+    for (const client of redisClients) client.disconnect();
     await deletePrefix(prefix, opts.redisUrl ?? REDIS_URL);
     if (ownDb) await db.drop();
     throw err;
@@ -119,8 +142,8 @@ export async function startTestApp(opts: TestAppOptions): Promise<TestApp> {
     db,
     prefix,
     async close() {
-      await app.close();
-      await deletePrefix(prefix, opts.redisUrl ?? REDIS_URL);
+      await app!.close();
+        await deletePrefix(prefix, opts.redisUrl ?? REDIS_URL);
       if (ownDb) await db.drop();
     },
   };
@@ -146,4 +169,21 @@ function optionsFactory(options: WebhooksModuleOptions) {
     }
   }
   return WebhooksOptionsFactory;
+}
+
+/**
+ * Bull names its worker connection in promises nobody awaits (one per queue.process call);
+ * an app closed before they settle rejects them unhandled. Tests that start and stop an app at
+ * once wait for the naming here.
+ */
+async function workerNamed(app: INestApplication): Promise<void> {
+  const queue = app.get<Queue>(getQueueToken(WEBHOOKS_QUEUE), { strict: false });
+  const until = Date.now() + 5_000;
+  while (Date.now() < until) {
+    const workers = await queue.getWorkers().catch(() => undefined);
+    if (!workers || workers.length > 0) break;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  // The second handler's naming goes out right behind the first on the same connection.
+  await new Promise((r) => setTimeout(r, 50));
 }
