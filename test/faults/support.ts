@@ -173,13 +173,13 @@ export function warningsLogger(): LoggerService & { warnings: string[] } {
 /**
  * A TCP proxy on 127.0.0.1 that the test owns, between one app and the shared PostgreSQL: `cut()`
  * drops every connection through it and refuses new ones, `restore()` accepts them again. The
- * server itself is never touched. `cutOn(text)` arms a cut that happens just before the first
- * client packet containing `text` is forwarded (a statement in the middle of a transaction).
+ * server itself is never touched. `cutOn(pattern)` arms a cut that happens instead of forwarding
+ * the first client packet matching `pattern` (a statement in the middle of a transaction).
  */
 export class TcpProxy {
   private server: Server | null = null;
   private readonly sockets = new Set<Socket>();
-  private trigger: { text: Buffer; fired: () => void } | null = null;
+  private trigger: { pattern: RegExp; fired: () => void } | null = null;
   /** Connections refused or dropped by cuts so far (incoming ones while cut are refused by the OS). */
   cuts = 0;
 
@@ -223,9 +223,18 @@ export class TcpProxy {
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
-  /** Arms a {@link cut} for the first client packet that contains `text`; resolves once it happened. */
-  cutOn(text: string): Promise<void> {
-    return new Promise((resolve) => (this.trigger = { text: Buffer.from(text), fired: resolve }));
+  /**
+   * Arms a {@link cut} for the first client packet matching `pattern` (the packet is dropped);
+   * resolves once it happened, rejects if no such packet came within `timeoutMs`.
+   */
+  cutOn(pattern: RegExp, timeoutMs = 10_000): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.trigger = null;
+        reject(new Error(`no packet matching ${pattern} went through the proxy within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.trigger = { pattern, fired: () => (clearTimeout(timer), resolve()) };
+    });
   }
 
   async stop(): Promise<void> {
@@ -246,7 +255,7 @@ export class TcpProxy {
     upstream.on('error', drop).on('close', drop);
     client.on('data', (chunk: Buffer) => {
       const trigger = this.trigger;
-      if (trigger && chunk.includes(trigger.text)) {
+      if (trigger && trigger.pattern.test(chunk.toString('latin1'))) {
         this.trigger = null;
         void this.cut().then(trigger.fired);
         return;
