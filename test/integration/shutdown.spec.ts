@@ -117,11 +117,11 @@ describe.each(testDatabases())('graceful shutdown of a worker on %s', (kind) => 
    * The app around the module waits at shutdown too, as TerminusModule's gracefulShutdownTimeoutMs
    * does for a load balancer to notice (its hook sits under a health module). The wait is longer
    * than the slow answer, so a worker still taking jobs during it finishes the attempt in flight
-   * and takes delivery 2. It does today: WebhooksModule is global by default, global modules get
-   * Nest's largest distance, and beforeApplicationShutdown runs nearest-to-the-root first, so
-   * DeliveryProcessor's hook (which pauses the queue) runs after the app's wait. Fix: pause
-   * locally without waiting in onModuleDestroy (every module's onModuleDestroy runs before any
-   * beforeApplicationShutdown), and wait for the attempts in flight in beforeApplicationShutdown.
+   * and takes delivery 2. It did while the processor paused the queue in beforeApplicationShutdown:
+   * WebhooksModule is global by default, global modules get Nest's largest distance, and that
+   * hook runs nearest-to-the-root first, so the pause came after the app's wait. Now it pauses in
+   * onModuleDestroy (every module's runs before any beforeApplicationShutdown) and waits for the
+   * attempts in flight in beforeApplicationShutdown.
    */
   it('SIGTERM while the app also waits at shutdown (Terminus style): still no new job taken during the wait', async () => {
     const s = await setup('delayed', 2_500);
