@@ -1,7 +1,8 @@
 /**
  * The fault-injection kit: a receiver that counts what it handled per `webhook-id`, the tally
  * every scenario prints, a TCP proxy that makes PostgreSQL unreachable for one app, and small
- * helpers to send many events and wait for the outcome. Also used by test/integration/workers.spec.ts.
+ * helpers to send many events and wait for the outcome. Also used by the workers and shutdown
+ * integration tests.
  */
 import type { LoggerService } from '@nestjs/common';
 import { createServer, type Server, type Socket, connect } from 'node:net';
@@ -19,10 +20,10 @@ export const SHORT_LOCKS = { lockDuration: 1_000, stalledInterval: 500 };
 export type Answer = { delayMs?: number } | 'hang';
 
 /**
- * A receiver that counts, per `webhook-id` (or another key), the requests it handled. A handled request is one it
- * answers 200, at once or after `delayMs`: it counts on arrival, as a real receiver processes
- * the event before its answer reaches the sender (or fails to, when the sender died meanwhile).
- * A request it hangs is never answered and not counted.
+ * A receiver that counts, per `webhook-id` (or another key), the requests it handled. A handled
+ * request is one it answers 200, at once or after `delayMs`: it counts on arrival, as a real
+ * receiver processes the event before its answer reaches the sender (or fails to, when the
+ * sender died meanwhile). A request it hangs is never answered and not counted.
  */
 export class CountingReceiver {
   readonly handled = new Map<string, number>();
