@@ -9,11 +9,14 @@ import { type BenchDbKind, CONCURRENCY } from './support.js';
 /**
  * Runs every benchmark and writes bench/RESULTS.md. Knobs (environment): BENCH_N (20000),
  * BENCH_ENTITY_N (5000), BENCH_DBS (sqlite,postgres), BENCH_CONCURRENCY (the module's default),
- * BENCH_SOAK=1 to run the 100k soak too (several minutes).
+ * BENCH_SOAK=1 to run the 100k soak too (several minutes), BENCH_PARTS (outbound,entity,inbound)
+ * to run only some sections (for a partial run the results are printed, RESULTS.md is left alone).
  */
 const N = Number(process.env.BENCH_N ?? 20_000);
 const ENTITY_N = Number(process.env.BENCH_ENTITY_N ?? 5_000);
 const DBS = (process.env.BENCH_DBS ?? 'sqlite,postgres').split(',').map((s) => s.trim()) as BenchDbKind[];
+const PARTS = new Set((process.env.BENCH_PARTS ?? 'outbound,entity,inbound').split(',').map((s) => s.trim()));
+const PARTIAL = ['outbound', 'entity', 'inbound'].some((p) => !PARTS.has(p));
 const RESULTS = new URL('../../bench/RESULTS.md', import.meta.url);
 const INBOUND = new URL('./inbound.js', import.meta.url);
 
@@ -42,14 +45,14 @@ function machine(): string {
 const log = (msg: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}`);
 
 const startLoad = loadavg()[0];
-const KNOBS = ['BENCH_N', 'BENCH_ENTITY_N', 'BENCH_DBS', 'BENCH_CONCURRENCY', 'BENCH_SOAK', 'BENCH_SOAK_N'];
+const KNOBS = ['BENCH_PARTS', 'BENCH_N', 'BENCH_ENTITY_N', 'BENCH_DBS', 'BENCH_CONCURRENCY', 'BENCH_SOAK', 'BENCH_SOAK_N'];
 const command = KNOBS.filter((k) => process.env[k]).map((k) => `${k}=${process.env[k]}`).concat('npm run bench').join(' ');
 const sections: string[] = [];
 const receiver = await startReceiver();
 const outbound: { ceiling: OutboundRun; pipeline: OutboundRun }[] = [];
 const entity: EntityRun[] = [];
 try {
-  for (const kind of DBS) {
+  for (const kind of PARTS.has('outbound') ? DBS : []) {
     log(`outbound ${kind}: ceiling, ${N} jobs`);
     const ceiling = await runCeiling(receiver, N, CONCURRENCY);
     log(`outbound ${kind}: pipeline, ${N} sends then deliveries`);
@@ -58,7 +61,7 @@ try {
 } finally {
   await receiver.stop();
 }
-for (const kind of DBS) {
+for (const kind of PARTS.has('entity') ? DBS : []) {
   log(`entity inserts ${kind}: ${ENTITY_N} of each`);
   entity.push(await runEntityBench(kind, ENTITY_N));
 }
@@ -77,7 +80,9 @@ if (process.env.BENCH_SOAK === '1') {
 }
 
 // HOOK: the inbound benchmark (bench/inbound.ts, another engineer's) exports runInboundBench(): Promise<string>.
-if (existsSync(INBOUND)) {
+if (!PARTS.has('inbound')) {
+  sections.push('## 4. Inbound\n\nNot run by this invocation.');
+} else if (existsSync(INBOUND)) {
   log('inbound');
   const path = INBOUND.href;
   const { runInboundBench } = (await import(path)) as { runInboundBench: () => Promise<string> };
@@ -99,5 +104,9 @@ const header = [
   '',
   machine(),
 ].join('\n');
+if (PARTIAL) {
+  console.log(sections.filter((s) => !s.includes('Not run')).join('\n\n'));
+  process.exit(0);
+}
 writeFileSync(RESULTS, `${header}\n\n${sections.join('\n\n')}\n\n${definitions}${analysis}\n`);
 log(`wrote ${RESULTS.pathname}`);
