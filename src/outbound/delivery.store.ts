@@ -4,7 +4,7 @@ import type { DeliveryStatus } from '../entities/webhook-delivery.entity.js';
 import { newId } from '../ids.js';
 import type { TransactionRunner } from '../transaction.runner.js';
 import { Batcher } from './batcher.js';
-import { forDriver, marks, rows } from './sql.js';
+import { forDriver, marks, rows, runSql } from './sql.js';
 import type { DeliveryJobData } from './outbox.service.js';
 
 /** What an attempt needs of its delivery, endpoint and message, read in one query. */
@@ -132,7 +132,7 @@ export class DeliveryStore {
     const pg = this.pgPool();
     const rows: Record<string, unknown>[] = pg
       ? (await pg.query({ ...PG_LOAD, values: [ids] })).rows
-      : await this.dataSource.query(`${LOAD_SQL}(${marks(ids.length)})`, ids);
+      : await runSql(this.dataSource.manager, `${LOAD_SQL}(${marks(ids.length)})`, ids);
     const byId = new Map(rows.map((r) => [r.id as string, toLoaded(r)]));
     return ids.map((id) => byId.get(id) ?? null);
   }
@@ -164,8 +164,8 @@ export class DeliveryStore {
     const update = `${UPDATE_WITH}${rows(records.length, UPDATE_ROW)}) ${UPDATE_SQL}`;
     return this.tx.run(async (m) => {
       if (this.tx.isSqlite) {
-        await m.query(insert, attempts);
-        await m.query(`WITH ${update}`, updates);
+        await runSql(m, insert, attempts);
+        await runSql(m, `WITH ${update}`, updates);
       } else {
         await m.query(this.sql(`WITH a AS (${insert}), ${update}`), [...attempts, ...updates]);
       }

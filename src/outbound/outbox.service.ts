@@ -7,7 +7,7 @@ import { WebhookDelivery } from '../entities/webhook-delivery.entity.js';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
 import { TransactionRunner } from '../transaction.runner.js';
 import { DELIVERY_JOB, WEBHOOKS_BACKOFF, WEBHOOKS_OPTIONS, WEBHOOKS_QUEUE } from '../webhooks.constants.js';
-import { forDriver, marks } from './sql.js';
+import { marks, runSql } from './sql.js';
 import { TransactionOutbox } from './transaction.outbox.js';
 
 /** Data of a delivery job; its `jobId` is the delivery id. */
@@ -93,7 +93,7 @@ export class OutboxService implements OnApplicationBootstrap, BeforeApplicationS
       while (this.marks.length) {
         const batch = this.marks.splice(0, RELAY_BATCH);
         await this.tx
-          .write((m) => m.query(forDriver(`UPDATE webhook_deliveries SET enqueued_at = ? WHERE id IN (${marks(batch.length)})`, this.tx.isSqlite), [Date.now(), ...batch]))
+          .write((m) => runSql(m, `UPDATE webhook_deliveries SET enqueued_at = ? WHERE id IN (${marks(batch.length)})`, [Date.now(), ...batch]))
           .catch((err) => this.logger.warn(`Marking ${batch.length} deliveries enqueued failed (${(err as Error).message}); the relay may add them again, a no-op.`));
       }
       this.marking = null;

@@ -30,7 +30,7 @@ import { WEBHOOKS_OPTIONS, WEBHOOKS_QUEUE } from '../webhooks.constants.js';
 import { messages } from '../webhooks.messages.js';
 import { validateFilters, validateHeaders, validateKey, validateSecret, validateUrl } from './endpoint.validation.js';
 import { OutboxService } from './outbox.service.js';
-import { forDriver, marks, rows } from './sql.js';
+import { marks, rows, runSql } from './sql.js';
 import { TransactionOutbox } from './transaction.outbox.js';
 
 /**
@@ -248,6 +248,11 @@ export class WebhookService {
     const scope = msg.idempotencyKey === null ? null : JSON.stringify([msg.customerId, msg.idempotencyKey]);
     const messageId = newId('msg', msg.now.getTime());
     const row = { id: messageId, type: msg.type, customerId: msg.customerId, idempotencyKey: msg.idempotencyKey, idempotencyScope: scope, body: msg.body, createdAt: msg.now };
+    const endpointsSql = msg.customerId === null
+      ? 'SELECT id, event_types FROM webhook_endpoints WHERE customer_id IS NULL AND enabled = TRUE'
+      : 'SELECT id, event_types FROM webhook_endpoints WHERE customer_id = ? AND enabled = TRUE';
+    const endpointsParams = msg.customerId === null ? [] : [msg.customerId];
+    let endpoints: { id: string; event_types: string | null }[];
     if (scope !== null) {
       // ON CONFLICT DO NOTHING: a concurrent twin neither fails nor aborts the caller's transaction.
       await m.createQueryBuilder().insert().into(WebhookMessage).values(row).orIgnore().execute();
@@ -256,34 +261,33 @@ export class WebhookService {
         const deliveries = await m.find(WebhookDelivery, { select: { id: true }, where: { messageId: first.id }, order: { id: 'ASC' } });
         return { messageId: first.id, deliveryIds: deliveries.map((d) => d.id), created: false };
       }
+      endpoints = await runSql(m, endpointsSql, endpointsParams);
     } else {
       // Parametrised SQL, not m.insert: no read-back of defaulted columns, and a statement text
       // that SQLite prepares once (TypeORM writes numbers into the text).
-      await m.query(this.sql(`INSERT INTO webhook_messages (id, type, customer_id, idempotency_key, idempotency_scope, body, created_at) VALUES (${marks(7)})`),
-        [row.id, row.type, row.customerId, row.idempotencyKey, row.idempotencyScope, row.body, msg.now.getTime()]);
+      const insert = `INSERT INTO webhook_messages (id, type, customer_id, idempotency_key, idempotency_scope, body, created_at) VALUES (${marks(7)})`;
+      const insertParams = [row.id, row.type, row.customerId, row.idempotencyKey, row.idempotencyScope, row.body, msg.now.getTime()];
+      if (this.tx.isSqlite) {
+        await runSql(m, insert, insertParams);
+        endpoints = await runSql(m, endpointsSql, endpointsParams);
+      } else {
+        // PostgreSQL: the insert rides along with the endpoint lookup, one round trip for both.
+        endpoints = await runSql(m, `WITH inserted AS (${insert}) ${endpointsSql}`, [...insertParams, ...endpointsParams]);
+      }
     }
-    const endpoints: { id: string; event_types: string | null }[] = await m.query(
-      msg.customerId === null
-        ? 'SELECT id, event_types FROM webhook_endpoints WHERE customer_id IS NULL AND enabled = TRUE'
-        : this.sql('SELECT id, event_types FROM webhook_endpoints WHERE customer_id = ? AND enabled = TRUE'),
-      msg.customerId === null ? [] : [msg.customerId],
-    );
     const t = msg.now.getTime();
     const ids = endpoints
       // event_types is a simple-json column: JSON text on both databases.
       .filter((e) => matchesAnyFilter(e.event_types ? (JSON.parse(e.event_types) as string[]) : null, msg.type))
       .map((e) => [newId('dlv', t), e.id] as const);
     if (ids.length) {
-      await m.query(
-        this.sql(`INSERT INTO webhook_deliveries (id, message_id, endpoint_id, status, attempts, next_attempt_at, created_at, updated_at) VALUES ${rows(ids.length, "(?, ?, ?, 'pending', 0, ?, ?, ?)")}`),
+      await runSql(
+        m,
+        `INSERT INTO webhook_deliveries (id, message_id, endpoint_id, status, attempts, next_attempt_at, created_at, updated_at) VALUES ${rows(ids.length, "(?, ?, ?, 'pending', 0, ?, ?, ?)")}`,
         ids.flatMap(([id, endpointId]) => [id, messageId, endpointId, t, t, t]),
       );
     }
     return { messageId, deliveryIds: ids.map(([id]) => id), created: true };
-  }
-
-  private sql(text: string): string {
-    return forDriver(text, this.tx.isSqlite);
   }
 
   private async enqueueQuietly(ids: string[]): Promise<void> {
