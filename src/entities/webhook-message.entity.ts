@@ -18,8 +18,8 @@ export class WebhookMessage {
   @Column({ name: 'idempotency_key', type: 'varchar', length: 255, nullable: true })
   idempotencyKey: string | null;
 
-  /** `[customerId, idempotencyKey]` as JSON: unique, so a key is unique per customer. */
-  @Index('uq_webhook_messages_idempotency', { unique: true })
+  /** `[customerId, idempotencyKey]` as JSON: unique, so a key is unique per customer (NULL: no key, not indexed). */
+  @Index('uq_webhook_messages_idempotency', { unique: true, where: 'idempotency_scope IS NOT NULL' })
   @Column({ name: 'idempotency_scope', type: 'varchar', length: 600, nullable: true, select: false })
   idempotencyScope: string | null;
 
