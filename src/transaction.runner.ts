@@ -1,7 +1,10 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager, EntitySubscriberInterface } from 'typeorm';
+import type { ResolvedWebhooksOptions } from './interfaces/webhooks-options.interface.js';
+import { WEBHOOKS_OPTIONS } from './webhooks.constants.js';
+import { messages } from './webhooks.messages.js';
 
 const SQLITE_TYPES = ['sqlite', 'better-sqlite3', 'capacitor', 'cordova', 'expo', 'nativescript', 'react-native', 'sqljs'];
 
@@ -15,7 +18,7 @@ interface OpenTransaction {
  * Runs the module's own write transactions. TypeORM's SQLite drivers share one connection, and
  * two transactions started concurrently on it nest into each other as savepoints; so on SQLite
  * the module's transactions run one at a time and wait for any transaction already open on the
- * connection (the app's own) to end first.
+ * connection (the app's own) to end first, for at most `sqliteWaitMs`.
  *
  * While one of them is open, anything else on the connection (a read, a write, a transaction
  * the app starts) waits for it to end: with an asynchronous driver (`sqlite`, i.e. sqlite3) a
@@ -32,7 +35,10 @@ export class TransactionRunner implements EntitySubscriberInterface, OnModuleIni
   /** App transactions held in {@link beforeTransactionStart}: the connection is not idle. */
   private starting = 0;
 
-  constructor(@InjectDataSource() private readonly dataSource: DataSource) {
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    @Inject(WEBHOOKS_OPTIONS) private readonly options: ResolvedWebhooksOptions,
+  ) {
     this.isSqlite = SQLITE_TYPES.includes(dataSource.options.type);
   }
 
@@ -108,8 +114,18 @@ export class TransactionRunner implements EntitySubscriberInterface, OnModuleIni
     while (this.outside()) await this.open!.ended;
   }
 
+  /**
+   * Waits for a transaction the app holds open on the shared connection to end. One that is
+   * still open after `sqliteWaitMs` is most likely the caller's own (a send without `manager`
+   * inside `dataSource.transaction`), which can only end after this call: fail, saying so.
+   */
   private async connectionIdle(): Promise<void> {
     const runner = this.dataSource.createQueryRunner();
-    while (runner.isTransactionActive || this.starting > 0) await new Promise((resolve) => setTimeout(resolve, 1));
+    const limit = this.options.sqliteWaitMs;
+    const until = Date.now() + limit;
+    while (runner.isTransactionActive || this.starting > 0) {
+      if (Date.now() >= until) throw new Error(messages.sqliteTransactionOpen(limit));
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
   }
 }
