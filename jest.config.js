@@ -8,7 +8,4 @@ export default {
   testMatch: ['**/*.spec.ts'],
   testPathIgnorePatterns: ['/node_modules/', '/test/faults/'],
   testTimeout: 30000,
-  // Known leak: a boot that fails inside forRootAsync (the invalid-options tests) can leave a Bull
-  // Redis connection that nothing can reach to close; without this jest would wait forever.
-  forceExit: true,
 };

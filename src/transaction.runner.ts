@@ -1,33 +1,60 @@
-import { Injectable } from '@nestjs/common';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import type { DataSource, EntityManager } from 'typeorm';
+import type { DataSource, EntityManager, EntitySubscriberInterface } from 'typeorm';
+import type { ResolvedWebhooksOptions } from './interfaces/webhooks-options.interface.js';
+import { WEBHOOKS_OPTIONS } from './webhooks.constants.js';
+import { messages } from './webhooks.messages.js';
 
 const SQLITE_TYPES = ['sqlite', 'better-sqlite3', 'capacitor', 'cordova', 'expo', 'nativescript', 'react-native', 'sqljs'];
+
+/** The module's transaction open on the shared SQLite connection, and when it ends. */
+interface OpenTransaction {
+  token: object;
+  ended: Promise<void>;
+}
 
 /**
  * Runs the module's own write transactions. TypeORM's SQLite drivers share one connection, and
  * two transactions started concurrently on it nest into each other as savepoints; so on SQLite
  * the module's transactions run one at a time and wait for any transaction already open on the
- * connection (the app's own) to end first.
+ * connection (the app's own) to end first, for at most `sqliteWaitMs`.
+ *
+ * While one of them is open, anything else on the connection (a read, a write, a transaction
+ * the app starts) waits for it to end: with an asynchronous driver (`sqlite`, i.e. sqlite3) a
+ * transaction spans event-loop turns, and a query issued meanwhile would run inside it, reading
+ * rows that may still roll back. better-sqlite3 never lets that happen; this makes every SQLite
+ * driver behave alike.
  */
 @Injectable()
-export class TransactionRunner {
+export class TransactionRunner implements EntitySubscriberInterface, OnModuleInit, OnApplicationShutdown {
   readonly isSqlite: boolean;
   private tail: Promise<unknown> = Promise.resolve();
+  private readonly context = new AsyncLocalStorage<object>();
+  private open: OpenTransaction | null = null;
+  /** App transactions held in {@link beforeTransactionStart}: the connection is not idle. */
+  private starting = 0;
 
-  constructor(@InjectDataSource() private readonly dataSource: DataSource) {
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    @Inject(WEBHOOKS_OPTIONS) private readonly options: ResolvedWebhooksOptions,
+  ) {
     this.isSqlite = SQLITE_TYPES.includes(dataSource.options.type);
+  }
+
+  onModuleInit(): void {
+    if (this.isSqlite && !this.dataSource.subscribers.includes(this)) this.dataSource.subscribers.push(this);
+  }
+
+  onApplicationShutdown(): void {
+    const at = this.dataSource.subscribers.indexOf(this);
+    if (at >= 0) this.dataSource.subscribers.splice(at, 1);
   }
 
   /** Runs `work` in a transaction of its own and returns its result. */
   run<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
     if (!this.isSqlite) return this.dataSource.transaction(work);
-    const result = this.tail.then(async () => {
-      await this.connectionIdle();
-      return this.dataSource.transaction(work);
-    });
-    this.tail = result.catch(() => undefined);
-    return result;
+    return this.inTurn(() => this.isolated(() => this.dataSource.transaction(work)));
   }
 
   /**
@@ -36,16 +63,69 @@ export class TransactionRunner {
    */
   write<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
     if (!this.isSqlite) return work(this.dataSource.manager);
+    return this.inTurn(() => work(this.dataSource.manager));
+  }
+
+  /** Queries from outside the module's open transaction wait for it to end. */
+  beforeQuery(): Promise<void> | void {
+    if (this.outside()) return this.waitOutside();
+  }
+
+  /**
+   * A transaction the app starts meanwhile waits too. TypeORM marks the shared runner active
+   * before asking subscribers, and the module's commit cleared that mark: set it again.
+   */
+  beforeTransactionStart(event: { queryRunner: object }): Promise<void> | void {
+    if (!this.outside()) return;
+    this.starting++;
+    return this.waitOutside().then(() => {
+      (event.queryRunner as { isTransactionActive: boolean }).isTransactionActive = true;
+      this.starting--;
+    });
+  }
+
+  private inTurn<T>(work: () => Promise<T>): Promise<T> {
     const result = this.tail.then(async () => {
       await this.connectionIdle();
-      return work(this.dataSource.manager);
+      return work();
     });
     this.tail = result.catch(() => undefined);
     return result;
   }
 
+  /** Runs `transaction` as the module's open transaction (see {@link beforeQuery}). */
+  private async isolated<T>(transaction: () => Promise<T>): Promise<T> {
+    let end!: () => void;
+    const open: OpenTransaction = { token: {}, ended: new Promise<void>((resolve) => (end = resolve)) };
+    this.open = open;
+    try {
+      return await this.context.run(open.token, transaction);
+    } finally {
+      this.open = null;
+      end();
+    }
+  }
+
+  private outside(): boolean {
+    return this.open !== null && this.context.getStore() !== this.open.token;
+  }
+
+  private async waitOutside(): Promise<void> {
+    while (this.outside()) await this.open!.ended;
+  }
+
+  /**
+   * Waits for a transaction the app holds open on the shared connection to end. One that is
+   * still open after `sqliteWaitMs` is most likely the caller's own (a send without `manager`
+   * inside `dataSource.transaction`), which can only end after this call: fail, saying so.
+   */
   private async connectionIdle(): Promise<void> {
     const runner = this.dataSource.createQueryRunner();
-    while (runner.isTransactionActive) await new Promise((resolve) => setTimeout(resolve, 1));
+    const limit = this.options.sqliteWaitMs;
+    const until = Date.now() + limit;
+    while (runner.isTransactionActive || this.starting > 0) {
+      if (Date.now() >= until) throw new Error(messages.sqliteTransactionOpen(limit));
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
   }
 }

@@ -21,6 +21,11 @@ export const messages = {
   evictingRedis: (policy: string) =>
     `Redis maxmemory-policy is "${policy}": under memory pressure Redis may evict queued deliveries. ` +
     'Set it to "noeviction" (CONFIG SET maxmemory-policy noeviction, or in redis.conf).',
+  sqliteTransactionOpen: (ms: number) =>
+    `WebhooksModule: a transaction has been open on the shared SQLite connection for ${ms} ms, and the module's ` +
+    'write waits for it to end. If this call runs inside your own transaction (dataSource.transaction(async (m) => ' +
+    '{ await webhooks.send(...) })), pass that transaction\'s manager: send(type, data, { manager: m }); call ' +
+    'the other WebhookService methods after it commits. Otherwise keep transactions shorter, or raise sqliteWaitMs.',
   migrationsMissing: (table: string) =>
     `WebhooksModule: table "${table}" does not exist. Add WEBHOOK_MIGRATIONS to your DataSource's ` +
     '"migrations" and run them (migrationsRun: true, or the typeorm CLI) before starting the app.',

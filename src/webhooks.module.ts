@@ -1,8 +1,6 @@
-import { BullModule, getSharedConfigToken } from '@nestjs/bull';
 import { Module, type DynamicModule } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import type { QueueOptions } from 'bull';
 import { BootChecks } from './boot-checks.service.js';
 import { WEBHOOK_ENTITIES } from './entities/index.js';
 import { EntityWebhooksSubscriber } from './entity-events/entity-webhooks.subscriber.js';
@@ -11,11 +9,11 @@ import { createWebhooksController, INBOUND_PROVIDERS } from './inbound/inbound.p
 import { DeliveryProcessor } from './outbound/delivery.processor.js';
 import { WebhookHttpClient } from './outbound/http.client.js';
 import { OutboxService } from './outbound/outbox.service.js';
-import { deliveryBackoff } from './outbound/retry.policy.js';
 import { TransactionOutbox } from './outbound/transaction.outbox.js';
 import { WebhookService } from './outbound/webhook.service.js';
 import { WebhookEvents } from './webhook.events.js';
-import { WEBHOOKS_BACKOFF, WEBHOOKS_OPTIONS, WEBHOOKS_QUEUE } from './webhooks.constants.js';
+import { WEBHOOKS_OPTIONS } from './webhooks.constants.js';
+import { webhooksQueueProvider } from './webhooks.queue.js';
 import { TransactionRunner } from './transaction.runner.js';
 import {
   ConfigurableWebhooksModule,
@@ -25,27 +23,16 @@ import {
 } from './webhooks.module-definition.js';
 import { resolveWebhooksOptions } from './webhooks.options.js';
 
-/** The queue keeps the app's `BullModule.forRoot` settings and adds the delivery backoff. */
-const queueRegistration = BullModule.registerQueueAsync({
-  name: WEBHOOKS_QUEUE,
-  inject: [{ token: getSharedConfigToken(), optional: true }],
-  useFactory: (shared?: QueueOptions) => ({
-    settings: {
-      ...shared?.settings,
-      backoffStrategies: { ...shared?.settings?.backoffStrategies, [WEBHOOKS_BACKOFF]: deliveryBackoff },
-    },
-  }),
-});
-
 /**
  * Transactional, signed, retried webhooks: `WebhookService` to send, `@OnWebhook` to receive.
  * Needs the app's `TypeOrmModule.forRoot` (with `autoLoadEntities` or `WEBHOOK_ENTITIES`) and
  * `BullModule.forRoot`.
  */
 @Module({
-  imports: [DiscoveryModule, TypeOrmModule.forFeature(WEBHOOK_ENTITIES), queueRegistration],
+  imports: [DiscoveryModule, TypeOrmModule.forFeature(WEBHOOK_ENTITIES)],
   providers: [
     { provide: WEBHOOKS_OPTIONS, useFactory: resolveWebhooksOptions, inject: [WEBHOOKS_MODULE_OPTIONS] },
+    webhooksQueueProvider,
     BootChecks,
     TransactionRunner,
     TransactionOutbox,

@@ -42,6 +42,7 @@ export function resolveWebhooksOptions(raw: WebhooksModuleOptions = {}): Resolve
 
   const resolved: ResolvedWebhooksOptions = {
     role,
+    sqliteWaitMs: int('sqliteWaitMs', raw.sqliteWaitMs, 5_000, 1),
     outbound: {
       schedule: [...schedule],
       jitter: num('outbound.jitter', out.jitter, 0.2, 0, 1),

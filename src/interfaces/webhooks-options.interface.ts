@@ -119,6 +119,13 @@ export interface WebhooksModuleOptions {
    * @default 'all'
    */
   role?: WebhooksRole;
+  /**
+   * SQLite only: how long the module's own writes wait for a transaction the app holds open on
+   * the shared connection before failing with an error that says what to change (usually: pass
+   * `{ manager }` to `send` inside your transaction).
+   * @default 5000
+   */
+  sqliteWaitMs?: number;
   /** Sending side. @default all defaults */
   outbound?: OutboundOptions;
   /** Receiving side. @default no sources: every call answers 404 */
@@ -128,6 +135,7 @@ export interface WebhooksModuleOptions {
 /** Options with every default filled in: what the module's classes consume. */
 export interface ResolvedWebhooksOptions {
   role: WebhooksRole;
+  sqliteWaitMs: number;
   outbound: Required<Omit<OutboundOptions, 'network'>> & { network: Required<NetworkPolicyOptions> };
   inbound: Required<Omit<InboundOptions, 'sources'>> & {
     sources: Record<string, ResolvedInboundSource>;

@@ -78,8 +78,12 @@ export class DeliveryProcessor implements OnApplicationBootstrap, OnModuleDestro
     const inFlight = (this.queue as unknown as { whenCurrentJobsFinished(): Promise<void> }).whenCurrentJobsFinished();
     const outcome = await Promise.race([inFlight.then(() => 'done' as const), late]).catch((err: Error) => err.message);
     clearTimeout(timer);
-    if (outcome === 'late') this.logger.warn(`Attempts still in flight after ${bound} ms; stopping anyway (Bull retries them as stalled).`);
-    else this.logger.log('Stopped taking deliveries; in-flight attempts finished.');
+    if (outcome === 'late') {
+      this.logger.warn(`Attempts still in flight after ${bound} ms; stopping anyway (Bull retries them as stalled).`);
+      // Bull's own close, at onApplicationShutdown, would wait for them again without a bound
+      // (an attempt whose database write hangs never ends): close now without waiting.
+      await this.queue.close(true).catch((err: Error) => this.logger.debug(`Queue close failed: ${err.message}`));
+    } else this.logger.log('Stopped taking deliveries; in-flight attempts finished.');
   }
 
   /**

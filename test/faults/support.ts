@@ -175,12 +175,15 @@ export function warningsLogger(): LoggerService & { warnings: string[] } {
  * A TCP proxy on 127.0.0.1 that the test owns, between one app and the shared PostgreSQL: `cut()`
  * drops every connection through it and refuses new ones, `restore()` accepts them again. The
  * server itself is never touched. `cutOn(pattern)` arms a cut that happens instead of forwarding
- * the first client packet matching `pattern` (a statement in the middle of a transaction).
+ * the first client packet matching `pattern` (a statement in the middle of a transaction);
+ * `freezeOn(pattern)` a freeze, after which the database seems to hang.
  */
 export class TcpProxy {
   private server: Server | null = null;
   private readonly sockets = new Set<Socket>();
-  private trigger: { pattern: RegExp; fired: () => void } | null = null;
+  private trigger: { pattern: RegExp; freeze: boolean; fired: () => void } | null = null;
+  /** Set by {@link freezeOn}: nothing passes, nothing is closed. */
+  private frozen = false;
   /** Connections refused or dropped by cuts so far (incoming ones while cut are refused by the OS). */
   cuts = 0;
 
@@ -217,6 +220,7 @@ export class TcpProxy {
   /** Refuses new connections and drops the open ones. */
   async cut(): Promise<void> {
     this.cuts += 1;
+    this.frozen = false;
     const server = this.server;
     this.server = null;
     for (const s of this.sockets) s.destroy();
@@ -229,12 +233,25 @@ export class TcpProxy {
    * resolves once it happened, rejects if no such packet came within `timeoutMs`.
    */
   cutOn(pattern: RegExp, timeoutMs = 10_000): Promise<void> {
+    return this.arm(pattern, false, timeoutMs);
+  }
+
+  /**
+   * Arms a freeze for the first client packet matching `pattern` (dropped): from then on nothing
+   * passes either way and no connection is closed; new ones are accepted and never answered, as
+   * with a database host that hangs. {@link cut} or {@link stop} ends it.
+   */
+  freezeOn(pattern: RegExp, timeoutMs = 10_000): Promise<void> {
+    return this.arm(pattern, true, timeoutMs);
+  }
+
+  private arm(pattern: RegExp, freeze: boolean, timeoutMs: number): Promise<void> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.trigger = null;
         reject(new Error(`no packet matching ${pattern} went through the proxy within ${timeoutMs} ms`));
       }, timeoutMs);
-      this.trigger = { pattern, fired: () => (clearTimeout(timer), resolve()) };
+      this.trigger = { pattern, freeze, fired: () => (clearTimeout(timer), resolve()) };
     });
   }
 
@@ -255,14 +272,22 @@ export class TcpProxy {
     client.on('error', drop).on('close', drop);
     upstream.on('error', drop).on('close', drop);
     client.on('data', (chunk: Buffer) => {
+      if (this.frozen) return;
       const trigger = this.trigger;
       if (trigger && trigger.pattern.test(chunk.toString('latin1'))) {
         this.trigger = null;
-        void this.cut().then(trigger.fired);
+        if (trigger.freeze) {
+          this.frozen = true;
+          trigger.fired();
+        } else {
+          void this.cut().then(trigger.fired);
+        }
         return;
       }
       upstream.write(chunk);
     });
-    upstream.pipe(client);
+    upstream.on('data', (chunk: Buffer) => {
+      if (!this.frozen) client.write(chunk);
+    });
   }
 }

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { LoggerService } from '@nestjs/common';
+import { Redis } from 'ioredis';
 import { WebhooksConfigError } from '../../src/errors/webhooks-config.error.js';
 import { WebhookService } from '../../src/outbound/webhook.service.js';
 import { DeliveryProcessor } from '../../src/outbound/delivery.processor.js';
@@ -46,13 +47,24 @@ describe.each(testDatabases())('WebhooksModule on %s', (db) => {
     }
   });
 
-  it.each(registrations)('fails at boot on invalid options with %s, naming the option', async (_name, how) => {
-    const err = await startTestApp({ db, ...how, trackRedis: true, webhooks: { outbound: { ...FAST_OUTBOUND, timeoutMs: -1 } } }).then(
-      () => null,
-      (e: unknown) => e,
-    );
-    expect(err).toBeInstanceOf(WebhooksConfigError);
-    expect((err as Error).message).toBe(messages.invalidOption('outbound.timeoutMs', 'an integer >= 1', -1));
+  it.each(registrations)('fails at boot on invalid options with %s, naming the option, and leaves no Redis connection', async (_name, how) => {
+    const redis = await PrivateRedis.start();
+    const probe = new Redis(redis.url);
+    try {
+      const err = await startTestApp({ db, ...how, redisUrl: redis.url, webhooks: { outbound: { ...FAST_OUTBOUND, timeoutMs: -1 } } }).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(WebhooksConfigError);
+      expect((err as Error).message).toBe(messages.invalidOption('outbound.timeoutMs', 'an integer >= 1', -1));
+      // Nest builds the other providers on after the failure: give a late queue time to connect.
+      await new Promise((r) => setTimeout(r, 300));
+      const clients = String(await probe.client('LIST')).trim().split('\n');
+      expect(clients).toHaveLength(1);
+    } finally {
+      probe.disconnect();
+      await redis.stop();
+    }
   });
 
   it('fails at boot, saying what to run, when the migrations were not applied', async () => {

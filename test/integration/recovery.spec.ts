@@ -1,7 +1,7 @@
 import { getQueueToken } from '@nestjs/bull';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Queue } from 'bull';
-import { DataSource } from 'typeorm';
+import { DataSource, In, IsNull, Not } from 'typeorm';
 import { WebhookDelivery } from '../../src/entities/webhook-delivery.entity.js';
 import { OutboxService } from '../../src/outbound/outbox.service.js';
 import { WebhookService } from '../../src/outbound/webhook.service.js';
@@ -89,11 +89,15 @@ describe.each(testDatabases())('recovery of committed deliveries on %s', (kind) 
       await svc.createEndpoint({ url: receiver.url('/relays'), customerId: 'relays' });
       const all: string[] = [];
       for (let i = 0; i < 600; i++) all.push(...(await svc.send('relay.race', { i }, { customerId: 'relays' })).deliveryIds);
-      // Make them look like rows whose enqueue never happened.
+      // Make them look like rows whose enqueue never happened, once the real enqueue is over:
+      // the enqueued_at marks are written a few ms after send() returns, and a late one would
+      // land on the faked state.
+      const ds = a.app.get(DataSource);
+      const repo = ds.getRepository(WebhookDelivery);
+      await eventually(async () => (await repo.countBy({ id: In(all), enqueuedAt: Not(IsNull()) })) === all.length);
       const queue = a.app.get<Queue>(getQueueToken(WEBHOOKS_QUEUE));
       await queue.empty();
-      const ds = a.app.get(DataSource);
-      await ds.getRepository(WebhookDelivery).createQueryBuilder().update().set({ enqueuedAt: null, createdAt: new Date(Date.now() - 7_200_000) }).whereInIds(all).execute();
+      await repo.createQueryBuilder().update().set({ enqueuedAt: null, createdAt: new Date(Date.now() - 7_200_000) }).whereInIds(all).execute();
 
       const claimedA: string[] = [];
       const claimedB: string[] = [];

@@ -1,6 +1,5 @@
 import { BullModule, getQueueToken } from '@nestjs/bull';
 import type { Queue } from 'bull';
-import { Redis, type RedisOptions } from 'ioredis';
 import { WEBHOOKS_QUEUE } from '../../src/webhooks.constants.js';
 import type { INestApplication, LoggerService, ModuleMetadata, Provider, Type } from '@nestjs/common';
 import { Injectable } from '@nestjs/common';
@@ -35,12 +34,6 @@ export interface TestAppOptions {
   logger?: LoggerService | false;
   /** forRootAsync with useClass instead of useFactory. */
   asyncClass?: boolean;
-  /**
-   * Open Bull's Redis connections through a tracker, so that a boot that fails after Bull
-   * connected can still disconnect them (Bull does not close connections it did not create).
-   * Only for tests whose boot is meant to fail.
-   */
-  trackRedis?: boolean;
   /** Extra Bull settings (short lock / stall intervals for fault tests). */
   bullSettings?: Record<string, unknown>;
 }
@@ -73,7 +66,6 @@ export async function startTestApp(opts: TestAppOptions): Promise<TestApp> {
   const webhooks: WebhooksModuleOptions = opts.webhooks ?? { outbound: FAST_OUTBOUND };
 
   const dataSources: DataSource[] = [];
-  const redisClients: Redis[] = [];
   @Module({
     imports: [
       TypeOrmModule.forRootAsync({
@@ -96,13 +88,6 @@ export async function startTestApp(opts: TestAppOptions): Promise<TestApp> {
         redis: opts.redisUrl ?? REDIS_URL,
         prefix,
         settings: opts.bullSettings as any,
-        ...(opts.trackRedis && {
-          createClient: (type: string, config?: RedisOptions) => {
-            const client = type === 'client' ? new Redis(config!) : new Redis({ ...config, maxRetriesPerRequest: null, enableReadyCheck: false });
-            redisClients.push(client);
-            return client;
-          },
-        }),
       }),
       opts.asyncClass
         ? WebhooksModule.forRootAsync({ useClass: optionsFactory(webhooks), inboundPath: webhooks.inbound?.path })
@@ -132,7 +117,6 @@ export async function startTestApp(opts: TestAppOptions): Promise<TestApp> {
     // A failed boot must not leak connections or data.
     await app?.close().catch(() => undefined);
     for (const ds of dataSources) if (ds.isInitialized) await ds.destroy();
-    for (const client of redisClients) client.disconnect();
     await deletePrefix(prefix, opts.redisUrl ?? REDIS_URL);
     if (ownDb) await db.drop();
     throw err;

@@ -6,6 +6,7 @@ describe('resolveWebhooksOptions', () => {
   it('fills every default', () => {
     const o = resolveWebhooksOptions({});
     expect(o.role).toBe('all');
+    expect(o.sqliteWaitMs).toBe(5_000);
     expect(o.outbound).toMatchObject({
       schedule: DEFAULT_SCHEDULE,
       jitter: 0.2,
@@ -21,6 +22,7 @@ describe('resolveWebhooksOptions', () => {
 
   it.each([
     [{ role: 'boss' }, /"role" must be one of all, emitter, worker/],
+    [{ sqliteWaitMs: 0 }, /"sqliteWaitMs" must be an integer >= 1/],
     [{ outbound: { schedule: [] } }, /"outbound.schedule" must be a non-empty array/],
     [{ outbound: { schedule: [0, -5] } }, /"outbound.schedule"/],
     [{ outbound: { jitter: 2 } }, /"outbound.jitter" must be a number from 0 to 1 \(got 2\)/],

@@ -1,0 +1,28 @@
+import { getQueueToken, getSharedConfigToken } from '@nestjs/bull';
+import type { Provider } from '@nestjs/common';
+import Bull, { type QueueOptions } from 'bull';
+import { deliveryBackoff } from './outbound/retry.policy.js';
+import { WEBHOOKS_BACKOFF, WEBHOOKS_OPTIONS, WEBHOOKS_QUEUE } from './webhooks.constants.js';
+
+/**
+ * The module's Bull queue: the app's `BullModule.forRoot` settings plus the delivery backoff,
+ * closed at shutdown. It is built only from valid options (it injects {@link WEBHOOKS_OPTIONS}):
+ * Nest builds a module's providers side by side, so a queue registered through
+ * `BullModule.registerQueueAsync` was still built, and connected to Redis, after an invalid
+ * `forRootAsync` option had already failed the boot, with no app left to close it.
+ */
+export const webhooksQueueProvider: Provider = {
+  provide: getQueueToken(WEBHOOKS_QUEUE),
+  inject: [{ token: getSharedConfigToken(), optional: true }, WEBHOOKS_OPTIONS],
+  useFactory: (shared?: QueueOptions & { url?: string }) => {
+    const options: QueueOptions = {
+      ...shared,
+      settings: {
+        ...shared?.settings,
+        backoffStrategies: { ...shared?.settings?.backoffStrategies, [WEBHOOKS_BACKOFF]: deliveryBackoff },
+      },
+    };
+    const queue = shared?.url ? new Bull(WEBHOOKS_QUEUE, shared.url, options) : new Bull(WEBHOOKS_QUEUE, options);
+    return Object.assign(queue, { onApplicationShutdown: () => queue.close() });
+  },
+};
