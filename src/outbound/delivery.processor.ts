@@ -14,13 +14,12 @@ import { type HttpAttemptResult, WebhookHttpClient } from './http.client.js';
 import { DeliveryStore, type LoadedDelivery } from './delivery.store.js';
 import type { DeliveryJobData } from './outbox.service.js';
 import { type AttemptOutcome, decideOutcome, RetryLaterError } from './retry.policy.js';
+import { settleWithin, SHUTDOWN_MARGIN_MS } from './shutdown.js';
 
 /** What one job run did, returned as the Bull job result. */
 export type DeliveryJobResult = AttemptOutcome['kind'] | 'skipped' | 'discarded';
 
 const TERMINAL = ['succeeded', 'failed', 'discarded'];
-/** Time beyond the attempt timeout that shutdown allows for recording the last attempts. */
-const SHUTDOWN_MARGIN_MS = 5_000;
 
 /**
  * Consumes delivery jobs: signs the stored body, POSTs it through the HTTP client, records the
@@ -73,11 +72,8 @@ export class DeliveryProcessor implements OnApplicationBootstrap, OnModuleDestro
   async beforeApplicationShutdown(): Promise<void> {
     if (!this.stopping) return;
     const bound = this.options.outbound.timeoutMs + SHUTDOWN_MARGIN_MS;
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), bound)));
     const inFlight = (this.queue as unknown as { whenCurrentJobsFinished(): Promise<void> }).whenCurrentJobsFinished();
-    const outcome = await Promise.race([inFlight.then(() => 'done' as const), late]).catch((err: Error) => err.message);
-    clearTimeout(timer);
+    const outcome = await settleWithin(inFlight, bound);
     if (outcome === 'late') {
       this.logger.warn(`Attempts still in flight after ${bound} ms; stopping anyway (Bull retries them as stalled).`);
       // Bull's own close, at onApplicationShutdown, would wait for them again without a bound

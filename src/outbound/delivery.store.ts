@@ -93,8 +93,8 @@ const PG_RECORD = {
   FROM v WHERE webhook_deliveries.id = v.delivery_id`,
 };
 
-/** The part of node-postgres' Pool (TypeORM's PostgreSQL driver keeps it as `master`) used here. */
-interface PgPool {
+/** The part of a node-postgres client used here. */
+interface PgClient {
   query(statement: { name: string; text: string; values: unknown[] }): Promise<{ rows: Record<string, unknown>[] }>;
 }
 
@@ -129,9 +129,8 @@ export class DeliveryStore {
   }
 
   private async loadMany(ids: string[]): Promise<(LoadedDelivery | null)[]> {
-    const pg = this.pgPool();
-    const rows: Record<string, unknown>[] = pg
-      ? (await pg.query({ ...PG_LOAD, values: [ids] })).rows
+    const rows: Record<string, unknown>[] = !this.tx.isSqlite
+      ? await this.pgNamed(PG_LOAD, [ids])
       : await runSql(this.dataSource.manager, `${LOAD_SQL}(${marks(ids.length)})`, ids);
     const byId = new Map(rows.map((r) => [r.id as string, toLoaded(r)]));
     return ids.map((id) => byId.get(id) ?? null);
@@ -150,10 +149,9 @@ export class DeliveryStore {
   }
 
   private async write(records: AttemptRecord[]): Promise<(string | null)[]> {
-    const pg = this.pgPool();
-    if (pg && records.every((r) => !r.health)) {
+    if (!this.tx.isSqlite && records.every((r) => !r.health)) {
       // One statement is atomic by itself: no BEGIN/COMMIT round trips.
-      await pg.query({ ...PG_RECORD, values: recordColumns(records) });
+      await this.pgNamed(PG_RECORD, recordColumns(records));
       return records.map(() => null);
     }
     const attempts = records.flatMap((r) => [
@@ -179,10 +177,20 @@ export class DeliveryStore {
     return forDriver(text, this.tx.isSqlite);
   }
 
-  /** node-postgres' pool under TypeORM on PostgreSQL; null on SQLite. */
-  private pgPool(): PgPool | null {
-    if (this.tx.isSqlite) return null;
-    return (this.dataSource.driver as unknown as { master?: PgPool }).master ?? null;
+  /**
+   * Runs a named statement on a connection TypeORM lends (its query runner's node-postgres
+   * client): TypeORM's query() takes no statement name. Borrowed through a query runner, not
+   * from the pool directly, so that DataSource.destroy() still releases a connection whose query
+   * hangs instead of waiting for it.
+   */
+  private async pgNamed(statement: { name: string; text: string }, values: unknown[]): Promise<Record<string, unknown>[]> {
+    const runner = this.dataSource.createQueryRunner();
+    try {
+      const client = (await runner.connect()) as PgClient;
+      return (await client.query({ ...statement, values })).rows;
+    } finally {
+      await runner.release();
+    }
   }
 }
 

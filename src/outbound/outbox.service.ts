@@ -7,6 +7,7 @@ import { WebhookDelivery } from '../entities/webhook-delivery.entity.js';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
 import { TransactionRunner } from '../transaction.runner.js';
 import { DELIVERY_JOB, WEBHOOKS_BACKOFF, WEBHOOKS_OPTIONS, WEBHOOKS_QUEUE } from '../webhooks.constants.js';
+import { settleWithin, SHUTDOWN_MARGIN_MS } from './shutdown.js';
 import { marks, runSql } from './sql.js';
 import { TransactionOutbox } from './transaction.outbox.js';
 
@@ -58,8 +59,13 @@ export class OutboxService implements OnApplicationBootstrap, BeforeApplicationS
     this.stopped = true;
     for (const t of this.timers) clearTimeout(t);
     // Jobs of commits still in the backlog first: their marks join the passes awaited next.
-    await this.transactionOutbox.drain();
-    await Promise.allSettled([...this.running]);
+    // Bounded like the worker's wait: a database or Redis that hangs must not hold shutdown;
+    // what is left unmarked or unrelayed is picked up by the relay of the next process.
+    const bound = this.options.outbound.timeoutMs + SHUTDOWN_MARGIN_MS;
+    const finished = this.transactionOutbox.drain().then(() => Promise.allSettled([...this.running]));
+    if ((await settleWithin(finished, bound)) === 'late') {
+      this.logger.warn(`Relay or enqueue work still running after ${bound} ms; stopping anyway (the relay of the next process picks up what it left).`);
+    }
   }
 
   /** Job options of a delivery: one job per delivery, retried on the module's schedule. */
