@@ -45,6 +45,17 @@ interface PendingStatement {
   reject(err: unknown): void;
 }
 
+/** The part of better-sqlite3's connection the inbox uses. */
+interface SqliteConnection {
+  readonly inTransaction: boolean;
+  prepare(sql: string): SqliteStatement;
+}
+interface SqliteStatement {
+  readonly reader: boolean;
+  all(...params: unknown[]): Row[];
+  run(...params: unknown[]): unknown;
+}
+
 /** Rows of a query result: PostgreSQL answers UPDATE … RETURNING as [rows, count], SQLite as rows. */
 function rowsOf(result: unknown): Row[] {
   if (!Array.isArray(result)) return [];
@@ -62,6 +73,10 @@ export class InboxService implements BeforeApplicationShutdown {
   private readonly postgres: boolean;
   private pending: PendingStatement[] = [];
   private flushing: Promise<void> | null = null;
+  /** better-sqlite3 only: its connection and the inbox's prepared statements on it. */
+  private sqlite: SqliteConnection | null | undefined;
+  private readonly statements = new Map<string, SqliteStatement>();
+  private readonly dialected = new Map<string, string>();
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -166,11 +181,11 @@ export class InboxService implements BeforeApplicationShutdown {
     while (this.pending.length > 0) {
       const group = this.pending.splice(0, MAX_GROUP);
       try {
-        const results = await this.tx.run(async (m) => {
+        const results = this.runDirect(group) ?? (await this.tx.run(async (m) => {
           const out: unknown[] = [];
           for (const statement of group) out.push(await m.query(statement.sql, statement.params));
           return out;
-        });
+        }));
         group.forEach((statement, i) => statement.resolve(rowsOf(results[i])));
       } catch (err) {
         const error = this.unavailable(err);
@@ -178,6 +193,43 @@ export class InboxService implements BeforeApplicationShutdown {
       }
     }
     this.flushing = null;
+  }
+
+  /**
+   * better-sqlite3: runs the group as one transaction straight on the connection, synchronously,
+   * with prepared statements kept for the next groups: nothing else can run on the connection
+   * between BEGIN and COMMIT. Returns undefined (the caller goes through TypeORM, in turn) when
+   * the driver is another one or a transaction of the app or the module is open on it.
+   */
+  private runDirect(group: PendingStatement[]): unknown[] | undefined {
+    const db = this.connection();
+    if (!db || db.inTransaction) return undefined;
+    this.statement('BEGIN').run();
+    try {
+      const out = group.map(({ sql, params }) => {
+        const statement = this.statement(sql);
+        return statement.reader ? statement.all(...params) : statement.run(...params);
+      });
+      this.statement('COMMIT').run();
+      return out;
+    } catch (err) {
+      if (db.inTransaction) this.statement('ROLLBACK').run();
+      throw err;
+    }
+  }
+
+  private connection(): SqliteConnection | null {
+    if (this.sqlite === undefined) {
+      const handle = this.dataSource.options.type === 'better-sqlite3' ? (this.dataSource.driver as { databaseConnection?: SqliteConnection }).databaseConnection : undefined;
+      this.sqlite = handle && typeof handle.prepare === 'function' && typeof handle.inTransaction === 'boolean' ? handle : null;
+    }
+    return this.sqlite;
+  }
+
+  private statement(sql: string): SqliteStatement {
+    let statement = this.statements.get(sql);
+    if (!statement) this.statements.set(sql, (statement = this.sqlite!.prepare(sql)));
+    return statement;
   }
 
   private async write<T>(work: (m: EntityManager) => Promise<T>): Promise<T> {
@@ -195,7 +247,12 @@ export class InboxService implements BeforeApplicationShutdown {
 
   /** `?` placeholders as the driver wants them. */
   private dialect(sql: string): string {
-    let n = 0;
-    return this.postgres ? sql.replace(/\?/g, () => `$${++n}`) : sql;
+    if (!this.postgres) return sql;
+    let out = this.dialected.get(sql);
+    if (out === undefined) {
+      let n = 0;
+      this.dialected.set(sql, (out = sql.replace(/\?/g, () => `$${++n}`)));
+    }
+    return out;
   }
 }
