@@ -74,7 +74,8 @@ export class InboxService implements BeforeApplicationShutdown {
   private pending: PendingStatement[] = [];
   private flushing: Promise<void> | null = null;
   /** better-sqlite3 only: its connection and the inbox's prepared statements on it. */
-  private sqlite: SqliteConnection | null | undefined;
+  private readonly direct: boolean;
+  private sqlite: SqliteConnection | undefined;
   private readonly statements = new Map<string, SqliteStatement>();
   private readonly dialected = new Map<string, string>();
 
@@ -83,6 +84,7 @@ export class InboxService implements BeforeApplicationShutdown {
     private readonly tx: TransactionRunner,
   ) {
     this.postgres = dataSource.options.type === 'postgres';
+    this.direct = dataSource.options.type === 'better-sqlite3';
   }
 
   /**
@@ -218,12 +220,16 @@ export class InboxService implements BeforeApplicationShutdown {
     }
   }
 
+  /** The driver's connection, read each time: a DataSource initialised again has a new one. */
   private connection(): SqliteConnection | null {
-    if (this.sqlite === undefined) {
-      const handle = this.dataSource.options.type === 'better-sqlite3' ? (this.dataSource.driver as { databaseConnection?: SqliteConnection }).databaseConnection : undefined;
-      this.sqlite = handle && typeof handle.prepare === 'function' && typeof handle.inTransaction === 'boolean' ? handle : null;
+    if (!this.direct) return null;
+    const handle = (this.dataSource.driver as { databaseConnection?: SqliteConnection }).databaseConnection;
+    if (!handle || typeof handle.prepare !== 'function' || typeof handle.inTransaction !== 'boolean') return null;
+    if (handle !== this.sqlite) {
+      this.sqlite = handle;
+      this.statements.clear();
     }
-    return this.sqlite;
+    return handle;
   }
 
   private statement(sql: string): SqliteStatement {
