@@ -5,7 +5,7 @@ import type { VerifyResult, WebhookVerifier } from '../interfaces/webhook-verifi
 import type { ResolvedInboundSource, ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
 import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
 import { inboundMessages } from './inbound.messages.js';
-import { parseJsonBody, type WebhookHeaders } from './schemes/scheme.utils.js';
+import type { WebhookHeaders } from './schemes/scheme.utils.js';
 import { verifierFor } from './schemes/index.js';
 import { WebhookProblem } from './webhook.problem.js';
 
@@ -14,6 +14,8 @@ export interface ReadEvent {
   id: string;
   type: string;
   payload: unknown;
+  /** The body as UTF-8 text, when reading it made that text already (the default JSON parser). */
+  text?: string;
 }
 
 const ALWAYS_KEPT = ['content-type', 'user-agent'];
@@ -22,14 +24,22 @@ const MAX_LENGTH = 255;
 
 /** One configured sender: its verifier, secrets and how its events are read. */
 export class InboundSource {
-  private readonly keep: string[];
+  /** Header names kept as they are, and prefixes (ending in `-`) of kept ones. */
+  private readonly keepNames: Set<string>;
+  private readonly keepPrefixes: string[];
+  private readonly readType: (payload: unknown, headers: WebhookHeaders) => string | undefined;
+  private readonly readId: ((payload: unknown, headers: WebhookHeaders) => string | undefined) | undefined;
 
   constructor(
     readonly name: string,
     readonly verifier: WebhookVerifier,
     private readonly options: ResolvedInboundSource,
   ) {
-    this.keep = [...ALWAYS_KEPT, ...(verifier.keepHeaders ?? []).map((h) => h.toLowerCase())];
+    const keep = [...ALWAYS_KEPT, ...(verifier.keepHeaders ?? []).map((h) => h.toLowerCase())];
+    this.keepNames = new Set(keep.filter((k) => !k.endsWith('-')));
+    this.keepPrefixes = keep.filter((k) => k.endsWith('-'));
+    this.readType = options.eventType ?? verifier.eventType.bind(verifier);
+    this.readId = options.eventId ?? verifier.eventId?.bind(verifier);
   }
 
   /** Checks the signature of the exact bytes received. */
@@ -39,8 +49,15 @@ export class InboundSource {
 
   /** The payload of a verified body; throws a 400 problem when it is not what the scheme reads. */
   parse(rawBody: Buffer, headers: WebhookHeaders): unknown {
+    return this.parsed(rawBody, headers).payload;
+  }
+
+  /** The payload, and the body's UTF-8 text when the default JSON parser made it (kept for the inbox row). */
+  private parsed(rawBody: Buffer, headers: WebhookHeaders): { payload: unknown; text?: string } {
     try {
-      return this.verifier.parse ? this.verifier.parse(rawBody, headers) : parseJsonBody(rawBody);
+      if (this.verifier.parse) return { payload: this.verifier.parse(rawBody, headers) };
+      const text = rawBody.toString('utf8');
+      return { payload: JSON.parse(text), text };
     } catch {
       throw new WebhookProblem('invalid_json', inboundMessages.invalidJson());
     }
@@ -48,27 +65,27 @@ export class InboundSource {
 
   /** Parses a verified body and reads its type and id; throws a 400 problem when it cannot. */
   read(rawBody: Buffer, headers: WebhookHeaders): ReadEvent {
-    const payload = this.parse(rawBody, headers);
-    const type = (this.options.eventType ?? this.verifier.eventType.bind(this.verifier))(payload, headers);
+    const { payload, text } = this.parsed(rawBody, headers);
+    const type = this.readType(payload, headers);
     if (typeof type !== 'string' || type === '') {
       throw new WebhookProblem('invalid_event_type', inboundMessages.invalidEventType(`no event type was found in it (scheme ${this.verifier.name})`));
     }
     if (type.length > MAX_LENGTH) {
       throw new WebhookProblem('invalid_event_type', inboundMessages.invalidEventType(`its event type is longer than ${MAX_LENGTH}`));
     }
-    const readId = this.options.eventId ?? this.verifier.eventId?.bind(this.verifier);
-    const id = readId?.(payload, headers);
+    const id = this.readId?.(payload, headers);
     // Without an id (or with an oversized one) a hash stands in: a resent body is a duplicate.
     const usable = typeof id === 'string' && id !== '' && id.length <= MAX_LENGTH;
-    return { id: usable ? id : hashId(typeof id === 'string' && id !== '' ? id : rawBody), type, payload };
+    return { id: usable ? id : hashId(typeof id === 'string' && id !== '' ? id : rawBody), type, payload, text };
   }
 
   /** The headers worth keeping: the scheme's own, content type and user agent; never credentials. */
   keptHeaders(headers: WebhookHeaders): Record<string, string> {
     const kept: Record<string, string> = {};
-    for (const [name, value] of Object.entries(headers)) {
+    for (const name in headers) {
+      const value = headers[name];
       if (value === undefined || NEVER_KEPT.has(name)) continue;
-      if (this.keep.some((k) => (k.endsWith('-') ? name.startsWith(k) : name === k))) kept[name] = value;
+      if (this.keepNames.has(name) || this.keepPrefixes.some((k) => name.startsWith(k))) kept[name] = value;
     }
     return kept;
   }

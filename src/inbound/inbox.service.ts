@@ -34,6 +34,7 @@ export class InboxUnavailableError extends Error {
 export const CLAIM_LEASE_MS = 5 * 60_000;
 const ERROR_LENGTH = 500;
 const MAX_GROUP = 200;
+const GROUP_TURNS = 2;
 
 type Row = { id: string; attempts?: number };
 
@@ -43,6 +44,17 @@ interface PendingStatement {
   params: unknown[];
   resolve(rows: Row[]): void;
   reject(err: unknown): void;
+}
+
+/** The part of better-sqlite3's connection the inbox uses. */
+interface SqliteConnection {
+  readonly inTransaction: boolean;
+  prepare(sql: string): SqliteStatement;
+}
+interface SqliteStatement {
+  readonly reader: boolean;
+  all(...params: unknown[]): Row[];
+  run(...params: unknown[]): unknown;
 }
 
 /** Rows of a query result: PostgreSQL answers UPDATE … RETURNING as [rows, count], SQLite as rows. */
@@ -62,12 +74,18 @@ export class InboxService implements BeforeApplicationShutdown {
   private readonly postgres: boolean;
   private pending: PendingStatement[] = [];
   private flushing: Promise<void> | null = null;
+  /** better-sqlite3 only: its connection and the inbox's prepared statements on it. */
+  private readonly direct: boolean;
+  private sqlite: SqliteConnection | undefined;
+  private readonly statements = new Map<string, SqliteStatement>();
+  private readonly dialected = new Map<string, string>();
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly tx: TransactionRunner,
   ) {
     this.postgres = dataSource.options.type === 'postgres';
+    this.direct = dataSource.options.type === 'better-sqlite3';
   }
 
   /**
@@ -159,18 +177,21 @@ export class InboxService implements BeforeApplicationShutdown {
   /**
    * SQLite: one transaction per group of waiting statements. Each commit costs far more than a
    * row, and SQLite has one connection anyway, so calls arriving together share a commit; each
-   * caller still gets its own result once the group is committed.
+   * caller still gets its own result once the group is committed. The group is taken two turns
+   * of the event loop after its first statement: a body parser finishes a request a turn after
+   * its bytes arrived, and those calls join too (Express bench: 13 statements a group instead
+   * of 11, about 3 µs less SQLite time a statement); an idle loop turns in microseconds.
    */
   private async flush(): Promise<void> {
-    await new Promise((resolve) => setImmediate(resolve));
+    for (let turn = 0; turn < GROUP_TURNS; turn++) await new Promise((resolve) => setImmediate(resolve));
     while (this.pending.length > 0) {
       const group = this.pending.splice(0, MAX_GROUP);
       try {
-        const results = await this.tx.run(async (m) => {
+        const results = this.runDirect(group) ?? (await this.tx.run(async (m) => {
           const out: unknown[] = [];
           for (const statement of group) out.push(await m.query(statement.sql, statement.params));
           return out;
-        });
+        }));
         group.forEach((statement, i) => statement.resolve(rowsOf(results[i])));
       } catch (err) {
         const error = this.unavailable(err);
@@ -178,6 +199,47 @@ export class InboxService implements BeforeApplicationShutdown {
       }
     }
     this.flushing = null;
+  }
+
+  /**
+   * better-sqlite3: runs the group as one transaction straight on the connection, synchronously,
+   * with prepared statements kept for the next groups: nothing else can run on the connection
+   * between BEGIN and COMMIT. Returns undefined (the caller goes through TypeORM, in turn) when
+   * the driver is another one or a transaction of the app or the module is open on it.
+   */
+  private runDirect(group: PendingStatement[]): unknown[] | undefined {
+    const db = this.connection();
+    if (!db || db.inTransaction) return undefined;
+    this.statement('BEGIN').run();
+    try {
+      const out = group.map(({ sql, params }) => {
+        const statement = this.statement(sql);
+        return statement.reader ? statement.all(...params) : statement.run(...params);
+      });
+      this.statement('COMMIT').run();
+      return out;
+    } catch (err) {
+      if (db.inTransaction) this.statement('ROLLBACK').run();
+      throw err;
+    }
+  }
+
+  /** The driver's connection, read each time: a DataSource initialised again has a new one. */
+  private connection(): SqliteConnection | null {
+    if (!this.direct) return null;
+    const handle = (this.dataSource.driver as { databaseConnection?: SqliteConnection }).databaseConnection;
+    if (!handle || typeof handle.prepare !== 'function' || typeof handle.inTransaction !== 'boolean') return null;
+    if (handle !== this.sqlite) {
+      this.sqlite = handle;
+      this.statements.clear();
+    }
+    return handle;
+  }
+
+  private statement(sql: string): SqliteStatement {
+    let statement = this.statements.get(sql);
+    if (!statement) this.statements.set(sql, (statement = this.sqlite!.prepare(sql)));
+    return statement;
   }
 
   private async write<T>(work: (m: EntityManager) => Promise<T>): Promise<T> {
@@ -195,7 +257,12 @@ export class InboxService implements BeforeApplicationShutdown {
 
   /** `?` placeholders as the driver wants them. */
   private dialect(sql: string): string {
-    let n = 0;
-    return this.postgres ? sql.replace(/\?/g, () => `$${++n}`) : sql;
+    if (!this.postgres) return sql;
+    let out = this.dialected.get(sql);
+    if (out === undefined) {
+      let n = 0;
+      this.dialected.set(sql, (out = sql.replace(/\?/g, () => `$${++n}`)));
+    }
+    return out;
   }
 }

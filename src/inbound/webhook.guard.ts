@@ -86,6 +86,9 @@ export class WebhookGuard implements CanActivate {
 function lowerCased(headers: WebhookRequest['headers']): WebhookHeaders {
   // Node already lower-cases names; repeated headers arrive as arrays.
   const out: WebhookHeaders = {};
-  for (const [name, value] of Object.entries(headers)) out[name] = Array.isArray(value) ? value.join(', ') : value;
+  for (const name in headers) {
+    const value = headers[name];
+    out[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
   return out;
 }

@@ -52,7 +52,13 @@ export function createWebhooksController(path: string): Type<unknown> {
     }
 
     private async handle({ source, rawBody, headers, receivedAt }: VerifiedWebhook): Promise<WebhookReceipt> {
-      const { id, type, payload } = await this.read(source, rawBody, headers);
+      let event: ReadEvent;
+      try {
+        event = source.read(rawBody, headers);
+      } catch (err) {
+        return this.unreadable(source, rawBody, headers, err);
+      }
+      const { id, type, payload, text } = event;
       const queued = this.options.inbound.mode === 'queue';
       // In queue mode the worker decides; this process may not even hold the handlers.
       const handlers = queued ? [] : this.dispatcher.handlersFor(source.name, type);
@@ -62,7 +68,7 @@ export function createWebhooksController(path: string): Type<unknown> {
         source: source.name,
         eventId: id,
         type,
-        rawBody: rawBody.toString('utf8'),
+        rawBody: text ?? rawBody.toString('utf8'),
         headers: kept,
         status: ignored ? 'ignored' : 'received',
       });
@@ -88,16 +94,12 @@ export function createWebhooksController(path: string): Type<unknown> {
       return { received: true, id, status: 'processed' };
     }
 
-    /** Reads the verified body; an unreadable one is still kept (as `failed`) before its 400. */
-    private async read(source: InboundSource, rawBody: Buffer, headers: WebhookHeaders): Promise<ReadEvent> {
-      try {
-        return source.read(rawBody, headers);
-      } catch (err) {
-        if (!(err instanceof WebhookProblem)) throw err;
-        const entry = { source: source.name, eventId: hashId(rawBody), rawBody: rawBody.toString('utf8'), headers: source.keptHeaders(headers) };
-        await this.inbox.recordUnreadable(entry, `${err.code}: ${err.body.detail}`).catch(() => undefined);
-        throw err;
-      }
+    /** An unreadable verified body is still kept (as `failed`) before its 400. */
+    private async unreadable(source: InboundSource, rawBody: Buffer, headers: WebhookHeaders, err: unknown): Promise<never> {
+      if (!(err instanceof WebhookProblem)) throw err;
+      const entry = { source: source.name, eventId: hashId(rawBody), rawBody: rawBody.toString('utf8'), headers: source.keptHeaders(headers) };
+      await this.inbox.recordUnreadable(entry, `${err.code}: ${err.body.detail}`).catch(() => undefined);
+      throw err;
     }
 
     private async claim(entry: Parameters<InboxService['claim']>[0]): Promise<ClaimedRow | null> {

@@ -146,6 +146,20 @@ describe.each(testDatabases())('inbox and dispatch on %s', (kind) => {
       expect(again.body.status).toBe('duplicate');
     });
 
+    it('writes the inbox outside a transaction the app holds open: its rollback keeps the row', async () => {
+      const runner = t.app.get(DataSource).createQueryRunner();
+      await runner.startTransaction();
+      await runner.query('SELECT COUNT(*) FROM webhook_inbox');
+      const id = msgId();
+      const answer = postWebhook(t.app, 'partner', order(), { id }).then((res) => res);
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      await runner.rollbackTransaction();
+      await runner.release();
+      const res = await answer;
+      expect([res.status, res.body.status]).toEqual([200, 'processed']);
+      expect((await inboxRows(t.app)).filter((r) => r.eventId === id).map((r) => r.status)).toEqual(['processed']);
+    });
+
     it('answers 503 with Retry-After while the inbox cannot be written, and recovers', async () => {
       const before = t.handlers.calls.length;
       const restore = await storageDown(db);

@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { constantTimeEqual } from '../../signing/constant-time.js';
 import type { VerifyFailure, VerifyResult, WebhookVerifier } from '../../interfaces/webhook-verifier.interface.js';
 
@@ -48,6 +48,14 @@ export function anySignatureMatches(given: string[], expected: string[]): boolea
   let match = false;
   for (const e of expected) for (const g of given) match = constantTimeEqual(g, e) || match;
   return match;
+}
+
+/**
+ * Constant-time equality of a received signature and an expected one, both as bytes. Only the
+ * length, which every sender of the scheme knows (a digest's encoded length), can end it early.
+ */
+export function bytesEqual(given: Buffer, expected: Buffer): boolean {
+  return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
 /** Unix seconds from a header: digits only, or undefined. */
