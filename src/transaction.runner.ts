@@ -23,8 +23,8 @@ interface OpenTransaction {
  * While one of them is open, anything else on the connection (a read, a write, a transaction
  * the app starts) waits for it to end: with an asynchronous driver (`sqlite`, i.e. sqlite3) a
  * transaction spans event-loop turns, and a query issued meanwhile would run inside it, reading
- * rows that may still roll back. better-sqlite3 never lets that happen; this makes every SQLite
- * driver behave alike.
+ * rows that may still roll back. better-sqlite3's calls are synchronous, but a transaction still
+ * spans the awaits of the work inside it, so the same holds there.
  */
 @Injectable()
 export class TransactionRunner implements EntitySubscriberInterface, OnModuleInit, OnApplicationShutdown {
@@ -66,7 +66,10 @@ export class TransactionRunner implements EntitySubscriberInterface, OnModuleIni
     return this.inTurn(() => work(this.dataSource.manager));
   }
 
-  /** Queries from outside the module's open transaction wait for it to end. */
+  /**
+   * Queries from outside the module's open transaction wait for it to end. A TypeORM hook; the
+   * module's statements that skip TypeORM (runSql on better-sqlite3) call it themselves.
+   */
   beforeQuery(): Promise<void> | void {
     if (this.outside()) return this.waitOutside();
   }

@@ -129,11 +129,11 @@ export class DeliveryStore {
   }
 
   private async loadMany(ids: string[]): Promise<(LoadedDelivery | null)[]> {
-    const rows: Record<string, unknown>[] = !this.tx.isSqlite
-      ? await this.pgNamed(PG_LOAD, [ids])
-      : await runSql(this.dataSource.manager, `${LOAD_SQL}(${marks(ids.length)})`, ids);
-    const byId = new Map(rows.map((r) => [r.id as string, toLoaded(r)]));
-    return ids.map((id) => byId.get(id) ?? null);
+    if (!this.tx.isSqlite) return byIds(ids, await this.pgNamed(PG_LOAD, [ids]));
+    // runSql skips TypeORM's query hooks: wait, as any other query would, for the module's
+    // transaction open on the shared connection to end, so as not to read inside it.
+    await this.tx.beforeQuery();
+    return byIds(ids, await runSql(this.dataSource.manager, `${LOAD_SQL}(${marks(ids.length)})`, ids));
   }
 
   private async recordMany(records: AttemptRecord[]): Promise<(string | null | Error)[]> {
@@ -203,6 +203,12 @@ function recordColumns(records: AttemptRecord[]): unknown[][] {
     row.forEach((v, i) => columns[i].push(v));
   }
   return columns;
+}
+
+/** The loaded rows in the order of `ids`; null where a row is gone. */
+function byIds(ids: string[], rows: Record<string, unknown>[]): (LoadedDelivery | null)[] {
+  const byId = new Map(rows.map((r) => [r.id as string, toLoaded(r)]));
+  return ids.map((id) => byId.get(id) ?? null);
 }
 
 const time = (v: unknown) => (v === null || v === undefined ? null : new Date(Number(v)));
