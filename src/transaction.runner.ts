@@ -3,10 +3,10 @@ import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } fro
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager, EntitySubscriberInterface } from 'typeorm';
 import type { ResolvedWebhooksOptions } from './interfaces/webhooks-options.interface.js';
+import { SQLITE } from './outbound/sql.js';
 import { WEBHOOKS_OPTIONS } from './webhooks.constants.js';
 import { messages } from './webhooks.messages.js';
 
-const SQLITE_TYPES = ['sqlite', 'better-sqlite3', 'capacitor', 'cordova', 'expo', 'nativescript', 'react-native', 'sqljs'];
 
 /** The module's transaction open on the shared SQLite connection, and when it ends. */
 interface OpenTransaction {
@@ -39,7 +39,7 @@ export class TransactionRunner implements EntitySubscriberInterface, OnModuleIni
     @InjectDataSource() private readonly dataSource: DataSource,
     @Inject(WEBHOOKS_OPTIONS) private readonly options: ResolvedWebhooksOptions,
   ) {
-    this.isSqlite = SQLITE_TYPES.includes(dataSource.options.type);
+    this.isSqlite = SQLITE.has(dataSource.options.type);
   }
 
   onModuleInit(): void {

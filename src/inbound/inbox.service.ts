@@ -4,6 +4,7 @@ import type { DataSource, EntityManager } from 'typeorm';
 import { WebhookInboxEntry, type InboxStatus } from '../entities/webhook-inbox.entity.js';
 import { newId } from '../ids.js';
 import { TransactionRunner } from '../transaction.runner.js';
+import { preparedOn, sqliteConnection } from '../outbound/sql.js';
 
 /** A verified call about to be claimed. */
 export interface InboxClaim {
@@ -46,17 +47,6 @@ interface PendingStatement {
   reject(err: unknown): void;
 }
 
-/** The part of better-sqlite3's connection the inbox uses. */
-interface SqliteConnection {
-  readonly inTransaction: boolean;
-  prepare(sql: string): SqliteStatement;
-}
-interface SqliteStatement {
-  readonly reader: boolean;
-  all(...params: unknown[]): Row[];
-  run(...params: unknown[]): unknown;
-}
-
 /** Rows of a query result: PostgreSQL answers UPDATE … RETURNING as [rows, count], SQLite as rows. */
 function rowsOf(result: unknown): Row[] {
   if (!Array.isArray(result)) return [];
@@ -74,10 +64,6 @@ export class InboxService implements BeforeApplicationShutdown {
   private readonly postgres: boolean;
   private pending: PendingStatement[] = [];
   private flushing: Promise<void> | null = null;
-  /** better-sqlite3 only: its connection and the inbox's prepared statements on it. */
-  private readonly direct: boolean;
-  private sqlite: SqliteConnection | undefined;
-  private readonly statements = new Map<string, SqliteStatement>();
   private readonly dialected = new Map<string, string>();
 
   constructor(
@@ -85,7 +71,6 @@ export class InboxService implements BeforeApplicationShutdown {
     private readonly tx: TransactionRunner,
   ) {
     this.postgres = dataSource.options.type === 'postgres';
-    this.direct = dataSource.options.type === 'better-sqlite3';
   }
 
   /**
@@ -208,38 +193,20 @@ export class InboxService implements BeforeApplicationShutdown {
    * the driver is another one or a transaction of the app or the module is open on it.
    */
   private runDirect(group: PendingStatement[]): unknown[] | undefined {
-    const db = this.connection();
+    const db = sqliteConnection(this.dataSource);
     if (!db || db.inTransaction) return undefined;
-    this.statement('BEGIN').run();
+    preparedOn(db, 'BEGIN').run();
     try {
       const out = group.map(({ sql, params }) => {
-        const statement = this.statement(sql);
+        const statement = preparedOn(db, sql);
         return statement.reader ? statement.all(...params) : statement.run(...params);
       });
-      this.statement('COMMIT').run();
+      preparedOn(db, 'COMMIT').run();
       return out;
     } catch (err) {
-      if (db.inTransaction) this.statement('ROLLBACK').run();
+      if (db.inTransaction) preparedOn(db, 'ROLLBACK').run();
       throw err;
     }
-  }
-
-  /** The driver's connection, read each time: a DataSource initialised again has a new one. */
-  private connection(): SqliteConnection | null {
-    if (!this.direct) return null;
-    const handle = (this.dataSource.driver as { databaseConnection?: SqliteConnection }).databaseConnection;
-    if (!handle || typeof handle.prepare !== 'function' || typeof handle.inTransaction !== 'boolean') return null;
-    if (handle !== this.sqlite) {
-      this.sqlite = handle;
-      this.statements.clear();
-    }
-    return handle;
-  }
-
-  private statement(sql: string): SqliteStatement {
-    let statement = this.statements.get(sql);
-    if (!statement) this.statements.set(sql, (statement = this.sqlite!.prepare(sql)));
-    return statement;
   }
 
   private async write<T>(work: (m: EntityManager) => Promise<T>): Promise<T> {

@@ -1,4 +1,4 @@
-import type { EntityManager } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 
 /** `n` placeholders: `?, ?, ?`. */
 export function marks(n: number): string {
@@ -24,15 +24,42 @@ export function forDriver(text: string, isSqlite: boolean): string {
 export const SQLITE = new Set(['sqlite', 'better-sqlite3', 'capacitor', 'cordova', 'expo', 'nativescript', 'react-native', 'sqljs']);
 
 /** The part of a better-sqlite3 statement used here. */
-interface SqliteStatement {
+export interface SqliteStatement {
   readonly reader: boolean;
   run(...params: unknown[]): unknown;
   all(...params: unknown[]): unknown[];
 }
 
+/** The part of a better-sqlite3 connection used here. */
+export interface SqliteConnection {
+  readonly inTransaction: boolean;
+  prepare(sql: string): SqliteStatement;
+}
+
 /** Prepared statements per better-sqlite3 connection, by text (the module's texts are few). */
 const prepared = new WeakMap<object, Map<string, SqliteStatement>>();
 const PREPARED_LIMIT = 200;
+
+/**
+ * better-sqlite3's one connection under a TypeORM DataSource, or null for another driver. Read
+ * each time: a DataSource initialised again has a new one.
+ */
+export function sqliteConnection(dataSource: DataSource): SqliteConnection | null {
+  const driver = dataSource.driver as unknown as { options: { type: string }; databaseConnection?: SqliteConnection };
+  return driver.options.type === 'better-sqlite3' ? (driver.databaseConnection ?? null) : null;
+}
+
+/** The statement `text` prepared on `db`, kept for the next calls (per connection, by text). */
+export function preparedOn(db: SqliteConnection, text: string): SqliteStatement {
+  let cache = prepared.get(db);
+  if (!cache) prepared.set(db, (cache = new Map()));
+  let statement = cache.get(text);
+  if (!statement) {
+    if (cache.size >= PREPARED_LIMIT) cache.delete(cache.keys().next().value!);
+    cache.set(text, (statement = db.prepare(text)));
+  }
+  return statement;
+}
 
 /**
  * Runs one of the module's hand-written statements (`?` placeholders) through `manager` and
@@ -43,16 +70,9 @@ const PREPARED_LIMIT = 200;
  * statement. Elsewhere it is `manager.query`.
  */
 export async function runSql<R = Record<string, unknown>>(manager: EntityManager, text: string, params: unknown[]): Promise<R[]> {
-  const driver = manager.connection.driver as unknown as { options: { type: string }; databaseConnection?: { prepare(sql: string): SqliteStatement } };
-  const db = driver.options.type === 'better-sqlite3' ? driver.databaseConnection : undefined;
-  if (!db) return (await manager.query(forDriver(text, SQLITE.has(driver.options.type)), params)) as R[];
-  let cache = prepared.get(db);
-  if (!cache) prepared.set(db, (cache = new Map()));
-  let statement = cache.get(text);
-  if (!statement) {
-    if (cache.size >= PREPARED_LIMIT) cache.delete(cache.keys().next().value!);
-    cache.set(text, (statement = db.prepare(text)));
-  }
+  const db = sqliteConnection(manager.connection);
+  if (!db) return (await manager.query(forDriver(text, SQLITE.has(manager.connection.options.type)), params)) as R[];
+  const statement = preparedOn(db, text);
   if (statement.reader) return statement.all(...params) as R[];
   statement.run(...params);
   return [];
