@@ -4,7 +4,7 @@ import type { DeliveryStatus } from '../entities/webhook-delivery.entity.js';
 import { newId } from '../ids.js';
 import type { TransactionRunner } from '../transaction.runner.js';
 import { Batcher } from './batcher.js';
-import { forDriver, marks, rows, runSql } from './sql.js';
+import { marks, rows, runSql } from './sql.js';
 import type { DeliveryJobData } from './outbox.service.js';
 
 /** What an attempt needs of its delivery, endpoint and message, read in one query. */
@@ -64,7 +64,7 @@ const LOAD_SQL = `SELECT d.id, d.message_id, d.endpoint_id, d.status, d.attempts
   JOIN webhook_messages m ON m.id = d.message_id
   WHERE d.id IN `;
 const ATTEMPT_COLUMNS = 'id, delivery_id, number, status_code, duration_ms, response_body, error_class, error_message, "trigger", created_at';
-// CAST: PostgreSQL types the columns of a VALUES list from its parameters, which have none.
+// SQLite's multi-row record (PostgreSQL uses PG_RECORD); CAST keeps the columns' types exact.
 const UPDATE_ROW = '(CAST(? AS varchar), CAST(? AS varchar), CAST(? AS integer), CAST(? AS bigint), CAST(? AS integer), CAST(? AS varchar), CAST(? AS bigint))';
 const UPDATE_SQL = `UPDATE webhook_deliveries SET status = v.status, attempts = v.attempts, next_attempt_at = v.next_attempt_at,
   last_status_code = v.last_status_code, last_error = v.last_error, updated_at = v.updated_at
@@ -73,8 +73,8 @@ const UPDATE_WITH = 'v (id, status, attempts, next_attempt_at, last_status_code,
 
 /**
  * PostgreSQL: one statement text whatever the batch size (arrays as parameters), sent as a named
- * statement, so each connection parses and plans it once. Measured on the worker's hot path:
- * parsing and planning a three-table join per batch was most of the server's time per delivery.
+ * statement, so each connection parses and plans it once (measured: PostgreSQL server CPU per
+ * delivery 273 → 250–266 µs; bench/ANALYSIS.md, second pass).
  */
 const PG_LOAD = {
   name: 'webhooks_load_deliveries_v1',
@@ -149,32 +149,33 @@ export class DeliveryStore {
   }
 
   private async write(records: AttemptRecord[]): Promise<(string | null)[]> {
-    if (!this.tx.isSqlite && records.every((r) => !r.health)) {
-      // One statement is atomic by itself: no BEGIN/COMMIT round trips.
-      await this.pgNamed(PG_RECORD, recordColumns(records));
-      return records.map(() => null);
+    if (!this.tx.isSqlite) {
+      // One statement is atomic by itself: no BEGIN/COMMIT round trips unless health writes join it.
+      if (records.every((r) => !r.health)) {
+        await this.pgNamed(PG_RECORD, recordColumns(records));
+        return records.map(() => null);
+      }
+      return this.tx.run(async (m) => {
+        await m.query(PG_RECORD.text, recordColumns(records));
+        return this.healthOf(records, m);
+      });
     }
     const attempts = records.flatMap((r) => [
       newId('atm', r.at.getTime()), r.deliveryId, r.number, r.statusCode, r.durationMs, r.responseBody, r.errorClass, r.errorMessage, r.trigger, r.at.getTime(),
     ]);
     const updates = records.flatMap((r) => [r.deliveryId, r.status, r.number, r.nextAttemptAt?.getTime() ?? null, r.statusCode, r.errorMessage, r.at.getTime()]);
-    const insert = `INSERT INTO webhook_attempts (${ATTEMPT_COLUMNS}) VALUES ${rows(records.length, `(${marks(10)})`)}`;
-    const update = `${UPDATE_WITH}${rows(records.length, UPDATE_ROW)}) ${UPDATE_SQL}`;
     return this.tx.run(async (m) => {
-      if (this.tx.isSqlite) {
-        await runSql(m, insert, attempts);
-        await runSql(m, `WITH ${update}`, updates);
-      } else {
-        await m.query(this.sql(`WITH a AS (${insert}), ${update}`), [...attempts, ...updates]);
-      }
-      const reasons: (string | null)[] = [];
-      for (const r of records) reasons.push(r.health ? await r.health(m) : null);
-      return reasons;
+      await runSql(m, `INSERT INTO webhook_attempts (${ATTEMPT_COLUMNS}) VALUES ${rows(records.length, `(${marks(10)})`)}`, attempts);
+      await runSql(m, `WITH ${UPDATE_WITH}${rows(records.length, UPDATE_ROW)}) ${UPDATE_SQL}`, updates);
+      return this.healthOf(records, m);
     });
   }
 
-  private sql(text: string): string {
-    return forDriver(text, this.tx.isSqlite);
+  /** Runs each record's endpoint health writes in the recording transaction; the reasons it disabled. */
+  private async healthOf(records: AttemptRecord[], m: EntityManager): Promise<(string | null)[]> {
+    const reasons: (string | null)[] = [];
+    for (const r of records) reasons.push(r.health ? await r.health(m) : null);
+    return reasons;
   }
 
   /**
