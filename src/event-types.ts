@@ -25,3 +25,14 @@ export function matchesAnyFilter(filters: readonly string[] | null | undefined, 
   if (!filters || filters.length === 0) return true;
   return filters.some((f) => matchesEventFilter(f, type));
 }
+
+/**
+ * Every filter that matches `type`: `*`, the type itself, and `prefix.*` for each of its proper
+ * prefixes (`order.*` and `order.item.*` for `order.item.added`). A filter list matches `type`
+ * exactly when it holds one of these, which lets a database do the matching with one array test.
+ */
+export function filtersMatching(type: string): string[] {
+  const filters = ['*', type];
+  for (let at = type.indexOf('.'); at >= 0; at = type.indexOf('.', at + 1)) filters.push(`${type.slice(0, at)}.*`);
+  return filters;
+}

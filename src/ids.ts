@@ -26,13 +26,21 @@ function base32(n: number, chars: number): string {
   return s;
 }
 
+/** What an id starts with, before `_`. */
+export type IdPrefix = 'ep' | 'msg' | 'dlv' | 'atm' | 'in';
+
+/** The start of an id made at `now`: prefix, `_` and the 10 time characters. */
+export function idTimePrefix(prefix: IdPrefix, now: number): string {
+  return `${prefix}_${base32(now, 10)}`;
+}
+
 /**
  * A prefixed, time-sortable id (`msg_01JD…`): 10 Crockford base32 characters of epoch ms, then
  * 16 random ones (80 bits). Sorting ids sorts by creation, which keyset pagination relies on:
  * within one millisecond the tail of the previous id grows by a random step instead of being
  * drawn afresh, so this process's ids of one millisecond sort in the order they were made.
  */
-export function newId(prefix: 'ep' | 'msg' | 'dlv' | 'atm' | 'in', now = Date.now()): string {
+export function newId(prefix: IdPrefix, now = Date.now()): string {
   let hi: number;
   let lo: number;
   if (now === lastTime) {
@@ -48,5 +56,5 @@ export function newId(prefix: 'ep' | 'msg' | 'dlv' | 'atm' | 'in', now = Date.no
   lastTime = now;
   lastHi = hi;
   lastLo = lo;
-  return `${prefix}_${base32(now, 10)}${base32(hi, 8)}${base32(lo, 8)}`;
+  return `${idTimePrefix(prefix, now)}${base32(hi, 8)}${base32(lo, 8)}`;
 }

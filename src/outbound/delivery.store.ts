@@ -4,7 +4,7 @@ import type { DeliveryStatus } from '../entities/webhook-delivery.entity.js';
 import { newId } from '../ids.js';
 import type { TransactionRunner } from '../transaction.runner.js';
 import { Batcher } from './batcher.js';
-import { marks, rows, runSql } from './sql.js';
+import { marks, pgNamed, type PgStatement, rows, runSql } from './sql.js';
 import type { DeliveryJobData } from './outbox.service.js';
 
 /** What an attempt needs of its delivery, endpoint and message, read in one query. */
@@ -93,10 +93,6 @@ const PG_RECORD = {
   FROM v WHERE webhook_deliveries.id = v.delivery_id`,
 };
 
-/** The part of a node-postgres client used here. */
-interface PgClient {
-  query(statement: { name: string; text: string; values: unknown[] }): Promise<{ rows: Record<string, unknown>[] }>;
-}
 
 /**
  * The worker's database work in parametrised SQL, gathered across the jobs in flight: one
@@ -129,7 +125,7 @@ export class DeliveryStore {
   }
 
   private async loadMany(ids: string[]): Promise<(LoadedDelivery | null)[]> {
-    if (!this.tx.isSqlite) return byIds(ids, await this.pgNamed(PG_LOAD, [ids]));
+    if (!this.tx.isSqlite) return byIds(ids, await this.borrowedNamed(PG_LOAD, [ids]));
     // runSql skips TypeORM's query hooks: wait, as any other query would, for the module's
     // transaction open on the shared connection to end, so as not to read inside it.
     await this.tx.beforeQuery();
@@ -152,7 +148,7 @@ export class DeliveryStore {
     if (!this.tx.isSqlite) {
       // One statement is atomic by itself: no BEGIN/COMMIT round trips unless health writes join it.
       if (records.every((r) => !r.health)) {
-        await this.pgNamed(PG_RECORD, recordColumns(records));
+        await this.borrowedNamed(PG_RECORD, recordColumns(records));
         return records.map(() => null);
       }
       return this.tx.run(async (m) => {
@@ -184,11 +180,10 @@ export class DeliveryStore {
    * from the pool directly, so that DataSource.destroy() still releases a connection whose query
    * hangs instead of waiting for it.
    */
-  private async pgNamed(statement: { name: string; text: string }, values: unknown[]): Promise<Record<string, unknown>[]> {
+  private async borrowedNamed(statement: PgStatement, values: unknown[]): Promise<Record<string, unknown>[]> {
     const runner = this.dataSource.createQueryRunner();
     try {
-      const client = (await runner.connect()) as PgClient;
-      return (await client.query({ ...statement, values })).rows;
+      return await pgNamed(runner, statement, values);
     } finally {
       await runner.release();
     }

@@ -1,4 +1,4 @@
-import type { DataSource, EntityManager } from 'typeorm';
+import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
 
 /** `n` placeholders: `?, ?, ?`. */
 export function marks(n: number): string {
@@ -76,4 +76,24 @@ export async function runSql<R = Record<string, unknown>>(manager: EntityManager
   if (statement.reader) return statement.all(...params) as R[];
   statement.run(...params);
   return [];
+}
+
+/** A PostgreSQL statement the module sends by name, so each connection parses and plans it once. */
+export interface PgStatement {
+  name: string;
+  text: string;
+}
+
+/** The part of a node-postgres client used here. */
+interface PgClient {
+  query(statement: PgStatement & { values: unknown[] }): Promise<{ rows: Record<string, unknown>[] }>;
+}
+
+/**
+ * Runs a named statement on the node-postgres client of `runner` (TypeORM's query() takes no
+ * statement name), so it joins the transaction open on that runner, if any.
+ */
+export async function pgNamed<R = Record<string, unknown>>(runner: QueryRunner, statement: PgStatement, values: unknown[]): Promise<R[]> {
+  const client = (await runner.connect()) as PgClient;
+  return (await client.query({ ...statement, values })).rows as R[];
 }

@@ -8,8 +8,8 @@ import { WebhookDelivery } from '../entities/webhook-delivery.entity.js';
 import { WebhookEndpoint } from '../entities/webhook-endpoint.entity.js';
 import { WebhookMessage } from '../entities/webhook-message.entity.js';
 import { WebhookNotFoundError, WebhookValidationError } from '../errors/webhook-validation.error.js';
-import { isValidEventType, matchesAnyFilter } from '../event-types.js';
-import { newId } from '../ids.js';
+import { filtersMatching, isValidEventType, matchesAnyFilter } from '../event-types.js';
+import { idTimePrefix, newId } from '../ids.js';
 import type {
   CreateEndpointInput,
   ListDeliveriesOptions,
@@ -30,8 +30,37 @@ import { WEBHOOKS_OPTIONS, WEBHOOKS_QUEUE } from '../webhooks.constants.js';
 import { messages } from '../webhooks.messages.js';
 import { validateFilters, validateHeaders, validateKey, validateSecret, validateUrl } from './endpoint.validation.js';
 import { OutboxService } from './outbox.service.js';
-import { marks, rows, runSql } from './sql.js';
+import { marks, pgNamed, type PgStatement, rows, runSql } from './sql.js';
 import { TransactionOutbox } from './transaction.outbox.js';
+
+/** Delivery ids made ahead for one PostgreSQL send; most events reach fewer endpoints. */
+const DELIVERY_IDS_MADE = 4;
+
+type MessageRow = Pick<WebhookMessage, 'id' | 'type' | 'customerId' | 'body' | 'createdAt'>;
+
+/**
+ * PostgreSQL `send()` without an idempotency key: the message, the endpoint match and the delivery
+ * rows in one statement. Endpoints are matched by testing their filter list against every filter
+ * that matches the type ({@link filtersMatching}), the same rule as {@link matchesAnyFilter}.
+ * Delivery ids come from the few made in JavaScript ($7); past those (an event reaching many
+ * endpoints) the database makes them in the same format from the same time prefix ($8).
+ * Parameters: id, type, customer id, body, time (ms), matching filters, ids, id time prefix.
+ */
+function pgSend(forCustomer: boolean): PgStatement {
+  return forCustomer ? PG_SEND_CUSTOMER : PG_SEND_NO_CUSTOMER;
+}
+const pgSendText = (customer: string) => `WITH inserted AS (
+    INSERT INTO webhook_messages (id, type, customer_id, idempotency_key, idempotency_scope, body, created_at)
+    VALUES ($1, $2, $3, NULL, NULL, $4, $5)),
+  matched AS (
+    SELECT id, CAST(row_number() OVER (ORDER BY id) AS int) AS n FROM webhook_endpoints
+    WHERE ${customer} AND enabled = TRUE
+      AND (event_types IS NULL OR event_types = '[]' OR jsonb_exists_any(CAST(event_types AS jsonb), CAST($6 AS text[]))))
+  INSERT INTO webhook_deliveries (id, message_id, endpoint_id, status, attempts, next_attempt_at, created_at, updated_at)
+  SELECT COALESCE((CAST($7 AS varchar[]))[n], $8 || upper(substr(md5(random()::text || n::text), 1, 16))), $1, id, 'pending', 0, $5, $5, $5
+  FROM matched ORDER BY n RETURNING id`;
+const PG_SEND_CUSTOMER: PgStatement = { name: 'webhooks_send_customer_v1', text: pgSendText('customer_id = $3') };
+const PG_SEND_NO_CUSTOMER: PgStatement = { name: 'webhooks_send_v1', text: pgSendText('customer_id IS NULL') };
 
 /**
  * The module's API: send events (transactionally when given a manager), manage endpoints,
@@ -265,15 +294,13 @@ export class WebhookService {
     } else {
       // Parametrised SQL, not m.insert: no read-back of defaulted columns, and a statement text
       // that SQLite prepares once (TypeORM writes numbers into the text).
-      const insert = `INSERT INTO webhook_messages (id, type, customer_id, idempotency_key, idempotency_scope, body, created_at) VALUES (${marks(7)})`;
-      const insertParams = [row.id, row.type, row.customerId, row.idempotencyKey, row.idempotencyScope, row.body, msg.now.getTime()];
-      if (this.tx.isSqlite) {
-        await runSql(m, insert, insertParams);
-        endpoints = await runSql(m, endpointsSql, endpointsParams);
-      } else {
-        // PostgreSQL: the insert rides along with the endpoint lookup, one round trip for both.
-        endpoints = await runSql(m, `WITH inserted AS (${insert}) ${endpointsSql}`, [...insertParams, ...endpointsParams]);
-      }
+      if (!this.tx.isSqlite) return this.writeMessagePostgres(m, row);
+      await runSql(
+        m,
+        `INSERT INTO webhook_messages (id, type, customer_id, idempotency_key, idempotency_scope, body, created_at) VALUES (${marks(7)})`,
+        [row.id, row.type, row.customerId, row.idempotencyKey, row.idempotencyScope, row.body, msg.now.getTime()],
+      );
+      endpoints = await runSql(m, endpointsSql, endpointsParams);
     }
     const t = msg.now.getTime();
     const ids = endpoints
@@ -288,6 +315,25 @@ export class WebhookService {
       );
     }
     return { messageId, deliveryIds: ids.map(([id]) => id), created: true };
+  }
+
+  /**
+   * PostgreSQL: the message, the endpoint match and the delivery rows in one named statement, one
+   * round trip inside the caller's transaction (see {@link pgSend}).
+   */
+  private async writeMessagePostgres(m: EntityManager, row: MessageRow): Promise<SendResult> {
+    const t = row.createdAt.getTime();
+    const made = Array.from({ length: DELIVERY_IDS_MADE }, () => newId('dlv', t));
+    const runner = m.queryRunner ?? this.dataSource.createQueryRunner();
+    try {
+      const created = await pgNamed<{ id: string }>(runner, pgSend(row.customerId !== null), [
+        row.id, row.type, row.customerId, row.body, t,
+        filtersMatching(row.type), made, idTimePrefix('dlv', t),
+      ]);
+      return { messageId: row.id, deliveryIds: created.map((r) => r.id), created: true };
+    } finally {
+      if (runner !== m.queryRunner) await runner.release();
+    }
   }
 
   private async enqueueQuietly(ids: string[]): Promise<void> {

@@ -197,6 +197,26 @@ describe.each(testDatabases())('outbound delivery on %s', (db) => {
     expect(b.requests).toHaveLength(0);
   });
 
+  it('fans one event out to many endpoints by their filters, each delivery with its own id', async () => {
+    const r = await receiver();
+    const matching = [['*'], ['order.*'], ['order.item.*'], ['order.item.added'], undefined, []] as const;
+    const ids = new Set<string>();
+    for (const eventTypes of matching) ids.add((await svc.createEndpoint({ url: r.url(), customerId: 'tenant-fan', eventTypes: eventTypes && [...eventTypes] })).id);
+    for (const eventTypes of [['order'], ['other.*'], ['order.item']]) await svc.createEndpoint({ url: r.url(), customerId: 'tenant-fan', eventTypes });
+    await svc.createEndpoint({ url: r.url(), customerId: 'tenant-fan', enabled: false });
+    await svc.createEndpoint({ url: r.url(), customerId: 'tenant-other' });
+
+    const sent = await svc.send('order.item.added', { n: 1 }, { customerId: 'tenant-fan' });
+    expect(sent.deliveryIds).toHaveLength(matching.length);
+    expect(new Set(sent.deliveryIds).size).toBe(matching.length);
+    for (const id of sent.deliveryIds) expect(id).toMatch(/^dlv_[0-9A-HJKMNP-TV-Z]{26}$/);
+    const deliveries = (await svc.listDeliveries({ messageId: sent.messageId })).data;
+    expect(new Set(deliveries.map((d) => d.endpointId))).toEqual(ids);
+    expect(deliveries.map((d) => d.id).sort()).toEqual([...sent.deliveryIds].sort());
+    await r.waitFor(matching.length);
+    expect(r.requests.map((q) => q.headers['webhook-id'])).toEqual(Array(matching.length).fill(sent.messageId));
+  });
+
   it('returns the first message for a repeated idempotency key of the same customer', async () => {
     const r = await receiver();
     await svc.createEndpoint({ url: r.url(), customerId: 'c-idem' });
