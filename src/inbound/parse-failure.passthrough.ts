@@ -3,7 +3,11 @@ import { ApplicationConfig, HttpAdapterHost } from '@nestjs/core';
 import { WEBHOOKS_ROUTE_PATH } from '../webhooks.constants.js';
 
 type Next = (err?: unknown) => void;
-type ParsedRequest = { method: string; path: string; rawBody?: unknown; body?: unknown };
+type ParsedRequest = { method: string; path: string; rawBody?: unknown; body?: unknown; [ADAPTER_BODY_LIMIT]?: number };
+
+/** Request property set when the adapter refused the body for its own size limit: that limit, in bytes. */
+export const ADAPTER_BODY_LIMIT = Symbol('ADAPTER_BODY_LIMIT');
+type FastifyRequest = ParsedRequest & { server: unknown; routeOptions: { bodyLimit?: number } };
 type FastifyRoute = { method: string | string[]; url: string; handler: Function; errorHandler?: Function };
 
 /**
@@ -12,7 +16,9 @@ type FastifyRoute = { method: string | string[]; url: string; handler: Function;
  * letting the adapter answer its own 400 unverified. The guard then answers 401 to a bad
  * signature and the controller `400 invalid_json` to a good one. Only the webhook route is
  * affected, only when parsing failed, and only when the adapter kept the raw bytes
- * (`rawBody: true`); the app's other routes keep the adapter's answer.
+ * (`rawBody: true`); the app's other routes keep the adapter's answer. A body over the
+ * adapter's own size limit goes on too, marked with {@link ADAPTER_BODY_LIMIT}, so that it is
+ * answered like one over `inbound.bodyLimit`.
  */
 @Injectable()
 export class ParseFailurePassthrough {
@@ -53,25 +59,30 @@ export class ParseFailurePassthrough {
 
 /**
  * An Express error middleware placed right behind the body parsers: `next()` without the error
- * resumes routing, so the webhook route's guard runs with the bytes the parser's `verify` kept.
+ * resumes routing, so the webhook route's guard runs with the bytes the parser's `verify` kept
+ * (or, over the parser's limit, with the mark).
  * Express skips a four-argument middleware while no error is pending, so other calls pay nothing.
  */
 function expressPassthrough(route: RegExp) {
-  return function webhookParseFailure(err: { type?: string }, req: ParsedRequest, _res: unknown, next: Next): void {
-    const resume = err?.type === 'entity.parse.failed' && Buffer.isBuffer(req.rawBody) && req.method === 'POST' && route.test(req.path);
-    next(resume ? undefined : err);
+  return function webhookParseFailure(err: { type?: string; limit?: number }, req: ParsedRequest, _res: unknown, next: Next): void {
+    const tooLarge = err?.type === 'entity.too.large';
+    const refused = tooLarge || (err?.type === 'entity.parse.failed' && Buffer.isBuffer(req.rawBody));
+    if (!refused || req.method !== 'POST' || !route.test(req.path)) return next(err);
+    if (tooLarge) req[ADAPTER_BODY_LIMIT] = err.limit;
+    next();
   };
 }
 
 /**
  * A Fastify error handler for the webhook route alone. A parse failure ends Fastify's lifecycle
  * before the handler, so the handler (Nest's: guard, controller, filter) is run from here. The
- * raw bytes with no body mean the parser read everything and then failed; any other error is
- * thrown on to the app's error handler.
+ * raw bytes with no body mean the parser read everything and then failed; a body over the limit
+ * is marked; any other error is thrown on to the app's error handler.
  */
 function fastifyPassthrough(handler: Function) {
-  return function webhookParseFailure(error: unknown, request: ParsedRequest & { server: unknown }, reply: unknown) {
-    if (!Buffer.isBuffer(request.rawBody) || request.body !== undefined) throw error;
+  return function webhookParseFailure(error: { code?: string }, request: FastifyRequest, reply: unknown) {
+    if (error?.code === 'FST_ERR_CTP_BODY_TOO_LARGE') request[ADAPTER_BODY_LIMIT] = request.routeOptions.bodyLimit;
+    else if (!Buffer.isBuffer(request.rawBody) || request.body !== undefined) throw error;
     return handler.call(request.server, request, reply);
   };
 }

@@ -171,13 +171,19 @@ describe.each(ADAPTERS)('the webhook route under a global prefix, over %s', (htt
 });
 
 describe('the adapters own body limits', () => {
-  it.each(ADAPTERS)('%s answers 413 itself above its default limit, before the guard', async (http) => {
+  it.each(ADAPTERS)('%s refuses a body above its default limit, answered as payload_too_large before the signature', async (http) => {
     const t = await startInboundApp({ db: 'sqlite', http });
     try {
-      const size = http === 'express' ? 150_000 : 1_100_000;
-      const res = await postWebhook(t.app, 'partner', { type: 'order.completed', data: { pad: 'x'.repeat(size) } });
-      expect(res.status).toBe(413);
+      const [size, limit] = http === 'express' ? [150_000, 100 * 1024] : [1_100_000, 1024 * 1024];
+      const big = { type: 'order.completed', data: { pad: 'x'.repeat(size) } };
+      for (const res of [await postWebhook(t.app, 'partner', big), await postWebhook(t.app, 'partner', big, { secret: 'whsec_d3Jvbmc=' })]) {
+        expect(res.status).toBe(413);
+        expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+        expect(problem(res.text)).toMatchObject({ code: 'payload_too_large', detail: inboundMessages.adapterBodyLimit(limit) });
+      }
+      expect((await postWebhook(t.app, 'partner', big, { path: '/webhooks/nobody' })).status).toBe(404);
       expect(t.handlers.calls).toHaveLength(0);
+      expect(await inboxRows(t.app)).toHaveLength(0);
     } finally {
       await t.close();
     }
