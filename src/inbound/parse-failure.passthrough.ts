@@ -2,11 +2,11 @@ import { Inject, Injectable } from '@nestjs/common';
 import { ApplicationConfig, HttpAdapterHost } from '@nestjs/core';
 import { WEBHOOKS_ROUTE_PATH } from '../webhooks.constants.js';
 
-type Next = (err?: unknown) => void;
-type ParsedRequest = { method: string; path: string; rawBody?: unknown; body?: unknown; [ADAPTER_BODY_LIMIT]?: number };
-
 /** Request property set when the adapter refused the body for its own size limit: that limit, in bytes. */
 export const ADAPTER_BODY_LIMIT = Symbol('ADAPTER_BODY_LIMIT');
+
+type Next = (err?: unknown) => void;
+type ParsedRequest = { method: string; path: string; rawBody?: unknown; body?: unknown; [ADAPTER_BODY_LIMIT]?: number };
 type FastifyRequest = ParsedRequest & { server: unknown; routeOptions: { bodyLimit?: number } };
 type FastifyRoute = { method: string | string[]; url: string; handler: Function; errorHandler?: Function };
 
@@ -60,8 +60,8 @@ export class ParseFailurePassthrough {
 /**
  * An Express error middleware placed right behind the body parsers: `next()` without the error
  * resumes routing, so the webhook route's guard runs with the bytes the parser's `verify` kept
- * (or, over the parser's limit, with the mark).
- * Express skips a four-argument middleware while no error is pending, so other calls pay nothing.
+ * (or, over the parser's limit, with the mark). Express skips a four-argument middleware while
+ * no error is pending, so other calls pay nothing.
  */
 function expressPassthrough(route: RegExp) {
   return function webhookParseFailure(err: { type?: string; limit?: number }, req: ParsedRequest, _res: unknown, next: Next): void {
