@@ -1,6 +1,12 @@
 /** Injection token of the fully-resolved {@link ResolvedWebhooksOptions}. */
 export const WEBHOOKS_OPTIONS = Symbol('WEBHOOKS_OPTIONS');
 
+/**
+ * Injection token of the path the webhooks controller is mounted at (`inbound.path`, or
+ * `inboundPath` with `forRootAsync`), as given.
+ */
+export const WEBHOOKS_ROUTE_PATH = Symbol('WEBHOOKS_ROUTE_PATH');
+
 /** Name of the Bull queue that carries outbound deliveries and queued inbound calls. */
 export const WEBHOOKS_QUEUE = 'webhooks';
 

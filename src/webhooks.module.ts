@@ -1,18 +1,18 @@
-import { Module, type DynamicModule } from '@nestjs/common';
+import { Module, type DynamicModule, type NestModule } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { BootChecks } from './boot-checks.service.js';
 import { WEBHOOK_ENTITIES } from './entities/index.js';
 import { EntityWebhooksSubscriber } from './entity-events/entity-webhooks.subscriber.js';
 import { SubscriberRegistry } from './entity-events/subscriber.registry.js';
-import { createWebhooksController, INBOUND_PROVIDERS } from './inbound/inbound.providers.js';
+import { createWebhooksController, INBOUND_PROVIDERS, ParseFailurePassthrough } from './inbound/inbound.providers.js';
 import { DeliveryProcessor } from './outbound/delivery.processor.js';
 import { WebhookHttpClient } from './outbound/http.client.js';
 import { OutboxService } from './outbound/outbox.service.js';
 import { TransactionOutbox } from './outbound/transaction.outbox.js';
 import { WebhookService } from './outbound/webhook.service.js';
 import { WebhookEvents } from './webhook.events.js';
-import { WEBHOOKS_OPTIONS } from './webhooks.constants.js';
+import { WEBHOOKS_OPTIONS, WEBHOOKS_ROUTE_PATH } from './webhooks.constants.js';
 import { webhooksQueueProvider } from './webhooks.queue.js';
 import { TransactionRunner } from './transaction.runner.js';
 import {
@@ -47,7 +47,16 @@ import { resolveWebhooksOptions } from './webhooks.options.js';
   ],
   exports: [WebhookService, WebhookEvents, WEBHOOKS_OPTIONS],
 })
-export class WebhooksModule extends ConfigurableWebhooksModule {
+export class WebhooksModule extends ConfigurableWebhooksModule implements NestModule {
+  constructor(private readonly passthrough: ParseFailurePassthrough) {
+    super();
+  }
+
+  /** Runs between Nest's body parsers and its routes: the one point where both adapters' hooks fit. */
+  configure(): void {
+    this.passthrough.install();
+  }
+
   static override forRoot(options: typeof WEBHOOKS_OPTIONS_TYPE): DynamicModule {
     // Known now, so checked now: a bad option fails before anything connects.
     resolveWebhooksOptions(options);
@@ -60,5 +69,6 @@ export class WebhooksModule extends ConfigurableWebhooksModule {
 }
 
 function withController(definition: DynamicModule, path = 'webhooks'): DynamicModule {
-  return { ...definition, controllers: [createWebhooksController(path)] };
+  const providers = [...(definition.providers ?? []), { provide: WEBHOOKS_ROUTE_PATH, useValue: path }];
+  return { ...definition, providers, controllers: [createWebhooksController(path)] };
 }

@@ -10,6 +10,7 @@ export const inboundMessages = {
     'with { rawBody: true }.',
   unknownSource: (source: string) => `No webhook source is configured as "${source}".`,
   payloadTooLarge: (bytes: number, limit: number) => `The body is ${bytes} bytes; the limit is ${limit} (inbound.bodyLimit).`,
+  adapterBodyLimit: (limit: number) => `The body is over the HTTP adapter's own limit of ${limit} bytes.`,
   rejected: (source: string, code: string, status: number, ip: string | undefined) =>
     `Rejected webhook for source "${source}"${ip ? ` from ${ip}` : ''}: ${code} (${status}).`,
   invalidJson: () => 'The body was verified but is not valid JSON.',

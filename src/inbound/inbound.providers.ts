@@ -2,6 +2,7 @@ import type { Provider } from '@nestjs/common';
 import { InboxService } from './inbox.service.js';
 import { InboundProcessor } from './inbound.processor.js';
 import { InboundSources } from './inbound.sources.js';
+import { ParseFailurePassthrough } from './parse-failure.passthrough.js';
 import { WebhookDispatcher } from './webhook.dispatcher.js';
 import { WebhookExplorer } from './webhook.explorer.js';
 import { WebhookGuard } from './webhook.guard.js';
@@ -9,6 +10,7 @@ import { WebhookMetadataAccessor } from './webhook-metadata.accessor.js';
 import { WebhookProblemFilter } from './webhook-problem.filter.js';
 
 export { createWebhooksController } from './webhooks.controller.js';
+export { ParseFailurePassthrough } from './parse-failure.passthrough.js';
 
 /** The receiving side's providers, for the module's `providers`. */
 export const INBOUND_PROVIDERS: Provider[] = [
@@ -20,4 +22,5 @@ export const INBOUND_PROVIDERS: Provider[] = [
   WebhookGuard,
   WebhookProblemFilter,
   InboundProcessor,
+  ParseFailurePassthrough,
 ];

@@ -3,6 +3,7 @@ import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.int
 import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
 import { inboundMessages, verifyFailureDetails } from './inbound.messages.js';
 import { InboundSource, InboundSources } from './inbound.sources.js';
+import { ADAPTER_BODY_LIMIT } from './parse-failure.passthrough.js';
 import type { WebhookHeaders } from './schemes/scheme.utils.js';
 import { WebhookProblem, type WebhookProblemCode } from './webhook.problem.js';
 
@@ -23,6 +24,7 @@ type WebhookRequest = {
   rawBody?: unknown;
   body?: unknown;
   ip?: string;
+  [ADAPTER_BODY_LIMIT]?: number;
   [VERIFIED_WEBHOOK]?: VerifiedWebhook;
 };
 
@@ -44,6 +46,9 @@ export class WebhookGuard implements CanActivate {
     const name = req.params?.source ?? '';
     const source = this.sources.get(name);
     if (!source) return this.reject(req, name, 'unknown_source', inboundMessages.unknownSource(name));
+
+    const adapterLimit = req[ADAPTER_BODY_LIMIT];
+    if (adapterLimit !== undefined) return this.reject(req, name, 'payload_too_large', inboundMessages.adapterBodyLimit(adapterLimit));
 
     const headers = lowerCased(req.headers);
     const rawBody = this.rawBody(req, headers, name);

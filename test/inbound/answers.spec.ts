@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { Logger } from '@nestjs/common';
+import { Body, Controller, Logger, Post } from '@nestjs/common';
 import request from 'supertest';
 import { inboundMessages } from '../../src/inbound/inbound.messages.js';
 import { postWebhook, signWebhook } from '../../src/testing/index.js';
@@ -8,11 +8,23 @@ import { ADAPTERS, inboxRows, SOURCES, startAppWithoutRawBody, startInboundApp }
 
 const problem = (text: string) => JSON.parse(text);
 
+/** One of the app's own JSON routes, beside the webhook route. */
+@Controller('api')
+class EchoController {
+  readonly bodies: unknown[] = [];
+
+  @Post('echo')
+  echo(@Body() body: unknown) {
+    this.bodies.push(body);
+    return body;
+  }
+}
+
 describe.each(testDatabases())('inbound answers on %s', (kind) => {
   describe.each(ADAPTERS)('over %s', (http) => {
     let t: Awaited<ReturnType<typeof startInboundApp>>;
     beforeAll(async () => {
-      t = await startInboundApp({ db: kind, http, inbound: { bodyLimit: 2048 } });
+      t = await startInboundApp({ db: kind, http, controllers: [EchoController], inbound: { bodyLimit: 2048 } });
     });
     afterAll(() => t?.close());
     afterEach(() => {
@@ -73,11 +85,35 @@ describe.each(testDatabases())('inbound answers on %s', (kind) => {
       expect(t.handlers.calls.length).toBe(before);
     });
 
-    it('leaves a non-JSON body sent as application/json to the adapter parser (400), before verification', async () => {
+    it('answers a verified non-JSON body sent as application/json with 400 invalid_json, and keeps it as failed', async () => {
+      const body = `{not json ${Math.random()}`;
       const before = t.handlers.calls.length;
-      const res = await postWebhook(t.app, 'partner', '{not json', { type: 'order.completed' });
+      const res = await postWebhook(t.app, 'partner', body, { type: 'order.completed' });
       expect(res.status).toBe(400);
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(problem(res.text)).toMatchObject({ code: 'invalid_json', status: 400, detail: inboundMessages.invalidJson() });
+      const rows = (await inboxRows(t.app)).filter((r) => r.rawBody === body);
+      expect(rows).toEqual([expect.objectContaining({ source: 'partner', status: 'failed', lastError: `invalid_json: ${inboundMessages.invalidJson()}` })]);
       expect(t.handlers.calls.length).toBe(before);
+    });
+
+    it('answers an unsigned or wrongly signed non-JSON body sent as application/json with 401, and stores nothing', async () => {
+      const body = `{not json ${Math.random()}`;
+      const unsigned = await postWebhook(t.app, 'partner', body, { type: 'order.completed', headers: { 'webhook-signature': null } });
+      const wrong = await postWebhook(t.app, 'partner', body, { type: 'order.completed', secret: 'whsec_d3Jvbmc=' });
+      const unknown = await postWebhook(t.app, 'partner', body, { type: 'order.completed', path: '/webhooks/nobody' });
+      expect([unsigned.status, problem(unsigned.text).code]).toEqual([401, 'missing_signature']);
+      expect([wrong.status, problem(wrong.text).code]).toEqual([401, 'signature_mismatch']);
+      expect([unknown.status, problem(unknown.text).code]).toEqual([404, 'unknown_source']);
+      expect((await inboxRows(t.app)).filter((r) => r.rawBody === body)).toHaveLength(0);
+    });
+
+    it("leaves invalid JSON on the app's other routes to the adapter's parser", async () => {
+      const res = await request(t.app.getHttpServer()).post('/api/echo').set('content-type', 'application/json').send('{not json');
+      expect(res.status).toBe(400);
+      expect(res.headers['content-type']).toMatch(/^application\/json/);
+      expect(JSON.parse(res.text)).toMatchObject({ statusCode: 400 });
+      expect(t.app.get(EchoController).bodies).toHaveLength(0);
     });
 
     it('answers a verified body without an event type with 400 invalid_event_type', async () => {
@@ -115,14 +151,39 @@ describe.each(testDatabases())('inbound answers on %s', (kind) => {
   });
 });
 
+describe.each(ADAPTERS)('the webhook route under a global prefix, over %s', (http) => {
+  let t: Awaited<ReturnType<typeof startInboundApp>>;
+  beforeAll(async () => {
+    t = await startInboundApp({ db: 'sqlite', http, globalPrefix: 'api' });
+  });
+  afterAll(() => t?.close());
+
+  it('verifies a non-JSON body sent as application/json there, and leaves other paths to the adapter', async () => {
+    const body = `{not json ${Math.random()}`;
+    const signed = await postWebhook(t.app, 'partner', body, { type: 'order.completed', path: '/api/webhooks/partner' });
+    const unsigned = await postWebhook(t.app, 'partner', body, { path: '/api/webhooks/partner', headers: { 'webhook-signature': null } });
+    expect([signed.status, problem(signed.text).code]).toEqual([400, 'invalid_json']);
+    expect([unsigned.status, problem(unsigned.text).code]).toEqual([401, 'missing_signature']);
+    // Outside the prefix there is no webhook route: the adapter answers as it always did.
+    const outside = await postWebhook(t.app, 'partner', body, { type: 'order.completed' });
+    expect([outside.status, outside.headers['content-type']]).toEqual([400, expect.stringMatching(/^application\/json/)]);
+  });
+});
+
 describe('the adapters own body limits', () => {
-  it.each(ADAPTERS)('%s answers 413 itself above its default limit, before the guard', async (http) => {
+  it.each(ADAPTERS)('%s refuses a body above its default limit, answered as payload_too_large before the signature', async (http) => {
     const t = await startInboundApp({ db: 'sqlite', http });
     try {
-      const size = http === 'express' ? 150_000 : 1_100_000;
-      const res = await postWebhook(t.app, 'partner', { type: 'order.completed', data: { pad: 'x'.repeat(size) } });
-      expect(res.status).toBe(413);
+      const [size, limit] = http === 'express' ? [150_000, 100 * 1024] : [1_100_000, 1024 * 1024];
+      const big = { type: 'order.completed', data: { pad: 'x'.repeat(size) } };
+      for (const res of [await postWebhook(t.app, 'partner', big), await postWebhook(t.app, 'partner', big, { secret: 'whsec_d3Jvbmc=' })]) {
+        expect(res.status).toBe(413);
+        expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+        expect(problem(res.text)).toMatchObject({ code: 'payload_too_large', detail: inboundMessages.adapterBodyLimit(limit) });
+      }
+      expect((await postWebhook(t.app, 'partner', big, { path: '/webhooks/nobody' })).status).toBe(404);
       expect(t.handlers.calls).toHaveLength(0);
+      expect(await inboxRows(t.app)).toHaveLength(0);
     } finally {
       await t.close();
     }

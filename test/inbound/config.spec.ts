@@ -51,6 +51,9 @@ describe.each(testDatabases())('inbound configuration on %s', (db) => {
     await postWebhook(t.app, 'partner', { type: 'order.completed', data: {} }).expect(200);
     const stale = await request(t.app.getHttpServer()).post('/webhooks/partner').send({});
     expect(stale.status).toBe(404);
+    // Parse failures there reach the guard too: the route's path, not the default one, is watched.
+    const invalid = await postWebhook(t.app, 'partner', '{not json', { type: 'order.completed' });
+    expect([invalid.status, JSON.parse(invalid.text).code]).toEqual([400, 'invalid_json']);
   });
 
   it('verifies with a custom verifier and reads its type and id', async () => {

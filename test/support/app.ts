@@ -36,6 +36,8 @@ export interface TestAppOptions {
   asyncClass?: boolean;
   /** Extra Bull settings (short lock / stall intervals for fault tests). */
   bullSettings?: Record<string, unknown>;
+  /** `app.setGlobalPrefix(…)` before init. */
+  globalPrefix?: string;
 }
 
 /** A started app and what the test must clean up. */
@@ -110,6 +112,7 @@ export async function startTestApp(opts: TestAppOptions): Promise<TestApp> {
     } else {
       app = moduleRef.createNestApplication({ rawBody: true, logger: opts.logger ?? false });
     }
+    if (opts.globalPrefix) app.setGlobalPrefix(opts.globalPrefix);
     await app.init();
     if (opts.http === 'fastify') await (app as any).getHttpAdapter().getInstance().ready();
     if (webhooks.role !== 'emitter') await workerNamed(app);

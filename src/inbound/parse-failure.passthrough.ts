@@ -1,0 +1,92 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { ApplicationConfig, HttpAdapterHost } from '@nestjs/core';
+import { WEBHOOKS_ROUTE_PATH } from '../webhooks.constants.js';
+
+/** Request property set when the adapter refused the body for its own size limit: that limit, in bytes. */
+export const ADAPTER_BODY_LIMIT = Symbol('ADAPTER_BODY_LIMIT');
+
+type Next = (err?: unknown) => void;
+type ParsedRequest = { method: string; path: string; rawBody?: unknown; body?: unknown; [ADAPTER_BODY_LIMIT]?: number };
+type FastifyRequest = ParsedRequest & { server: unknown; routeOptions: { bodyLimit?: number } };
+type FastifyRoute = { method: string | string[]; url: string; handler: Function; errorHandler?: Function };
+
+/**
+ * Sends a webhook call whose body the HTTP adapter's parser refused (a body sent as
+ * `application/json` that is not JSON) on to `WebhookGuard` with its raw bytes, instead of
+ * letting the adapter answer its own 400 unverified. The guard then answers 401 to a bad
+ * signature and the controller `400 invalid_json` to a good one. Only the webhook route is
+ * affected, only when parsing failed, and only when the adapter kept the raw bytes
+ * (`rawBody: true`); the app's other routes keep the adapter's answer. A body over the
+ * adapter's own size limit goes on too, marked with {@link ADAPTER_BODY_LIMIT}, so that it is
+ * answered like one over `inbound.bodyLimit`.
+ */
+@Injectable()
+export class ParseFailurePassthrough {
+  constructor(
+    private readonly adapterHost: HttpAdapterHost,
+    private readonly config: ApplicationConfig,
+    @Inject(WEBHOOKS_ROUTE_PATH) private readonly routePath: string,
+  ) {}
+
+  /**
+   * Called from the module's `configure()`: after Nest installed the body parsers, before it
+   * registers middleware and routes, which is where both hooks must go.
+   */
+  install(): void {
+    const adapter = this.adapterHost.httpAdapter;
+    if (!adapter) return;
+    const bases = this.basePaths();
+    if (adapter.getType() === 'express') {
+      const route = new RegExp(`^(?:${bases.map(escapeRegExp).join('|')})/[^/]+/?$`, 'i');
+      adapter.use(expressPassthrough(route));
+    } else if (adapter.getType() === 'fastify') {
+      const urls = new Set(bases.map((base) => `${base}/:source`));
+      adapter.getInstance().addHook('onRoute', (route: FastifyRoute) => {
+        if (route.method === 'POST' && urls.has(route.url)) route.errorHandler = fastifyPassthrough(route.handler);
+      });
+    }
+  }
+
+  /** `/<global prefix>/<inbound.path>`, and `/<inbound.path>` too when the prefix is absent or excluded. */
+  private basePaths(): string[] {
+    const path = `/${this.routePath.replace(/^\/+|\/+$/g, '')}`;
+    const prefix = this.config.getGlobalPrefix().replace(/^\/+|\/+$/g, '');
+    if (!prefix) return [path];
+    const excluded = (this.config.getGlobalPrefixOptions().exclude ?? []).some((route) => route.pathRegex.test(`${path}/:source`));
+    return excluded ? [`/${prefix}${path}`, path] : [`/${prefix}${path}`];
+  }
+}
+
+/**
+ * An Express error middleware placed right behind the body parsers: `next()` without the error
+ * resumes routing, so the webhook route's guard runs with the bytes the parser's `verify` kept
+ * (or, over the parser's limit, with the mark). Express skips a four-argument middleware while
+ * no error is pending, so other calls pay nothing.
+ */
+function expressPassthrough(route: RegExp) {
+  return function webhookParseFailure(err: { type?: string; limit?: number }, req: ParsedRequest, _res: unknown, next: Next): void {
+    const tooLarge = err?.type === 'entity.too.large';
+    const refused = tooLarge || (err?.type === 'entity.parse.failed' && Buffer.isBuffer(req.rawBody));
+    if (!refused || req.method !== 'POST' || !route.test(req.path)) return next(err);
+    if (tooLarge) req[ADAPTER_BODY_LIMIT] = err.limit;
+    next();
+  };
+}
+
+/**
+ * A Fastify error handler for the webhook route alone. A parse failure ends Fastify's lifecycle
+ * before the handler, so the handler (Nest's: guard, controller, filter) is run from here. The
+ * raw bytes with no body mean the parser read everything and then failed; a body over the limit
+ * is marked; any other error is thrown on to the app's error handler.
+ */
+function fastifyPassthrough(handler: Function) {
+  return function webhookParseFailure(error: { code?: string }, request: FastifyRequest, reply: unknown) {
+    if (error?.code === 'FST_ERR_CTP_BODY_TOO_LARGE') request[ADAPTER_BODY_LIMIT] = request.routeOptions.bodyLimit;
+    else if (!Buffer.isBuffer(request.rawBody) || request.body !== undefined) throw error;
+    return handler.call(request.server, request, reply);
+  };
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
