@@ -49,7 +49,7 @@ export function resolveWebhooksOptions(raw: WebhooksModuleOptions = {}): Resolve
       timeoutMs: int('outbound.timeoutMs', out.timeoutMs, 15_000, 1),
       maxResponseBodyBytes: int('outbound.maxResponseBodyBytes', out.maxResponseBodyBytes, 4096, 0),
       maxPayloadBytes: int('outbound.maxPayloadBytes', out.maxPayloadBytes, 256 * 1024, 1),
-      concurrency: int('outbound.concurrency', out.concurrency, 10, 1),
+      concurrency: int('outbound.concurrency', out.concurrency, 50, 1),
       userAgent: str('outbound.userAgent', out.userAgent, 'nestjs-webhooks/0.1'),
       retryAfterMaxFactor: num('outbound.retryAfterMaxFactor', out.retryAfterMaxFactor, 2, 0, 1000),
       disableAfterMs: int('outbound.disableAfterMs', out.disableAfterMs, 5 * 24 * HOUR, 1),

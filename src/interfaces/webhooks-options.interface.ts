@@ -47,8 +47,11 @@ export interface OutboundOptions {
    */
   maxPayloadBytes?: number;
   /**
-   * Deliveries processed at once by this worker process.
-   * @default 10
+   * Deliveries processed at once by this worker process. Deliveries mostly wait on receivers
+   * (up to `timeoutMs` each), so a slow endpoint should not hold the others up; with more jobs in
+   * flight the worker's database reads and writes also batch better. Lower it when a few small
+   * receivers get all the traffic: one endpoint can see up to this many requests at once.
+   * @default 50
    */
   concurrency?: number;
   /**
