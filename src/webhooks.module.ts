@@ -14,6 +14,7 @@ import { WebhookService } from './outbound/webhook.service.js';
 import { WebhookEvents } from './webhook.events.js';
 import { WEBHOOKS_OPTIONS, WEBHOOKS_ROUTE_PATH } from './webhooks.constants.js';
 import { webhooksQueueProvider } from './webhooks.queue.js';
+import { SqliteCheckpointer } from './sqlite/sqlite-checkpointer.js';
 import { TransactionRunner } from './transaction.runner.js';
 import {
   ConfigurableWebhooksModule,
@@ -35,6 +36,7 @@ import { resolveWebhooksOptions } from './webhooks.options.js';
     webhooksQueueProvider,
     BootChecks,
     TransactionRunner,
+    SqliteCheckpointer,
     TransactionOutbox,
     OutboxService,
     WebhookHttpClient,

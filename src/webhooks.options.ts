@@ -43,6 +43,7 @@ export function resolveWebhooksOptions(raw: WebhooksModuleOptions = {}): Resolve
   const resolved: ResolvedWebhooksOptions = {
     role,
     sqliteWaitMs: int('sqliteWaitMs', raw.sqliteWaitMs, 5_000, 1),
+    sqliteCheckpoint: oneOf('sqliteCheckpoint', raw.sqliteCheckpoint, 'background', ['background', 'inline']),
     outbound: {
       schedule: [...schedule],
       jitter: num('outbound.jitter', out.jitter, 0.2, 0, 1),

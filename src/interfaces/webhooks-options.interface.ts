@@ -129,6 +129,14 @@ export interface WebhooksModuleOptions {
    * @default 5000
    */
   sqliteWaitMs?: number;
+  /**
+   * better-sqlite3 in WAL mode only: who runs SQLite's checkpoints. `background`: a worker thread
+   * with its own connection, and the app's connection gets `wal_autocheckpoint = 0` (put back at
+   * shutdown); `inline`: SQLite's default, a checkpoint inside the commit that crosses 1000 WAL
+   * pages, on the event loop.
+   * @default 'background'
+   */
+  sqliteCheckpoint?: 'background' | 'inline';
   /** Sending side. @default all defaults */
   outbound?: OutboundOptions;
   /** Receiving side. @default no sources: every call answers 404 */
@@ -139,6 +147,7 @@ export interface WebhooksModuleOptions {
 export interface ResolvedWebhooksOptions {
   role: WebhooksRole;
   sqliteWaitMs: number;
+  sqliteCheckpoint: 'background' | 'inline';
   outbound: Required<Omit<OutboundOptions, 'network'>> & { network: Required<NetworkPolicyOptions> };
   inbound: Required<Omit<InboundOptions, 'sources'>> & {
     sources: Record<string, ResolvedInboundSource>;

@@ -23,6 +23,7 @@ describe('resolveWebhooksOptions', () => {
   it.each([
     [{ role: 'boss' }, /"role" must be one of all, emitter, worker/],
     [{ sqliteWaitMs: 0 }, /"sqliteWaitMs" must be an integer >= 1/],
+    [{ sqliteCheckpoint: 'thread' }, /"sqliteCheckpoint" must be one of background, inline/],
     [{ outbound: { schedule: [] } }, /"outbound.schedule" must be a non-empty array/],
     [{ outbound: { schedule: [0, -5] } }, /"outbound.schedule"/],
     [{ outbound: { jitter: 2 } }, /"outbound.jitter" must be a number from 0 to 1 \(got 2\)/],

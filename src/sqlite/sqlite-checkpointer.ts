@@ -1,0 +1,102 @@
+import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+import type { DataSource } from 'typeorm';
+import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
+import { sqliteConnection } from '../outbound/sql.js';
+import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
+
+/** How often the background thread checkpoints when the WAL is not filling fast. */
+const CHECKPOINT_INTERVAL_MS = 100;
+/** How long shutdown waits for the thread to close its connection. */
+const STOP_WAIT_MS = 2_000;
+
+/**
+ * The checkpoint thread (CommonJS source, run with `eval`, so it needs no file of its own next to
+ * the compiled or the TypeScript sources). It opens the database with its own connection and runs
+ * a PASSIVE checkpoint (the kind SQLite's auto-checkpoint runs: it never waits for a lock, so the
+ * app's reads and writes go on) every `intervalMs`, and at once again while a pass still moves a
+ * full auto-checkpoint's worth of pages. Any message from the main thread stops it.
+ */
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const Database = require(workerData.driver);
+const db = new Database(workerData.file, { fileMustExist: true });
+let timer;
+function pass() {
+  const [r] = db.pragma('wal_checkpoint(PASSIVE)');
+  timer = setTimeout(pass, r && r.checkpointed >= 1000 ? 0 : workerData.intervalMs);
+}
+parentPort.once('message', () => { clearTimeout(timer); db.close(); parentPort.close(); });
+pass();
+`;
+
+/** The part of a better-sqlite3 connection used here. */
+interface WalConnection {
+  readonly name: string;
+  readonly memory: boolean;
+  readonly open: boolean;
+  pragma(source: string, options?: { simple: boolean }): unknown;
+}
+
+/**
+ * `sqliteCheckpoint: 'background'` (the default): on a better-sqlite3 database in WAL mode, the
+ * app's connection stops checkpointing at commit (`wal_autocheckpoint = 0`) and a worker thread
+ * with its own connection runs the same PASSIVE checkpoints instead. SQLite otherwise runs one
+ * inside the commit that crosses 1000 WAL pages, on the event loop: a webhook adds several pages
+ * to a save (bench/ANALYSIS.md), so its share of checkpoints was the largest part of its cost.
+ * Durability is unchanged (the same checkpoints, the same `synchronous` setting). The app's
+ * setting is put back at shutdown, and at once if the thread fails.
+ */
+@Injectable()
+export class SqliteCheckpointer implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger(SqliteCheckpointer.name);
+  private worker: Worker | null = null;
+  private restore: (() => void) | null = null;
+
+  constructor(
+    @Inject(WEBHOOKS_OPTIONS) private readonly options: ResolvedWebhooksOptions,
+    @InjectDataSource() private readonly dataSource: DataSource,
+  ) {}
+
+  /** True while the background thread does the checkpoints. */
+  get running(): boolean {
+    return this.worker !== null;
+  }
+
+  onModuleInit(): void {
+    if (this.options.sqliteCheckpoint !== 'background') return;
+    const db = sqliteConnection(this.dataSource) as unknown as WalConnection | null;
+    if (!db || db.memory || !db.name || String(db.pragma('journal_mode', { simple: true })).toLowerCase() !== 'wal') return;
+    const previous = Number(db.pragma('wal_autocheckpoint', { simple: true }));
+    const driver = createRequire(import.meta.url).resolve('better-sqlite3');
+    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { driver, file: db.name, intervalMs: CHECKPOINT_INTERVAL_MS } });
+    worker.unref();
+    db.pragma('wal_autocheckpoint = 0');
+    this.worker = worker;
+    this.restore = () => {
+      if (db.open) db.pragma(`wal_autocheckpoint = ${previous}`);
+    };
+    const fallBack = (reason: string) => {
+      if (this.worker !== worker) return;
+      this.worker = null;
+      this.restore?.();
+      this.logger.warn(`The SQLite checkpoint thread stopped (${reason}); SQLite checkpoints at commit again.`);
+    };
+    worker.on('error', (err) => fallBack(err.message));
+    worker.on('exit', (code) => fallBack(`exit code ${code}`));
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    const worker = this.worker;
+    this.worker = null;
+    if (!worker) return;
+    const exited = new Promise((resolve) => worker.once('exit', resolve));
+    worker.postMessage('stop');
+    const timer = setTimeout(() => void worker.terminate(), STOP_WAIT_MS);
+    await exited;
+    clearTimeout(timer);
+    this.restore?.();
+  }
+}

@@ -1,0 +1,78 @@
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { statSync } from 'node:fs';
+import type { Worker } from 'node:worker_threads';
+import { DataSource } from 'typeorm';
+import { SqliteCheckpointer } from '../../src/sqlite/sqlite-checkpointer.js';
+import { FAST_OUTBOUND, startTestApp, type TestApp } from '../support/app.js';
+import { createTestDatabase, testDatabases } from '../support/databases.js';
+import { eventually } from '../support/receiver.js';
+
+const WEBHOOKS = { role: 'emitter' as const, outbound: FAST_OUTBOUND };
+const run = testDatabases().includes('sqlite') ? describe : describe.skip;
+
+/**
+ * better-sqlite3 in WAL mode: the app's connection stops checkpointing at commit and a worker
+ * thread with its own connection checkpoints instead; the app's setting comes back at shutdown or
+ * when the thread fails.
+ */
+run('SQLite checkpoints on better-sqlite3', () => {
+  let t: TestApp | undefined;
+  afterEach(async () => {
+    await t?.close();
+    t = undefined;
+  });
+
+  const autocheckpoint = async (ds: DataSource) => Number((await ds.query('PRAGMA wal_autocheckpoint'))[0].wal_autocheckpoint);
+  /** Commits about 4 MB in 200 transactions of 10 rows. */
+  const write = async (ds: DataSource) => {
+    await ds.query('CREATE TABLE IF NOT EXISTS filler (id INTEGER PRIMARY KEY, pad TEXT)');
+    for (let i = 0; i < 200; i++) {
+      await ds.transaction(async (m) => {
+        for (let j = 0; j < 10; j++) await m.query('INSERT INTO filler (pad) VALUES (?)', [`${i}-${j}-${'x'.repeat(2000)}`]);
+      });
+    }
+  };
+
+  it('checkpoints in a background thread by default: the database file grows while the app never checkpoints', async () => {
+    t = await startTestApp({ db: 'sqlite', webhooks: WEBHOOKS });
+    const ds = t.app.get(DataSource);
+    const file = String((ds.options as { database: string }).database);
+    expect(t.app.get(SqliteCheckpointer).running).toBe(true);
+    expect(await autocheckpoint(ds)).toBe(0);
+    const before = statSync(file).size;
+    await write(ds);
+    // Only a checkpoint copies pages from the WAL into the database file.
+    await eventually(async () => (statSync(file).size > before + 3_000_000 ? true : null), 10_000);
+  });
+
+  it('puts the app\'s wal_autocheckpoint back at shutdown', async () => {
+    t = await startTestApp({ db: 'sqlite', webhooks: WEBHOOKS });
+    const ds = t.app.get(DataSource);
+    const checkpointer = t.app.get(SqliteCheckpointer);
+    await checkpointer.onApplicationShutdown();
+    expect(checkpointer.running).toBe(false);
+    expect(await autocheckpoint(ds)).toBe(1000);
+  });
+
+  it('falls back to checkpoints at commit when the thread dies', async () => {
+    t = await startTestApp({ db: 'sqlite', webhooks: WEBHOOKS });
+    const ds = t.app.get(DataSource);
+    const checkpointer = t.app.get(SqliteCheckpointer);
+    await (checkpointer as unknown as { worker: Worker }).worker.terminate();
+    await eventually(async () => (!checkpointer.running && (await autocheckpoint(ds)) === 1000 ? true : null), 5_000);
+  });
+
+  it("leaves SQLite's own checkpoints alone with sqliteCheckpoint: 'inline'", async () => {
+    t = await startTestApp({ db: 'sqlite', webhooks: { ...WEBHOOKS, sqliteCheckpoint: 'inline' } });
+    expect(t.app.get(SqliteCheckpointer).running).toBe(false);
+    expect(await autocheckpoint(t.app.get(DataSource))).toBe(1000);
+  });
+
+  it('starts no thread on a database that is not in WAL mode', async () => {
+    const db = await createTestDatabase('sqlite');
+    const options = { ...db.options, prepareDatabase: undefined } as typeof db.options;
+    t = await startTestApp({ db: { ...db, options }, webhooks: WEBHOOKS });
+    expect(t.app.get(SqliteCheckpointer).running).toBe(false);
+    expect((await t.app.get(DataSource).query('PRAGMA journal_mode'))[0].journal_mode).toBe('delete');
+  });
+});
