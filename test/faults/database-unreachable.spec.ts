@@ -1,8 +1,8 @@
 /**
  * Scenario 5 (PostgreSQL): the database becomes unreachable for the app while it sends. The app
  * reaches PostgreSQL only through a TCP proxy the test owns; the cut drops its connections in the
- * middle of a send's transaction (on that send's delivery INSERT, after its message INSERT) and
- * refuses new ones for a while; then the proxy lets connections through again. The shared
+ * middle of a send's transaction (after its BEGIN, on the statement that writes the message and
+ * its deliveries: the named statement `webhooks_send_customer_v1`) and refuses new ones for a while; then the proxy lets connections through again. The shared
  * PostgreSQL server is never touched.
  */
 import { describe, expect, it } from '@jest/globals';
@@ -44,8 +44,8 @@ describe('fault: the database unreachable while sending (postgres)', () => {
       for (const path of ENDPOINTS) await svc.createEndpoint({ url: receiver.url(path), customerId: 'db' });
       let n = 0;
       while (n < 20) await send(n++);
-      // The cut lands inside send #20's transaction: its message row is written, its delivery rows are not.
-      const cut = proxy.cutOn(/INSERT INTO "?webhook_deliveries"?/i);
+      // The cut lands inside send #20's transaction: begun, its one write statement on the wire.
+      const cut = proxy.cutOn(/webhooks_send_customer_v1/);
       const cutSend = n;
       const [duringCut] = await Promise.all([send(n++), cut]);
       // Unreachable for a while: sends fail at once (connection refused).
