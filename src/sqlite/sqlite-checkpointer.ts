@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { type BeforeApplicationShutdown, Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
@@ -11,13 +11,16 @@ import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
 const CHECKPOINT_INTERVAL_MS = 100;
 /** How long shutdown waits for the thread to close its connection. */
 const STOP_WAIT_MS = 2_000;
+/** SQLite's own `wal_autocheckpoint`: the only value the module takes over from. */
+const SQLITE_DEFAULT_AUTOCHECKPOINT = 1000;
 
 /**
  * The checkpoint thread (CommonJS source, run with `eval`, so it needs no file of its own next to
  * the compiled or the TypeScript sources). It opens the database with its own connection and runs
  * a PASSIVE checkpoint (the kind SQLite's auto-checkpoint runs: it never waits for a lock, so the
  * app's reads and writes go on) every `intervalMs`, and at once again while a pass still moves a
- * full auto-checkpoint's worth of pages. Any message from the main thread stops it.
+ * full auto-checkpoint's worth of pages. It says `ready` once its connection is open, and reports
+ * a failed pass as its message. Any message from the main thread stops it.
  */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
@@ -25,10 +28,13 @@ const Database = require(workerData.driver);
 const db = new Database(workerData.file, { fileMustExist: true });
 let timer;
 function pass() {
-  const [r] = db.pragma('wal_checkpoint(PASSIVE)');
+  let r;
+  try { [r] = db.pragma('wal_checkpoint(PASSIVE)'); }
+  catch (err) { parentPort.postMessage(String((err && err.message) || err)); }
   timer = setTimeout(pass, r && r.checkpointed >= 1000 ? 0 : workerData.intervalMs);
 }
 parentPort.once('message', () => { clearTimeout(timer); db.close(); parentPort.close(); });
+parentPort.postMessage('ready');
 pass();
 `;
 
@@ -46,11 +52,12 @@ interface WalConnection {
  * with its own connection runs the same PASSIVE checkpoints instead. SQLite otherwise runs one
  * inside the commit that crosses 1000 WAL pages, on the event loop: a webhook adds several pages
  * to a save (bench/ANALYSIS.md), so its share of checkpoints was the largest part of its cost.
- * Durability is unchanged (the same checkpoints, the same `synchronous` setting). The app's
- * setting is put back at shutdown, and at once if the thread fails.
+ * Durability is unchanged (the same checkpoints, the same `synchronous` setting). Taken over only
+ * from SQLite's default `wal_autocheckpoint` (an app that set its own keeps it), once the thread's
+ * connection is open; put back at shutdown, and at once if the thread fails.
  */
 @Injectable()
-export class SqliteCheckpointer implements OnModuleInit, OnApplicationShutdown {
+export class SqliteCheckpointer implements OnModuleInit, BeforeApplicationShutdown {
   private readonly logger = new Logger(SqliteCheckpointer.name);
   private worker: Worker | null = null;
   private restore: (() => void) | null = null;
@@ -69,15 +76,24 @@ export class SqliteCheckpointer implements OnModuleInit, OnApplicationShutdown {
     if (this.options.sqliteCheckpoint !== 'background') return;
     const db = sqliteConnection(this.dataSource) as unknown as WalConnection | null;
     if (!db || db.memory || !db.name || String(db.pragma('journal_mode', { simple: true })).toLowerCase() !== 'wal') return;
-    const previous = Number(db.pragma('wal_autocheckpoint', { simple: true }));
+    // An app that set its own value manages its checkpoints itself.
+    if (Number(db.pragma('wal_autocheckpoint', { simple: true })) !== SQLITE_DEFAULT_AUTOCHECKPOINT) return;
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
     const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { driver, file: db.name, intervalMs: CHECKPOINT_INTERVAL_MS } });
     worker.unref();
-    db.pragma('wal_autocheckpoint = 0');
     this.worker = worker;
+    let tookOver = false;
     this.restore = () => {
-      if (db.open) db.pragma(`wal_autocheckpoint = ${previous}`);
+      if (tookOver && db.open) db.pragma(`wal_autocheckpoint = ${SQLITE_DEFAULT_AUTOCHECKPOINT}`);
+      tookOver = false;
     };
+    // The app's connection stops checkpointing only once the thread's connection is open.
+    worker.on('message', (message: string) => {
+      if (message !== 'ready') return this.logger.warn(`A background SQLite checkpoint failed: ${message}`);
+      if (this.worker !== worker || !db.open) return;
+      db.pragma('wal_autocheckpoint = 0');
+      tookOver = true;
+    });
     const fallBack = (reason: string) => {
       if (this.worker !== worker) return;
       this.worker = null;
@@ -88,7 +104,8 @@ export class SqliteCheckpointer implements OnModuleInit, OnApplicationShutdown {
     worker.on('exit', (code) => fallBack(`exit code ${code}`));
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  /** Stops the thread before the app's DataSource closes, and gives the setting back. */
+  async beforeApplicationShutdown(): Promise<void> {
     const worker = this.worker;
     this.worker = null;
     if (!worker) return;

@@ -38,7 +38,7 @@ run('SQLite checkpoints on better-sqlite3', () => {
     const ds = t.app.get(DataSource);
     const file = String((ds.options as { database: string }).database);
     expect(t.app.get(SqliteCheckpointer).running).toBe(true);
-    expect(await autocheckpoint(ds)).toBe(0);
+    await eventually(async () => ((await autocheckpoint(ds)) === 0 ? true : null), 5_000);
     const before = statSync(file).size;
     await write(ds);
     // Only a checkpoint copies pages from the WAL into the database file.
@@ -49,7 +49,8 @@ run('SQLite checkpoints on better-sqlite3', () => {
     t = await startTestApp({ db: 'sqlite', webhooks: WEBHOOKS });
     const ds = t.app.get(DataSource);
     const checkpointer = t.app.get(SqliteCheckpointer);
-    await checkpointer.onApplicationShutdown();
+    await eventually(async () => ((await autocheckpoint(ds)) === 0 ? true : null), 5_000);
+    await checkpointer.beforeApplicationShutdown();
     expect(checkpointer.running).toBe(false);
     expect(await autocheckpoint(ds)).toBe(1000);
   });
@@ -58,6 +59,7 @@ run('SQLite checkpoints on better-sqlite3', () => {
     t = await startTestApp({ db: 'sqlite', webhooks: WEBHOOKS });
     const ds = t.app.get(DataSource);
     const checkpointer = t.app.get(SqliteCheckpointer);
+    await eventually(async () => ((await autocheckpoint(ds)) === 0 ? true : null), 5_000);
     await (checkpointer as unknown as { worker: Worker }).worker.terminate();
     await eventually(async () => (!checkpointer.running && (await autocheckpoint(ds)) === 1000 ? true : null), 5_000);
   });
@@ -66,6 +68,14 @@ run('SQLite checkpoints on better-sqlite3', () => {
     t = await startTestApp({ db: 'sqlite', webhooks: { ...WEBHOOKS, sqliteCheckpoint: 'inline' } });
     expect(t.app.get(SqliteCheckpointer).running).toBe(false);
     expect(await autocheckpoint(t.app.get(DataSource))).toBe(1000);
+  });
+
+  it('leaves an app that set its own wal_autocheckpoint alone', async () => {
+    const db = await createTestDatabase('sqlite');
+    const prepareDatabase = (conn: { pragma(s: string): unknown }) => (conn.pragma('journal_mode = WAL'), conn.pragma('wal_autocheckpoint = 4000'));
+    t = await startTestApp({ db: { ...db, options: { ...db.options, prepareDatabase } as typeof db.options }, webhooks: WEBHOOKS });
+    expect(t.app.get(SqliteCheckpointer).running).toBe(false);
+    expect(await autocheckpoint(t.app.get(DataSource))).toBe(4000);
   });
 
   it('starts no thread on a database that is not in WAL mode', async () => {
