@@ -36,6 +36,8 @@ export const CLAIM_LEASE_MS = 5 * 60_000;
 const ERROR_LENGTH = 500;
 const MAX_GROUP = 200;
 const GROUP_TURNS = 2;
+/** Statements that make a group worth its commit at once, without waiting for the turns. */
+const GROUP_READY = 8;
 
 type Row = { id: string; attempts?: number };
 
@@ -64,6 +66,8 @@ export class InboxService implements BeforeApplicationShutdown {
   private readonly postgres: boolean;
   private pending: PendingStatement[] = [];
   private flushing: Promise<void> | null = null;
+  /** Starts the waiting group's commit before its turns are over. */
+  private groupReady: (() => void) | null = null;
   private readonly dialected = new Map<string, string>();
 
   constructor(
@@ -151,6 +155,7 @@ export class InboxService implements BeforeApplicationShutdown {
     if (!this.tx.isSqlite) return rowsOf(await this.write((m) => m.query(this.dialect(sql), params)));
     return new Promise((resolve, reject) => {
       this.pending.push({ sql, params, resolve, reject });
+      if (this.pending.length >= GROUP_READY) this.groupReady?.();
       this.flushing ??= this.flush();
     });
   }
@@ -163,12 +168,20 @@ export class InboxService implements BeforeApplicationShutdown {
    * SQLite: one transaction per group of waiting statements. Each commit costs far more than a
    * row, and SQLite has one connection anyway, so calls arriving together share a commit; each
    * caller still gets its own result once the group is committed. The group is taken two turns
-   * of the event loop after its first statement: a body parser finishes a request a turn after
-   * its bytes arrived, and those calls join too (Express bench: 13 statements a group instead
-   * of 11, about 3 µs less SQLite time a statement); an idle loop turns in microseconds.
+   * of the event loop after its first statement (a body parser finishes a request a turn after
+   * its bytes arrived, and those calls join too; an idle loop turns in microseconds), or as soon
+   * as {@link GROUP_READY} statements wait: a burst of calls is then committed and answered in
+   * parts, so that the senders work on the first answers while the rest are still being read,
+   * instead of every connection waiting for one commit and the server then waiting for all of
+   * them (inbound bench, Fastify, 16 connections: 11,460 -> 16,782 calls/s).
    */
   private async flush(): Promise<void> {
-    for (let turn = 0; turn < GROUP_TURNS; turn++) await new Promise((resolve) => setImmediate(resolve));
+    await new Promise<void>((resolve) => {
+      this.groupReady = resolve;
+      const turn = (left: number): unknown => (left === 0 ? resolve() : setImmediate(turn, left - 1));
+      turn(GROUP_TURNS);
+    });
+    this.groupReady = null;
     while (this.pending.length > 0) {
       const group = this.pending.splice(0, MAX_GROUP);
       try {
