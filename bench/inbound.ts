@@ -19,7 +19,7 @@ import { benchPrefix, createBenchDb, dataSourceOptions, deletePrefix, forkBench,
  * BENCH_INBOUND_CONNECTIONS (16), BENCH_INBOUND_ROUNDS (3), BENCH_INBOUND_ADAPTERS
  * (express,fastify), BENCH_INBOUND_SYNCHRONOUS (SQLite's `synchronous` with WAL: NORMAL, the
  * setting WAL is meant to run with, or FULL), BENCH_INBOUND_CHECKPOINT (the module's `sqliteCheckpoint`:
- * background, or connection for SQLite's own checkpoints).
+ * background, or inline for SQLite's own checkpoints).
  */
 const PHASE_MS = Number(process.env.BENCH_INBOUND_MS ?? 3_000);
 const WARMUP_MS = 1_000;
@@ -29,7 +29,7 @@ const MAX_REQUESTS = 200_000;
 const BODY_BYTES = 1024;
 const TARGET = 0.75;
 const SYNCHRONOUS = (process.env.BENCH_INBOUND_SYNCHRONOUS ?? 'NORMAL').toUpperCase() === 'FULL' ? 'FULL' : 'NORMAL';
-const CHECKPOINT = process.env.BENCH_INBOUND_CHECKPOINT === 'connection' ? 'connection' : 'background';
+const CHECKPOINT = process.env.BENCH_INBOUND_CHECKPOINT === 'inline' ? 'inline' : 'background';
 
 /** Opens the SQLite file in WAL mode with the given `synchronous`. */
 function walWith(synchronous: 'NORMAL' | 'FULL') {
