@@ -55,8 +55,11 @@ describe.each(testDatabases())('WebhooksModule on %s', (db) => {
         () => null,
         (e: unknown) => e,
       );
-      expect(err).toBeInstanceOf(WebhooksConfigError);
-      expect((err as Error).message).toBe(messages.invalidOption('outbound.timeoutMs', 'an integer >= 1', -1));
+      // Compared as one object, so that a failure shows which error came instead, and its message.
+      expect({ configError: err instanceof WebhooksConfigError, message: (err as Error)?.message }).toEqual({
+        configError: true,
+        message: messages.invalidOption('outbound.timeoutMs', 'an integer >= 1', -1),
+      });
       // Nest builds the other providers on after the failure: give a late queue time to connect.
       await new Promise((r) => setTimeout(r, 300));
       const clients = String(await probe.client('LIST')).trim().split('\n');
