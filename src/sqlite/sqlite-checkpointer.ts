@@ -7,7 +7,7 @@ import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.int
 import { sqliteConnection } from '../outbound/sql.js';
 import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
 
-/** How often the background thread checkpoints when the WAL is not filling fast. */
+/** How often the background thread checkpoints. */
 const CHECKPOINT_INTERVAL_MS = 100;
 /** How long shutdown waits for the thread to close its connection. */
 const STOP_WAIT_MS = 2_000;
@@ -18,24 +18,20 @@ const SQLITE_DEFAULT_AUTOCHECKPOINT = 1000;
  * The checkpoint thread (CommonJS source, run with `eval`, so it needs no file of its own next to
  * the compiled or the TypeScript sources). It opens the database with its own connection and runs
  * a PASSIVE checkpoint (the kind SQLite's auto-checkpoint runs: it never waits for a lock, so the
- * app's reads and writes go on) every `intervalMs`, and at once again while a pass still moves a
- * full auto-checkpoint's worth of pages. It says `ready` once its connection is open, and reports
+ * app's reads and writes go on) every `intervalMs`; one with nothing new to copy returns at once.
+ * It says `ready` once its connection is open, and reports
  * a failed pass as its message. Any message from the main thread stops it.
  */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driver);
 const db = new Database(workerData.file, { fileMustExist: true });
-let timer;
-function pass() {
-  let r;
-  try { [r] = db.pragma('wal_checkpoint(PASSIVE)'); }
+const timer = setInterval(() => {
+  try { db.pragma('wal_checkpoint(PASSIVE)'); }
   catch (err) { parentPort.postMessage(String((err && err.message) || err)); }
-  timer = setTimeout(pass, r && r.checkpointed >= 1000 ? 0 : workerData.intervalMs);
-}
-parentPort.once('message', () => { clearTimeout(timer); db.close(); parentPort.close(); });
+}, workerData.intervalMs);
+parentPort.once('message', () => { clearInterval(timer); db.close(); parentPort.close(); });
 parentPort.postMessage('ready');
-pass();
 `;
 
 /** The part of a better-sqlite3 connection used here. */
