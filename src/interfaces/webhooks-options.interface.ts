@@ -131,9 +131,9 @@ export interface WebhooksModuleOptions {
   sqliteWaitMs?: number;
   /**
    * better-sqlite3 in WAL mode only: who runs SQLite's checkpoints. `background`: a worker thread
-   * with its own connection, and the app's connection gets `wal_autocheckpoint = 0` (put back at
-   * shutdown); `inline`: SQLite's default, a checkpoint inside the commit that crosses 1000 WAL
-   * pages, on the event loop.
+   * with its own connection, and the app's connection keeps its own only as a backstop
+   * (`wal_autocheckpoint = 4000`, put back to 1000 at shutdown); `inline`: SQLite's default, a
+   * checkpoint inside the commit that crosses 1000 WAL pages, on the event loop.
    * @default 'background'
    */
   sqliteCheckpoint?: 'background' | 'inline';
