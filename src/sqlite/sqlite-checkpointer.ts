@@ -11,16 +11,14 @@ import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
 const CHECKPOINT_INTERVAL_MS = 100;
 /** How long shutdown waits for the thread to close its connection. */
 const STOP_WAIT_MS = 2_000;
-/** WAL frames (pages) after which the thread makes the WAL start over: SQLite's own checkpoint size. */
-const RESTART_FRAMES = 1000;
 /**
- * The app's connection keeps SQLite's own checkpoint at this WAL size (~16 MB) as a backstop: a
- * writer that never pauses starves the thread's RESTART, and its WAL would otherwise grow until
- * it pauses. The thread has copied most frames by then, so that checkpoint has little left to do.
+ * The app's connection keeps SQLite's own checkpoint at this WAL size (~16 MB) as a backstop.
+ * Only the writer can make the WAL start over, and only when its transaction began with every
+ * frame copied: the thread's passes alone never see that on a busy app, whose WAL then grew
+ * without end (measured: 1.3 GB after 30,000 saves). The thread has copied most frames by the
+ * time the backstop runs, so it has little left to do.
  */
 export const BACKSTOP_FRAMES = 4000;
-/** How long a RESTART checkpoint waits for the app's transaction in flight. */
-const RESTART_WAIT_MS = 1_000;
 /** SQLite's own `wal_autocheckpoint`: the only value the module takes over from. */
 const SQLITE_DEFAULT_AUTOCHECKPOINT = 1000;
 
@@ -29,25 +27,16 @@ const SQLITE_DEFAULT_AUTOCHECKPOINT = 1000;
  * the compiled or the TypeScript sources). It opens the database with its own connection and runs
  * a PASSIVE checkpoint (the kind SQLite's auto-checkpoint runs: it never waits for a lock, so the
  * app's reads and writes go on) every `intervalMs`; one with nothing new to copy returns at once.
- * PASSIVE alone never lets the WAL start over: the app's writer restarts it only when its own
- * read began with every frame already copied, which a busy app never sees between passes, so the
- * file would grow without end (measured: 1.3 GB after 30,000 saves). Once the WAL holds
- * `restartFrames`, a RESTART checkpoint copies the few frames PASSIVE left and waits, at most
- * `restartWaitMs`, for the app's transaction in flight, so that the next commit writes the WAL
- * from its start again. The app's writes wait for it meanwhile, as they wait for one of SQLite's
- * own checkpoints, but only for what PASSIVE left over and the sync.
  * It says `ready` once its connection is open, and reports
  * a failed pass as its message. Any message from the main thread stops it.
  */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driver);
-const db = new Database(workerData.file, { fileMustExist: true, timeout: workerData.restartWaitMs });
+const db = new Database(workerData.file, { fileMustExist: true });
 const timer = setInterval(() => {
-  try {
-    const [r] = db.pragma('wal_checkpoint(PASSIVE)');
-    if (r && r.log >= workerData.restartFrames) db.pragma('wal_checkpoint(RESTART)');
-  } catch (err) { parentPort.postMessage(String((err && err.message) || err)); }
+  try { db.pragma('wal_checkpoint(PASSIVE)'); }
+  catch (err) { parentPort.postMessage(String((err && err.message) || err)); }
 }, workerData.intervalMs);
 parentPort.once('message', () => { clearInterval(timer); db.close(); parentPort.close(); });
 parentPort.postMessage('ready');
@@ -94,7 +83,7 @@ export class SqliteCheckpointer implements OnModuleInit, BeforeApplicationShutdo
     // An app that set its own value manages its checkpoints itself.
     if (Number(db.pragma('wal_autocheckpoint', { simple: true })) !== SQLITE_DEFAULT_AUTOCHECKPOINT) return;
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
-    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { driver, file: db.name, intervalMs: CHECKPOINT_INTERVAL_MS, restartFrames: RESTART_FRAMES, restartWaitMs: RESTART_WAIT_MS } });
+    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { driver, file: db.name, intervalMs: CHECKPOINT_INTERVAL_MS } });
     worker.unref();
     this.worker = worker;
     let tookOver = false;

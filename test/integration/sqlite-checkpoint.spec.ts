@@ -50,8 +50,7 @@ run('SQLite checkpoints on better-sqlite3', () => {
     const ds = t.app.get(DataSource);
     const wal = `${String((ds.options as { database: string }).database)}-wal`;
     await eventually(async () => ((await autocheckpoint(ds)) === BACKSTOP_FRAMES ? true : null), 5_000);
-    // ~45 MB through the WAL without a pause: the thread's RESTART never gets in between the
-    // writes, and without the backstop the file would hold all of it.
+    // ~45 MB through the WAL without a pause: without the backstop the file would hold it all.
     for (let round = 0; round < 8; round++) await write(ds);
     expect(statSync(wal).size).toBeLessThan(30_000_000);
   });
