@@ -41,10 +41,20 @@ const GROUP_READY = 8;
 
 type Row = { id: string; attempts?: number };
 
+/**
+ * The claim's INSERT. Its `RETURNING id` is left off on better-sqlite3, where a RETURNING clause
+ * costs more than the rest of the insert (SQLite gathers the rows of a RETURNING write in a
+ * temporary table); whether it inserted is then read from the change count.
+ */
+const CLAIM_INSERT = `INSERT INTO webhook_inbox (id, source, event_id, type, raw_body, headers, status, attempts, received_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?) ON CONFLICT (source, event_id) DO NOTHING`;
+
 /** A statement waiting for the next grouped commit. */
 interface PendingStatement {
   sql: string;
   params: unknown[];
+  /** better-sqlite3: run this instead, a write without RETURNING; `rows` are its result when it changed a row. */
+  direct?: { sql: string; rows: Row[] };
   resolve(rows: Row[]): void;
   reject(err: unknown): void;
 }
@@ -85,9 +95,9 @@ export class InboxService implements BeforeApplicationShutdown {
   async claim(entry: InboxClaim, now = Date.now()): Promise<ClaimedRow | null> {
     const id = newId('in', now);
     const inserted = await this.rows(
-      `INSERT INTO webhook_inbox (id, source, event_id, type, raw_body, headers, status, attempts, received_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?) ON CONFLICT (source, event_id) DO NOTHING RETURNING id`,
+      `${CLAIM_INSERT} RETURNING id`,
       [id, entry.source, entry.eventId, entry.type, entry.rawBody, JSON.stringify(entry.headers), entry.status, now, now],
+      { sql: CLAIM_INSERT, rows: [{ id }] },
     );
     if (inserted.length > 0) return { id, attempts: 0 };
     const retaken = await this.rows(
@@ -151,10 +161,10 @@ export class InboxService implements BeforeApplicationShutdown {
     }
   }
 
-  private async rows(sql: string, params: unknown[]): Promise<Row[]> {
+  private async rows(sql: string, params: unknown[], direct?: PendingStatement['direct']): Promise<Row[]> {
     if (!this.tx.isSqlite) return rowsOf(await this.write((m) => m.query(this.dialect(sql), params)));
     return new Promise((resolve, reject) => {
-      this.pending.push({ sql, params, resolve, reject });
+      this.pending.push({ sql, params, direct, resolve, reject });
       if (this.pending.length >= GROUP_READY) this.groupReady?.();
       this.flushing ??= this.flush();
     });
@@ -210,7 +220,8 @@ export class InboxService implements BeforeApplicationShutdown {
     if (!db || db.inTransaction) return undefined;
     preparedOn(db, 'BEGIN').run();
     try {
-      const out = group.map(({ sql, params }) => {
+      const out = group.map(({ sql, params, direct }) => {
+        if (direct) return (preparedOn(db, direct.sql).run(...params) as { changes: number }).changes > 0 ? direct.rows : [];
         const statement = preparedOn(db, sql);
         return statement.reader ? statement.all(...params) : statement.run(...params);
       });
