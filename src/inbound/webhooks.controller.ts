@@ -1,4 +1,4 @@
-import { Controller, HttpStatus, Inject, Logger, Post, Req, Res, SetMetadata, UseFilters, UseGuards, type Type } from '@nestjs/common';
+import { Controller, HttpStatus, Inject, Logger, Post, Req, Res, SetMetadata, UseFilters, UseGuards, VERSION_NEUTRAL, type Type } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
 import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
@@ -24,12 +24,15 @@ export interface WebhookReceipt {
 const RETRY_AFTER_SECONDS = '5';
 
 /**
- * The route `POST /<path>/:source`, as a fresh controller class for the configured path. The
+ * The route `POST /<path>/:source`, as a fresh controller class for the configured path, the
+ * same under any versioning the app enables. The
  * guard has verified the call; the controller reads it, claims its id in the inbox, then runs
  * the handlers (sync mode) or queues them (queue mode), and answers.
  */
 export function createWebhooksController(path: string): Type<unknown> {
-  @Controller(path)
+  // Version-neutral: the URL given to senders stays `/<path>/:source` when the app turns on
+  // versioning (a version in the URL, if wanted, goes into `inbound.path`).
+  @Controller({ path, version: VERSION_NEUTRAL })
   @SetMetadata(WEBHOOK_ROUTE, true)
   @UseGuards(WebhookGuard)
   @UseFilters(WebhookProblemFilter)

@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { Body, Controller, Logger, Post } from '@nestjs/common';
+import { Body, Controller, Logger, Post, VersioningType } from '@nestjs/common';
 import request from 'supertest';
 import { inboundMessages } from '../../src/inbound/inbound.messages.js';
 import { postWebhook, signWebhook } from '../../src/testing/index.js';
@@ -167,6 +167,26 @@ describe.each(ADAPTERS)('the webhook route under a global prefix, over %s', (htt
     // Outside the prefix there is no webhook route: the adapter answers as it always did.
     const outside = await postWebhook(t.app, 'partner', body, { type: 'order.completed' });
     expect([outside.status, outside.headers['content-type']]).toEqual([400, expect.stringMatching(/^application\/json/)]);
+  });
+});
+
+describe.each(ADAPTERS)('the webhook route in an app with URI versioning, over %s', (http) => {
+  let t: Awaited<ReturnType<typeof startInboundApp>>;
+  beforeAll(async () => {
+    t = await startInboundApp({ db: 'sqlite', http, versioning: { type: VersioningType.URI, defaultVersion: '1' } });
+  });
+  afterAll(() => t?.close());
+
+  it('keeps the URL senders were given, and verifies a non-JSON body sent as application/json there', async () => {
+    const valid = await postWebhook(t.app, 'partner', { type: 'order.completed', id: `evt_${Math.random()}`, data: {} });
+    expect([valid.status, JSON.parse(valid.text).status]).toEqual([200, 'processed']);
+    expect((await postWebhook(t.app, 'partner', { type: 'order.completed', data: {} }, { path: '/v1/webhooks/partner' })).status).toBe(404);
+    const body = `{not json ${Math.random()}`;
+    const signed = await postWebhook(t.app, 'partner', body, { type: 'order.completed' });
+    const unsigned = await postWebhook(t.app, 'partner', body, { headers: { 'webhook-signature': null } });
+    expect([signed.status, problem(signed.text).code]).toEqual([400, 'invalid_json']);
+    expect([unsigned.status, problem(unsigned.text).code]).toEqual([401, 'missing_signature']);
+    expect(t.handlers.calls).toHaveLength(1);
   });
 });
 

@@ -1,7 +1,7 @@
 import { BullModule, getQueueToken } from '@nestjs/bull';
 import type { Queue } from 'bull';
 import { WEBHOOKS_QUEUE } from '../../src/webhooks.constants.js';
-import type { INestApplication, LoggerService, ModuleMetadata, Provider, Type } from '@nestjs/common';
+import type { INestApplication, LoggerService, ModuleMetadata, Provider, Type, VersioningOptions } from '@nestjs/common';
 import { Injectable } from '@nestjs/common';
 import { Module } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
@@ -38,6 +38,8 @@ export interface TestAppOptions {
   bullSettings?: Record<string, unknown>;
   /** `app.setGlobalPrefix(…)` before init. */
   globalPrefix?: string;
+  /** `app.enableVersioning(…)` before init. */
+  versioning?: VersioningOptions;
 }
 
 /** A started app and what the test must clean up. */
@@ -113,6 +115,7 @@ export async function startTestApp(opts: TestAppOptions): Promise<TestApp> {
       app = moduleRef.createNestApplication({ rawBody: true, logger: opts.logger ?? false });
     }
     if (opts.globalPrefix) app.setGlobalPrefix(opts.globalPrefix);
+    if (opts.versioning) app.enableVersioning(opts.versioning);
     await app.init();
     if (opts.http === 'fastify') await (app as any).getHttpAdapter().getInstance().ready();
     if (webhooks.role !== 'emitter') await workerNamed(app);
