@@ -43,7 +43,7 @@ export class EntityWebhooksSubscriber implements EntitySubscriberInterface {
       const data = decl.data ? decl.data(entity, previous) : { ...entity };
       const customerId = decl.customerId?.(entity) ?? undefined;
       const { messageId } = await this.webhooks.send(decl.type, data, { customerId, manager });
-      this.logger.debug(`${target.name} ${change} → ${decl.type} (${messageId})`);
+      if (Logger.isLevelEnabled('debug')) this.logger.debug(`${target.name} ${change} → ${decl.type} (${messageId})`);
     }
   }
 }

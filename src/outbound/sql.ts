@@ -2,12 +2,12 @@ import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
 
 /** `n` placeholders: `?, ?, ?`. */
 export function marks(n: number): string {
-  return Array.from({ length: n }, () => '?').join(', ');
+  return rows(n, '?');
 }
 
 /** `row` repeated `n` times, comma-separated: the VALUES of a multi-row statement. */
 export function rows(n: number, row: string): string {
-  return Array.from({ length: n }, () => row).join(', ');
+  return n > 0 ? `${row}, `.repeat(n - 1) + row : '';
 }
 
 /**

@@ -62,6 +62,8 @@ const pgSendText = (customer: string) => `WITH inserted AS (
 const PG_SEND_CUSTOMER: PgStatement = { name: 'webhooks_send_customer_v1', text: pgSendText('customer_id = $3') };
 const PG_SEND_NO_CUSTOMER: PgStatement = { name: 'webhooks_send_v1', text: pgSendText('customer_id IS NULL') };
 
+const SQLITE_INSERT_MESSAGE = `INSERT INTO webhook_messages (id, type, customer_id, idempotency_key, idempotency_scope, body, created_at) VALUES (${marks(7)})`;
+
 /**
  * The module's API: send events (transactionally when given a manager), manage endpoints,
  * read the delivery log and replay deliveries.
@@ -297,7 +299,7 @@ export class WebhookService {
       if (!this.tx.isSqlite) return this.writeMessagePostgres(m, row);
       await runSql(
         m,
-        `INSERT INTO webhook_messages (id, type, customer_id, idempotency_key, idempotency_scope, body, created_at) VALUES (${marks(7)})`,
+        SQLITE_INSERT_MESSAGE,
         [row.id, row.type, row.customerId, row.idempotencyKey, row.idempotencyScope, row.body, msg.now.getTime()],
       );
       endpoints = await runSql(m, endpointsSql, endpointsParams);
