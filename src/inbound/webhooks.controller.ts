@@ -25,9 +25,9 @@ const RETRY_AFTER_SECONDS = '5';
 
 /**
  * The route `POST /<path>/:source`, as a fresh controller class for the configured path, the
- * same under any versioning the app enables. The
- * guard has verified the call; the controller reads it, claims its id in the inbox, then runs
- * the handlers (sync mode) or queues them (queue mode), and answers.
+ * same under any versioning the app enables. The guard has verified the call; the controller
+ * reads it, claims its id in the inbox, then runs the handlers (sync mode) or queues them
+ * (queue mode), and answers.
  */
 export function createWebhooksController(path: string): Type<unknown> {
   // Version-neutral: the URL given to senders stays `/<path>/:source` when the app turns on
