@@ -4,6 +4,7 @@ import { Agent, request } from 'undici';
 import { WebhookService } from '../src/outbound/webhook.service.js';
 import { WebhookEvents } from '../src/webhook.events.js';
 import { WEBHOOKS_QUEUE } from '../src/webhooks.constants.js';
+import type { MemoryCheckpoint } from './outbound.js';
 import { bootApp, type BenchDbSpec, childMain, MB, percentile, REDIS_URL, rssSampler, wallMs } from './support.js';
 
 /** Configuration of one outbound phase, run in a process of its own. */
@@ -42,6 +43,19 @@ function memory() {
   return { rss: m.rss / MB, heapUsed: m.heapUsed / MB };
 }
 
+/**
+ * RSS and heap as they are, then again after a full collection (bench children run with
+ * --expose-gc), unless BENCH_SOAK_GC=0.
+ */
+function memoryWithGc() {
+  const asRead = memory();
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc || process.env.BENCH_SOAK_GC === '0') return asRead;
+  gc();
+  const after = memory();
+  return { ...asRead, rssAfterGc: after.rss, heapUsedAfterGc: after.heapUsed };
+}
+
 /** Emitter app: creates the endpoint, pauses the queue (so nothing is delivered yet), awaits N send() calls one by one. */
 async function emit(c: OutboundTaskConfig) {
   const app = await bootApp({ db: c.db!, prefix: c.prefix, role: 'emitter' });
@@ -72,7 +86,7 @@ async function deliver(c: OutboundTaskConfig) {
   const sampler = rssSampler();
   try {
     const events = app.get(WebhookEvents);
-    const checkpoints: { delivered: number; rss: number; heapUsed: number; at: number }[] = [];
+    const checkpoints: MemoryCheckpoint[] = [];
     const wanted = new Set(c.checkpoints ?? []);
     let succeeded = 0;
     let failed = 0;
@@ -80,7 +94,7 @@ async function deliver(c: OutboundTaskConfig) {
     const done = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`deliver: ${succeeded} of ${c.n} succeeded (${failed} failed attempts) within ${c.deadlineMs} ms`)), c.deadlineMs);
       events.on('delivery.succeeded', () => {
-        if (wanted.has(++succeeded)) checkpoints.push({ delivered: succeeded, ...memory(), at: wallMs() });
+        if (wanted.has(++succeeded)) checkpoints.push({ delivered: succeeded, ...memoryWithGc(), at: wallMs() });
         if (succeeded === c.n) resolve(clearTimeout(timer));
       });
       events.on('delivery.failed', () => failed++);

@@ -41,8 +41,19 @@ interface Drain {
   endedAt: number;
   peakRss: number;
   bootMemory: { rss: number; heapUsed: number };
-  checkpoints: { delivered: number; rss: number; heapUsed: number; at: number }[];
+  checkpoints: MemoryCheckpoint[];
   failed: number;
+}
+
+/** The worker's memory when `delivered` deliveries had succeeded: as read, then after a full GC. */
+export interface MemoryCheckpoint {
+  delivered: number;
+  rss: number;
+  heapUsed: number;
+  /** Absent when the child runs without --expose-gc. */
+  rssAfterGc?: number;
+  heapUsedAfterGc?: number;
+  at: number;
 }
 
 /** One measured run: N jobs enqueued while the queue is paused, then drained. */

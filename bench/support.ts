@@ -113,7 +113,8 @@ export interface BenchChild {
 export function forkBench(name: string, config: object): BenchChild {
   const child = fork(new URL(`./${name}.js`, import.meta.url), [], {
     env: { ...process.env, BENCH_CONFIG: JSON.stringify(config) },
-    execArgv: process.env.BENCH_CHILD_ARGS?.split(' ').filter(Boolean) ?? [],
+    // --expose-gc lets the soak read memory after a full collection too; it changes nothing else.
+    execArgv: ['--expose-gc', ...(process.env.BENCH_CHILD_ARGS?.split(' ').filter(Boolean) ?? [])],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
