@@ -47,9 +47,6 @@ export class WebhookGuard implements CanActivate {
     const source = this.sources.get(name);
     if (!source) return this.reject(req, name, 'unknown_source', inboundMessages.unknownSource(name));
 
-    const adapterLimit = req[ADAPTER_BODY_LIMIT];
-    if (adapterLimit !== undefined) return this.reject(req, name, 'payload_too_large', inboundMessages.adapterBodyLimit(adapterLimit));
-
     const headers = lowerCased(req.headers);
     const rawBody = this.rawBody(req, headers, name);
     const limit = this.options.inbound.bodyLimit;
@@ -64,12 +61,16 @@ export class WebhookGuard implements CanActivate {
   /**
    * The exact bytes received. A body that an adapter parser read without keeping the bytes
    * means the app was created without `rawBody: true`: a server fault (500), said plainly, since
-   * every signature would otherwise look wrong. A body no parser read has an unsupported type.
+   * every signature would otherwise look wrong. A body no parser read has an unsupported type;
+   * one the adapter refused for its own size limit (marked by the parse-failure passthrough) is
+   * too large. Those marks are read only when there are no bytes, off the path of a normal call.
    */
   private rawBody(req: WebhookRequest, headers: WebhookHeaders, name: string): Buffer {
     if (Buffer.isBuffer(req.rawBody)) return req.rawBody;
     // An app that gave the route a raw parser of its own (express.raw()) has the bytes as the body.
     if (Buffer.isBuffer(req.body)) return req.body;
+    const adapterLimit = req[ADAPTER_BODY_LIMIT];
+    if (adapterLimit !== undefined) return this.reject(req, name, 'payload_too_large', inboundMessages.adapterBodyLimit(adapterLimit));
     if (headers['content-length'] === '0' || (headers['content-length'] === undefined && !headers['transfer-encoding'])) {
       return Buffer.alloc(0);
     }

@@ -93,7 +93,6 @@ const PG_RECORD = {
   FROM v WHERE webhook_deliveries.id = v.delivery_id`,
 };
 
-
 /**
  * The worker's database work in parametrised SQL, gathered across the jobs in flight: one
  * `WHERE id IN (…)` load for the jobs that start together, and one transaction (a single

@@ -27,8 +27,8 @@ const SQLITE_DEFAULT_AUTOCHECKPOINT = 1000;
  * the compiled or the TypeScript sources). It opens the database with its own connection and runs
  * a PASSIVE checkpoint (the kind SQLite's auto-checkpoint runs: it never waits for a lock, so the
  * app's reads and writes go on) every `intervalMs`; one with nothing new to copy returns at once.
- * It says `ready` once its connection is open, and reports
- * a failed pass as its message. Any message from the main thread stops it.
+ * It says `ready` once its connection is open, and reports a failed pass as its message. Any
+ * message from the main thread stops it.
  */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
@@ -53,12 +53,13 @@ interface WalConnection {
 /**
  * `sqliteCheckpoint: 'background'` (the default): on a better-sqlite3 database in WAL mode, a
  * worker thread with its own connection runs the PASSIVE checkpoints, and the app's connection
- * checkpoints at commit only as a backstop (`wal_autocheckpoint` = {@link BACKSTOP_FRAMES}). SQLite otherwise runs one
- * inside the commit that crosses 1000 WAL pages, on the event loop: a webhook adds several pages
- * to a save (bench/ANALYSIS.md), so its share of checkpoints was the largest part of its cost.
- * Durability is unchanged (the same checkpoints, the same `synchronous` setting). Taken over only
- * from SQLite's default `wal_autocheckpoint` (an app that set its own keeps it), once the thread's
- * connection is open; put back at shutdown, and at once if the thread fails.
+ * checkpoints at commit only as a backstop (`wal_autocheckpoint` = {@link BACKSTOP_FRAMES}).
+ * SQLite otherwise runs one inside the commit that crosses 1000 WAL pages, on the event loop: a
+ * webhook adds several pages to a save (bench/ANALYSIS.md), so its share of checkpoints was the
+ * largest part of its cost. Durability is unchanged (the same checkpoints, the same `synchronous`
+ * setting). Taken over only from SQLite's default `wal_autocheckpoint` (an app that set its own
+ * keeps it), once the thread's connection is open; put back at shutdown, and at once if the
+ * thread fails.
  */
 @Injectable()
 export class SqliteCheckpointer implements OnModuleInit, BeforeApplicationShutdown {
