@@ -7,8 +7,10 @@ import { pathToFileURL } from 'node:url';
 import { DataSource } from 'typeorm';
 import { Agent, request } from 'undici';
 import { OnWebhook } from '../src/inbound/decorators/on-webhook.decorator.js';
+import { InboxService } from '../src/inbound/inbox.service.js';
 import { generateSecret, signStandard } from '../src/signing/standard-webhooks.js';
 import { WebhooksModule } from '../src/webhooks.module.js';
+import { runInboxWal } from './inbox-wal.js';
 import { benchPrefix, createBenchDb, dataSourceOptions, deletePrefix, forkBench, percentile, REDIS_URL } from './support.js';
 
 /**
@@ -19,13 +21,15 @@ import { benchPrefix, createBenchDb, dataSourceOptions, deletePrefix, forkBench,
  * BENCH_INBOUND_CONNECTIONS (16), BENCH_INBOUND_ROUNDS (3), BENCH_INBOUND_ADAPTERS
  * (express,fastify), BENCH_INBOUND_SYNCHRONOUS (SQLite's `synchronous` with WAL: NORMAL, the
  * setting WAL is meant to run with, or FULL), BENCH_INBOUND_CHECKPOINT (the module's `sqliteCheckpoint`:
- * background, or inline for SQLite's own checkpoints).
+ * background, or inline for SQLite's own checkpoints). After the rounds it also measures the inbox alone
+ * (InboxService without HTTP) and the inbox's writes at their floor (bench/inbox-wal.ts).
  */
 const PHASE_MS = Number(process.env.BENCH_INBOUND_MS ?? 3_000);
 const WARMUP_MS = 1_000;
 const CONNECTIONS = Number(process.env.BENCH_INBOUND_CONNECTIONS ?? 16);
 const ROUNDS = Number(process.env.BENCH_INBOUND_ROUNDS ?? 3);
 const MAX_REQUESTS = 200_000;
+const INBOX_ALONE_MS = 2_000;
 const BODY_BYTES = 1024;
 const TARGET = 0.75;
 const SYNCHRONOUS = (process.env.BENCH_INBOUND_SYNCHRONOUS ?? 'NORMAL').toUpperCase() === 'FULL' ? 'FULL' : 'NORMAL';
@@ -114,6 +118,34 @@ async function startApp(adapter: Adapter, db: Awaited<ReturnType<typeof createBe
   return { app, base: `http://127.0.0.1:${port}` };
 }
 
+/**
+ * The inbox's share of a webhook call, measured without HTTP in the same app after the rounds:
+ * {@link CONNECTIONS} loops at once, each claiming a fresh event id with the same 1 KiB body and
+ * signed headers a call keeps, then marking it processed, as the controller does. Its event-loop
+ * time per call is the SQLite work the webhook route carries on top of verifying and answering.
+ */
+async function inboxAlone(app: INestApplication, secret: string, ms: number): Promise<{ calls: number; loopUs: number; perSecond: number }> {
+  const inbox = app.get(InboxService);
+  const rawBody = body(0);
+  const timestamp = Math.floor(Date.now() / 1000);
+  const headers = { 'webhook-id': 'msg_alone_0', 'webhook-timestamp': String(timestamp), 'webhook-signature': signStandard(secret, 'msg_alone_0', timestamp, rawBody) };
+  let calls = 0;
+  const started = performance.now();
+  const until = started + ms;
+  const loopBefore = performance.eventLoopUtilization();
+  const loop = async () => {
+    while (performance.now() < until) {
+      const eventId = `msg_alone_${process.pid}_${++calls}`;
+      const claim = await inbox.claim({ source: 'bench', eventId, type: 'bench.event', rawBody, headers: { ...headers, 'webhook-id': eventId }, status: 'received' });
+      if (!claim) throw new Error(`inbox-alone: ${eventId} was taken for a duplicate`);
+      await inbox.markProcessed(claim.id, 1);
+    }
+  };
+  await Promise.all(Array.from({ length: CONNECTIONS }, loop));
+  const loopUse = performance.eventLoopUtilization(loopBefore);
+  return { calls, loopUs: (loopUse.active * 1000) / calls, perSecond: calls / ((performance.now() - started) / 1000) };
+}
+
 /** Runs the phases of one adapter; each round measures the bare route, then the webhook route. */
 async function benchAdapter(adapter: Adapter) {
   const db = await createBenchDb('sqlite');
@@ -141,7 +173,8 @@ async function benchAdapter(adapter: Adapter) {
     }
     const rows = await app.get(DataSource).query('SELECT COUNT(*) AS n FROM webhook_inbox');
     const handled = app.get(BenchHandler).handled;
-    return { adapter, bare, hook, inboxRows: Number(rows[0].n), handled };
+    const inbox = await inboxAlone(app, secret, INBOX_ALONE_MS);
+    return { adapter, bare, hook, inboxRows: Number(rows[0].n), handled, inbox };
   } finally {
     await load.ask({ type: 'stop' }, 'stopped', 10_000).catch(() => undefined);
     await load.exit();
@@ -167,8 +200,8 @@ export async function runInboundBench(): Promise<string> {
       ` ${CONNECTIONS} keep-alive connections to 127.0.0.1; ${ROUNDS} alternating rounds of ${PHASE_MS / 1000} s per route` +
       ` after a ${WARMUP_MS / 1000} s warm-up each (every phase also capped at ${MAX_REQUESTS} requests). Target ratio ≥ ${TARGET}.`,
     '',
-    '| adapter | bare req/s | webhook req/s | ratio | target | server CPU µs/req bare / webhook | server loop µs/req bare / webhook | bare p50 / p99 ms | webhook p50 / p99 ms | non-2xx | inbox rows = handler runs |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| adapter | bare req/s | webhook req/s | ratio | target | server CPU µs/req bare / webhook | server loop µs/req bare / webhook | inbox alone: loop µs/call (calls/s) | bare p50 / p99 ms | webhook p50 / p99 ms | non-2xx | inbox rows = handler runs |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const r of results) {
     const ratio = rate(r.hook) / rate(r.bare);
@@ -176,6 +209,7 @@ export async function runInboundBench(): Promise<string> {
     lines.push(
       `| ${r.adapter} | ${rate(r.bare).toFixed(0)} | ${rate(r.hook).toFixed(0)} | ${ratio.toFixed(2)} | ${ratio >= TARGET ? 'met' : 'MISSED'} | ` +
         `${mean(r.bare, 'cpuUs')} / ${mean(r.hook, 'cpuUs')} | ${mean(r.bare, 'loopUs')} / ${mean(r.hook, 'loopUs')} | ` +
+        `${r.inbox.loopUs.toFixed(0)} (${r.inbox.perSecond.toFixed(0)}) | ` +
         `${worst(r.bare, 'p50')} / ${worst(r.bare, 'p99')} | ${worst(r.hook, 'p50')} / ${worst(r.hook, 'p99')} | ${failed} | ` +
         `${r.inboxRows} = ${r.handled} |`,
     );
@@ -183,7 +217,14 @@ export async function runInboundBench(): Promise<string> {
   lines.push(
     '',
     'Latencies are the worst round\'s. Rates are totals over all measured rounds. Server CPU counts every thread of the' +
-      ' server process; server loop is the time its event loop was busy (CPU on the main thread, or blocked in a system call).',
+      ' server process; server loop is the time its event loop was busy (CPU on the main thread, or blocked in a system call).' +
+      ` Inbox alone: after the rounds, in the same app and without HTTP, ${CONNECTIONS} loops at once each claim a fresh event id` +
+      ` (the same body and kept headers) and mark it processed, through the module's InboxService, for ${INBOX_ALONE_MS / 1000} s:` +
+      ' the SQLite work a webhook call carries, as event-loop time per call.',
+    '',
+    '### The inbox\'s writes at their floor',
+    '',
+    await runInboxWal(),
   );
   return lines.join('\n');
 }

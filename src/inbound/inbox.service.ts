@@ -46,8 +46,11 @@ type Row = { id: string; attempts?: number };
  * costs more than the rest of the insert (SQLite gathers the rows of a RETURNING write in a
  * temporary table); whether it inserted is then read from the change count.
  */
-const CLAIM_INSERT = `INSERT INTO webhook_inbox (id, source, event_id, type, raw_body, headers, status, attempts, received_at, updated_at)
+export const CLAIM_INSERT = `INSERT INTO webhook_inbox (id, source, event_id, type, raw_body, headers, status, attempts, received_at, updated_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?) ON CONFLICT (source, event_id) DO NOTHING`;
+
+/** The processed mark: after the handlers ran, in the next group's commit. */
+export const MARK_PROCESSED = `UPDATE webhook_inbox SET status = ?, attempts = ?, processed_at = ?, updated_at = ? WHERE id = ?`;
 
 /** A statement waiting for the next grouped commit. */
 interface PendingStatement {
@@ -123,13 +126,7 @@ export class InboxService implements BeforeApplicationShutdown {
   /** Records a successful run of the handlers (`ignored` when a worker found none). */
   markProcessed(id: string, attempts: number, status: 'processed' | 'ignored' = 'processed'): Promise<void> {
     const now = Date.now();
-    return this.exec(`UPDATE webhook_inbox SET status = ?, attempts = ?, processed_at = ?, updated_at = ? WHERE id = ?`, [
-      status,
-      attempts,
-      now,
-      now,
-      id,
-    ]);
+    return this.exec(MARK_PROCESSED, [status, attempts, now, now, id]);
   }
 
   /**
