@@ -190,6 +190,26 @@ describe.each(ADAPTERS)('the webhook route in an app with URI versioning, over %
   });
 });
 
+describe.each(ADAPTERS)('the webhook route in an app with header or media-type versioning, over %s', (http) => {
+  const cases = [
+    { name: 'header', versioning: { type: VersioningType.HEADER, header: 'X-API-Version', defaultVersion: '1' }, asks: { 'x-api-version': '2' } },
+    { name: 'media type', versioning: { type: VersioningType.MEDIA_TYPE, key: 'v=', defaultVersion: '1' }, asks: { accept: 'application/json;v=2' } },
+  ] as const;
+
+  it.each(cases)('$name versioning: answers a call with or without a version asked for', async ({ versioning, asks }) => {
+    const t = await startInboundApp({ db: 'sqlite', http, versioning });
+    try {
+      const plain = await postWebhook(t.app, 'partner', { type: 'order.completed', id: `evt_${Math.random()}`, data: {} });
+      const versioned = await postWebhook(t.app, 'partner', { type: 'order.completed', id: `evt_${Math.random()}`, data: {} }, { headers: asks });
+      expect([plain.status, JSON.parse(plain.text).status]).toEqual([200, 'processed']);
+      expect([versioned.status, JSON.parse(versioned.text).status]).toEqual([200, 'processed']);
+      expect(t.handlers.calls).toHaveLength(2);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
 describe('the adapters own body limits', () => {
   it.each(ADAPTERS)('%s refuses a body above its default limit, answered as payload_too_large before the signature', async (http) => {
     const t = await startInboundApp({ db: 'sqlite', http });
