@@ -18,6 +18,8 @@ export interface OutboundTaskConfig {
   concurrency: number;
   /** deliver: delivered counts at which to record RSS and heap. */
   checkpoints?: number[];
+  /** deliver: at each checkpoint, also force a full collection and read memory again. */
+  forceGc?: boolean;
   deadlineMs: number;
 }
 
@@ -44,13 +46,13 @@ function memory() {
 }
 
 /**
- * RSS and heap as they are, then again after a full collection (bench children run with
- * --expose-gc), unless BENCH_SOAK_GC=0.
+ * RSS and heap as they are, then, when `forceGc`, again after a full collection (bench children
+ * run with --expose-gc).
  */
-function memoryWithGc() {
+function memoryWithGc(forceGc: boolean) {
   const asRead = memory();
   const gc = (globalThis as { gc?: () => void }).gc;
-  if (!gc || process.env.BENCH_SOAK_GC === '0') return asRead;
+  if (!gc || !forceGc) return asRead;
   gc();
   const after = memory();
   return { ...asRead, rssAfterGc: after.rss, heapUsedAfterGc: after.heapUsed };
@@ -94,7 +96,7 @@ async function deliver(c: OutboundTaskConfig) {
     const done = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`deliver: ${succeeded} of ${c.n} succeeded (${failed} failed attempts) within ${c.deadlineMs} ms`)), c.deadlineMs);
       events.on('delivery.succeeded', () => {
-        if (wanted.has(++succeeded)) checkpoints.push({ delivered: succeeded, ...memoryWithGc(), at: wallMs() });
+        if (wanted.has(++succeeded)) checkpoints.push({ delivered: succeeded, ...memoryWithGc(c.forceGc ?? false), at: wallMs() });
         if (succeeded === c.n) resolve(clearTimeout(timer));
       });
       events.on('delivery.failed', () => failed++);

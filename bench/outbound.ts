@@ -76,8 +76,8 @@ export const enqueueSeconds = (r: OutboundRun) => (r.enqueue.endedAt - r.enqueue
 /** Enqueue and drain back to back (worker boot between them excluded). */
 export const endToEndRate = (r: OutboundRun) => r.n / (enqueueSeconds(r) + drainSeconds(r));
 
-async function runTask<T>(config: OutboundTaskConfig): Promise<T> {
-  const child: BenchChild = forkBench('outbound-child', config);
+async function runTask<T>(config: OutboundTaskConfig, args: string[] = []): Promise<T> {
+  const child: BenchChild = forkBench('outbound-child', config, args);
   try {
     return await child.ask<T>({}, 'result', config.deadlineMs + 60_000);
   } finally {
@@ -113,6 +113,16 @@ function pgServerCpu(url: string): { read(): number; stop(): void } {
 /** How long a phase of `n` jobs may take before the run is abandoned. */
 const deadlineFor = (n: number) => 60_000 + n * 20;
 
+/** What the soak asks of the worker's drain: memory readings, forced collections, Node flags. */
+export interface DrainOptions {
+  /** Delivered counts at which the worker reads its memory. */
+  checkpoints?: number[];
+  /** Force a full collection at each reading and read again. */
+  forceGc?: boolean;
+  /** Flags for the worker's Node (`--max-old-space-size=256`). */
+  workerArgs?: string[];
+}
+
 /**
  * The whole pipeline on `kind`: an emitter process awaits N `send()` calls (queue paused), then
  * a worker process (role `worker`) resumes the queue and delivers to the receiver child.
@@ -122,7 +132,7 @@ export async function runPipeline(
   receiver: ReceiverHandle,
   n: number,
   concurrency: number,
-  checkpoints: number[] = [],
+  { checkpoints = [], forceGc = false, workerArgs = [] }: DrainOptions = {},
 ): Promise<OutboundRun> {
   const db = await createBenchDb(kind);
   const prefix = benchPrefix();
@@ -132,7 +142,7 @@ export async function runPipeline(
     const enqueue = await runTask<Latencies>({ ...base, task: 'emit' });
     const afterEnqueue = pg?.read() ?? 0;
     const received = receiver.expect(n, base.deadlineMs);
-    const drain = await runTask<Drain>({ ...base, task: 'deliver', checkpoints });
+    const drain = await runTask<Drain>({ ...base, task: 'deliver', checkpoints, forceGc }, workerArgs);
     const pgCpuMs = pg ? { enqueue: afterEnqueue, drain: pg.read() - afterEnqueue } : undefined;
     const label = `pipeline, ${kind === 'sqlite' ? 'SQLite (WAL)' : 'PostgreSQL'}`;
     return { label, n, concurrency, enqueue, drain, received: await received, pgCpuMs };

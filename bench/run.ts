@@ -45,7 +45,7 @@ function machine(): string {
 const log = (msg: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}`);
 
 const startLoad = loadavg()[0];
-const KNOBS = ['BENCH_PARTS', 'BENCH_N', 'BENCH_ENTITY_N', 'BENCH_DBS', 'BENCH_CONCURRENCY', 'BENCH_SOAK', 'BENCH_SOAK_N'];
+const KNOBS = ['BENCH_PARTS', 'BENCH_N', 'BENCH_ENTITY_N', 'BENCH_DBS', 'BENCH_CONCURRENCY', 'BENCH_SOAK', 'BENCH_SOAK_N', 'BENCH_SOAK_RUNS', 'BENCH_SOAK_HEAP_MB'];
 const command = KNOBS.filter((k) => process.env[k]).map((k) => `${k}=${process.env[k]}`).concat('npm run bench').join(' ');
 const sections: string[] = [];
 const receiver = await startReceiver();

@@ -109,12 +109,15 @@ export interface BenchChild {
   exit(): Promise<void>;
 }
 
-/** Forks a compiled bench script (`build/bench/<name>.js`) with `config` in BENCH_CONFIG. */
-export function forkBench(name: string, config: object): BenchChild {
+/**
+ * Forks a compiled bench script (`build/bench/<name>.js`) with `config` in BENCH_CONFIG; `args`
+ * go to its Node (after BENCH_CHILD_ARGS, so that they win).
+ */
+export function forkBench(name: string, config: object, args: string[] = []): BenchChild {
   const child = fork(new URL(`./${name}.js`, import.meta.url), [], {
     env: { ...process.env, BENCH_CONFIG: JSON.stringify(config) },
     // --expose-gc lets the soak read memory after a full collection too; it changes nothing else.
-    execArgv: ['--expose-gc', ...(process.env.BENCH_CHILD_ARGS?.split(' ').filter(Boolean) ?? [])],
+    execArgv: ['--expose-gc', ...(process.env.BENCH_CHILD_ARGS?.split(' ').filter(Boolean) ?? []), ...args],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
