@@ -23,6 +23,14 @@ export const webhooksQueueProvider: Provider = {
       },
     };
     const queue = shared?.url ? new Bull(WEBHOOKS_QUEUE, shared.url, options) : new Bull(WEBHOOKS_QUEUE, options);
+    // Bull names the worker's connection (CLIENT SETNAME) in a promise it never awaits, started by
+    // each process(). If the queue closes before that settles (a shutdown right after boot), the
+    // promise rejects with nobody listening, which ends a Node process. The name only labels the
+    // connection in CLIENT LIST: keep that rejection here, so that shutdown need not wait for the
+    // naming (which, with Redis away, never comes).
+    const named = queue as unknown as { setWorkerName(): Promise<void> };
+    const setWorkerName = named.setWorkerName.bind(queue);
+    named.setWorkerName = () => setWorkerName().catch(() => undefined);
     return Object.assign(queue, { onApplicationShutdown: () => queue.close() });
   },
 };

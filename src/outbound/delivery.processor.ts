@@ -62,7 +62,6 @@ export class DeliveryProcessor implements OnApplicationBootstrap, OnModuleDestro
   async onModuleDestroy(): Promise<void> {
     if (!this.working) return;
     this.working = false;
-    await this.workerNamed();
     // Every module's onModuleDestroy runs before any beforeApplicationShutdown: stop taking jobs
     // here, so an app that itself waits at shutdown (a Terminus grace period) takes none meanwhile.
     this.stopping = this.queue.pause(true, true).catch((err: Error) => this.logger.debug(`Local pause failed: ${err.message}`));
@@ -80,24 +79,6 @@ export class DeliveryProcessor implements OnApplicationBootstrap, OnModuleDestro
       // (an attempt whose database write hangs never ends): close now without waiting.
       await this.queue.close(true).catch((err: Error) => this.logger.debug(`Queue close failed: ${err.message}`));
     } else this.logger.log('Stopped taking deliveries; in-flight attempts finished.');
-  }
-
-  /**
-   * Bull names its worker connection in a promise nobody awaits; closing before that settles
-   * rejects it unhandled, which ends a Node process. So shutdown waits for it, briefly. Another
-   * process's worker on the same queue is listed too: only our own connection (by its local
-   * port) counts.
-   */
-  private async workerNamed(): Promise<void> {
-    const until = Date.now() + 2_000;
-    while (Date.now() < until) {
-      const workers = await this.queue.getWorkers().catch(() => undefined);
-      // undefined: CLIENT LIST is disabled (managed Redis); there is nothing to wait for.
-      if (!workers) return;
-      const port = (this.queue as unknown as { bclient?: { stream?: { localPort?: number } } }).bclient?.stream?.localPort;
-      if (port !== undefined && workers.some((w) => String((w as { addr?: string }).addr).endsWith(`:${port}`))) return;
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
   }
 
   /** Runs one attempt of the job's delivery. */

@@ -1,14 +1,18 @@
 import { getQueueToken } from '@nestjs/bull';
 import { afterEach, describe, expect, it } from '@jest/globals';
+import type { FactoryProvider } from '@nestjs/common';
 import type { Queue } from 'bull';
+import { Redis } from 'ioredis';
 import { WebhookService } from '../../src/outbound/webhook.service.js';
 import { WEBHOOKS_QUEUE } from '../../src/webhooks.constants.js';
+import { webhooksQueueProvider } from '../../src/webhooks.queue.js';
 import { CountingReceiver } from '../faults/support.js';
 import { FAST_OUTBOUND, startTestApp, type TestApp } from '../support/app.js';
 import { type Child, reapChildren, startWorker, stop } from '../support/child.js';
 import { testDatabases } from '../support/databases.js';
 import { eventually } from '../support/receiver.js';
 import { REDIS_URL } from '../support/redis.js';
+import { PrivateRedis } from '../support/redis-server.js';
 
 /** The receiver answers the slow endpoint after this long: SIGTERM lands in the middle. */
 const SLOW_MS = 1_500;
@@ -62,14 +66,14 @@ describe.each(testDatabases())('graceful shutdown of a worker on %s', (kind) => 
   };
 
   /** SIGTERMs `child`; it must run Nest's shutdown to its end, then exit 0 by itself promptly, within `bound`. */
-  const stopsByItself = async (child: Child, bound: number) => {
+  const stopsByItself = async (child: Child, bound: number, linger = LINGER_MS) => {
     const end = await stop(child, 'SIGTERM', bound);
     const exitAt = Date.now();
     expect(end).toMatchObject({ code: 0, signal: null, timedOut: false });
     expect(child.messages.some((m) => m.sigterm)).toBe(true);
     const closed = child.messages.find((m) => m.closed);
     // Failing, this shows what was still open when the shutdown sequence finished.
-    expect({ closed: !!closed, lingered: exitAt - (closed?.closed ?? 0) < LINGER_MS, open: closed?.open }).toEqual({ closed: true, lingered: true, open: expect.anything() });
+    expect({ closed: !!closed, lingered: exitAt - (closed?.closed ?? 0) < linger, open: closed?.open }).toEqual({ closed: true, lingered: true, open: expect.anything() });
   };
 
   /** After worker-a is gone: delivery 2 was not touched, and worker-b delivers it. */
@@ -129,4 +133,45 @@ describe.each(testDatabases())('graceful shutdown of a worker on %s', (kind) => 
     await inFlightAttemptRecorded(s);
     await nextTakenOnlyByAnotherWorker(s);
   }, 60_000);
+
+  // Shutdown used to wait, before pausing the queue, for Bull to name the worker's connection in
+  // Redis (CLIENT LIST): with Redis away that wait never ended, and the process never exited.
+  it('SIGTERM while Redis is down: Nest\'s shutdown finishes without Redis, and the process exits 0 by itself', async () => {
+    const redis = await PrivateRedis.start();
+    try {
+      emitter = await startTestApp({ db: kind, webhooks: { role: 'emitter', outbound: OUTBOUND } });
+      const worker = await startWorker({ db: emitter.db, prefix: emitter.prefix, redisUrl: redis.url, name: 'worker-r', outbound: OUTBOUND });
+      await redis.stop();
+      // A Redis connection closed while its server is away keeps a timer of ioredis's own
+      // (disconnectTimeout, 2 s) until it gives the socket up: the process may linger that long.
+      await stopsByItself(worker, EXIT_BOUND_MS, LINGER_MS + 2_000);
+    } finally {
+      await redis.stop();
+    }
+  }, 60_000);
+});
+
+describe("the module's Bull queue", () => {
+  // Bull names the worker's connection (CLIENT SETNAME) in a promise it never awaits, started by
+  // each process() call. A queue closed before that settled (a shutdown right after boot)
+  // rejected it with nobody listening, which ends a Node process; shutdown used to wait for the
+  // naming instead, and with Redis away that wait never ended.
+  it('closed before its worker is named: the naming settles without a rejection', async () => {
+    const redis = await PrivateRedis.start();
+    const queue = (webhooksQueueProvider as FactoryProvider).useFactory({ url: redis.url }) as Queue & { setWorkerName(): Promise<void> };
+    try {
+      await queue.isReady();
+      // Redis holds every command for a while: the naming cannot finish before the close.
+      const admin = new Redis(redis.url);
+      await admin.call('CLIENT', 'PAUSE', '3000');
+      admin.disconnect();
+      // process() starts the same call; made here directly so that the test holds its promise.
+      const naming = queue.setWorkerName();
+      await queue.close();
+      await expect(naming).resolves.toBeUndefined();
+    } finally {
+      await queue.close();
+      await redis.stop();
+    }
+  });
 });

@@ -1,6 +1,4 @@
-import { BullModule, getQueueToken } from '@nestjs/bull';
-import type { Queue } from 'bull';
-import { WEBHOOKS_QUEUE } from '../../src/webhooks.constants.js';
+import { BullModule } from '@nestjs/bull';
 import type { INestApplication, LoggerService, ModuleMetadata, Provider, Type, VersioningOptions } from '@nestjs/common';
 import { Injectable } from '@nestjs/common';
 import { Module } from '@nestjs/common';
@@ -118,7 +116,6 @@ export async function startTestApp(opts: TestAppOptions): Promise<TestApp> {
     if (opts.versioning) app.enableVersioning(opts.versioning);
     await app.init();
     if (opts.http === 'fastify') await (app as any).getHttpAdapter().getInstance().ready();
-    if (webhooks.role !== 'emitter') await workerNamed(app);
   } catch (err) {
     // A failed boot must not leak connections or data.
     await app?.close().catch(() => undefined);
@@ -159,21 +156,4 @@ function optionsFactory(options: WebhooksModuleOptions) {
     }
   }
   return WebhooksOptionsFactory;
-}
-
-/**
- * Bull names its worker connection in promises nobody awaits (one per queue.process call);
- * an app closed before they settle rejects them unhandled. Tests that start and stop an app at
- * once wait for the naming here.
- */
-async function workerNamed(app: INestApplication): Promise<void> {
-  const queue = app.get<Queue>(getQueueToken(WEBHOOKS_QUEUE), { strict: false });
-  const until = Date.now() + 5_000;
-  while (Date.now() < until) {
-    const workers = await queue.getWorkers().catch(() => undefined);
-    if (!workers || workers.length > 0) break;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  // The second handler's naming goes out right behind the first on the same connection.
-  await new Promise((r) => setTimeout(r, 50));
 }
