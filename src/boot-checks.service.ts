@@ -33,7 +33,19 @@ export class BootChecks implements OnModuleInit, OnApplicationBootstrap {
     }
   }
 
-  async onApplicationBootstrap(): Promise<void> {
+  /**
+   * Not awaited: the check is advice, and an app that boots while Redis is away (the outbox
+   * keeps its sends until Redis is back) must not wait for it: ioredis holds the command while it
+   * reconnects, and boot waited (over 30 s in recovery.spec, before this was so).
+   */
+  onApplicationBootstrap(): void {
+    this.evictionChecked = this.checkEviction();
+  }
+
+  /** Settles (never rejects) once the eviction check has run; for tests and health checks. */
+  evictionChecked: Promise<void> = Promise.resolve();
+
+  private async checkEviction(): Promise<void> {
     try {
       const [, policy] = (await this.queue.client.config('GET', 'maxmemory-policy')) as [string, string];
       if (policy && policy !== 'noeviction') this.logger.warn(messages.evictingRedis(policy));

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { LoggerService } from '@nestjs/common';
 import { Redis } from 'ioredis';
+import { BootChecks } from '../../src/boot-checks.service.js';
 import { WebhooksConfigError } from '../../src/errors/webhooks-config.error.js';
 import { WebhookService } from '../../src/outbound/webhook.service.js';
 import { DeliveryProcessor } from '../../src/outbound/delivery.processor.js';
@@ -84,6 +85,8 @@ describe.each(testDatabases())('WebhooksModule on %s', (db) => {
     const lru = await PrivateRedis.start(['--maxmemory-policy', 'allkeys-lru']);
     const t = await startTestApp({ db, redisUrl: lru.url, logger });
     try {
+      // The check runs in the background after boot (boot does not wait for Redis).
+      await t.app.get(BootChecks).evictionChecked;
       expect(logger.lines.filter((l) => l.level === 'warn').map((l) => l.message)).toContain(messages.evictingRedis('allkeys-lru'));
     } finally {
       await t.close();
@@ -93,6 +96,7 @@ describe.each(testDatabases())('WebhooksModule on %s', (db) => {
     const quiet = new CapturingLogger();
     const t2 = await startTestApp({ db, redisUrl: ok.url, logger: quiet });
     try {
+      await t2.app.get(BootChecks).evictionChecked;
       expect(quiet.lines.some((l) => l.message.includes('maxmemory-policy'))).toBe(false);
     } finally {
       await t2.close();

@@ -55,6 +55,27 @@ describe.each(testDatabases())('recovery of committed deliveries on %s', (kind) 
     }
   });
 
+  it('an app booted while Redis is down boots at once, takes sends, and delivers them once Redis is back', async () => {
+    const redis = await PrivateRedis.start();
+    await redis.stop();
+    const booting = Date.now();
+    const t = await startTestApp({ db, redisUrl: redis.url, webhooks: { outbound: OUTBOUND } });
+    try {
+      // Nothing at boot waits for Redis (ioredis holds a command while it reconnects).
+      expect(Date.now() - booting).toBeLessThan(5_000);
+      const svc = t.app.get(WebhookService);
+      await svc.createEndpoint({ url: receiver.url('/booted-down'), customerId: 'booted-down' });
+      const sent = await svc.send('redis.down.at.boot', { n: 1 }, { customerId: 'booted-down' });
+      expect((await status(t, sent.deliveryIds[0])).status).toBe('pending');
+      await redis.start();
+      await eventually(async () => (await status(t, sent.deliveryIds[0])).status === 'succeeded', 30_000);
+      expect(receiver.requests.filter((r) => r.url === '/booted-down').map((r) => r.headers['webhook-id'])).toEqual([sent.messageId]);
+    } finally {
+      await t.close();
+      await redis.stop();
+    }
+  });
+
   it('a process killed between commit and enqueue loses nothing: a new process delivers', async () => {
     const prefix = testPrefix();
     const setup = await startTestApp({ db, prefix, webhooks: { outbound: OUTBOUND, role: 'emitter' } });

@@ -149,6 +149,18 @@ describe.each(testDatabases())('graceful shutdown of a worker on %s', (kind) => 
       await redis.stop();
     }
   }, 60_000);
+
+  it('SIGTERM to a worker that booted while Redis was already down: the process exits 0 by itself', async () => {
+    const redis = await PrivateRedis.start();
+    try {
+      emitter = await startTestApp({ db: kind, webhooks: { role: 'emitter', outbound: OUTBOUND } });
+      await redis.stop();
+      const worker = await startWorker({ db: emitter.db, prefix: emitter.prefix, redisUrl: redis.url, name: 'worker-d', outbound: OUTBOUND });
+      await stopsByItself(worker, EXIT_BOUND_MS, LINGER_MS + 2_000);
+    } finally {
+      await redis.stop();
+    }
+  }, 60_000);
 });
 
 describe("the module's Bull queue", () => {
