@@ -4,7 +4,8 @@ import { postWebhook } from '../../src/testing/index.js';
 import { createTestDatabase, testDatabases } from '../support/databases.js';
 import { eventually } from '../support/receiver.js';
 import { testPrefix } from '../support/redis.js';
-import { ADAPTERS, inboxRows, startInboundApp } from './support.js';
+import { PrivateRedis } from '../support/redis-server.js';
+import { ADAPTERS, inboxRows, startInboundApp, workerStarted } from './support.js';
 
 const msgId = () => `msg_${randomBytes(8).toString('hex')}`;
 const row = async (t: { app: any }, id: string) => (await inboxRows(t.app)).find((r) => r.eventId === id);
@@ -89,4 +90,34 @@ describe.each(testDatabases())('queue mode on %s', (kind) => {
       await db.drop();
     }
   });
+
+  it('while Redis is away: 503 with Retry-After and the claim released; resent once Redis is back, the handler runs once', async () => {
+    const redis = await PrivateRedis.start();
+    const t = await startInboundApp({ db: kind, redisUrl: redis.url, inbound: { mode: 'queue' } });
+    try {
+      await workerStarted(t.app);
+      await redis.stop();
+      const id = msgId();
+      const event = { type: 'order.completed', data: { n: 7 } };
+      const res = await postWebhook(t.app, 'partner', event, { id });
+      expect([res.status, res.headers['retry-after'], res.headers['content-type']]).toEqual([503, '5', expect.stringMatching(/^application\/problem\+json/)]);
+      expect(JSON.parse(res.text)).toMatchObject({ code: 'inbox_unavailable', status: 503 });
+      // Stored, and released for the sender's retry.
+      expect(await row(t, id)).toMatchObject({ status: 'failed', attempts: 0, lastError: expect.stringContaining('Redis') });
+      await redis.start();
+      // A sender retries until it gets a 2xx (ioredis reconnects within a couple of seconds). Bull
+      // may also run the job the first call queued while Redis was away, once it reconnects: the
+      // row id is the job id and the worker skips a processed row, so the handler still runs once.
+      await eventually(async () => {
+        const again = await postWebhook(t.app, 'partner', event, { id });
+        return again.status === 202 || again.status === 200;
+      }, 20_000, 500);
+      await eventually(async () => (await row(t, id))?.status === 'processed');
+      await new Promise((r) => setTimeout(r, 1_500));
+      expect(t.handlers.calls.filter((c) => c.ctx.id === id).map((c) => c.data)).toEqual([{ n: 7 }]);
+    } finally {
+      await t.close();
+      await redis.stop();
+    }
+  }, 60_000);
 });
