@@ -6,6 +6,7 @@ import { WEBHOOK_ENTITIES } from './entities/index.js';
 import { EntityWebhooksSubscriber } from './entity-events/entity-webhooks.subscriber.js';
 import { SubscriberRegistry } from './entity-events/subscriber.registry.js';
 import { createWebhooksController, INBOUND_PROVIDERS, ParseFailurePassthrough } from './inbound/inbound.providers.js';
+import { WebhookInbox } from './inbound/webhook-inbox.service.js';
 import { DeliveryProcessor } from './outbound/delivery.processor.js';
 import { WebhookHttpClient } from './outbound/http.client.js';
 import { OutboxService } from './outbound/outbox.service.js';
@@ -47,7 +48,7 @@ import { resolveWebhooksOptions } from './webhooks.options.js';
     EntityWebhooksSubscriber,
     ...INBOUND_PROVIDERS,
   ],
-  exports: [WebhookService, WebhookEvents, WEBHOOKS_OPTIONS],
+  exports: [WebhookService, WebhookEvents, WebhookInbox, WEBHOOKS_OPTIONS],
 })
 export class WebhooksModule extends ConfigurableWebhooksModule implements NestModule {
   constructor(private readonly passthrough: ParseFailurePassthrough) {

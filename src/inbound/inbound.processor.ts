@@ -1,6 +1,7 @@
 import { InjectQueue } from '@nestjs/bull';
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import type { Job, Queue } from 'bull';
+import type { WebhookInboxEntry } from '../entities/webhook-inbox.entity.js';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
 import { INBOUND_JOB, WEBHOOKS_OPTIONS, WEBHOOKS_QUEUE } from '../webhooks.constants.js';
 import { InboxService } from './inbox.service.js';
@@ -12,6 +13,11 @@ import { WebhookDispatcher } from './webhook.dispatcher.js';
 export interface InboundJobData {
   inboxId: string;
 }
+
+/** What one run of a stored call's handlers came to. */
+export type RowRun =
+  | { status: 'processed' | 'ignored'; attempts: number }
+  | { status: 'failed' | 'received'; attempts: number; error: unknown; retryable: boolean };
 
 /** Queued inbound calls run at once by one worker process. */
 export const INBOUND_CONCURRENCY = 10;
@@ -74,11 +80,24 @@ export class InboundProcessor implements OnApplicationBootstrap, BeforeApplicati
   private async process(job: Job<InboundJobData>): Promise<void> {
     const row = await this.inbox.find(job.data.inboxId);
     if (!row || row.status === 'processed' || row.status === 'ignored') return;
-    const attempt = row.attempts + 1;
+    const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+    const run = await this.run(row, last ? 'failed' : 'received');
+    // Thrown back to Bull, which retries with backoff while attempts are left.
+    if ('error' in run && run.retryable) throw run.error;
+  }
+
+  /**
+   * Runs the handlers of a claimed row and records the outcome in it: `processed` (or `ignored`
+   * when none matches), or, when a handler threw, `failedStatus` with the error (`received` keeps
+   * the row with a queue that retries by itself).
+   */
+  async run(row: WebhookInboxEntry, failedStatus: 'failed' | 'received' = 'failed'): Promise<RowRun> {
+    const attempts = row.attempts + 1;
     const source = this.sources.get(row.source);
     if (!source) {
-      await this.inbox.markFailed(row.id, attempt, new Error(`source "${row.source}" is no longer configured`));
-      return;
+      const error = new Error(`source "${row.source}" is no longer configured`);
+      await this.inbox.markFailed(row.id, attempts, error);
+      return { status: 'failed', attempts, error, retryable: false };
     }
     const headers = row.headers ?? {};
     const { eventId: id, type } = row;
@@ -86,12 +105,13 @@ export class InboundProcessor implements OnApplicationBootstrap, BeforeApplicati
     const handlers = this.dispatcher.handlersFor(source.name, type);
     try {
       await this.dispatcher.dispatch({ id, type, source: source.name, headers, receivedAt: row.receivedAt, payload }, handlers);
-    } catch (err) {
-      const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-      await this.inbox.markFailed(row.id, attempt, err, last ? 'failed' : 'received');
-      throw err;
+    } catch (error) {
+      await this.inbox.markFailed(row.id, attempts, error, failedStatus);
+      return { status: failedStatus, attempts, error, retryable: true };
     }
     if (handlers.length === 0) this.logger.log(inboundMessages.ignored(source.name, type, id));
-    await this.inbox.markProcessed(row.id, attempt, handlers.length === 0 ? 'ignored' : 'processed');
+    const status = handlers.length === 0 ? 'ignored' : 'processed';
+    await this.inbox.markProcessed(row.id, attempts, status);
+    return { status, attempts };
   }
 }

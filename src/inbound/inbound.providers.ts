@@ -5,6 +5,7 @@ import { InboundSources } from './inbound.sources.js';
 import { ParseFailurePassthrough } from './parse-failure.passthrough.js';
 import { WebhookDispatcher } from './webhook.dispatcher.js';
 import { WebhookExplorer } from './webhook.explorer.js';
+import { WebhookInbox } from './webhook-inbox.service.js';
 import { WebhookGuard } from './webhook.guard.js';
 import { WebhookMetadataAccessor } from './webhook-metadata.accessor.js';
 import { WebhookProblemFilter } from './webhook-problem.filter.js';
@@ -23,4 +24,5 @@ export const INBOUND_PROVIDERS: Provider[] = [
   WebhookProblemFilter,
   InboundProcessor,
   ParseFailurePassthrough,
+  WebhookInbox,
 ];

@@ -112,6 +112,20 @@ export class InboxService implements BeforeApplicationShutdown {
   }
 
   /**
+   * Takes back the claim of one stored call by row id, for a replay: a `failed` row, or a
+   * `received` row whose lease ran out (its process died mid-run). Never a row whose body could
+   * not be read (empty type). Resolves to the row, or null when it is none of those.
+   */
+  async reclaim(id: string, now = Date.now()): Promise<ClaimedRow | null> {
+    const taken = await this.rows(
+      `UPDATE webhook_inbox SET status = 'received', updated_at = ?
+       WHERE id = ? AND type <> '' AND (status = 'failed' OR (status = 'received' AND updated_at < ?)) RETURNING id, attempts`,
+      [now, id, now - CLAIM_LEASE_MS],
+    );
+    return taken.length > 0 ? { id: taken[0].id, attempts: Number(taken[0].attempts) } : null;
+  }
+
+  /**
    * Keeps a verified call whose body could not be read (not JSON, no event type) as `failed`,
    * with an empty type and the reason, for inspection. It is never run; a resend is a no-op.
    */

@@ -1,0 +1,90 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { WebhookInboxEntry } from '../entities/webhook-inbox.entity.js';
+import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
+import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
+import { CLAIM_LEASE_MS, InboxService } from './inbox.service.js';
+import { InboundProcessor } from './inbound.processor.js';
+
+/** Why a replay was refused. */
+export type WebhookInboxErrorCode = 'not_found' | 'not_replayable';
+
+/** A replay the inbox refused: no such row, or a row that must not run again now. */
+export class WebhookInboxError extends Error {
+  override readonly name = 'WebhookInboxError';
+  constructor(
+    readonly code: WebhookInboxErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** What a replay came to. */
+export interface InboxReplay {
+  /** The inbox row id. */
+  id: string;
+  /**
+   * `processed` / `ignored` (no handler matches now), `failed` (a handler threw again: the row is
+   * released, `error` says why), or `queued` in queue mode (the worker runs it).
+   */
+  status: 'processed' | 'ignored' | 'failed' | 'queued';
+  /** Runs of the handlers so far, this one included (not yet counted when queued). */
+  attempts: number;
+  error?: string;
+}
+
+/**
+ * The stored inbound calls, for operators: read one, and run one again. A sender stops retrying
+ * at some point; a call whose handler failed until then, or whose process died while running it
+ * (a retry within the 5-minute lease is answered as a duplicate), stays in the inbox as `failed`
+ * or `received`, and `replay(id)` runs it once its cause is fixed, from the stored raw body.
+ */
+@Injectable()
+export class WebhookInbox {
+  constructor(
+    @Inject(WEBHOOKS_OPTIONS) private readonly options: ResolvedWebhooksOptions,
+    private readonly inbox: InboxService,
+    private readonly processor: InboundProcessor,
+  ) {}
+
+  /** The stored call with that inbox row id, or null. */
+  get(id: string): Promise<WebhookInboxEntry | null> {
+    return this.inbox.find(id);
+  }
+
+  /**
+   * Runs a stored call's handlers again, as the sender's retry would (in queue mode: queues it).
+   * Takes the claim first, so a replay never runs beside another run of the same call: only a
+   * `failed` row, or a `received` row untouched for 5 minutes, is taken. Rejects with a
+   * {@link WebhookInboxError}: `not_found`, or `not_replayable` (processed, ignored, running, or a
+   * body that could not be read). A handler that throws again resolves with `status: 'failed'`.
+   */
+  async replay(id: string): Promise<InboxReplay> {
+    const row = await this.inbox.find(id);
+    if (!row) throw new WebhookInboxError('not_found', `No inbox row has the id "${id}".`);
+    const claim = await this.inbox.reclaim(id);
+    if (!claim) throw new WebhookInboxError('not_replayable', notReplayable(row));
+    if (this.options.inbound.mode === 'queue') {
+      try {
+        await this.processor.enqueue(id);
+      } catch (err) {
+        await this.inbox.markFailed(id, claim.attempts, err).catch(() => undefined);
+        throw err;
+      }
+      return { id, status: 'queued', attempts: claim.attempts };
+    }
+    const run = await this.processor.run({ ...row, status: 'received', attempts: claim.attempts });
+    if (!('error' in run)) return { id, status: run.status, attempts: run.attempts };
+    return { id, status: 'failed', attempts: run.attempts, error: run.error instanceof Error ? run.error.message : String(run.error) };
+  }
+}
+
+function notReplayable(row: WebhookInboxEntry): string {
+  const why =
+    row.type === ''
+      ? 'its body could not be read, so no handler can run it'
+      : row.status === 'received'
+        ? `it is being run (or was, less than ${CLAIM_LEASE_MS / 60_000} minutes ago)`
+        : `it is ${row.status}`;
+  return `Inbox row "${row.id}" cannot be replayed: ${why}. Only a failed row, or a received row untouched for ${CLAIM_LEASE_MS / 60_000} minutes, can.`;
+}

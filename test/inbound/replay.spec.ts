@@ -1,0 +1,151 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { randomBytes } from 'node:crypto';
+import { DataSource } from 'typeorm';
+import { WebhookInboxEntry } from '../../src/entities/webhook-inbox.entity.js';
+import { CLAIM_LEASE_MS } from '../../src/inbound/inbox.service.js';
+// From the package root: what an app imports.
+import { WebhookInbox, WebhookInboxError } from '../../src/index.js';
+import { postWebhook } from '../../src/testing/index.js';
+import { testDatabases } from '../support/databases.js';
+import { eventually } from '../support/receiver.js';
+import { inboxRows, startInboundApp } from './support.js';
+
+const msgId = () => `msg_${randomBytes(8).toString('hex')}`;
+
+/** The inbox row of a call, by its event id. */
+async function rowOf(t: { app: any }, eventId: string): Promise<WebhookInboxEntry> {
+  const row = (await inboxRows(t.app)).find((r) => r.eventId === eventId);
+  if (!row) throw new Error(`no inbox row for ${eventId}`);
+  return row;
+}
+
+/** What `replay` rejected with: its code, or the unexpected error itself. */
+async function refusal(inbox: WebhookInbox, id: string): Promise<unknown> {
+  try {
+    await inbox.replay(id);
+    return 'not refused';
+  } catch (err) {
+    return err instanceof WebhookInboxError ? err.code : err;
+  }
+}
+
+describe.each(testDatabases())('replaying stored inbound calls on %s', (kind) => {
+  describe('sync mode', () => {
+    let t: Awaited<ReturnType<typeof startInboundApp>>;
+    let inbox: WebhookInbox;
+    beforeAll(async () => {
+      t = await startInboundApp({ db: kind });
+      inbox = t.app.get(WebhookInbox);
+    });
+    afterAll(() => t?.close());
+
+    it('runs a failed call again from its stored body; the row ends processed', async () => {
+      const id = msgId();
+      t.handlers.failures.set('fail.once', 1);
+      await postWebhook(t.app, 'partner', { type: 'fail.once', data: { n: 3 } }, { id }).expect(500);
+      const failed = await rowOf(t, id);
+      expect(failed).toMatchObject({ status: 'failed', attempts: 1 });
+
+      expect(await inbox.replay(failed.id)).toEqual({ id: failed.id, status: 'processed', attempts: 2 });
+      expect(await rowOf(t, id)).toMatchObject({ status: 'processed', attempts: 2 });
+      const runs = t.handlers.calls.filter((c) => c.ctx.id === id);
+      expect(runs.map((c) => [c.data, c.ctx.type, c.ctx.source])).toEqual([
+        [{ n: 3 }, 'fail.once', 'partner'],
+        [{ n: 3 }, 'fail.once', 'partner'],
+      ]);
+      // Processed now: neither a second replay nor the sender's resend runs it again.
+      expect(await refusal(inbox, failed.id)).toBe('not_replayable');
+      expect((await postWebhook(t.app, 'partner', { type: 'fail.once', data: { n: 3 } }, { id })).body.status).toBe('duplicate');
+      expect(t.handlers.calls.filter((c) => c.ctx.id === id)).toHaveLength(2);
+    });
+
+    it('reports a handler that throws again, and leaves the row failed (released) with the new error', async () => {
+      const id = msgId();
+      t.handlers.failures.set('fail.twice', 2);
+      await postWebhook(t.app, 'partner', { type: 'fail.twice', data: {} }, { id }).expect(500);
+      const row = await rowOf(t, id);
+      expect(await inbox.replay(row.id)).toEqual({
+        id: row.id,
+        status: 'failed',
+        attempts: 2,
+        error: 'RecordingHandlers.misc: planned failure of fail.twice',
+      });
+      expect(await rowOf(t, id)).toMatchObject({ status: 'failed', attempts: 2, lastError: 'RecordingHandlers.misc: planned failure of fail.twice' });
+      expect((await inbox.replay(row.id)).status).toBe('processed');
+    });
+
+    it('runs a call once when two replays of it race, and not beside a sender\'s retry', async () => {
+      const id = msgId();
+      const event = { type: 'fail.race', data: {} };
+      t.handlers.failures.set('fail.race', 1);
+      await postWebhook(t.app, 'partner', event, { id }).expect(500);
+      const row = await rowOf(t, id);
+      t.handlers.delayMs = 200;
+      try {
+        const outcomes = await Promise.all([
+          inbox.replay(row.id).then((r) => r.status, (e: WebhookInboxError) => e.code),
+          inbox.replay(row.id).then((r) => r.status, (e: WebhookInboxError) => e.code),
+          postWebhook(t.app, 'partner', event, { id }).then((r) => r.body.status),
+        ]);
+        // Whichever claims first runs it; the others are turned away (a replay refused, a resend a duplicate).
+        expect(outcomes.filter((o) => o === 'processed')).toHaveLength(1);
+        expect(outcomes.filter((o) => o !== 'processed').every((o) => o === 'not_replayable' || o === 'duplicate')).toBe(true);
+      } finally {
+        t.handlers.delayMs = 0;
+      }
+      expect(t.handlers.calls.filter((c) => c.ctx.id === id)).toHaveLength(2);
+    });
+
+    it('takes a received row only once its lease ran out (its process died mid-run)', async () => {
+      const id = msgId();
+      await postWebhook(t.app, 'partner', { type: 'order.completed', data: {} }, { id }).expect(200);
+      const row = await rowOf(t, id);
+      const repo = t.app.get(DataSource).getRepository(WebhookInboxEntry);
+      // As a process that died after its claim leaves it: received, handlers never finished.
+      await repo.update({ id: row.id }, { status: 'received', attempts: 0, processedAt: null as unknown as Date, updatedAt: new Date(Date.now() - 60_000) });
+      expect(await refusal(inbox, row.id)).toBe('not_replayable');
+      expect(t.handlers.calls.filter((c) => c.ctx.id === id)).toHaveLength(1);
+
+      await repo.update({ id: row.id }, { updatedAt: new Date(Date.now() - CLAIM_LEASE_MS - 1_000) });
+      expect(await inbox.replay(row.id)).toMatchObject({ status: 'processed', attempts: 1 });
+      expect(t.handlers.calls.filter((c) => c.ctx.id === id)).toHaveLength(2);
+    });
+
+    it('refuses what must not run: an unknown id, an ignored call, a body that could not be read', async () => {
+      expect(await refusal(inbox, 'in_nothing_here')).toBe('not_found');
+
+      const ignored = await postWebhook(t.app, 'partner', { type: 'nobody.listens', data: {} }).expect(200);
+      const ignoredRow = await rowOf(t, ignored.body.id);
+      expect(ignoredRow.status).toBe('ignored');
+      expect(await refusal(inbox, ignoredRow.id)).toBe('not_replayable');
+
+      const id = msgId();
+      await postWebhook(t.app, 'partner', '{"type": "order.completed", broken', { id }).expect(400);
+      const unreadable = (await inboxRows(t.app)).find((r) => r.type === '' && r.rawBody.includes('broken'));
+      expect(unreadable).toMatchObject({ status: 'failed' });
+      await expect(inbox.replay(unreadable!.id)).rejects.toThrow(/body could not be read/);
+      expect((await inbox.get(unreadable!.id))?.status).toBe('failed');
+    });
+  });
+
+  describe('queue mode', () => {
+    let t: Awaited<ReturnType<typeof startInboundApp>>;
+    beforeAll(async () => {
+      t = await startInboundApp({ db: kind, inbound: { mode: 'queue', queueAttempts: 1 } });
+    });
+    afterAll(() => t?.close());
+
+    it('queues a failed call again; the worker runs it and the row ends processed', async () => {
+      const id = msgId();
+      t.handlers.failures.set('fail.once', 1);
+      await postWebhook(t.app, 'partner', { type: 'fail.once', data: {} }, { id }).expect(202);
+      await eventually(async () => (await rowOf(t, id)).status === 'failed');
+      const row = await rowOf(t, id);
+
+      expect(await t.app.get(WebhookInbox).replay(row.id)).toEqual({ id: row.id, status: 'queued', attempts: 1 });
+      await eventually(async () => (await rowOf(t, id)).status === 'processed');
+      expect(await rowOf(t, id)).toMatchObject({ attempts: 2, status: 'processed' });
+      expect(t.handlers.calls.filter((c) => c.ctx.id === id)).toHaveLength(2);
+    });
+  });
+});
