@@ -66,6 +66,7 @@ export function resolveWebhooksOptions(raw: WebhooksModuleOptions = {}): Resolve
       mode: oneOf('inbound.mode', inb.mode, 'sync', ['sync', 'queue']),
       bodyLimit: int('inbound.bodyLimit', inb.bodyLimit, 1024 * 1024, 1),
       queueAttempts: int('inbound.queueAttempts', inb.queueAttempts, 5, 1),
+      retentionMs: retention(inb.retentionMs),
       sources: resolveSources(inb.sources ?? {}),
     },
   };
@@ -116,6 +117,15 @@ function checkSchemeSettings(at: string, source: InboundSourceOptions): void {
   for (const key of ['eventType', 'eventId'] as const) {
     if (source[key] !== undefined && typeof source[key] !== 'function') fail(`${at}.${key}`, 'a function (payload, headers) => string', source[key]);
   }
+}
+
+/** Inbox retention: 0 (keep all) or at least a day, so that senders' retries still meet their row. */
+function retention(v: unknown): number {
+  if (v === undefined) return 30 * 24 * HOUR;
+  if (v !== 0 && !isInt(v, 24 * HOUR)) {
+    fail('inbound.retentionMs', `0 (keep every row) or an integer >= ${24 * HOUR} (one day: a shorter window forgets calls that senders still retry)`, v);
+  }
+  return v as number;
 }
 
 function fail(path: string, allowed: string, got: unknown): never {

@@ -1,4 +1,5 @@
 import type { Provider } from '@nestjs/common';
+import { InboxRetention } from './inbox.retention.js';
 import { InboxService } from './inbox.service.js';
 import { InboundProcessor } from './inbound.processor.js';
 import { InboundSources } from './inbound.sources.js';
@@ -25,4 +26,5 @@ export const INBOUND_PROVIDERS: Provider[] = [
   InboundProcessor,
   ParseFailurePassthrough,
   WebhookInbox,
+  InboxRetention,
 ];

@@ -2,7 +2,7 @@ import { Injectable, Logger, type BeforeApplicationShutdown } from '@nestjs/comm
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
 import { WebhookInboxEntry, type InboxStatus } from '../entities/webhook-inbox.entity.js';
-import { newId } from '../ids.js';
+import { idTimePrefix, newId } from '../ids.js';
 import { TransactionRunner } from '../transaction.runner.js';
 import { preparedOn, sqliteConnection } from '../outbound/sql.js';
 
@@ -123,6 +123,20 @@ export class InboxService implements BeforeApplicationShutdown {
       [now, id, now - CLAIM_LEASE_MS],
     );
     return taken.length > 0 ? { id: taken[0].id, attempts: Number(taken[0].attempts) } : null;
+  }
+
+  /**
+   * Deletes up to `limit` `processed` / `ignored` rows received before `before` (epoch ms), oldest
+   * first, and resolves to how many went. The id range (ids start with their creation time) lets
+   * the primary key find them without reading the whole table.
+   */
+  async prune(before: number, limit: number): Promise<number> {
+    const deleted = await this.rows(
+      `DELETE FROM webhook_inbox WHERE id IN (SELECT id FROM webhook_inbox
+       WHERE id < ? AND received_at < ? AND status IN ('processed', 'ignored') ORDER BY id LIMIT ?) RETURNING id`,
+      [idTimePrefix('in', before), before, limit],
+    );
+    return deleted.length;
   }
 
   /**

@@ -5,6 +5,9 @@ import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
 import { CLAIM_LEASE_MS, InboxService } from './inbox.service.js';
 import { InboundProcessor } from './inbound.processor.js';
 
+/** Rows deleted per statement by {@link WebhookInbox.prune}. */
+export const PRUNE_BATCH = 1_000;
+
 /** Why a replay was refused. */
 export type WebhookInboxErrorCode = 'not_found' | 'not_replayable';
 
@@ -50,6 +53,25 @@ export class WebhookInbox {
   /** The stored call with that inbox row id, or null. */
   get(id: string): Promise<WebhookInboxEntry | null> {
     return this.inbox.find(id);
+  }
+
+  /**
+   * Deletes the `processed` and `ignored` rows received before `olderThan`, in batches of
+   * {@link PRUNE_BATCH} (each its own short transaction), and resolves to how many went. `failed`
+   * and `received` rows are kept. A resend of a deleted call is no longer a duplicate: keep the
+   * window above your senders' retry window. The module runs this daily with `inbound.retentionMs`.
+   * `signal` stops it between batches.
+   */
+  async prune(olderThan: Date, options: { signal?: AbortSignal } = {}): Promise<number> {
+    const before = olderThan instanceof Date ? olderThan.getTime() : NaN;
+    if (!Number.isFinite(before)) throw new TypeError('WebhookInbox.prune: olderThan must be a valid Date.');
+    let total = 0;
+    for (;;) {
+      const deleted = await this.inbox.prune(before, PRUNE_BATCH);
+      total += deleted;
+      // An aborted prune stops between batches; what it deleted stays deleted.
+      if (deleted < PRUNE_BATCH || options.signal?.aborted) return total;
+    }
   }
 
   /**

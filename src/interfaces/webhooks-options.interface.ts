@@ -108,6 +108,15 @@ export interface InboundOptions {
    */
   bodyLimit?: number;
   /**
+   * How long `processed` and `ignored` inbox rows are kept, in ms: once a day the module deletes
+   * the older ones, and a resend of such a call is no longer recognised as a duplicate, so keep
+   * it well above your senders' retry window (Stripe: 3 days). `failed` and `received` rows are
+   * never deleted by it. `0` keeps every row (prune with `WebhookInbox.prune` yourself).
+   * At least one day when not 0.
+   * @default 2_592_000_000 (30 days)
+   */
+  retentionMs?: number;
+  /**
    * Attempts of a queued inbound call's handlers (queue mode).
    * @default 5
    */

@@ -2,9 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { WebhookInboxEntry } from '../../src/entities/webhook-inbox.entity.js';
-import { CLAIM_LEASE_MS } from '../../src/inbound/inbox.service.js';
+import { newId } from '../../src/ids.js';
+import { InboxRetention } from '../../src/inbound/inbox.retention.js';
+import { CLAIM_LEASE_MS, InboxService } from '../../src/inbound/inbox.service.js';
 // From the package root: what an app imports.
-import { WebhookInbox, WebhookInboxError } from '../../src/index.js';
+import { PRUNE_BATCH, WebhookInbox, WebhookInboxError } from '../../src/index.js';
 import { postWebhook } from '../../src/testing/index.js';
 import { testDatabases } from '../support/databases.js';
 import { eventually } from '../support/receiver.js';
@@ -125,6 +127,61 @@ describe.each(testDatabases())('replaying stored inbound calls on %s', (kind) =>
       expect(unreadable).toMatchObject({ status: 'failed' });
       await expect(inbox.replay(unreadable!.id)).rejects.toThrow(/body could not be read/);
       expect((await inbox.get(unreadable!.id))?.status).toBe('failed');
+    });
+  });
+
+  describe('retention', () => {
+    const DAY = 24 * 3600 * 1000;
+    let t: Awaited<ReturnType<typeof startInboundApp>>;
+    beforeAll(async () => {
+      t = await startInboundApp({ db: kind });
+    });
+    afterAll(() => t?.close());
+    const entry = (eventId: string, status: 'received' | 'ignored' = 'received') => ({
+      source: 'partner',
+      eventId,
+      type: 'order.completed',
+      rawBody: JSON.stringify({ type: 'order.completed', data: {} }),
+      headers: {},
+      status,
+    });
+
+    it('deletes processed and ignored rows past the window, keeps failed and received ones; a pruned call is new again', async () => {
+      const inbox = t.app.get(InboxService);
+      const now = Date.now();
+      const old = now - 31 * DAY; // past the default 30 days
+      const [processed, ignored, failed, stuck, recent] = [msgId(), msgId(), msgId(), msgId(), msgId()];
+      await inbox.markProcessed((await inbox.claim(entry(processed), old))!.id, 1);
+      await inbox.claim(entry(ignored, 'ignored'), old);
+      await inbox.markFailed((await inbox.claim(entry(failed), old))!.id, 1, new Error('kept for a replay'));
+      await inbox.claim(entry(stuck), old);
+      await postWebhook(t.app, 'partner', { type: 'order.completed', data: {} }, { id: recent }).expect(200);
+
+      expect(await t.app.get(InboxRetention).pass(now)).toBe(2);
+      const left = new Map((await inboxRows(t.app)).map((r) => [r.eventId, r.status]));
+      expect([processed, ignored, failed, stuck, recent].map((id) => left.get(id))).toEqual([undefined, undefined, 'failed', 'received', 'processed']);
+      expect(await t.app.get(InboxRetention).pass(now)).toBe(0);
+
+      // Past the window a resend is no longer recognised: it runs like a first call.
+      const again = await postWebhook(t.app, 'partner', { type: 'order.completed', data: {} }, { id: processed });
+      expect([again.status, again.body.status]).toEqual([200, 'processed']);
+    });
+
+    it('deletes in batches until nothing past the window is left', async () => {
+      const repo = t.app.get(DataSource).getRepository(WebhookInboxEntry);
+      const old = Date.now() - 2 * DAY;
+      const rows = Array.from({ length: PRUNE_BATCH + 5 }, (_, i) => ({
+        ...entry(`batch_${i}_${msgId()}`),
+        id: newId('in', old + i),
+        status: 'processed' as const,
+        attempts: 1,
+        receivedAt: new Date(old + i),
+        updatedAt: new Date(old + i),
+      }));
+      for (let i = 0; i < rows.length; i += 100) await repo.insert(rows.slice(i, i + 100));
+      expect(await t.app.get(WebhookInbox).prune(new Date(Date.now() - DAY))).toBe(PRUNE_BATCH + 5);
+      expect((await inboxRows(t.app)).filter((r) => r.eventId.startsWith('batch_'))).toEqual([]);
+      await expect(t.app.get(WebhookInbox).prune(new Date('nonsense'))).rejects.toThrow('olderThan must be a valid Date');
     });
   });
 

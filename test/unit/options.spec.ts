@@ -17,7 +17,8 @@ describe('resolveWebhooksOptions', () => {
       disableAfterMs: 5 * 24 * 3600 * 1000,
       network: { allow: [], httpsOnly: false },
     });
-    expect(o.inbound).toMatchObject({ path: 'webhooks', mode: 'sync', sources: {} });
+    expect(o.inbound).toMatchObject({ path: 'webhooks', mode: 'sync', sources: {}, retentionMs: 30 * 24 * 3600 * 1000 });
+    expect(resolveWebhooksOptions({ inbound: { retentionMs: 0 } }).inbound.retentionMs).toBe(0);
   });
 
   it.each([
@@ -32,6 +33,9 @@ describe('resolveWebhooksOptions', () => {
     [{ outbound: { network: { allow: 'x' } } }, /"outbound.network.allow"/],
     [{ outbound: { network: { httpsOnly: 'yes' } } }, /"outbound.network.httpsOnly" must be true or false/],
     [{ inbound: { mode: 'later' } }, /"inbound.mode" must be one of sync, queue/],
+    [{ inbound: { retentionMs: 3_600_000 } }, /"inbound.retentionMs" must be 0 \(keep every row\) or an integer >= 86400000 \(one day/],
+    [{ inbound: { retentionMs: -1 } }, /"inbound.retentionMs"/],
+    [{ inbound: { retentionMs: '30d' } }, /"inbound.retentionMs"/],
     [{ inbound: { sources: { s: { scheme: 'nope', secrets: ['x'] } } } }, /"inbound.sources.s.scheme" must be one of/],
     [{ inbound: { sources: { s: { scheme: 'github', secrets: [] } } } }, /"inbound.sources.s.secrets" must be a non-empty array/],
     [{ inbound: { sources: { 'a b': { scheme: 'github', secrets: ['x'] } } } }, /inbound.sources.a b/],
