@@ -7,6 +7,7 @@ import { EntityWebhooksSubscriber } from './entity-events/entity-webhooks.subscr
 import { SubscriberRegistry } from './entity-events/subscriber.registry.js';
 import { createWebhooksController, INBOUND_PROVIDERS, ParseFailurePassthrough } from './inbound/inbound.providers.js';
 import { WebhookInbox } from './inbound/webhook-inbox.service.js';
+import { RetentionService } from './retention.service.js';
 import { DeliveryProcessor } from './outbound/delivery.processor.js';
 import { WebhookHttpClient } from './outbound/http.client.js';
 import { OutboxService } from './outbound/outbox.service.js';
@@ -47,6 +48,7 @@ import { resolveWebhooksOptions } from './webhooks.options.js';
     SubscriberRegistry,
     EntityWebhooksSubscriber,
     ...INBOUND_PROVIDERS,
+    RetentionService,
   ],
   exports: [WebhookService, WebhookEvents, WebhookInbox, WEBHOOKS_OPTIONS],
 })

@@ -56,6 +56,7 @@ export function resolveWebhooksOptions(raw: WebhooksModuleOptions = {}): Resolve
       disableAfterMs: int('outbound.disableAfterMs', out.disableAfterMs, 5 * 24 * HOUR, 1),
       relayIntervalMs: int('outbound.relayIntervalMs', out.relayIntervalMs, 1000, 10),
       reconcileIntervalMs: int('outbound.reconcileIntervalMs', out.reconcileIntervalMs, 30_000, 10),
+      retentionMs: retention('outbound.retentionMs', out.retentionMs, 'a shorter window forgets idempotency keys and log rows still in use'),
       network: {
         allow: allow.map((a) => a.trim()),
         httpsOnly: bool('outbound.network.httpsOnly', net.httpsOnly, false),
@@ -66,7 +67,7 @@ export function resolveWebhooksOptions(raw: WebhooksModuleOptions = {}): Resolve
       mode: oneOf('inbound.mode', inb.mode, 'sync', ['sync', 'queue']),
       bodyLimit: int('inbound.bodyLimit', inb.bodyLimit, 1024 * 1024, 1),
       queueAttempts: int('inbound.queueAttempts', inb.queueAttempts, 5, 1),
-      retentionMs: retention(inb.retentionMs),
+      retentionMs: retention('inbound.retentionMs', inb.retentionMs, 'a shorter window forgets calls that senders still retry'),
       sources: resolveSources(inb.sources ?? {}),
     },
   };
@@ -119,12 +120,10 @@ function checkSchemeSettings(at: string, source: InboundSourceOptions): void {
   }
 }
 
-/** Inbox retention: 0 (keep all) or at least a day, so that senders' retries still meet their row. */
-function retention(v: unknown): number {
+/** A retention window: 0 (keep every row) or at least a day. */
+function retention(path: string, v: unknown, why: string): number {
   if (v === undefined) return 30 * 24 * HOUR;
-  if (v !== 0 && !isInt(v, 24 * HOUR)) {
-    fail('inbound.retentionMs', `0 (keep every row) or an integer >= ${24 * HOUR} (one day: a shorter window forgets calls that senders still retry)`, v);
-  }
+  if (v !== 0 && !isInt(v, 24 * HOUR)) fail(path, `0 (keep every row) or an integer >= ${24 * HOUR} (one day: ${why})`, v);
   return v as number;
 }
 

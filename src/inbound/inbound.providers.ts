@@ -1,5 +1,4 @@
 import type { Provider } from '@nestjs/common';
-import { InboxRetention } from './inbox.retention.js';
 import { InboxService } from './inbox.service.js';
 import { InboundProcessor } from './inbound.processor.js';
 import { InboundSources } from './inbound.sources.js';
@@ -26,5 +25,4 @@ export const INBOUND_PROVIDERS: Provider[] = [
   InboundProcessor,
   ParseFailurePassthrough,
   WebhookInbox,
-  InboxRetention,
 ];

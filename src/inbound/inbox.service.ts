@@ -4,7 +4,7 @@ import type { DataSource, EntityManager } from 'typeorm';
 import { WebhookInboxEntry, type InboxStatus } from '../entities/webhook-inbox.entity.js';
 import { idTimePrefix, newId } from '../ids.js';
 import { TransactionRunner } from '../transaction.runner.js';
-import { preparedOn, sqliteConnection } from '../outbound/sql.js';
+import { preparedOn, returnedRows, sqliteConnection } from '../outbound/sql.js';
 
 /** A verified call about to be claimed. */
 export interface InboxClaim {
@@ -60,12 +60,6 @@ interface PendingStatement {
   direct?: { sql: string; rows: Row[] };
   resolve(rows: Row[]): void;
   reject(err: unknown): void;
-}
-
-/** Rows of a query result: PostgreSQL answers UPDATE … RETURNING as [rows, count], SQLite as rows. */
-function rowsOf(result: unknown): Row[] {
-  if (!Array.isArray(result)) return [];
-  return Array.isArray(result[0]) ? result[0] : result;
 }
 
 /**
@@ -187,7 +181,7 @@ export class InboxService implements BeforeApplicationShutdown {
   }
 
   private async rows(sql: string, params: unknown[], direct?: PendingStatement['direct']): Promise<Row[]> {
-    if (!this.tx.isSqlite) return rowsOf(await this.write((m) => m.query(this.dialect(sql), params)));
+    if (!this.tx.isSqlite) return returnedRows<Row>(await this.write((m) => m.query(this.dialect(sql), params)));
     return new Promise((resolve, reject) => {
       this.pending.push({ sql, params, direct, resolve, reject });
       if (this.pending.length >= GROUP_READY) this.groupReady?.();
@@ -225,7 +219,7 @@ export class InboxService implements BeforeApplicationShutdown {
           for (const statement of group) out.push(await m.query(statement.sql, statement.params));
           return out;
         }));
-        group.forEach((statement, i) => statement.resolve(rowsOf(results[i])));
+        group.forEach((statement, i) => statement.resolve(returnedRows<Row>(results[i])));
       } catch (err) {
         const error = this.unavailable(err);
         for (const statement of group) statement.reject(error);

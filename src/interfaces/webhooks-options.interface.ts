@@ -84,6 +84,15 @@ export interface OutboundOptions {
    * multicast, reserved and metadata addresses.
    * @default { allow: [], httpsOnly: false }
    */
+  /**
+   * How long the delivery log of a fully delivered message is kept, in ms: once a day the module
+   * deletes messages older than this whose every delivery succeeded (or that had none), with
+   * their deliveries and attempts. Messages with a pending, failed or discarded delivery are
+   * kept. An idempotency key is remembered as long as its message. `0` keeps everything
+   * (`WebhookService.prune` deletes on demand). At least one day when not 0.
+   * @default 2_592_000_000 (30 days)
+   */
+  retentionMs?: number;
   network?: NetworkPolicyOptions;
 }
 

@@ -1,5 +1,11 @@
 import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
 
+/** Rows of a write's RETURNING: TypeORM answers PostgreSQL's UPDATE/DELETE … RETURNING as [rows, count], SQLite's as rows. */
+export function returnedRows<R = Record<string, unknown>>(result: unknown): R[] {
+  if (!Array.isArray(result)) return [];
+  return (Array.isArray(result[0]) ? result[0] : result) as R[];
+}
+
 /** `n` placeholders: `?, ?, ?`. */
 export function marks(n: number): string {
   return rows(n, '?');

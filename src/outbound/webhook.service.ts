@@ -30,7 +30,7 @@ import { WEBHOOKS_OPTIONS, WEBHOOKS_QUEUE } from '../webhooks.constants.js';
 import { messages } from '../webhooks.messages.js';
 import { validateFilters, validateHeaders, validateKey, validateSecret, validateUrl } from './endpoint.validation.js';
 import { OutboxService } from './outbox.service.js';
-import { marks, pgNamed, type PgStatement, rows, runSql } from './sql.js';
+import { forDriver, marks, pgNamed, type PgStatement, returnedRows, rows, runSql } from './sql.js';
 import { TransactionOutbox } from './transaction.outbox.js';
 
 /** Delivery ids made ahead for one PostgreSQL send; most events reach fewer endpoints. */
@@ -61,6 +61,19 @@ const pgSendText = (customer: string) => `WITH inserted AS (
   FROM matched ORDER BY n RETURNING id`;
 const PG_SEND_CUSTOMER: PgStatement = { name: 'webhooks_send_customer_v1', text: pgSendText('customer_id = $3') };
 const PG_SEND_NO_CUSTOMER: PgStatement = { name: 'webhooks_send_v1', text: pgSendText('customer_id IS NULL') };
+
+/** Messages deleted per statement by {@link WebhookService.prune} (with their deliveries and attempts). */
+export const LOG_PRUNE_BATCH = 500;
+
+/**
+ * Messages created before a time whose every delivery succeeded (or that had none), oldest first;
+ * deleting them cascades to their deliveries and attempts. The id range (ids start with their
+ * creation time) lets the primary key find them without reading the whole table.
+ */
+const PRUNE_MESSAGES = `DELETE FROM webhook_messages WHERE id IN (SELECT m.id FROM webhook_messages m
+  WHERE m.id < ? AND m.created_at < ?
+  AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.message_id = m.id AND d.status <> 'succeeded')
+  ORDER BY m.id LIMIT ?) RETURNING id`;
 
 const SQLITE_INSERT_MESSAGE = `INSERT INTO webhook_messages (id, type, customer_id, idempotency_key, idempotency_scope, body, created_at) VALUES (${marks(7)})`;
 
@@ -254,6 +267,27 @@ export class WebhookService {
     });
     for (const { id } of rows) await this.redeliver(id);
     return { deliveryIds: rows.map((r) => r.id) };
+  }
+
+  /**
+   * Deletes the log of fully delivered messages created before `olderThan`: each message whose
+   * every delivery succeeded (or that had none), with its deliveries and attempts, in batches of
+   * {@link LOG_PRUNE_BATCH} (each its own transaction). Messages with a pending, failed or
+   * discarded delivery are kept. Resolves to the number of messages deleted. The module runs this
+   * daily with `outbound.retentionMs`; `signal` stops it between batches.
+   */
+  async prune(olderThan: Date, options: { signal?: AbortSignal } = {}): Promise<number> {
+    if (!(olderThan instanceof Date) || Number.isNaN(olderThan.getTime())) {
+      throw new WebhookValidationError('olderThan', 'olderThan must be a valid Date.');
+    }
+    const before = olderThan.getTime();
+    const sql = forDriver(PRUNE_MESSAGES, this.tx.isSqlite);
+    let total = 0;
+    for (;;) {
+      const deleted = returnedRows(await this.tx.write((m) => m.query(sql, [idTimePrefix('msg', before), before, LOG_PRUNE_BATCH]))).length;
+      total += deleted;
+      if (deleted < LOG_PRUNE_BATCH || options.signal?.aborted) return total;
+    }
   }
 
   private serialise(type: string, data: unknown, now: Date): string {

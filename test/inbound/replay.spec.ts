@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { WebhookInboxEntry } from '../../src/entities/webhook-inbox.entity.js';
 import { newId } from '../../src/ids.js';
-import { InboxRetention } from '../../src/inbound/inbox.retention.js';
+import { RetentionService } from '../../src/retention.service.js';
 import { CLAIM_LEASE_MS, InboxService } from '../../src/inbound/inbox.service.js';
 // From the package root: what an app imports.
 import { PRUNE_BATCH, WebhookInbox, WebhookInboxError } from '../../src/index.js';
@@ -157,10 +157,10 @@ describe.each(testDatabases())('replaying stored inbound calls on %s', (kind) =>
       await inbox.claim(entry(stuck), old);
       await postWebhook(t.app, 'partner', { type: 'order.completed', data: {} }, { id: recent }).expect(200);
 
-      expect(await t.app.get(InboxRetention).pass(now)).toBe(2);
+      expect((await t.app.get(RetentionService).pass(now)).inbox).toBe(2);
       const left = new Map((await inboxRows(t.app)).map((r) => [r.eventId, r.status]));
       expect([processed, ignored, failed, stuck, recent].map((id) => left.get(id))).toEqual([undefined, undefined, 'failed', 'received', 'processed']);
-      expect(await t.app.get(InboxRetention).pass(now)).toBe(0);
+      expect((await t.app.get(RetentionService).pass(now)).inbox).toBe(0);
 
       // Past the window a resend is no longer recognised: it runs like a first call.
       const again = await postWebhook(t.app, 'partner', { type: 'order.completed', data: {} }, { id: processed });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createServer } from 'node:net';
 import { DataSource } from 'typeorm';
-import { WebhookValidationError } from '../../src/errors/webhook-validation.error.js';
+import { WebhookNotFoundError, WebhookValidationError } from '../../src/errors/webhook-validation.error.js';
 import { WebhookService } from '../../src/outbound/webhook.service.js';
 import { verifyStandardSignature } from '../../src/signing/standard-webhooks.js';
 import { messages } from '../../src/webhooks.messages.js';
@@ -314,6 +314,40 @@ describe.each(testDatabases())('outbound delivery on %s', (db) => {
     await eventually(async () => (await svc.listDeliveries({ messageId: s2.messageId })).data[0].status === 'succeeded');
     const ids = r.requests.map((q) => q.headers['webhook-id']);
     expect(ids.filter((id) => id === s1.messageId)).toHaveLength(4);
+  });
+
+  // Last: it deletes the fully delivered messages of the tests before it too.
+  it('prunes the log of fully delivered messages only: failed ones stay, and so do newer ones', async () => {
+    const ok = await receiver();
+    const down = await receiver(() => ({ status: 500 }));
+    await svc.createEndpoint({ url: ok.url(), customerId: 'c-prune' });
+    await svc.createEndpoint({ url: down.url(), customerId: 'c-prune', eventTypes: ['kept.*'] });
+    const gone = await svc.send('gone.delivered', { n: 1 }, { customerId: 'c-prune', idempotencyKey: 'k-prune' });
+    const kept = await svc.send('kept.failed', { n: 2 }, { customerId: 'c-prune' });
+    const nobody = await svc.send('gone.unrouted', { n: 3 }, { customerId: 'c-prune-nobody' });
+    expect([gone.deliveryIds.length, kept.deliveryIds.length, nobody.deliveryIds.length]).toEqual([1, 2, 0]);
+    expect((await finalDelivery(gone.messageId)).status).toBe('succeeded');
+    await eventually(async () => (await svc.listDeliveries({ messageId: kept.messageId })).data.every((d) => ['succeeded', 'failed'].includes(d.status)));
+    const attempts = (deliveryIds: string[]) =>
+      t.app.get(DataSource).query(`SELECT COUNT(*) AS n FROM webhook_attempts WHERE delivery_id IN (${deliveryIds.map((id) => `'${id}'`).join(', ')})`);
+    expect(Number((await attempts(gone.deliveryIds))[0].n)).toBe(1);
+
+    // Nothing of these is a day old.
+    await svc.prune(new Date(Date.now() - 24 * 3600 * 1000));
+    expect((await svc.getMessage(gone.messageId)).id).toBe(gone.messageId);
+
+    expect(await svc.prune(new Date(Date.now() + 1000))).toBeGreaterThanOrEqual(2);
+    await expect(svc.getMessage(gone.messageId)).rejects.toThrow(WebhookNotFoundError);
+    await expect(svc.getMessage(nobody.messageId)).rejects.toThrow(WebhookNotFoundError);
+    expect((await svc.listDeliveries({ messageId: gone.messageId })).data).toEqual([]);
+    expect(Number((await attempts(gone.deliveryIds))[0].n)).toBe(0);
+    // A message with a failed delivery keeps its whole log, the succeeded delivery included.
+    expect((await svc.listDeliveries({ messageId: kept.messageId })).data.map((d) => d.status).sort()).toEqual(['failed', 'succeeded']);
+    expect(Number((await attempts(kept.deliveryIds))[0].n)).toBeGreaterThan(1);
+    // The idempotency key went with its message: the same key now makes a new message.
+    const again = await svc.send('gone.delivered', { n: 1 }, { customerId: 'c-prune', idempotencyKey: 'k-prune' });
+    expect(again.messageId).not.toBe(gone.messageId);
+    await expect(svc.prune(new Date(NaN))).rejects.toThrow(WebhookValidationError);
   });
 });
 

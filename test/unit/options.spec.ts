@@ -16,6 +16,7 @@ describe('resolveWebhooksOptions', () => {
       retryAfterMaxFactor: 2,
       disableAfterMs: 5 * 24 * 3600 * 1000,
       network: { allow: [], httpsOnly: false },
+      retentionMs: 30 * 24 * 3600 * 1000,
     });
     expect(o.inbound).toMatchObject({ path: 'webhooks', mode: 'sync', sources: {}, retentionMs: 30 * 24 * 3600 * 1000 });
     expect(resolveWebhooksOptions({ inbound: { retentionMs: 0 } }).inbound.retentionMs).toBe(0);
@@ -35,6 +36,7 @@ describe('resolveWebhooksOptions', () => {
     [{ inbound: { mode: 'later' } }, /"inbound.mode" must be one of sync, queue/],
     [{ inbound: { retentionMs: 3_600_000 } }, /"inbound.retentionMs" must be 0 \(keep every row\) or an integer >= 86400000 \(one day/],
     [{ inbound: { retentionMs: -1 } }, /"inbound.retentionMs"/],
+    [{ outbound: { retentionMs: 60_000 } }, /"outbound.retentionMs" must be 0 \(keep every row\) or an integer >= 86400000 \(one day: a shorter window forgets idempotency keys/],
     [{ inbound: { retentionMs: '30d' } }, /"inbound.retentionMs"/],
     [{ inbound: { sources: { s: { scheme: 'nope', secrets: ['x'] } } } }, /"inbound.sources.s.scheme" must be one of/],
     [{ inbound: { sources: { s: { scheme: 'github', secrets: [] } } } }, /"inbound.sources.s.secrets" must be a non-empty array/],
