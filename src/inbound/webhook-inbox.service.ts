@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { WebhookInboxEntry } from '../entities/webhook-inbox.entity.js';
+import { WebhookValidationError } from '../errors/webhook-validation.error.js';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
 import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
 import { CLAIM_LEASE_MS, InboxService } from './inbox.service.js';
@@ -64,7 +65,7 @@ export class WebhookInbox {
    */
   async prune(olderThan: Date, options: { signal?: AbortSignal } = {}): Promise<number> {
     const before = olderThan instanceof Date ? olderThan.getTime() : NaN;
-    if (!Number.isFinite(before)) throw new TypeError('WebhookInbox.prune: olderThan must be a valid Date.');
+    if (!Number.isFinite(before)) throw new WebhookValidationError('olderThan', 'olderThan must be a valid Date.');
     let total = 0;
     for (;;) {
       const deleted = await this.inbox.prune(before, PRUNE_BATCH);

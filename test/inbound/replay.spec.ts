@@ -6,7 +6,7 @@ import { newId } from '../../src/ids.js';
 import { RetentionService } from '../../src/retention.service.js';
 import { CLAIM_LEASE_MS, InboxService } from '../../src/inbound/inbox.service.js';
 // From the package root: what an app imports.
-import { PRUNE_BATCH, WebhookInbox, WebhookInboxError } from '../../src/index.js';
+import { PRUNE_BATCH, WebhookInbox, WebhookInboxError, WebhookValidationError } from '../../src/index.js';
 import { postWebhook } from '../../src/testing/index.js';
 import { testDatabases } from '../support/databases.js';
 import { eventually } from '../support/receiver.js';
@@ -181,7 +181,7 @@ describe.each(testDatabases())('replaying stored inbound calls on %s', (kind) =>
       for (let i = 0; i < rows.length; i += 100) await repo.insert(rows.slice(i, i + 100));
       expect(await t.app.get(WebhookInbox).prune(new Date(Date.now() - DAY))).toBe(PRUNE_BATCH + 5);
       expect((await inboxRows(t.app)).filter((r) => r.eventId.startsWith('batch_'))).toEqual([]);
-      await expect(t.app.get(WebhookInbox).prune(new Date('nonsense'))).rejects.toThrow('olderThan must be a valid Date');
+      await expect(t.app.get(WebhookInbox).prune(new Date('nonsense'))).rejects.toThrow(WebhookValidationError);
     });
   });
 
