@@ -4,7 +4,7 @@ import type { DataSource, EntityManager } from 'typeorm';
 import { WebhookInboxEntry, type InboxStatus } from '../entities/webhook-inbox.entity.js';
 import { idTimePrefix, newId } from '../ids.js';
 import { TransactionRunner } from '../transaction.runner.js';
-import { preparedOn, returnedRows, sqliteConnection } from '../outbound/sql.js';
+import { preparedOn, returnedRows, sqliteConnection, withReturnedRows } from '../outbound/sql.js';
 
 /** A verified call about to be claimed. */
 export interface InboxClaim {
@@ -216,7 +216,7 @@ export class InboxService implements BeforeApplicationShutdown {
       try {
         const results = this.runDirect(group) ?? (await this.tx.run(async (m) => {
           const out: unknown[] = [];
-          for (const statement of group) out.push(await m.query(statement.sql, statement.params));
+          for (const statement of group) out.push(await m.query(withReturnedRows(statement.sql), statement.params));
           return out;
         }));
         group.forEach((statement, i) => statement.resolve(returnedRows<Row>(results[i])));

@@ -6,6 +6,16 @@ export function returnedRows<R = Record<string, unknown>>(result: unknown): R[] 
   return (Array.isArray(result[0]) ? result[0] : result) as R[];
 }
 
+/**
+ * A write with RETURNING, shaped so that every TypeORM SQLite driver hands its rows back:
+ * typeorm 0.3's `sqlite` (sqlite3) runner runs a statement that starts with INSERT, UPDATE or
+ * DELETE with run() and drops its rows, so the statement is given an (unused) WITH clause to
+ * start with. The statement itself is unchanged; other texts are returned as they are.
+ */
+export function withReturnedRows(text: string): string {
+  return /^\s*(INSERT|UPDATE|DELETE)\b/i.test(text) ? `WITH returned AS (SELECT 1) ${text.trimStart()}` : text;
+}
+
 /** `n` placeholders: `?, ?, ?`. */
 export function marks(n: number): string {
   return rows(n, '?');

@@ -30,7 +30,7 @@ import { WEBHOOKS_OPTIONS, WEBHOOKS_QUEUE } from '../webhooks.constants.js';
 import { messages } from '../webhooks.messages.js';
 import { validateFilters, validateHeaders, validateKey, validateSecret, validateUrl } from './endpoint.validation.js';
 import { OutboxService } from './outbox.service.js';
-import { forDriver, marks, pgNamed, type PgStatement, returnedRows, rows, runSql } from './sql.js';
+import { forDriver, marks, pgNamed, type PgStatement, returnedRows, rows, runSql, withReturnedRows } from './sql.js';
 import { TransactionOutbox } from './transaction.outbox.js';
 
 /** Delivery ids made ahead for one PostgreSQL send; most events reach fewer endpoints. */
@@ -281,7 +281,7 @@ export class WebhookService {
       throw new WebhookValidationError('olderThan', 'olderThan must be a valid Date.');
     }
     const before = olderThan.getTime();
-    const sql = forDriver(PRUNE_MESSAGES, this.tx.isSqlite);
+    const sql = this.tx.isSqlite ? withReturnedRows(PRUNE_MESSAGES) : forDriver(PRUNE_MESSAGES, false);
     let total = 0;
     for (;;) {
       const deleted = returnedRows(await this.tx.write((m) => m.query(sql, [idTimePrefix('msg', before), before, LOG_PRUNE_BATCH]))).length;
