@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { WebhookInboxEntry } from '../entities/webhook-inbox.entity.js';
-import { WebhookValidationError } from '../errors/webhook-validation.error.js';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
+import { deleteInBatches, pruneCutoff } from '../prune.js';
 import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
 import { CLAIM_LEASE_MS, InboxService } from './inbox.service.js';
 import { InboundProcessor } from './inbound.processor.js';
@@ -64,15 +64,8 @@ export class WebhookInbox {
    * `signal` stops it between batches.
    */
   async prune(olderThan: Date, options: { signal?: AbortSignal } = {}): Promise<number> {
-    const before = olderThan instanceof Date ? olderThan.getTime() : NaN;
-    if (!Number.isFinite(before)) throw new WebhookValidationError('olderThan', 'olderThan must be a valid Date.');
-    let total = 0;
-    for (;;) {
-      const deleted = await this.inbox.prune(before, PRUNE_BATCH);
-      total += deleted;
-      // An aborted prune stops between batches; what it deleted stays deleted.
-      if (deleted < PRUNE_BATCH || options.signal?.aborted) return total;
-    }
+    const before = pruneCutoff(olderThan);
+    return deleteInBatches(PRUNE_BATCH, () => this.inbox.prune(before, PRUNE_BATCH), options.signal);
   }
 
   /**

@@ -23,6 +23,7 @@ import type {
   UpdateEndpointInput,
 } from '../interfaces/webhook-service.interface.js';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
+import { deleteInBatches, pruneCutoff } from '../prune.js';
 import { generateSecret } from '../signing/standard-webhooks.js';
 import { TransactionRunner } from '../transaction.runner.js';
 import { WebhookEvents } from '../webhook.events.js';
@@ -277,18 +278,12 @@ export class WebhookService {
    * daily with `outbound.retentionMs`; `signal` stops it between batches.
    */
   async prune(olderThan: Date, options: { signal?: AbortSignal } = {}): Promise<number> {
-    if (!(olderThan instanceof Date) || Number.isNaN(olderThan.getTime())) {
-      throw new WebhookValidationError('olderThan', 'olderThan must be a valid Date.');
-    }
-    const before = olderThan.getTime();
+    const before = pruneCutoff(olderThan);
     const sql = this.tx.isSqlite ? withReturnedRows(PRUNE_MESSAGES) : forDriver(PRUNE_MESSAGES, false);
-    let total = 0;
-    for (;;) {
-      const deleted = returnedRows(await this.tx.write((m) => m.query(sql, [idTimePrefix('msg', before), before, LOG_PRUNE_BATCH]))).length;
-      total += deleted;
-      if (deleted < LOG_PRUNE_BATCH || options.signal?.aborted) return total;
-    }
+    const batch = async () => returnedRows(await this.tx.write((m) => m.query(sql, [idTimePrefix('msg', before), before, LOG_PRUNE_BATCH]))).length;
+    return deleteInBatches(LOG_PRUNE_BATCH, batch, options.signal);
   }
+
 
   private serialise(type: string, data: unknown, now: Date): string {
     let json: string | undefined;
