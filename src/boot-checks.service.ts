@@ -42,7 +42,7 @@ export class BootChecks implements OnModuleInit, OnApplicationBootstrap {
     this.evictionChecked = this.checkEviction();
   }
 
-  /** Settles (never rejects) once the eviction check has run; for tests and health checks. */
+  /** Settles (never rejects) once the eviction check has run (tests wait for it). */
   evictionChecked: Promise<void> = Promise.resolve();
 
   private async checkEviction(): Promise<void> {

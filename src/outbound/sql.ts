@@ -10,10 +10,11 @@ export function returnedRows<R = Record<string, unknown>>(result: unknown): R[] 
  * A write with RETURNING, shaped so that every TypeORM SQLite driver hands its rows back:
  * typeorm 0.3's `sqlite` (sqlite3) runner runs a statement that starts with INSERT, UPDATE or
  * DELETE with run() and drops its rows, so the statement is given an (unused) WITH clause to
- * start with. The statement itself is unchanged; other texts are returned as they are.
+ * start with. The statement itself is unchanged; other texts (writes without RETURNING too) are
+ * returned as they are.
  */
 export function withReturnedRows(text: string): string {
-  return /^\s*(INSERT|UPDATE|DELETE)\b/i.test(text) ? `WITH returned AS (SELECT 1) ${text.trimStart()}` : text;
+  return /^\s*(INSERT|UPDATE|DELETE)\b/i.test(text) && /\bRETURNING\b/i.test(text) ? `WITH returned AS (SELECT 1) ${text.trimStart()}` : text;
 }
 
 /** `n` placeholders: `?, ?, ?`. */
