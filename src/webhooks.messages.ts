@@ -2,6 +2,18 @@
 export const messages = {
   invalidOption: (path: string, allowed: string, got: unknown) =>
     `WebhooksModule: option "${path}" must be ${allowed} (got ${safeShow(got)}).`,
+  unknownOption: (path: string, suggestion: string | undefined, known: string[]) =>
+    `WebhooksModule: unknown option "${path}"` +
+    (suggestion ? ` (did you mean "${suggestion}"?)` : '') +
+    `. Options at this level: ${known.join(', ')}.`,
+  inboundPathInForRoot: () =>
+    'WebhooksModule: "inboundPath" is for forRootAsync (where routes are fixed before the options resolve); ' +
+    'with forRoot, set "inbound.path".',
+  inboundPathMismatch: (path: string, route: string) =>
+    `WebhooksModule: "inbound.path" is "${path}" but the route is "/${route}/:source": with forRootAsync the route comes ` +
+    `from "inboundPath" beside the factory. Set inboundPath: '${path}' there (or leave inbound.path out).`,
+  optionNotForScheme: (path: string, rule: string, scheme: string) =>
+    `WebhooksModule: option "${path}" ${rule}; this source uses ${scheme}. Remove it.`,
   invalidEventType: (type: unknown) =>
     `Event type ${safeShow(type)} is invalid: use dot-delimited segments of [A-Za-z0-9_-], such as "order.completed".`,
   payloadNotSerialisable: (why: string) => `Webhook data must be JSON-serialisable: ${why}.`,

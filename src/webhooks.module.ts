@@ -24,7 +24,10 @@ import {
   WEBHOOKS_MODULE_OPTIONS,
   WEBHOOKS_OPTIONS_TYPE,
 } from './webhooks.module-definition.js';
-import { resolveWebhooksOptions } from './webhooks.options.js';
+import { resolveWebhooksOptions, routePath } from './webhooks.options.js';
+import { WebhooksConfigError } from './errors/webhooks-config.error.js';
+import type { ResolvedWebhooksOptions, WebhooksModuleOptions } from './interfaces/webhooks-options.interface.js';
+import { messages } from './webhooks.messages.js';
 
 /**
  * Transactional, signed, retried webhooks: `WebhookService` to send, `@OnWebhook` to receive.
@@ -34,7 +37,7 @@ import { resolveWebhooksOptions } from './webhooks.options.js';
 @Module({
   imports: [DiscoveryModule, TypeOrmModule.forFeature(WEBHOOK_ENTITIES)],
   providers: [
-    { provide: WEBHOOKS_OPTIONS, useFactory: resolveWebhooksOptions, inject: [WEBHOOKS_MODULE_OPTIONS] },
+    { provide: WEBHOOKS_OPTIONS, useFactory: resolveForRoute, inject: [WEBHOOKS_MODULE_OPTIONS, WEBHOOKS_ROUTE_PATH] },
     webhooksQueueProvider,
     BootChecks,
     TransactionRunner,
@@ -65,12 +68,27 @@ export class WebhooksModule extends ConfigurableWebhooksModule implements NestMo
   static override forRoot(options: typeof WEBHOOKS_OPTIONS_TYPE): DynamicModule {
     // Known now, so checked now: a bad option fails before anything connects.
     resolveWebhooksOptions(options);
+    if (options.inboundPath !== undefined) {
+      throw new WebhooksConfigError(messages.inboundPathInForRoot());
+    }
     return withController(super.forRoot(options), options.inbound?.path);
   }
 
   static override forRootAsync(options: typeof WEBHOOKS_ASYNC_OPTIONS_TYPE): DynamicModule {
     return withController(super.forRootAsync(options), options.inboundPath);
   }
+}
+
+/**
+ * The options, resolved, once the route is known. With `forRootAsync` the route comes from
+ * `inboundPath`, so an `inbound.path` from the factory that names another route would be ignored
+ * in silence: refused instead.
+ */
+function resolveForRoute(raw: WebhooksModuleOptions, path: string | undefined): ResolvedWebhooksOptions {
+  const resolved = resolveWebhooksOptions(raw);
+  const route = routePath('inboundPath', path);
+  if (resolved.inbound.path !== route) throw new WebhooksConfigError(messages.inboundPathMismatch(resolved.inbound.path, route));
+  return resolved;
 }
 
 function withController(definition: DynamicModule, path = 'webhooks'): DynamicModule {

@@ -1,10 +1,14 @@
 import { WebhooksConfigError } from './errors/webhooks-config.error.js';
 import type { BuiltInScheme, InboundSourceOptions } from './interfaces/inbound-source.interface.js';
 import type {
+  InboundOptions,
+  NetworkPolicyOptions,
+  OutboundOptions,
   ResolvedInboundSource,
   ResolvedWebhooksOptions,
   WebhooksModuleOptions,
 } from './interfaces/webhooks-options.interface.js';
+import type { WebhooksModuleExtras } from './webhooks.module-definition.js';
 import { secretKey } from './signing/standard-webhooks.js';
 import { messages } from './webhooks.messages.js';
 
@@ -18,15 +22,38 @@ export const DEFAULT_SCHEDULE = [0, 5 * SECOND, 5 * MINUTE, 30 * MINUTE, 2 * HOU
 const BUILT_IN_SCHEMES: BuiltInScheme[] = ['standard', 'hmac-sha256', 'stripe', 'github', 'shopify', 'slack'];
 const ROLES = ['all', 'emitter', 'worker'];
 
+/*
+ * Every option name, level by level. `satisfies` makes the compiler keep these lists equal to the
+ * interfaces, so a key added there and forgotten here (or the reverse) fails the build.
+ */
+const TOP_KEYS = {
+  role: 1, sqliteWaitMs: 1, sqliteCheckpoint: 1, outbound: 1, inbound: 1, isGlobal: 1, inboundPath: 1,
+} satisfies Record<keyof (WebhooksModuleOptions & WebhooksModuleExtras), 1>;
+const OUTBOUND_KEYS = {
+  schedule: 1, jitter: 1, timeoutMs: 1, maxResponseBodyBytes: 1, maxPayloadBytes: 1, concurrency: 1, userAgent: 1,
+  retryAfterMaxFactor: 1, disableAfterMs: 1, relayIntervalMs: 1, reconcileIntervalMs: 1, retentionMs: 1, network: 1,
+} satisfies Record<keyof OutboundOptions, 1>;
+const NETWORK_KEYS = { allow: 1, httpsOnly: 1 } satisfies Record<keyof NetworkPolicyOptions, 1>;
+const INBOUND_KEYS = {
+  path: 1, sources: 1, mode: 1, bodyLimit: 1, retentionMs: 1, queueAttempts: 1,
+} satisfies Record<keyof InboundOptions, 1>;
+const SOURCE_KEYS = {
+  scheme: 1, secrets: 1, tolerance: 1, header: 1, prefix: 1, encoding: 1, eventType: 1, eventId: 1,
+} satisfies Record<keyof InboundSourceOptions, 1>;
+/** Source settings that only some schemes read; anywhere else they would be silently ignored. */
+const HMAC_ONLY = ['header', 'prefix', 'encoding'] as const;
+const UNSIGNED_TIMESTAMP: string[] = ['hmac-sha256', 'github', 'shopify'];
+
 /**
  * Fills every default and validates every field, once, at boot. Throws a
  * {@link WebhooksConfigError} naming the first bad option and what it accepts.
  */
 export function resolveWebhooksOptions(raw: WebhooksModuleOptions = {}): ResolvedWebhooksOptions {
   if (raw === null || typeof raw !== 'object') fail('(options)', 'an object', raw);
-  const out = raw.outbound ?? {};
-  const net = out.network ?? {};
-  const inb = raw.inbound ?? {};
+  knownKeys('', raw, TOP_KEYS);
+  const out = section('outbound', raw.outbound, OUTBOUND_KEYS);
+  const net = section('outbound.network', out.network, NETWORK_KEYS);
+  const inb = section('inbound', raw.inbound, INBOUND_KEYS);
 
   const role = raw.role ?? 'all';
   if (!ROLES.includes(role)) fail('role', `one of ${ROLES.join(', ')}`, role);
@@ -63,7 +90,7 @@ export function resolveWebhooksOptions(raw: WebhooksModuleOptions = {}): Resolve
       },
     },
     inbound: {
-      path: str('inbound.path', inb.path, 'webhooks').replace(/^\/+|\/+$/g, ''),
+      path: routePath('inbound.path', inb.path),
       mode: oneOf('inbound.mode', inb.mode, 'sync', ['sync', 'queue']),
       bodyLimit: int('inbound.bodyLimit', inb.bodyLimit, 1024 * 1024, 1),
       queueAttempts: int('inbound.queueAttempts', inb.queueAttempts, 5, 1),
@@ -81,6 +108,7 @@ function resolveSources(sources: Record<string, InboundSourceOptions>): Record<s
     const at = `inbound.sources.${name}`;
     if (!/^[A-Za-z0-9_-]+$/.test(name)) fail(at, 'a name of [A-Za-z0-9_-] (it is a URL segment)', name);
     if (!source || typeof source !== 'object') fail(at, 'an object with scheme and secrets', source);
+    knownKeys(`${at}.`, source, SOURCE_KEYS);
     const { scheme } = source;
     const custom = typeof scheme === 'object' && scheme !== null && typeof scheme.verify === 'function';
     if (!custom && !BUILT_IN_SCHEMES.includes(scheme as BuiltInScheme)) {
@@ -107,6 +135,16 @@ function checkSchemeSettings(at: string, source: InboundSourceOptions): void {
       }
     }
   }
+  for (const key of HMAC_ONLY) {
+    if (source[key] !== undefined && source.scheme !== 'hmac-sha256') {
+      throw new WebhooksConfigError(messages.optionNotForScheme(`${at}.${key}`, 'is read by the hmac-sha256 scheme only', schemeName(source)));
+    }
+  }
+  if (source.tolerance !== undefined && UNSIGNED_TIMESTAMP.includes(source.scheme as string)) {
+    throw new WebhooksConfigError(
+      messages.optionNotForScheme(`${at}.tolerance`, 'applies to schemes that sign a timestamp (standard, stripe, slack, custom verifiers)', schemeName(source)),
+    );
+  }
   if (source.scheme === 'hmac-sha256') {
     if (source.header !== undefined && !/^[A-Za-z0-9-]+$/.test(source.header)) fail(`${at}.header`, 'an HTTP header name', source.header);
     if (source.prefix !== undefined && typeof source.prefix !== 'string') fail(`${at}.prefix`, 'a string', source.prefix);
@@ -125,6 +163,56 @@ function retention(path: string, v: unknown, why: string): number {
   if (v === undefined) return 30 * 24 * HOUR;
   if (v !== 0 && !isInt(v, 24 * HOUR)) fail(path, `0 (keep every row) or an integer >= ${24 * HOUR} (one day: ${why})`, v);
   return v as number;
+}
+
+/** The inbound route prefix without surrounding slashes (`inbound.path`, or `inboundPath` with forRootAsync). */
+export function routePath(option: string, v: unknown): string {
+  return str(option, v, 'webhooks').replace(/^\/+|\/+$/g, '');
+}
+
+/** An optional nested section: absent is `{}`, anything but a plain object is refused, its keys are checked. */
+function section<T extends object>(path: string, v: T | undefined, keys: Record<string, 1>): T {
+  if (v === undefined) return {} as T;
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) fail(path, 'an object', v);
+  knownKeys(`${path}.`, v, keys);
+  return v;
+}
+
+/** Refuses a key the module does not read (a typo would otherwise be ignored), naming the closest known one. */
+function knownKeys(prefix: string, v: object, keys: Record<string, 1>): void {
+  const known = Object.keys(keys);
+  for (const key of Object.keys(v)) {
+    if (!Object.hasOwn(keys, key)) {
+      throw new WebhooksConfigError(messages.unknownOption(`${prefix}${key}`, closest(key, known), known));
+    }
+  }
+}
+
+/** The known name a typo most likely meant: same letters ignoring case, or at most two edits away. */
+function closest(key: string, known: string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const name of known) {
+    const d = name.toLowerCase() === key.toLowerCase() ? 0 : editDistance(key.toLowerCase(), name.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [name, d];
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = row;
+  }
+  return prev[b.length];
+}
+
+function schemeName(source: InboundSourceOptions): string {
+  return typeof source.scheme === 'string' ? source.scheme : 'a custom verifier';
 }
 
 function fail(path: string, allowed: string, got: unknown): never {

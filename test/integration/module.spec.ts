@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import { BootChecks } from '../../src/boot-checks.service.js';
 import { WebhooksConfigError } from '../../src/errors/webhooks-config.error.js';
 import { WebhookService } from '../../src/outbound/webhook.service.js';
+import { WebhooksModule } from '../../src/webhooks.module.js';
 import { DeliveryProcessor } from '../../src/outbound/delivery.processor.js';
 import { messages } from '../../src/webhooks.messages.js';
 import { FAST_OUTBOUND, startTestApp, type TestApp } from '../support/app.js';
@@ -69,6 +70,19 @@ describe.each(testDatabases())('WebhooksModule on %s', (db) => {
       probe.disconnect();
       await redis.stop();
     }
+  });
+
+  it('refuses an inbound route given where it would be ignored', async () => {
+    // forRoot takes the route from inbound.path: an inboundPath there would be dropped.
+    expect(() => WebhooksModule.forRoot({ inboundPath: 'hooks' })).toThrow(new WebhooksConfigError(messages.inboundPathInForRoot()));
+    // forRootAsync takes it from inboundPath: a factory's inbound.path naming another route fails the boot.
+    for (const how of [{ async: true }, { asyncClass: true }]) {
+      const booted = startTestApp({ db, ...how, inboundPath: undefined, webhooks: { inbound: { path: 'hooks' } } });
+      await expect(booted).rejects.toThrow(new WebhooksConfigError(messages.inboundPathMismatch('hooks', 'webhooks')));
+    }
+    // The same route both ways (slashes aside) boots.
+    const t = await startTestApp({ db, async: true, inboundPath: '/hooks/', webhooks: { inbound: { path: 'hooks' } } });
+    await t.close();
   });
 
   it('fails at boot, saying what to run, when the migrations were not applied', async () => {

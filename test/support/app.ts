@@ -32,6 +32,8 @@ export interface TestAppOptions {
   logger?: LoggerService | false;
   /** forRootAsync with useClass instead of useFactory. */
   asyncClass?: boolean;
+  /** forRootAsync's `inboundPath`; when the key is absent, `webhooks.inbound.path` (as the README says to give it). */
+  inboundPath?: string;
   /** Extra Bull settings (short lock / stall intervals for fault tests). */
   bullSettings?: Record<string, unknown>;
   /** `app.setGlobalPrefix(…)` before init. */
@@ -66,6 +68,7 @@ export async function startTestApp(opts: TestAppOptions): Promise<TestApp> {
   const prefix = opts.prefix ?? testPrefix();
   if (!opts.skipMigrations) await migrate(db);
   const webhooks: WebhooksModuleOptions = opts.webhooks ?? { outbound: FAST_OUTBOUND };
+  const inboundPath = 'inboundPath' in opts ? opts.inboundPath : webhooks.inbound?.path;
 
   const dataSources: DataSource[] = [];
   @Module({
@@ -92,9 +95,9 @@ export async function startTestApp(opts: TestAppOptions): Promise<TestApp> {
         settings: opts.bullSettings as any,
       }),
       opts.asyncClass
-        ? WebhooksModule.forRootAsync({ useClass: optionsFactory(webhooks), inboundPath: webhooks.inbound?.path })
+        ? WebhooksModule.forRootAsync({ useClass: optionsFactory(webhooks), inboundPath })
         : opts.async
-          ? WebhooksModule.forRootAsync({ useFactory: async () => webhooks, inboundPath: webhooks.inbound?.path })
+          ? WebhooksModule.forRootAsync({ useFactory: async () => webhooks, inboundPath })
           : WebhooksModule.forRoot(webhooks),
       ...(opts.imports ?? []),
     ],

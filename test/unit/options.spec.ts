@@ -45,4 +45,56 @@ describe('resolveWebhooksOptions', () => {
     expect(() => resolveWebhooksOptions(raw as any)).toThrow(WebhooksConfigError);
     expect(() => resolveWebhooksOptions(raw as any)).toThrow(message);
   });
+
+  it.each([
+    [{ outbound: { timeout: 5000 } }, 'outbound.timeout', 'timeoutMs'],
+    [{ outbound: { network: { allowPrivate: true } } }, 'outbound.network.allowPrivate', undefined],
+    [{ outbound: { network: { alow: ['10.0.0.0/8'] } } }, 'outbound.network.alow', 'allow'],
+    [{ inbound: { bodylimit: 5_000_000 } }, 'inbound.bodylimit', 'bodyLimit'],
+    [{ inbound: { sources: { gh: { scheme: 'github', secrets: ['x'], secret: 'y' } } } }, 'inbound.sources.gh.secret', 'secrets'],
+    [{ inbound: { sources: { p: { scheme: 'standard', secrets: ['whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'], tolerence: 60 } } } }, 'inbound.sources.p.tolerence', 'tolerance'],
+    [{ roles: 'worker' }, 'roles', 'role'],
+    [{ Inbound: {} }, 'Inbound', 'inbound'],
+  ])('refuses the unknown option in %j, naming it and the closest known one', (raw, path, suggestion) => {
+    let error: unknown;
+    try {
+      resolveWebhooksOptions(raw as any);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(WebhooksConfigError);
+    const message = (error as Error).message;
+    expect(message).toContain(`unknown option "${path}"`);
+    if (suggestion) expect(message).toContain(`(did you mean "${suggestion}"?)`);
+    else expect(message).not.toContain('did you mean');
+    expect(message).toMatch(/Options at this level: \w+/);
+  });
+
+  it('refuses a section that is not an object', () => {
+    expect(() => resolveWebhooksOptions({ outbound: 'fast' } as any)).toThrow(/"outbound" must be an object \(got "fast"\)/);
+    expect(() => resolveWebhooksOptions({ inbound: [] } as any)).toThrow(/"inbound" must be an object/);
+    expect(() => resolveWebhooksOptions({ outbound: { network: null } } as any)).toThrow(/"outbound.network" must be an object/);
+  });
+
+  it('refuses a source setting its scheme would ignore', () => {
+    const refuse = (source: object, message: RegExp) =>
+      expect(() => resolveWebhooksOptions({ inbound: { sources: { s: { secrets: ['x'], ...source } } } } as any)).toThrow(message);
+    refuse({ scheme: 'github', header: 'X-Sig' }, /"inbound.sources.s.header" is read by the hmac-sha256 scheme only; this source uses github/);
+    refuse({ scheme: 'stripe', prefix: 'v1=' }, /"inbound.sources.s.prefix" is read by the hmac-sha256 scheme only/);
+    refuse({ scheme: 'github', tolerance: 60 }, /"inbound.sources.s.tolerance" applies to schemes that sign a timestamp/);
+    refuse({ scheme: 'hmac-sha256', tolerance: 60 }, /"inbound.sources.s.tolerance"/);
+    refuse({ scheme: 'shopify', tolerance: 60 }, /"inbound.sources.s.tolerance"/);
+    // Where the scheme reads them, they stay accepted.
+    const custom = { verify: () => ({ ok: true }), eventType: () => 'x' };
+    for (const source of [
+      { scheme: 'hmac-sha256', header: 'X-Sig', prefix: 'sha256=', encoding: 'base64' },
+      { scheme: 'stripe', tolerance: 60 },
+      { scheme: 'slack', tolerance: 60 },
+      { scheme: custom, tolerance: 60 },
+    ]) {
+      expect(resolveWebhooksOptions({ inbound: { sources: { s: { secrets: ['x'], ...source } } } } as any).inbound.sources.s.tolerance).toBe(
+        (source as any).tolerance ?? 300,
+      );
+    }
+  });
 });
