@@ -1,11 +1,10 @@
+import { didYouMean } from './known-keys.js';
 /** User-facing text, as small factories that the tests import. */
 export const messages = {
   invalidOption: (path: string, allowed: string, got: unknown) =>
     `WebhooksModule: option "${path}" must be ${allowed} (got ${safeShow(got)}).`,
   unknownOption: (path: string, suggestion: string | undefined, known: string[]) =>
-    `WebhooksModule: unknown option "${path}"` +
-    (suggestion ? ` (did you mean "${suggestion}"?)` : '') +
-    `. Options at this level: ${known.join(', ')}.`,
+    `WebhooksModule: unknown option "${path}"${didYouMean(suggestion)}. Options at this level: ${known.join(', ')}.`,
   inboundPathInForRoot: () =>
     'WebhooksModule: "inboundPath" is for forRootAsync (where routes are fixed before the options resolve); ' +
     'with forRoot, set "inbound.path".',

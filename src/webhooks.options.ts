@@ -11,6 +11,7 @@ import type {
 import type { WebhooksModuleExtras } from './webhooks.module-definition.js';
 import { secretKey } from './signing/standard-webhooks.js';
 import { messages } from './webhooks.messages.js';
+import { unknownKey } from './known-keys.js';
 
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;
@@ -178,37 +179,11 @@ function section<T extends object>(path: string, v: T | undefined, keys: Record<
   return v;
 }
 
-/** Refuses a key the module does not read (a typo would otherwise be ignored), naming the closest known one. */
+/** Refuses a key the module does not read (see known-keys.ts). */
 function knownKeys(prefix: string, v: object, keys: Record<string, 1>): void {
   const known = Object.keys(keys);
-  for (const key of Object.keys(v)) {
-    if (!Object.hasOwn(keys, key)) {
-      throw new WebhooksConfigError(messages.unknownOption(`${prefix}${key}`, closest(key, known), known));
-    }
-  }
-}
-
-/** The known name a typo most likely meant: same letters ignoring case, or at most two edits away. */
-function closest(key: string, known: string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = 3;
-  for (const name of known) {
-    const d = name.toLowerCase() === key.toLowerCase() ? 0 : editDistance(key.toLowerCase(), name.toLowerCase());
-    if (d < bestDistance) [best, bestDistance] = [name, d];
-  }
-  return best;
-}
-
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) {
-      row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    prev = row;
-  }
-  return prev[b.length];
+  const unknown = unknownKey(v, known);
+  if (unknown) throw new WebhooksConfigError(messages.unknownOption(`${prefix}${unknown.key}`, unknown.suggestion, known));
 }
 
 function schemeName(source: InboundSourceOptions): string {

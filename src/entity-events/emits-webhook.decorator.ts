@@ -1,4 +1,5 @@
 import { isValidEventType } from '../event-types.js';
+import { didYouMean, unknownKey } from '../known-keys.js';
 import { messages } from '../webhooks.messages.js';
 
 /** Entity changes that can emit a webhook. */
@@ -23,6 +24,8 @@ export interface EmitsWebhookOptions<E = any> {
 }
 
 const EMITS_WEBHOOK = Symbol('webhooks:emits-webhook');
+const OPTION_KEYS = ['on', 'type', 'when', 'data', 'customerId'] as const satisfies readonly (keyof EmitsWebhookOptions)[];
+const FUNCTION_KEYS = ['when', 'data', 'customerId'] as const;
 
 /**
  * Declares a webhook emitted when an entity is inserted, updated or removed through
@@ -35,7 +38,17 @@ const EMITS_WEBHOOK = Symbol('webhooks:emits-webhook');
  */
 export function EmitsWebhook<E = any>(options: EmitsWebhookOptions<E>): ClassDecorator {
   // Checked where it is written, so a typo fails at import, long before an event is lost.
+  if (options === null || typeof options !== 'object') throw new Error('@EmitsWebhook takes an options object: { on, type, when?, data?, customerId? }.');
   if (!isValidEventType(options.type)) throw new Error(`@EmitsWebhook: ${messages.invalidEventType(options.type)}`);
+  const unknown = unknownKey(options, OPTION_KEYS);
+  if (unknown) {
+    throw new Error(`@EmitsWebhook(${options.type}): unknown option "${unknown.key}"${didYouMean(unknown.suggestion)}; it takes ${OPTION_KEYS.join(', ')}.`);
+  }
+  for (const key of FUNCTION_KEYS) {
+    if (options[key] !== undefined && typeof options[key] !== 'function') {
+      throw new Error(`@EmitsWebhook(${options.type}): "${key}" must be a function of the entity (got ${typeof options[key]}).`);
+    }
+  }
   const on = Array.isArray(options.on) ? options.on : [options.on];
   for (const change of on) {
     if (!['insert', 'update', 'remove', 'softRemove'].includes(change)) {

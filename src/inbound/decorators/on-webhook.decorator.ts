@@ -1,3 +1,4 @@
+import { didYouMean, unknownKey } from '../../known-keys.js';
 import { ON_WEBHOOK_METADATA } from '../../webhooks.constants.js';
 
 /** Options of {@link OnWebhook}. */
@@ -19,6 +20,16 @@ export interface OnWebhookMetadata {
  * once per event.
  */
 export function OnWebhook(type: string | string[], options: OnWebhookOptions = {}): MethodDecorator {
+  // A misspelt `source` would make the handler run for every source: refused where it is written.
+  const at = `@OnWebhook(${JSON.stringify(type)})`;
+  if (options === null || typeof options !== 'object') {
+    throw new Error(`${at}: the second argument is an options object such as { source: "stripe" } (got ${JSON.stringify(options)}).`);
+  }
+  const unknown = unknownKey(options, ['source']);
+  if (unknown) throw new Error(`${at}: unknown option "${unknown.key}"${didYouMean(unknown.suggestion)}; it takes { source? }.`);
+  if (options.source !== undefined && (typeof options.source !== 'string' || options.source === '')) {
+    throw new Error(`${at}: "source" must be the name of an inbound source (got ${JSON.stringify(options.source)}).`);
+  }
   return (_target, _key, descriptor) => {
     const method = descriptor.value as object;
     const previous: OnWebhookMetadata[] = Reflect.getMetadata(ON_WEBHOOK_METADATA, method) ?? [];
