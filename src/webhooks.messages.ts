@@ -11,6 +11,9 @@ export const messages = {
   inboundPathMismatch: (path: string, route: string) =>
     `WebhooksModule: "inbound.path" is "${path}" but the route is "/${route}/:source": with forRootAsync the route comes ` +
     `from "inboundPath" beside the factory. Set inboundPath: '${path}' there (or leave inbound.path out).`,
+  extraInFactoryResult: (extra: string) =>
+    `WebhooksModule: "${extra}" was returned by the forRootAsync factory, where it is ignored: ` +
+    `give it beside useFactory / useClass / useExisting instead.`,
   optionNotForScheme: (path: string, rule: string, scheme: string) =>
     `WebhooksModule: option "${path}" ${rule}; this source uses ${scheme}. Remove it.`,
   invalidEventType: (type: unknown) =>

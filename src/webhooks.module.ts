@@ -85,6 +85,10 @@ export class WebhooksModule extends ConfigurableWebhooksModule implements NestMo
  * in silence: refused instead.
  */
 function resolveForRoute(raw: WebhooksModuleOptions, path: string | undefined): ResolvedWebhooksOptions {
+  // Nest takes the extras out of forRoot's options; in what a forRootAsync factory returns they would be ignored.
+  for (const extra of ['isGlobal', 'inboundPath']) {
+    if (raw !== null && typeof raw === 'object' && extra in raw) throw new WebhooksConfigError(messages.extraInFactoryResult(extra));
+  }
   const resolved = resolveWebhooksOptions(raw);
   const route = routePath('inboundPath', path);
   if (resolved.inbound.path !== route) throw new WebhooksConfigError(messages.inboundPathMismatch(resolved.inbound.path, route));

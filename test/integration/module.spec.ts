@@ -80,6 +80,9 @@ describe.each(testDatabases())('WebhooksModule on %s', (db) => {
       const booted = startTestApp({ db, ...how, inboundPath: undefined, webhooks: { inbound: { path: 'hooks' } } });
       await expect(booted).rejects.toThrow(new WebhooksConfigError(messages.inboundPathMismatch('hooks', 'webhooks')));
     }
+    // Extras belong beside the factory, not in what it returns.
+    const extra = startTestApp({ db, async: true, webhooks: { inbound: {}, isGlobal: false } as any });
+    await expect(extra).rejects.toThrow(new WebhooksConfigError(messages.extraInFactoryResult('isGlobal')));
     // The same route both ways (slashes aside) boots.
     const t = await startTestApp({ db, async: true, inboundPath: '/hooks/', webhooks: { inbound: { path: 'hooks' } } });
     await t.close();

@@ -71,12 +71,15 @@ export async function startTestApp(opts: TestAppOptions): Promise<TestApp> {
   const inboundPath = 'inboundPath' in opts ? opts.inboundPath : webhooks.inbound?.path;
 
   const dataSources: DataSource[] = [];
+  const connecting: Promise<unknown>[] = [];
   @Module({
     imports: [
       TypeOrmModule.forRootAsync({
         // Kept so that a boot that fails after connecting can still disconnect.
         dataSourceFactory: async (options) => {
-          const ds = await new DataSource(options!).initialize();
+          const init = new DataSource(options!).initialize();
+          connecting.push(init);
+          const ds = await init;
           dataSources.push(ds);
           return ds;
         },
@@ -120,8 +123,12 @@ export async function startTestApp(opts: TestAppOptions): Promise<TestApp> {
     await app.init();
     if (opts.http === 'fastify') await (app as any).getHttpAdapter().getInstance().ready();
   } catch (err) {
-    // A failed boot must not leak connections or data.
+    // A failed boot must not leak connections or data. Nest may still be connecting the
+    // DataSource it started beside the provider that failed: let that finish (or fail) first,
+    // or it would connect, or retry, after the database is dropped.
     await app?.close().catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 50));
+    await Promise.allSettled(connecting);
     for (const ds of dataSources) if (ds.isInitialized) await ds.destroy();
     await deletePrefix(prefix, opts.redisUrl ?? REDIS_URL);
     if (ownDb) await db.drop();
