@@ -3,7 +3,14 @@ export { OnWebhook, type OnWebhookMetadata, type OnWebhookOptions } from './deco
 export type { WebhookContext, WebhookHandlerFn } from './webhook-context.interface.js';
 export { isWebhookRoute, WEBHOOK_ROUTE } from './webhook-route.js';
 export { PROBLEMS, WebhookProblem, type ProblemBody, type WebhookProblemCode } from './webhook.problem.js';
-export { PRUNE_BATCH, WebhookInbox, WebhookInboxError, type InboxReplay, type WebhookInboxErrorCode } from './webhook-inbox.service.js';
+export {
+  PRUNE_BATCH,
+  WebhookInbox,
+  WebhookInboxError,
+  type InboxReplay,
+  type ListInboxOptions,
+  type WebhookInboxErrorCode,
+} from './webhook-inbox.service.js';
 export type { WebhookReceipt } from './webhooks.controller.js';
 export {
   builtInVerifier,

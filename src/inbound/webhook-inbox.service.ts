@@ -1,5 +1,10 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { WebhookInboxEntry } from '../entities/webhook-inbox.entity.js';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { LessThan, type DataSource, type ObjectLiteral } from 'typeorm';
+import { WebhookInboxEntry, type InboxStatus } from '../entities/webhook-inbox.entity.js';
+import { WebhookValidationError } from '../errors/webhook-validation.error.js';
+import type { Page, PageOptions } from '../interfaces/webhook-service.interface.js';
+import { findPage } from '../pagination.js';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
 import { deleteInBatches, pruneCutoff } from '../prune.js';
 import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
@@ -22,6 +27,21 @@ export class WebhookInboxError extends Error {
     super(message);
   }
 }
+
+/** Filters of {@link WebhookInbox.list}; all optional, combined with AND. */
+export interface ListInboxOptions extends PageOptions {
+  source?: string;
+  status?: InboxStatus;
+  type?: string;
+  eventId?: string;
+  /**
+   * Only the rows `replay()` would take now: `failed`, or `received` and untouched for the
+   * 5-minute lease (its process died mid-run). Not combined with `status`.
+   */
+  replayable?: boolean;
+}
+
+const STATUSES: InboxStatus[] = ['received', 'processed', 'failed', 'ignored'];
 
 /** What a replay came to. */
 export interface InboxReplay {
@@ -49,7 +69,35 @@ export class WebhookInbox {
     @Inject(WEBHOOKS_OPTIONS) private readonly options: ResolvedWebhooksOptions,
     private readonly inbox: InboxService,
     private readonly processor: InboundProcessor,
+    @InjectDataSource() private readonly dataSource: DataSource,
   ) {}
+
+  /**
+   * Stored calls, newest first, a page at a time (`nextCursor` → `cursor`): what to look at, and
+   * with `replayable: true` what {@link replay} would run now. Filters other than `source` +
+   * `eventId` scan the inbox by id (it has no index on status or type, which would slow every
+   * call's claim); a page stops at `limit` rows.
+   */
+  async list(opts: ListInboxOptions = {}): Promise<Page<WebhookInboxEntry>> {
+    const where: ObjectLiteral = {};
+    for (const key of ['source', 'type', 'eventId'] as const) {
+      const value = opts[key];
+      if (value === undefined) continue;
+      if (typeof value !== 'string') throw new WebhookValidationError(key, `${key} must be a string.`);
+      where[key] = value;
+    }
+    if (opts.status !== undefined && !STATUSES.includes(opts.status)) {
+      throw new WebhookValidationError('status', `status must be one of ${STATUSES.join(', ')}.`);
+    }
+    if (opts.replayable && opts.status !== undefined) {
+      throw new WebhookValidationError('replayable', 'replayable chooses the statuses itself: leave status out.');
+    }
+    const repo = this.dataSource.getRepository(WebhookInboxEntry);
+    if (!opts.replayable) return findPage(repo, opts.status ? { ...where, status: opts.status } : where, opts);
+    // Epoch milliseconds, as the column stores them (passed through its transformer unchanged).
+    const stale = LessThan(Date.now() - CLAIM_LEASE_MS);
+    return findPage(repo, [{ ...where, status: 'failed' }, { ...where, status: 'received', updatedAt: stale }], opts);
+  }
 
   /** The stored call with that inbox row id, or null. */
   get(id: string): Promise<WebhookInboxEntry | null> {

@@ -2,7 +2,7 @@ import { InjectQueue } from '@nestjs/bull';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { Queue } from 'bull';
-import { type DataSource, type EntityManager, In, IsNull, LessThan, MoreThanOrEqual, type ObjectLiteral, type Repository } from 'typeorm';
+import { type DataSource, type EntityManager, In, IsNull, MoreThanOrEqual, type ObjectLiteral, type Repository } from 'typeorm';
 import { WebhookAttempt } from '../entities/webhook-attempt.entity.js';
 import { WebhookDelivery } from '../entities/webhook-delivery.entity.js';
 import { WebhookEndpoint } from '../entities/webhook-endpoint.entity.js';
@@ -23,6 +23,7 @@ import type {
   UpdateEndpointInput,
 } from '../interfaces/webhook-service.interface.js';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
+import { findPage } from '../pagination.js';
 import { deleteInBatches, pruneCutoff } from '../prune.js';
 import { generateSecret } from '../signing/standard-webhooks.js';
 import { TransactionRunner } from '../transaction.runner.js';
@@ -386,16 +387,7 @@ export class WebhookService {
     return found;
   }
 
-  private async page<T extends { id: string }>(entity: new () => T, where: ObjectLiteral, opts: PageOptions): Promise<Page<T>> {
-    const limit = opts.limit ?? 50;
-    if (!Number.isSafeInteger(limit) || limit < 1 || limit > 500) throw new WebhookValidationError('limit', 'limit must be an integer from 1 to 500.');
-    const rows = await this.repo(entity).find({
-      where: (opts.cursor ? { ...where, id: LessThan(opts.cursor) } : where) as never,
-      order: { id: 'DESC' } as never,
-      take: limit + 1,
-    });
-    const more = rows.length > limit;
-    const data = more ? rows.slice(0, limit) : rows;
-    return { data, nextCursor: more ? data[data.length - 1].id : null };
+  private page<T extends { id: string }>(entity: new () => T, where: ObjectLiteral, opts: PageOptions): Promise<Page<T>> {
+    return findPage(this.repo(entity), where, opts);
   }
 }

@@ -8,9 +8,11 @@ import { CLAIM_LEASE_MS, InboxService } from '../../src/inbound/inbox.service.js
 // From the package root: what an app imports.
 import { PRUNE_BATCH, WebhookInbox, WebhookInboxError, WebhookValidationError } from '../../src/index.js';
 import { postWebhook } from '../../src/testing/index.js';
-import { testDatabases } from '../support/databases.js';
+import { testDatabases, type DbKind } from '../support/databases.js';
 import { eventually } from '../support/receiver.js';
 import { inboxRows, startInboundApp } from './support.js';
+
+type InboundApp = Awaited<ReturnType<typeof startInboundApp>>;
 
 const msgId = () => `msg_${randomBytes(8).toString('hex')}`;
 
@@ -31,102 +33,166 @@ async function refusal(inbox: WebhookInbox, id: string): Promise<unknown> {
   }
 }
 
+/** A fresh app for the enclosing describe block: `app.t` and `app.inbox` once it has booted. */
+function appPerBlock(kind: DbKind): { t: InboundApp; inbox: WebhookInbox } {
+  const app = {} as { t: InboundApp; inbox: WebhookInbox };
+  beforeAll(async () => {
+    app.t = await startInboundApp({ db: kind });
+    app.inbox = app.t.app.get(WebhookInbox);
+  });
+  afterAll(() => app.t?.close());
+  return app;
+}
+
 describe.each(testDatabases())('replaying stored inbound calls on %s', (kind) => {
   describe('sync mode', () => {
-    let t: Awaited<ReturnType<typeof startInboundApp>>;
-    let inbox: WebhookInbox;
-    beforeAll(async () => {
-      t = await startInboundApp({ db: kind });
-      inbox = t.app.get(WebhookInbox);
-    });
-    afterAll(() => t?.close());
+    const app = appPerBlock(kind);
 
     it('runs a failed call again from its stored body; the row ends processed', async () => {
       const id = msgId();
-      t.handlers.failures.set('fail.once', 1);
-      await postWebhook(t.app, 'partner', { type: 'fail.once', data: { n: 3 } }, { id }).expect(500);
-      const failed = await rowOf(t, id);
+      app.t.handlers.failures.set('fail.once', 1);
+      await postWebhook(app.t.app, 'partner', { type: 'fail.once', data: { n: 3 } }, { id }).expect(500);
+      const failed = await rowOf(app.t, id);
       expect(failed).toMatchObject({ status: 'failed', attempts: 1 });
 
-      expect(await inbox.replay(failed.id)).toEqual({ id: failed.id, status: 'processed', attempts: 2 });
-      expect(await rowOf(t, id)).toMatchObject({ status: 'processed', attempts: 2 });
-      const runs = t.handlers.calls.filter((c) => c.ctx.id === id);
+      expect(await app.inbox.replay(failed.id)).toEqual({ id: failed.id, status: 'processed', attempts: 2 });
+      expect(await rowOf(app.t, id)).toMatchObject({ status: 'processed', attempts: 2 });
+      const runs = app.t.handlers.calls.filter((c) => c.ctx.id === id);
       expect(runs.map((c) => [c.data, c.ctx.type, c.ctx.source])).toEqual([
         [{ n: 3 }, 'fail.once', 'partner'],
         [{ n: 3 }, 'fail.once', 'partner'],
       ]);
       // Processed now: neither a second replay nor the sender's resend runs it again.
-      expect(await refusal(inbox, failed.id)).toBe('not_replayable');
-      expect((await postWebhook(t.app, 'partner', { type: 'fail.once', data: { n: 3 } }, { id })).body.status).toBe('duplicate');
-      expect(t.handlers.calls.filter((c) => c.ctx.id === id)).toHaveLength(2);
+      expect(await refusal(app.inbox, failed.id)).toBe('not_replayable');
+      expect((await postWebhook(app.t.app, 'partner', { type: 'fail.once', data: { n: 3 } }, { id })).body.status).toBe('duplicate');
+      expect(app.t.handlers.calls.filter((c) => c.ctx.id === id)).toHaveLength(2);
     });
 
     it('reports a handler that throws again, and leaves the row failed (released) with the new error', async () => {
       const id = msgId();
-      t.handlers.failures.set('fail.twice', 2);
-      await postWebhook(t.app, 'partner', { type: 'fail.twice', data: {} }, { id }).expect(500);
-      const row = await rowOf(t, id);
-      expect(await inbox.replay(row.id)).toEqual({
+      app.t.handlers.failures.set('fail.twice', 2);
+      await postWebhook(app.t.app, 'partner', { type: 'fail.twice', data: {} }, { id }).expect(500);
+      const row = await rowOf(app.t, id);
+      expect(await app.inbox.replay(row.id)).toEqual({
         id: row.id,
         status: 'failed',
         attempts: 2,
         error: 'RecordingHandlers.misc: planned failure of fail.twice',
       });
-      expect(await rowOf(t, id)).toMatchObject({ status: 'failed', attempts: 2, lastError: 'RecordingHandlers.misc: planned failure of fail.twice' });
-      expect((await inbox.replay(row.id)).status).toBe('processed');
+      expect(await rowOf(app.t, id)).toMatchObject({ status: 'failed', attempts: 2, lastError: 'RecordingHandlers.misc: planned failure of fail.twice' });
+      expect((await app.inbox.replay(row.id)).status).toBe('processed');
     });
 
     it('runs a call once when two replays of it race, and not beside a sender\'s retry', async () => {
       const id = msgId();
       const event = { type: 'fail.race', data: {} };
-      t.handlers.failures.set('fail.race', 1);
-      await postWebhook(t.app, 'partner', event, { id }).expect(500);
-      const row = await rowOf(t, id);
-      t.handlers.delayMs = 200;
+      app.t.handlers.failures.set('fail.race', 1);
+      await postWebhook(app.t.app, 'partner', event, { id }).expect(500);
+      const row = await rowOf(app.t, id);
+      app.t.handlers.delayMs = 200;
       try {
         const outcomes = await Promise.all([
-          inbox.replay(row.id).then((r) => r.status, (e: WebhookInboxError) => e.code),
-          inbox.replay(row.id).then((r) => r.status, (e: WebhookInboxError) => e.code),
-          postWebhook(t.app, 'partner', event, { id }).then((r) => r.body.status),
+          app.inbox.replay(row.id).then((r) => r.status, (e: WebhookInboxError) => e.code),
+          app.inbox.replay(row.id).then((r) => r.status, (e: WebhookInboxError) => e.code),
+          postWebhook(app.t.app, 'partner', event, { id }).then((r) => r.body.status),
         ]);
         // Whichever claims first runs it; the others are turned away (a replay refused, a resend a duplicate).
         expect(outcomes.filter((o) => o === 'processed')).toHaveLength(1);
         expect(outcomes.filter((o) => o !== 'processed').every((o) => o === 'not_replayable' || o === 'duplicate')).toBe(true);
       } finally {
-        t.handlers.delayMs = 0;
+        app.t.handlers.delayMs = 0;
       }
-      expect(t.handlers.calls.filter((c) => c.ctx.id === id)).toHaveLength(2);
+      expect(app.t.handlers.calls.filter((c) => c.ctx.id === id)).toHaveLength(2);
     });
 
     it('takes a received row only once its lease ran out (its process died mid-run)', async () => {
       const id = msgId();
-      await postWebhook(t.app, 'partner', { type: 'order.completed', data: {} }, { id }).expect(200);
-      const row = await rowOf(t, id);
-      const repo = t.app.get(DataSource).getRepository(WebhookInboxEntry);
+      await postWebhook(app.t.app, 'partner', { type: 'order.completed', data: {} }, { id }).expect(200);
+      const row = await rowOf(app.t, id);
+      const repo = app.t.app.get(DataSource).getRepository(WebhookInboxEntry);
       // As a process that died after its claim leaves it: received, handlers never finished.
       await repo.update({ id: row.id }, { status: 'received', attempts: 0, processedAt: null as unknown as Date, updatedAt: new Date(Date.now() - 60_000) });
-      expect(await refusal(inbox, row.id)).toBe('not_replayable');
-      expect(t.handlers.calls.filter((c) => c.ctx.id === id)).toHaveLength(1);
+      expect(await refusal(app.inbox, row.id)).toBe('not_replayable');
+      expect(app.t.handlers.calls.filter((c) => c.ctx.id === id)).toHaveLength(1);
 
       await repo.update({ id: row.id }, { updatedAt: new Date(Date.now() - CLAIM_LEASE_MS - 1_000) });
-      expect(await inbox.replay(row.id)).toMatchObject({ status: 'processed', attempts: 1 });
-      expect(t.handlers.calls.filter((c) => c.ctx.id === id)).toHaveLength(2);
+      expect(await app.inbox.replay(row.id)).toMatchObject({ status: 'processed', attempts: 1 });
+      expect(app.t.handlers.calls.filter((c) => c.ctx.id === id)).toHaveLength(2);
     });
 
     it('refuses what must not run: an unknown id, an ignored call, a body that could not be read', async () => {
-      expect(await refusal(inbox, 'in_nothing_here')).toBe('not_found');
+      expect(await refusal(app.inbox, 'in_nothing_here')).toBe('not_found');
 
-      const ignored = await postWebhook(t.app, 'partner', { type: 'nobody.listens', data: {} }).expect(200);
-      const ignoredRow = await rowOf(t, ignored.body.id);
+      const ignored = await postWebhook(app.t.app, 'partner', { type: 'nobody.listens', data: {} }).expect(200);
+      const ignoredRow = await rowOf(app.t, ignored.body.id);
       expect(ignoredRow.status).toBe('ignored');
-      expect(await refusal(inbox, ignoredRow.id)).toBe('not_replayable');
+      expect(await refusal(app.inbox, ignoredRow.id)).toBe('not_replayable');
 
       const id = msgId();
-      await postWebhook(t.app, 'partner', '{"type": "order.completed", broken', { id }).expect(400);
-      const unreadable = (await inboxRows(t.app)).find((r) => r.type === '' && r.rawBody.includes('broken'));
+      await postWebhook(app.t.app, 'partner', '{"type": "order.completed", broken', { id }).expect(400);
+      const unreadable = (await inboxRows(app.t.app)).find((r) => r.type === '' && r.rawBody.includes('broken'));
       expect(unreadable).toMatchObject({ status: 'failed' });
-      await expect(inbox.replay(unreadable!.id)).rejects.toThrow(/body could not be read/);
-      expect((await inbox.get(unreadable!.id))?.status).toBe('failed');
+      await expect(app.inbox.replay(unreadable!.id)).rejects.toThrow(/body could not be read/);
+      expect((await app.inbox.get(unreadable!.id))?.status).toBe('failed');
+    });
+  });
+
+  describe('listing', () => {
+    const app = appPerBlock(kind);
+
+    it('lists stored calls newest first, filtered, a page at a time; replayable finds what replay() takes', async () => {
+      const [processed, failed, ignored, stuck, running] = [msgId(), msgId(), msgId(), msgId(), msgId()];
+      app.t.handlers.failures.set('fail.listed', 1);
+      await postWebhook(app.t.app, 'partner', { type: 'order.completed', data: {} }, { id: processed }).expect(200);
+      await postWebhook(app.t.app, 'partner', { type: 'fail.listed', data: {} }, { id: failed }).expect(500);
+      await postWebhook(app.t.app, 'partner', { type: 'nobody.listens', data: {} }, { id: ignored }).expect(200);
+      await postWebhook(app.t.app, 'partner', { type: 'order.completed', data: {} }, { id: stuck }).expect(200);
+      await postWebhook(app.t.app, 'partner', { type: 'order.completed', data: {} }, { id: running }).expect(200);
+      await postWebhook(app.t.app, 'orders', { event: 'order.completed', id: 'other-source', data: {} }).expect(200);
+      // Two rows as a process that died after its claim leaves them: one past the lease, one within it.
+      const repo = app.t.app.get(DataSource).getRepository(WebhookInboxEntry);
+      const idOf = async (eventId: string) => (await rowOf(app.t, eventId)).id;
+      await repo.update({ id: await idOf(stuck) }, { status: 'received', updatedAt: new Date(Date.now() - CLAIM_LEASE_MS - 1_000) });
+      await repo.update({ id: await idOf(running) }, { status: 'received', updatedAt: new Date() });
+
+      const all = await app.inbox.list({ source: 'partner' });
+      expect(all.data.map((r) => r.eventId)).toEqual([running, stuck, ignored, failed, processed]);
+      expect(all.nextCursor).toBeNull();
+      expect((await app.inbox.list({ status: 'failed' })).data.map((r) => r.eventId)).toEqual([failed]);
+      expect((await app.inbox.list({ type: 'nobody.listens' })).data.map((r) => r.eventId)).toEqual([ignored]);
+      expect((await app.inbox.list({ source: 'orders' })).data.map((r) => r.eventId)).toEqual(['other-source']);
+      expect((await app.inbox.list({ source: 'partner', eventId: failed })).data.map((r) => r.status)).toEqual(['failed']);
+
+      const replayable = await app.inbox.list({ replayable: true });
+      expect(replayable.data.map((r) => r.eventId)).toEqual([stuck, failed]);
+      for (const row of replayable.data) expect((await app.inbox.replay(row.id)).status).toBe('processed');
+      expect((await app.inbox.list({ replayable: true })).data).toEqual([]);
+
+      // Pages of two, following the cursor, give the same rows in the same order.
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await app.inbox.list({ source: 'partner', limit: 2, cursor });
+        expect(page.data.length).toBeLessThanOrEqual(2);
+        seen.push(...page.data.map((r) => r.eventId));
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor);
+      expect(seen).toEqual([running, stuck, ignored, failed, processed]);
+    });
+
+    it('refuses filters it cannot apply, with the field named', async () => {
+      const field = (opts: object) =>
+        app.inbox.list(opts as never).then(
+          () => 'accepted',
+          (err: unknown) => (err instanceof WebhookValidationError ? err.field : err),
+        );
+      expect(await field({ status: 'done' })).toBe('status');
+      expect(await field({ limit: 0 })).toBe('limit');
+      expect(await field({ limit: 501 })).toBe('limit');
+      expect(await field({ source: 5 })).toBe('source');
+      expect(await field({ replayable: true, status: 'failed' })).toBe('replayable');
+      expect(await field({ cursor: '' })).toBe('cursor');
+      expect(await field({ status: 'failed', limit: 500 })).toBe('accepted');
     });
   });
 

@@ -1,0 +1,28 @@
+import { LessThan, type FindOptionsWhere, type ObjectLiteral, type Repository } from 'typeorm';
+import { WebhookValidationError } from './errors/webhook-validation.error.js';
+import type { Page, PageOptions } from './interfaces/webhook-service.interface.js';
+
+/**
+ * One page of rows, newest first, by their time-ordered ids: `cursor` is the last id of the
+ * previous page. `where` may be a list (rows matching any of them); the cursor applies to each.
+ */
+export async function findPage<T extends { id: string }>(
+  repo: Repository<T>,
+  where: ObjectLiteral | ObjectLiteral[],
+  opts: PageOptions,
+): Promise<Page<T>> {
+  const limit = opts.limit ?? 50;
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > 500) throw new WebhookValidationError('limit', 'limit must be an integer from 1 to 500.');
+  if (opts.cursor !== undefined && (typeof opts.cursor !== 'string' || opts.cursor === '')) {
+    throw new WebhookValidationError('cursor', 'cursor must be the nextCursor of a previous page.');
+  }
+  const bounded = (w: ObjectLiteral) => (opts.cursor ? { ...w, id: LessThan(opts.cursor) } : w);
+  const rows = await repo.find({
+    where: (Array.isArray(where) ? where.map(bounded) : bounded(where)) as FindOptionsWhere<T>[],
+    order: { id: 'DESC' } as never,
+    take: limit + 1,
+  });
+  const more = rows.length > limit;
+  const data = more ? rows.slice(0, limit) : rows;
+  return { data, nextCursor: more ? data[data.length - 1].id : null };
+}
