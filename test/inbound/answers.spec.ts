@@ -229,3 +229,44 @@ describe('the adapters own body limits', () => {
     }
   });
 });
+
+describe.each(ADAPTERS)('an app that raises the adapter limit and adds a text parser, as docs/inbound.md says, over %s', (http) => {
+  const MiB = 1024 * 1024;
+  let t: Awaited<ReturnType<typeof startInboundApp>>;
+  beforeAll(async () => {
+    t = await startInboundApp({
+      db: 'sqlite',
+      http,
+      inbound: { bodyLimit: 5 * MiB },
+      fastifyOptions: { bodyLimit: 5 * MiB },
+      beforeInit: (app) => {
+        const parsers = app as unknown as { useBodyParser(type: string, options?: object): void };
+        if (http === 'express') {
+          parsers.useBodyParser('json', { limit: '5mb' });
+          parsers.useBodyParser('text');
+        } else {
+          parsers.useBodyParser('text/plain');
+        }
+      },
+    });
+  });
+  afterAll(() => t?.close());
+
+  it('takes a body above the adapter default, up to the raised limits', async () => {
+    const big = { type: 'order.completed', data: { pad: 'x'.repeat(2 * MiB) } };
+    const res = await postWebhook(t.app, 'partner', big);
+    expect([res.status, res.body.status]).toEqual([200, 'processed']);
+    expect((t.handlers.calls.at(-1)!.data as { pad: string }).pad).toHaveLength(2 * MiB);
+  });
+
+  it('verifies and dispatches JSON sent as text/plain (senders such as AWS SNS do)', async () => {
+    const signed = signWebhook({ scheme: 'standard', secret: SOURCES.partner.secrets[0], payload: { type: 'order.completed', data: { via: 'text' } } });
+    const send = (headers: Record<string, string>) =>
+      request(t.app.getHttpServer()).post('/webhooks/partner').set({ ...headers, 'content-type': 'text/plain; charset=utf-8' }).send(signed.body);
+    const forged = await send({ ...signed.headers, 'webhook-signature': 'v1,AAAA' });
+    expect([forged.status, problem(forged.text).code]).toEqual([401, 'signature_mismatch']);
+    const res = await send(signed.headers);
+    expect([res.status, res.body.status]).toEqual([200, 'processed']);
+    expect(t.handlers.calls.at(-1)!.data).toEqual({ via: 'text' });
+  });
+});

@@ -40,6 +40,10 @@ export interface TestAppOptions {
   globalPrefix?: string;
   /** `app.enableVersioning(…)` before init. */
   versioning?: VersioningOptions;
+  /** Options of the Fastify adapter (`http: 'fastify'`), such as `bodyLimit`. */
+  fastifyOptions?: Record<string, unknown>;
+  /** Called with the app before init, as an app's main.ts would (body parsers, say). */
+  beforeInit?: (app: INestApplication) => void;
 }
 
 /** A started app and what the test must clean up. */
@@ -114,12 +118,13 @@ export async function startTestApp(opts: TestAppOptions): Promise<TestApp> {
     const moduleRef = await Test.createTestingModule({ imports: [TestAppModule] }).compile();
     if (opts.http === 'fastify') {
       const { FastifyAdapter } = await import('@nestjs/platform-fastify');
-      app = moduleRef.createNestApplication(new FastifyAdapter() as any, { rawBody: true, logger: opts.logger ?? false });
+      app = moduleRef.createNestApplication(new FastifyAdapter(opts.fastifyOptions as any) as any, { rawBody: true, logger: opts.logger ?? false });
     } else {
       app = moduleRef.createNestApplication({ rawBody: true, logger: opts.logger ?? false });
     }
     if (opts.globalPrefix) app.setGlobalPrefix(opts.globalPrefix);
     if (opts.versioning) app.enableVersioning(opts.versioning);
+    opts.beforeInit?.(app);
     await app.init();
     if (opts.http === 'fastify') await (app as any).getHttpAdapter().getInstance().ready();
   } catch (err) {
