@@ -74,7 +74,7 @@ export class WebhookGuard implements CanActivate {
     if (headers['content-length'] === '0' || (headers['content-length'] === undefined && !headers['transfer-encoding'])) {
       return Buffer.alloc(0);
     }
-    if (req.body !== null && typeof req.body === 'object' && !Buffer.isBuffer(req.body)) {
+    if (parsedWithoutBytes(req.body, headers['content-type'])) {
       const detail = inboundMessages.rawBodyMissing(name);
       this.logger.error(detail);
       throw new WebhookProblem('raw_body_missing', detail);
@@ -87,6 +87,18 @@ export class WebhookGuard implements CanActivate {
     this.logger.warn(inboundMessages.rejected(source, code, problem.body.status, req.ip));
     throw problem;
   }
+}
+
+/**
+ * Did a parser read this body without keeping its bytes? An object says so, except an empty one
+ * on a type no JSON or form parser reads: body-parser 1.x (and middleware modelled on it) sets
+ * `req.body = {}` on every request, read or not, and that is an unsupported type, not a
+ * forgotten `rawBody`.
+ */
+function parsedWithoutBytes(body: unknown, contentType: string | undefined): boolean {
+  if (body === null || typeof body !== 'object' || Buffer.isBuffer(body)) return false;
+  if (Object.keys(body).length > 0) return true;
+  return /^application\/(?:json|[\w.-]+\+json|x-www-form-urlencoded)\s*(?:;|$)/i.test(contentType ?? '');
 }
 
 function lowerCased(headers: WebhookRequest['headers']): WebhookHeaders {

@@ -270,3 +270,26 @@ describe.each(ADAPTERS)('an app that raises the adapter limit and adds a text pa
     expect(t.handlers.calls.at(-1)!.data).toEqual({ via: 'text' });
   });
 });
+
+describe('an Express app whose own middleware sets req.body = {} on every request (as body-parser 1.x does)', () => {
+  let t: Awaited<ReturnType<typeof startInboundApp>>;
+  beforeAll(async () => {
+    t = await startInboundApp({
+      db: 'sqlite',
+      http: 'express',
+      beforeInit: (app) => app.use((req: { body?: unknown }, _res: unknown, next: () => void) => ((req.body ??= {}), next())),
+    });
+  });
+  afterAll(() => t?.close());
+
+  it('still answers a type no parser read with 415, not raw_body_missing; JSON still passes', async () => {
+    const signed = signWebhook({ scheme: 'standard', secret: SOURCES.partner.secrets[0], payload: 'plain words' });
+    const res = await request(t.app.getHttpServer())
+      .post('/webhooks/partner')
+      .set({ ...signed.headers, 'content-type': 'text/plain' })
+      .send(signed.body);
+    expect([res.status, problem(res.text).code]).toEqual([415, 'unsupported_media_type']);
+    const json = await postWebhook(t.app, 'partner', { type: 'order.completed', data: {} });
+    expect([json.status, json.body.status]).toEqual([200, 'processed']);
+  });
+});
