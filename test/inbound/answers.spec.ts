@@ -2,9 +2,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jes
 import { Body, Controller, Logger, Post, VersioningType } from '@nestjs/common';
 import request from 'supertest';
 import { inboundMessages } from '../../src/inbound/inbound.messages.js';
-import { postWebhook, signWebhook } from '../../src/testing/index.js';
+import { postWebhook } from '../../src/testing/index.js';
 import { testDatabases } from '../support/databases.js';
-import { ADAPTERS, inboxRows, SOURCES, startAppWithoutRawBody, startInboundApp } from './support.js';
+import { ADAPTERS, inboxRows, startAppWithoutRawBody, startInboundApp } from './support.js';
 
 const problem = (text: string) => JSON.parse(text);
 
@@ -123,11 +123,7 @@ describe.each(testDatabases())('inbound answers on %s', (kind) => {
     });
 
     it('answers a body no parser kept (text/plain) with 415', async () => {
-      const signed = signWebhook({ scheme: 'standard', secret: SOURCES.partner.secrets[0], payload: 'plain words' });
-      const res = await request(t.app.getHttpServer())
-        .post('/webhooks/partner')
-        .set({ ...signed.headers, 'content-type': 'text/plain' })
-        .send(signed.body);
+      const res = await postWebhook(t.app, 'partner', 'plain words', { headers: { 'content-type': 'text/plain' } });
       expect(res.status).toBe(415);
       expect(problem(res.text)).toMatchObject({ code: 'unsupported_media_type', detail: inboundMessages.unsupportedMediaType('partner', 'text/plain') });
     });
@@ -268,12 +264,11 @@ describe.each(ADAPTERS)('an app that raises the adapter limit and adds a text pa
   });
 
   it('verifies and dispatches JSON sent as text/plain (senders such as AWS SNS do)', async () => {
-    const signed = signWebhook({ scheme: 'standard', secret: SOURCES.partner.secrets[0], payload: { type: 'order.completed', data: { via: 'text' } } });
-    const send = (headers: Record<string, string>) =>
-      request(t.app.getHttpServer()).post('/webhooks/partner').set({ ...headers, 'content-type': 'text/plain; charset=utf-8' }).send(signed.body);
-    const forged = await send({ ...signed.headers, 'webhook-signature': 'v1,AAAA' });
+    const payload = { type: 'order.completed', data: { via: 'text' } };
+    const asText = { 'content-type': 'text/plain; charset=utf-8' };
+    const forged = await postWebhook(t.app, 'partner', payload, { headers: { ...asText, 'webhook-signature': 'v1,AAAA' } });
     expect([forged.status, problem(forged.text).code]).toEqual([401, 'signature_mismatch']);
-    const res = await send(signed.headers);
+    const res = await postWebhook(t.app, 'partner', payload, { headers: asText });
     expect([res.status, res.body.status]).toEqual([200, 'processed']);
     expect(t.handlers.calls.at(-1)!.data).toEqual({ via: 'text' });
   });
@@ -291,11 +286,7 @@ describe('an Express app whose own middleware sets req.body = {} on every reques
   afterAll(() => t?.close());
 
   it('still answers a type no parser read with 415, not raw_body_missing; JSON still passes', async () => {
-    const signed = signWebhook({ scheme: 'standard', secret: SOURCES.partner.secrets[0], payload: 'plain words' });
-    const res = await request(t.app.getHttpServer())
-      .post('/webhooks/partner')
-      .set({ ...signed.headers, 'content-type': 'text/plain' })
-      .send(signed.body);
+    const res = await postWebhook(t.app, 'partner', 'plain words', { headers: { 'content-type': 'text/plain' } });
     expect([res.status, problem(res.text).code]).toEqual([415, 'unsupported_media_type']);
     const json = await postWebhook(t.app, 'partner', { type: 'order.completed', data: {} });
     expect([json.status, json.body.status]).toEqual([200, 'processed']);
