@@ -1,6 +1,7 @@
 import { getQueueToken, getSharedConfigToken } from '@nestjs/bull';
 import type { Provider } from '@nestjs/common';
 import Bull, { type QueueOptions } from 'bull';
+import type { Redis } from 'ioredis';
 import { deliveryBackoff } from './outbound/retry.policy.js';
 import { WEBHOOKS_BACKOFF, WEBHOOKS_OPTIONS, WEBHOOKS_QUEUE } from './webhooks.constants.js';
 
@@ -14,23 +15,50 @@ import { WEBHOOKS_BACKOFF, WEBHOOKS_OPTIONS, WEBHOOKS_QUEUE } from './webhooks.c
 export const webhooksQueueProvider: Provider = {
   provide: getQueueToken(WEBHOOKS_QUEUE),
   inject: [{ token: getSharedConfigToken(), optional: true }, WEBHOOKS_OPTIONS],
-  useFactory: (shared?: QueueOptions & { url?: string }) => {
+  useFactory: (shared?: QueueOptions & { url?: string; redis?: QueueOptions['redis'] | string }) => {
+    // Bull also takes `redis` as a URL string; it is read as `url` is, so that options can go with it.
+    const url = shared?.url ?? (typeof shared?.redis === 'string' ? shared.redis : undefined);
+    const redis = typeof shared?.redis === 'object' ? shared.redis : undefined;
     const options: QueueOptions = {
       ...shared,
+      // No CLIENT SETINFO handshake on connect: see nameWorker below.
+      redis: { disableClientInfo: true, ...redis },
       settings: {
         ...shared?.settings,
         backoffStrategies: { ...shared?.settings?.backoffStrategies, [WEBHOOKS_BACKOFF]: deliveryBackoff },
       },
     };
-    const queue = shared?.url ? new Bull(WEBHOOKS_QUEUE, shared.url, options) : new Bull(WEBHOOKS_QUEUE, options);
-    // Bull names the worker's connection (CLIENT SETNAME) in a promise it never awaits, started by
-    // each process(). If the queue closes before that settles (a shutdown right after boot), the
-    // promise rejects with nobody listening, which ends a Node process. The name only labels the
-    // connection in CLIENT LIST: keep that rejection here, so that shutdown need not wait for the
-    // naming (which, with Redis away, never comes).
-    const named = queue as unknown as { setWorkerName(): Promise<void> };
-    const setWorkerName = named.setWorkerName.bind(queue);
-    named.setWorkerName = () => setWorkerName().catch(() => undefined);
+    const queue = url ? new Bull(WEBHOOKS_QUEUE, url, options) : new Bull(WEBHOOKS_QUEUE, options);
+    nameWorker(queue);
     return Object.assign(queue, { onApplicationShutdown: () => queue.close() });
   },
 };
+
+type NamedQueue = Bull.Queue & { bclient: Redis; clientName(): string; setWorkerName(): Promise<void> };
+
+/**
+ * Bull names the worker's blocking connection (CLIENT SETNAME, what `getWorkers()` and
+ * dashboards list) by putting the name in its ioredis options, which makes every connect wait
+ * for that command before the connection counts as ready. ioredis 5 (Bull 4's) gets that wait
+ * wrong: when a connection closes during it and a disconnect then flushes the command, the
+ * connection is marked "ready" with no socket (ioredis issue 2099, fixed in ioredis 6 only), and
+ * Bull's close waits for it for ever. A worker told to stop while Redis was away or going away
+ * then never exited. The same holds for the CLIENT SETINFO commands ioredis sends by itself on
+ * connect, which the queue turns off (`disableClientInfo`, unless the app set it).
+ *
+ * So the name is sent as a plain command once the connection is ready, and again after each
+ * reconnection, never as part of the connect. Bull starts the naming in a promise it never
+ * awaits (each process()); if the queue closes before it settles, the rejection would have
+ * nobody listening, which ends a Node process: it is kept here.
+ */
+function nameWorker(queue: Bull.Queue): void {
+  const q = queue as NamedQueue;
+  let listening = false;
+  q.setWorkerName = async () => {
+    const bclient = q.bclient;
+    const name = q.clientName();
+    const send = () => bclient.client('SETNAME', name).then(() => undefined, () => undefined);
+    if (!listening) (listening = true), bclient.on('ready', send);
+    if (bclient.status === 'ready') await send();
+  };
+}

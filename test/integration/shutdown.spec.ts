@@ -2,8 +2,11 @@ import { getQueueToken } from '@nestjs/bull';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import type { FactoryProvider } from '@nestjs/common';
 import type { Queue } from 'bull';
+import { once } from 'node:events';
+import { createServer, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { WebhookService } from '../../src/outbound/webhook.service.js';
+import { settleWithin } from '../../src/outbound/shutdown.js';
 import { WEBHOOKS_QUEUE } from '../../src/webhooks.constants.js';
 import { webhooksQueueProvider } from '../../src/webhooks.queue.js';
 import { CountingReceiver } from '../faults/support.js';
@@ -186,4 +189,82 @@ describe("the module's Bull queue", () => {
       await redis.stop();
     }
   });
+
+  // ioredis 5 marks a connection that closed during its connect handshake (CLIENT SETINFO, and the
+  // CLIENT SETNAME of a Bull worker's name) "ready" once a manual disconnect flushes that
+  // handshake (its issue 2099), though its socket is gone; Bull's close then waited for that
+  // client for ever, and a worker told to stop while Redis was away never exited. The module's
+  // queue connects without a handshake and names the worker afterwards.
+  it('a connection dropped during its handshake: the shutdown pause and close still finish', async () => {
+    // A "Redis" that accepts connections and never answers: a connect's handshake stays pending.
+    const sockets = new Set<Socket>();
+    const server = createServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => undefined);
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const url = `redis://127.0.0.1:${(server.address() as { port: number }).port}`;
+    const queue = (webhooksQueueProvider as FactoryProvider).useFactory({ url }) as Queue & { bclient: Redis };
+    queue.on('error', () => undefined);
+    try {
+      // As process() does: the worker's connection, named.
+      void (queue as unknown as { setWorkerName(): Promise<void> }).setWorkerName();
+      const bclient = queue.bclient;
+      bclient.on('error', () => undefined);
+      await once(bclient, 'connect');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      // The server goes away mid-handshake, for good: every reconnection is refused.
+      const closed = once(bclient, 'close');
+      server.close();
+      for (const socket of sockets) socket.destroy();
+      await closed;
+      // What the worker's shutdown does: a local pause that forces the blocking connection off.
+      expect(await settleWithin(queue.pause(true, true).catch(() => undefined), 3_000)).toBe('done');
+      expect(bclient.status).not.toBe('ready');
+      expect(await settleWithin(queue.close(), 3_000)).toBe('done');
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      if (server.listening) server.close();
+      await settleWithin(queue.close(), 3_000);
+      // A connection closed after its socket was gone keeps ioredis's disconnectTimeout (2 s).
+      await new Promise((resolve) => setTimeout(resolve, 2_100));
+    }
+  });
+
+  // The Redis settings come from the app's BullModule.forRoot in any of Bull's forms; the queue
+  // adds disableClientInfo (see above) unless the app chose otherwise.
+  const db7 = Object.assign(new URL(REDIS_URL), { pathname: '/7' }).href;
+  it.each([
+    ['url', { url: db7 }, true],
+    ['redis as a URL string', { redis: db7 }, true],
+    ['redis as options', { redis: { host: new URL(db7).hostname, port: Number(new URL(db7).port || 6379), db: 7 } }, true],
+    ['url with redis options that set disableClientInfo: false', { url: db7, redis: { disableClientInfo: false } }, false],
+  ])("takes the app's Redis settings as %s", async (_form, shared, handshakeOff) => {
+    const queue = (webhooksQueueProvider as FactoryProvider).useFactory(shared) as Queue & { client: Redis };
+    try {
+      await queue.isReady();
+      expect(queue.client.options).toMatchObject({ db: 7, disableClientInfo: handshakeOff });
+      expect(await queue.client.ping()).toBe('PONG');
+    } finally {
+      await queue.close();
+    }
+  });
+
+  it("names the worker's connection (what getWorkers() lists), and again once Redis is back", async () => {
+    const redis = await PrivateRedis.start();
+    const queue = (webhooksQueueProvider as FactoryProvider).useFactory({ url: redis.url }) as Queue;
+    queue.on('error', () => undefined);
+    try {
+      void queue.process('named', 1, async () => undefined).catch(() => undefined);
+      await eventually(async () => (await queue.getWorkers()).length === 1);
+      await redis.stop();
+      await redis.start();
+      // A new server knows no names: the one listed is set again after the reconnection.
+      await eventually(async () => (await queue.getWorkers()).length === 1);
+    } finally {
+      await queue.close();
+      await redis.stop();
+    }
+  }, 30_000);
 });
