@@ -1,5 +1,5 @@
 import { execSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, totalmem } from 'node:os';
 import { entitySection, type EntityRun, runEntityBench } from './entity.js';
 import { outboundSection, type OutboundRun, runCeiling, runPipeline, startReceiver } from './outbound.js';
@@ -74,7 +74,7 @@ if (process.env.BENCH_SOAK === '1') {
   sections.push(`## 3. Memory soak\n\n${await runSoak(CONCURRENCY, command)}`);
 } else if (existsSync(SOAK_RESULTS)) {
   const last = readFileSync(SOAK_RESULTS, 'utf8').split('\n').slice(4).join('\n').trim();
-  sections.push(`## 3. Memory soak\n\nNot run by this invocation (BENCH_SOAK=1 runs it; alone: \`npm run bench:soak\`). Last standalone run, from bench/RESULTS-soak.md (${statSync(SOAK_RESULTS).mtime.toISOString()}):\n\n${last}`);
+  sections.push(`## 3. Memory soak\n\nNot run by this invocation (BENCH_SOAK=1 runs it; alone: \`npm run bench:soak\`). Last standalone run, as bench/RESULTS-soak.md records it (its date is on its first line below):\n\n${last}`);
 } else {
   sections.push('## 3. Memory soak\n\nNot run (BENCH_SOAK=1 or `npm run bench:soak`).');
 }
