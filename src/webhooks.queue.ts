@@ -46,8 +46,9 @@ type NamedQueue = Bull.Queue & { bclient: Redis; clientName(): string; setWorker
  * then never exited. The same holds for the CLIENT SETINFO commands ioredis sends by itself on
  * connect, which the queue turns off (`disableClientInfo`, unless the app set it).
  *
- * So the name is sent as a plain command once the connection is ready, and again after each
- * reconnection, never as part of the connect. Bull starts the naming in a promise it never
+ * So the name is sent as a plain command as soon as the connection is up, again after each
+ * reconnection, and nothing waits for it. It goes out ahead of the commands queued while the
+ * connection was down: behind Bull's BRPOPLPUSH it would wait up to that command's 5 s. Bull starts the naming in a promise it never
  * awaits (each process()); if the queue closes before it settles, the rejection would have
  * nobody listening, which ends a Node process: it is kept here.
  */
@@ -58,7 +59,7 @@ function nameWorker(queue: Bull.Queue): void {
     const bclient = q.bclient;
     const name = q.clientName();
     const send = () => bclient.client('SETNAME', name).then(() => undefined, () => undefined);
-    if (!listening) (listening = true), bclient.on('ready', send);
-    if (bclient.status === 'ready') await send();
+    if (!listening) (listening = true), bclient.on('connect', send);
+    if (bclient.status === 'ready' || bclient.status === 'connect') await send();
   };
 }

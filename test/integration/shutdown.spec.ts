@@ -251,18 +251,26 @@ describe("the module's Bull queue", () => {
     }
   });
 
-  it("names the worker's connection (what getWorkers() lists), and again once Redis is back", async () => {
+  it("names the worker's connection (what getWorkers() lists), and again at once when Redis is back", async () => {
     const redis = await PrivateRedis.start();
-    const queue = (webhooksQueueProvider as FactoryProvider).useFactory({ url: redis.url }) as Queue;
+    const queue = (webhooksQueueProvider as FactoryProvider).useFactory({ url: redis.url }) as Queue & { bclient: Redis; clientName(): string };
     queue.on('error', () => undefined);
+    const admin = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    admin.on('error', () => undefined);
+    const named = async () => String(await admin.client('LIST')).includes(` name=${queue.clientName()} `);
     try {
       void queue.process('named', 1, async () => undefined).catch(() => undefined);
       await eventually(async () => (await queue.getWorkers()).length === 1);
       await redis.stop();
+      const back = new Promise((resolve) => queue.bclient.once('ready', resolve));
       await redis.start();
-      // A new server knows no names: the one listed is set again after the reconnection.
-      await eventually(async () => (await queue.getWorkers()).length === 1);
+      await back;
+      // A new server knows no names. The name must go out ahead of the BRPOPLPUSH queued while
+      // Redis was away, which holds the connection for 5 s (Bull's drainDelay) when the queue is
+      // empty: listed well before that.
+      await eventually(named, 2_500);
     } finally {
+      admin.disconnect();
       await queue.close();
       await redis.stop();
     }
