@@ -25,13 +25,15 @@ export interface Call {
 
 /**
  * The fixture's handlers. `failures` makes the next N calls of an event type throw;
- * `delayMs` slows every call (to overlap concurrent duplicates).
+ * `delayMs` slows every call (to overlap concurrent duplicates); while `hold` is set, every call
+ * waits for it.
  */
 @Injectable()
 export class RecordingHandlers {
   readonly calls: Call[] = [];
   readonly failures = new Map<string, number>();
   delayMs = 0;
+  hold: Promise<void> | null = null;
 
   @OnWebhook('order.completed')
   async orderCompleted(data: unknown, ctx: WebhookContext) {
@@ -61,6 +63,7 @@ export class RecordingHandlers {
   private async record(handler: string, data: unknown, ctx: WebhookContext) {
     this.calls.push({ handler, data, ctx });
     if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));
+    if (this.hold) await this.hold;
     const left = this.failures.get(ctx.type) ?? 0;
     if (left > 0) {
       this.failures.set(ctx.type, left - 1);
