@@ -46,11 +46,12 @@ type NamedQueue = Bull.Queue & { bclient: Redis; clientName(): string; setWorker
  * then never exited. The same holds for the CLIENT SETINFO commands ioredis sends by itself on
  * connect, which the queue turns off (`disableClientInfo`, unless the app set it).
  *
- * So the name is sent as a plain command as soon as the connection is up, again after each
- * reconnection, and nothing waits for it. It goes out ahead of the commands queued while the
- * connection was down: behind Bull's BRPOPLPUSH it would wait up to that command's 5 s. Bull starts the naming in a promise it never
- * awaits (each process()); if the queue closes before it settles, the rejection would have
- * nobody listening, which ends a Node process: it is kept here.
+ * So the name is sent as a plain command as soon as the connection is up (on 'connect', where
+ * ioredis writes CLIENT at once), again after each reconnection, and nothing waits for it. It goes
+ * out ahead of the commands queued while the connection was down: behind Bull's BRPOPLPUSH it
+ * would wait up to that command's 5 s. Bull starts the naming in a promise it never awaits (each
+ * process()); if the queue closes before it settles, the rejection would have nobody listening,
+ * which ends a Node process: it is kept here.
  */
 function nameWorker(queue: Bull.Queue): void {
   const q = queue as NamedQueue;

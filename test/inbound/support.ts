@@ -111,8 +111,8 @@ export async function startInboundApp(
 }
 
 /**
- * Waits until Bull's worker has registered its connection name. Bull names it in a promise
- * nobody awaits; closing before that ends rejects it unhandled and fails whichever test runs.
+ * Waits until the worker's connection is named (Bull's getWorkers() lists it): its worker has
+ * started, so a test that closes the app next closes a running worker.
  */
 export async function workerStarted(app: INestApplication): Promise<void> {
   const queue = app.get<Queue>(getQueueToken(WEBHOOKS_QUEUE), { strict: false });
