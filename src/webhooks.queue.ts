@@ -30,11 +30,19 @@ export const webhooksQueueProvider: Provider = {
     };
     const queue = url ? new Bull(WEBHOOKS_QUEUE, url, options) : new Bull(WEBHOOKS_QUEUE, options);
     nameWorker(queue);
+    waitForJobsSafely(queue);
     return Object.assign(queue, { onApplicationShutdown: () => queue.close() });
   },
 };
 
-type NamedQueue = Bull.Queue & { bclient: Redis; clientName(): string; setWorkerName(): Promise<void> };
+type NamedQueue = Bull.Queue & {
+  bclient: Redis;
+  bclientInitialized?: boolean;
+  processing: Promise<unknown>[];
+  clientName(): string;
+  setWorkerName(): Promise<void>;
+  whenCurrentJobsFinished(): Promise<void>;
+};
 
 /**
  * Bull names the worker's blocking connection (CLIENT SETNAME, what `getWorkers()` and
@@ -62,5 +70,24 @@ function nameWorker(queue: Bull.Queue): void {
     const send = () => bclient.client('SETNAME', name).then(() => undefined, () => undefined);
     if (!listening) (listening = true), bclient.on('connect', send);
     if (bclient.status === 'ready' || bclient.status === 'connect') await send();
+  };
+}
+
+/**
+ * Bull's `whenCurrentJobsFinished()` (the worker's shutdown, and Bull's own close) forces the
+ * blocking connection off and back on, and waits for the jobs in flight before it looks at how
+ * that went. With Redis away the reconnection fails while a job still runs: that rejection then
+ * has no handler yet, and Node ends the process on it (exit code 1 in the middle of a graceful
+ * shutdown). Same steps here, with the reconnection's outcome handled at once and still passed on.
+ */
+function waitForJobsSafely(queue: Bull.Queue): void {
+  const q = queue as NamedQueue;
+  q.whenCurrentJobsFinished = () => {
+    if (!q.bclientInitialized) return Promise.resolve();
+    // A local pause that does not wait: the paused state (already set by any caller) plus the
+    // forced reconnection of the blocking connection, which is what Bull's own version starts with.
+    const reconnected = q.pause(true, true);
+    reconnected.catch(() => undefined);
+    return Promise.all(Object.values(q.processing)).then(() => reconnected);
   };
 }

@@ -275,4 +275,37 @@ describe("the module's Bull queue", () => {
       await redis.stop();
     }
   }, 30_000);
+
+  // Bull's whenCurrentJobsFinished() left the failed reconnection of its blocking connection
+  // without a handler while a job still ran; with Redis away, Node ended the worker on it (exit
+  // code 1 in a graceful shutdown, seen in "SIGTERM while Redis is down").
+  it('waiting for a running job while Redis is away leaves no unhandled rejection', async () => {
+    const redis = await PrivateRedis.start();
+    const queue = (webhooksQueueProvider as FactoryProvider).useFactory({ url: redis.url }) as Queue & { whenCurrentJobsFinished(): Promise<void> };
+    queue.on('error', () => undefined);
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let started!: () => void;
+    const running = new Promise<void>((resolve) => (started = resolve));
+    try {
+      void queue.process('held', 1, async () => (started(), gate)).catch(() => undefined);
+      await queue.add('held', {});
+      await running;
+      await redis.stop();
+      void queue.whenCurrentJobsFinished().catch(() => undefined);
+      // The forced reconnection gives up after Bull's 500 ms QUIT wait and a refused connect.
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      expect(unhandled).toEqual([]);
+    } finally {
+      release();
+      process.off('unhandledRejection', onUnhandled);
+      await settleWithin(queue.close(true), 3_000);
+      await redis.stop();
+      // A connection closed while its server is away keeps ioredis's disconnectTimeout (2 s).
+      await new Promise((resolve) => setTimeout(resolve, 2_100));
+    }
+  }, 30_000);
 });
