@@ -43,6 +43,9 @@ export const messages = {
   migrationsMissing: (table: string) =>
     `WebhooksModule: table "${table}" does not exist. Add WEBHOOK_MIGRATIONS to your DataSource's ` +
     '"migrations" and run them (migrationsRun: true, or the typeorm CLI) before starting the app.',
+  entitiesMissing: (names: string[]) =>
+    `WebhooksModule: the DataSource does not know the module's entities (${names.join(', ')}). ` +
+    'Set autoLoadEntities: true in TypeOrmModule.forRoot, or add WEBHOOK_ENTITIES to its "entities".',
 };
 
 function safeShow(value: unknown): string {

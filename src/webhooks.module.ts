@@ -1,6 +1,7 @@
 import { Module, type DynamicModule, type NestModule } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
-import { TypeOrmModule } from '@nestjs/typeorm';
+import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
+import type { DataSource } from 'typeorm';
 import { BootChecks } from './boot-checks.service.js';
 import { WEBHOOK_ENTITIES } from './entities/index.js';
 import { EntityWebhooksSubscriber } from './entity-events/entity-webhooks.subscriber.js';
@@ -37,7 +38,11 @@ import { messages } from './webhooks.messages.js';
 @Module({
   imports: [DiscoveryModule, TypeOrmModule.forFeature(WEBHOOK_ENTITIES)],
   providers: [
-    { provide: WEBHOOKS_OPTIONS, useFactory: resolveForRoute, inject: [WEBHOOKS_MODULE_OPTIONS, WEBHOOKS_ROUTE_PATH] },
+    {
+      provide: WEBHOOKS_OPTIONS,
+      useFactory: resolveForRoute,
+      inject: [WEBHOOKS_MODULE_OPTIONS, WEBHOOKS_ROUTE_PATH, getDataSourceToken()],
+    },
     webhooksQueueProvider,
     BootChecks,
     TransactionRunner,
@@ -84,7 +89,8 @@ export class WebhooksModule extends ConfigurableWebhooksModule implements NestMo
  * `inboundPath`, so an `inbound.path` from the factory that names another route would be ignored
  * in silence: refused instead.
  */
-function resolveForRoute(raw: WebhooksModuleOptions, path: string | undefined): ResolvedWebhooksOptions {
+function resolveForRoute(raw: WebhooksModuleOptions, path: string | undefined, dataSource: DataSource): ResolvedWebhooksOptions {
+  checkEntities(dataSource);
   // Nest takes the extras out of forRoot's options; in what a forRootAsync factory returns they would be ignored.
   for (const extra of ['isGlobal', 'inboundPath']) {
     if (raw !== null && typeof raw === 'object' && extra in raw) throw new WebhooksConfigError(messages.extraInFactoryResult(extra));
@@ -93,6 +99,17 @@ function resolveForRoute(raw: WebhooksModuleOptions, path: string | undefined): 
   const route = routePath('inboundPath', path);
   if (resolved.inbound.path !== route) throw new WebhooksConfigError(messages.inboundPathMismatch(resolved.inbound.path, route));
   return resolved;
+}
+
+/**
+ * The app's DataSource must know the module's entities (`autoLoadEntities` or `WEBHOOK_ENTITIES`).
+ * Checked before anything is built on it: without them the app would boot and its first send fail.
+ */
+function checkEntities(dataSource: DataSource): void {
+  // A DataSource left for the app to initialise has no metadata yet: nothing to check.
+  if (!dataSource.isInitialized) return;
+  const missing = WEBHOOK_ENTITIES.filter((entity) => !dataSource.hasMetadata(entity)).map((entity) => entity.name);
+  if (missing.length > 0) throw new WebhooksConfigError(messages.entitiesMissing(missing));
 }
 
 function withController(definition: DynamicModule, path = 'webhooks'): DynamicModule {

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { LoggerService } from '@nestjs/common';
 import { Redis } from 'ioredis';
 import { BootChecks } from '../../src/boot-checks.service.js';
+import { WEBHOOK_ENTITIES } from '../../src/entities/index.js';
 import { WebhooksConfigError } from '../../src/errors/webhooks-config.error.js';
 import { WebhookService } from '../../src/outbound/webhook.service.js';
 import { WebhooksModule } from '../../src/webhooks.module.js';
@@ -95,6 +96,15 @@ describe.each(testDatabases())('WebhooksModule on %s', (db) => {
     } finally {
       await fresh.drop();
     }
+  });
+
+  it("fails at boot, saying what to add, when the DataSource does not know the module's entities", async () => {
+    const booted = startTestApp({ db, autoLoadEntities: false });
+    const names = WEBHOOK_ENTITIES.map((e) => e.name);
+    await expect(booted).rejects.toThrow(new WebhooksConfigError(messages.entitiesMissing(names)));
+    // Given them in "entities" instead, it boots.
+    const t = await startTestApp({ db, autoLoadEntities: false, entities: WEBHOOK_ENTITIES });
+    await t.close();
   });
 
   it('warns at boot when Redis may evict keys', async () => {

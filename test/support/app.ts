@@ -5,6 +5,7 @@ import { Module } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
+import { WEBHOOK_ENTITIES } from '../../src/entities/index.js';
 import { WEBHOOK_MIGRATIONS } from '../../src/migrations/index.js';
 import type { WebhooksModuleOptions } from '../../src/interfaces/webhooks-options.interface.js';
 import { WebhooksModule } from '../../src/webhooks.module.js';
@@ -28,6 +29,8 @@ export interface TestAppOptions {
   http?: 'express' | 'fastify' | false;
   /** Do not apply the module's migrations first (to test the boot check). */
   skipMigrations?: boolean;
+  /** TypeORM's `autoLoadEntities` (default true): false leaves the module's entities unknown to the DataSource. */
+  autoLoadEntities?: boolean;
   /** A logger for the app (default: none). */
   logger?: LoggerService | false;
   /** forRootAsync with useClass instead of useFactory. */
@@ -89,10 +92,10 @@ export async function startTestApp(opts: TestAppOptions): Promise<TestApp> {
         },
         useFactory: () => ({
         ...db.options,
-        autoLoadEntities: true,
+        autoLoadEntities: opts.autoLoadEntities ?? true,
         entities: opts.entities ?? [],
         // The module's tables come from its migrations (run above); the fixtures' from synchronize.
-        synchronize: (opts.entities ?? []).length > 0,
+        synchronize: (opts.entities ?? []).some((entity) => !WEBHOOK_ENTITIES.includes(entity as never)),
         logging: false,
       } as any),
       }),
