@@ -4,7 +4,7 @@ import { WebhookEndpoint } from './webhook-endpoint.entity.js';
 import { WebhookMessage } from './webhook-message.entity.js';
 
 /** Lifecycle of one message × endpoint. */
-export type DeliveryStatus = 'pending' | 'sending' | 'succeeded' | 'failed' | 'discarded';
+export type DeliveryStatus = 'pending' | 'succeeded' | 'failed' | 'discarded';
 
 /** One message on its way to one endpoint; its id is the Bull `jobId`. */
 @Entity('webhook_deliveries')
