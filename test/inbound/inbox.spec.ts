@@ -19,6 +19,13 @@ async function storageDown(db: TestDatabase): Promise<() => Promise<void>> {
     await admin.initialize();
     await admin.query(`ALTER DATABASE ${name} ALLOW_CONNECTIONS false`);
     await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1', [name]);
+    // Termination is a signal: under load a backend can outlive this call and drop a connection
+    // the app takes after the restore. Wait until they are gone.
+    for (let i = 0; i < 100; i++) {
+      const [{ n }] = await admin.query('SELECT COUNT(*)::int AS n FROM pg_stat_activity WHERE datname = $1', [name]);
+      if (n === 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
     return async () => {
       await admin.query(`ALTER DATABASE ${name} ALLOW_CONNECTIONS true`);
       await admin.destroy();
