@@ -43,6 +43,10 @@ export const messages = {
   migrationsMissing: (table: string) =>
     `WebhooksModule: table "${table}" does not exist. Add WEBHOOK_MIGRATIONS to your DataSource's ` +
     '"migrations" and run them (migrationsRun: true, or the typeorm CLI) before starting the app.',
+  optionsUnresolved: () =>
+    'WebhooksModule: its options could not be built, so neither was its queue: a provider they need is missing. ' +
+    'They need the DataSource of TypeOrmModule.forRoot (or forRootAsync) imported in your app, and, with ' +
+    "WebhooksModule.forRootAsync, what its factory injects. Nest's own error names the missing provider.",
   entitiesMissing: (names: string[]) =>
     `WebhooksModule: the DataSource does not know the module's entities (${names.join(', ')}). ` +
     'Set autoLoadEntities: true in TypeOrmModule.forRoot, or add WEBHOOK_ENTITIES to its "entities".',

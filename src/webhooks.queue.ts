@@ -3,7 +3,10 @@ import type { Provider } from '@nestjs/common';
 import Bull, { type QueueOptions } from 'bull';
 import type { Redis } from 'ioredis';
 import { deliveryBackoff } from './outbound/retry.policy.js';
+import { WebhooksConfigError } from './errors/webhooks-config.error.js';
+import type { ResolvedWebhooksOptions } from './interfaces/webhooks-options.interface.js';
 import { WEBHOOKS_BACKOFF, WEBHOOKS_OPTIONS, WEBHOOKS_QUEUE } from './webhooks.constants.js';
+import { messages } from './webhooks.messages.js';
 
 /**
  * The module's Bull queue: the app's `BullModule.forRoot` settings plus the delivery backoff,
@@ -15,7 +18,11 @@ import { WEBHOOKS_BACKOFF, WEBHOOKS_OPTIONS, WEBHOOKS_QUEUE } from './webhooks.c
 export const webhooksQueueProvider: Provider = {
   provide: getQueueToken(WEBHOOKS_QUEUE),
   inject: [{ token: getSharedConfigToken(), optional: true }, WEBHOOKS_OPTIONS],
-  useFactory: (shared?: QueueOptions & { url?: string; redis?: QueueOptions['redis'] | string }) => {
+  useFactory: (shared?: QueueOptions & { url?: string; redis?: QueueOptions['redis'] | string }, resolved?: ResolvedWebhooksOptions) => {
+    // When a dependency of the options is missing (no TypeOrmModule: no DataSource), Nest still
+    // calls this, with the options' empty placeholder. A queue built then would hold its Redis
+    // connection after the failed boot.
+    if (!resolved?.outbound) throw new WebhooksConfigError(messages.optionsUnresolved());
     // Bull also takes `redis` as a URL string; it is read as `url` is, so that options can go with it.
     const url = shared?.url ?? (typeof shared?.redis === 'string' ? shared.redis : undefined);
     const redis = typeof shared?.redis === 'object' ? shared.redis : undefined;

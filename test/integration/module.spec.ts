@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import type { LoggerService } from '@nestjs/common';
+import { BullModule } from '@nestjs/bull';
+import { Module, type LoggerService } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
 import { Redis } from 'ioredis';
 import { BootChecks } from '../../src/boot-checks.service.js';
 import { WEBHOOK_ENTITIES } from '../../src/entities/index.js';
@@ -11,6 +13,7 @@ import { messages } from '../../src/webhooks.messages.js';
 import { FAST_OUTBOUND, startTestApp, type TestApp } from '../support/app.js';
 import { createTestDatabase, testDatabases } from '../support/databases.js';
 import { PrivateRedis } from '../support/redis-server.js';
+import { testPrefix } from '../support/redis.js';
 import { eventually, Receiver } from '../support/receiver.js';
 
 /** Collects what the app logs, by level. */
@@ -21,6 +24,29 @@ class CapturingLogger implements LoggerService {
   error = (message: any, context?: string) => void this.lines.push({ level: 'error', message: String(message), context });
   debug = () => undefined;
   verbose = () => undefined;
+}
+
+/**
+ * Boots with a private Redis, expects the boot to fail and returns its error; then checks that
+ * nothing of the app is left connected. Nest builds the other providers on after a failure, so a
+ * late queue is given time to connect.
+ */
+async function bootFailureOnPrivateRedis(boot: (redisUrl: string) => Promise<unknown>): Promise<unknown> {
+  const redis = await PrivateRedis.start();
+  const probe = new Redis(redis.url);
+  try {
+    const err = await boot(redis.url).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    const clients = String(await probe.client('LIST')).trim().split('\n');
+    expect({ failed: err !== null, clients: clients.length }).toEqual({ failed: true, clients: 1 });
+    return err;
+  } finally {
+    probe.disconnect();
+    await redis.stop();
+  }
 }
 
 const registrations = [
@@ -51,26 +77,14 @@ describe.each(testDatabases())('WebhooksModule on %s', (db) => {
   });
 
   it.each(registrations)('fails at boot on invalid options with %s, naming the option, and leaves no Redis connection', async (_name, how) => {
-    const redis = await PrivateRedis.start();
-    const probe = new Redis(redis.url);
-    try {
-      const err = await startTestApp({ db, ...how, redisUrl: redis.url, webhooks: { outbound: { ...FAST_OUTBOUND, timeoutMs: -1 } } }).then(
-        () => null,
-        (e: unknown) => e,
-      );
-      // Compared as one object, so that a failure shows which error came instead, and its message.
-      expect({ configError: err instanceof WebhooksConfigError, message: (err as Error)?.message }).toEqual({
-        configError: true,
-        message: messages.invalidOption('outbound.timeoutMs', 'an integer >= 1', -1),
-      });
-      // Nest builds the other providers on after the failure: give a late queue time to connect.
-      await new Promise((r) => setTimeout(r, 300));
-      const clients = String(await probe.client('LIST')).trim().split('\n');
-      expect(clients).toHaveLength(1);
-    } finally {
-      probe.disconnect();
-      await redis.stop();
-    }
+    const err = await bootFailureOnPrivateRedis((redisUrl) =>
+      startTestApp({ db, ...how, redisUrl, webhooks: { outbound: { ...FAST_OUTBOUND, timeoutMs: -1 } } }),
+    );
+    // Compared as one object, so that a failure shows which error came instead, and its message.
+    expect({ configError: err instanceof WebhooksConfigError, message: (err as Error)?.message }).toEqual({
+      configError: true,
+      message: messages.invalidOption('outbound.timeoutMs', 'an integer >= 1', -1),
+    });
   });
 
   it('refuses an inbound route given where it would be ignored', async () => {
@@ -150,5 +164,16 @@ describe.each(testDatabases())('WebhooksModule on %s', (db) => {
       await worker?.app.close();
       await emitter.close();
     }
+  });
+});
+
+describe('WebhooksModule without TypeOrmModule', () => {
+  it('fails at boot naming the DataSource, and leaves no Redis connection', async () => {
+    const err = await bootFailureOnPrivateRedis((redisUrl) => {
+      @Module({ imports: [BullModule.forRoot({ redis: redisUrl, prefix: testPrefix() }), WebhooksModule.forRoot({ outbound: FAST_OUTBOUND })] })
+      class AppWithoutTypeOrm {}
+      return NestFactory.create(AppWithoutTypeOrm, { logger: false, abortOnError: false });
+    });
+    expect((err as Error)?.message).toMatch(/DataSource/);
   });
 });
