@@ -9,6 +9,7 @@ import { WebhookService } from '../../src/outbound/webhook.service.js';
 import { settleWithin } from '../../src/outbound/shutdown.js';
 import { WEBHOOKS_QUEUE } from '../../src/webhooks.constants.js';
 import { webhooksQueueProvider } from '../../src/webhooks.queue.js';
+import { resolveWebhooksOptions } from '../../src/webhooks.options.js';
 import { CountingReceiver } from '../faults/support.js';
 import { FAST_OUTBOUND, startTestApp, type TestApp } from '../support/app.js';
 import { type Child, reapChildren, startWorker, stop } from '../support/child.js';
@@ -18,6 +19,11 @@ import { REDIS_URL } from '../support/redis.js';
 import { PrivateRedis } from '../support/redis-server.js';
 
 /** The receiver answers the slow endpoint after this long: SIGTERM lands in the middle. */
+/** The module's queue as its provider builds it, from the app's Bull settings and resolved options. */
+function queueFrom(shared: object): unknown {
+  return (webhooksQueueProvider as FactoryProvider).useFactory(shared, resolveWebhooksOptions({}));
+}
+
 const SLOW_MS = 1_500;
 /** One attempt at a time, so a second queued delivery is there to be taken (or not) after SIGTERM. */
 const OUTBOUND = { ...FAST_OUTBOUND, timeoutMs: 4_000, concurrency: 1 };
@@ -173,7 +179,7 @@ describe("the module's Bull queue", () => {
   // naming instead, and with Redis away that wait never ended.
   it('closed before its worker is named: the naming settles without a rejection', async () => {
     const redis = await PrivateRedis.start();
-    const queue = (webhooksQueueProvider as FactoryProvider).useFactory({ url: redis.url }) as Queue & { setWorkerName(): Promise<void> };
+    const queue = queueFrom({ url: redis.url }) as Queue & { setWorkerName(): Promise<void> };
     try {
       await queue.isReady();
       // Redis holds every command for a while: the naming cannot finish before the close.
@@ -205,7 +211,7 @@ describe("the module's Bull queue", () => {
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
     const url = `redis://127.0.0.1:${(server.address() as { port: number }).port}`;
-    const queue = (webhooksQueueProvider as FactoryProvider).useFactory({ url }) as Queue & { bclient: Redis };
+    const queue = queueFrom({ url }) as Queue & { bclient: Redis };
     queue.on('error', () => undefined);
     try {
       // As process() does: the worker's connection, named.
@@ -241,7 +247,7 @@ describe("the module's Bull queue", () => {
     ['redis as options', { redis: { host: new URL(db7).hostname, port: Number(new URL(db7).port || 6379), db: 7 } }, true],
     ['url with redis options that set disableClientInfo: false', { url: db7, redis: { disableClientInfo: false } }, false],
   ])("takes the app's Redis settings as %s", async (_form, shared, handshakeOff) => {
-    const queue = (webhooksQueueProvider as FactoryProvider).useFactory(shared) as Queue & { client: Redis };
+    const queue = queueFrom(shared) as Queue & { client: Redis };
     try {
       await queue.isReady();
       expect(queue.client.options).toMatchObject({ db: 7, disableClientInfo: handshakeOff });
@@ -253,7 +259,7 @@ describe("the module's Bull queue", () => {
 
   it("names the worker's connection (what getWorkers() lists), and again at once when Redis is back", async () => {
     const redis = await PrivateRedis.start();
-    const queue = (webhooksQueueProvider as FactoryProvider).useFactory({ url: redis.url }) as Queue & { bclient: Redis; clientName(): string };
+    const queue = queueFrom({ url: redis.url }) as Queue & { bclient: Redis; clientName(): string };
     queue.on('error', () => undefined);
     const admin = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
     admin.on('error', () => undefined);
@@ -281,7 +287,7 @@ describe("the module's Bull queue", () => {
   // code 1 in a graceful shutdown, seen in "SIGTERM while Redis is down").
   it('waiting for a running job while Redis is away leaves no unhandled rejection', async () => {
     const redis = await PrivateRedis.start();
-    const queue = (webhooksQueueProvider as FactoryProvider).useFactory({ url: redis.url }) as Queue & { whenCurrentJobsFinished(): Promise<void> };
+    const queue = queueFrom({ url: redis.url }) as Queue & { whenCurrentJobsFinished(): Promise<void> };
     queue.on('error', () => undefined);
     const unhandled: unknown[] = [];
     const onUnhandled = (reason: unknown) => unhandled.push(reason);
