@@ -1,3 +1,5 @@
+import { CLAIM_LEASE_MS } from './inbox.service.js';
+
 /** User-facing text of the receiving side, as small factories that the tests import. */
 export const inboundMessages = {
   rawBodyMissing: (source: string) =>
@@ -18,6 +20,13 @@ export const inboundMessages = {
   handlerFailed: () => 'A handler failed; the event was released, so a retry will run it again.',
   inboxUnavailable: () => 'The webhook inbox cannot be written right now; retry later.',
   queueUnavailable: () => 'The webhook queue cannot be reached right now; retry later.',
+  releasedUnfinished: (count: number) =>
+    `Released ${count} webhook inbox row${count === 1 ? '' : 's'} whose handlers never finished (the process ended ` +
+    'mid-run): now "failed", so the sender\'s retry or WebhookInbox.replay runs them again.',
+  releaseFailed: (message: string) =>
+    `Could not release the webhook inbox rows of runs that never finished (${message}); a retry takes them once ` +
+    `their ${CLAIM_LEASE_MS / 60_000}-minute lease is over.`,
+  unfinishedRun: () => 'The process ended while the handlers ran; released at the next boot.',
   ignored: (source: string, type: string, id: string) => `Ignored webhook ${source}/${type} (${id}): no handler matches.`,
   handlerThrew: (handler: string, source: string, type: string, id: string) =>
     `Handler ${handler} failed for webhook ${source}/${type} (${id}).`,

@@ -145,6 +145,20 @@ export class InboxService implements BeforeApplicationShutdown {
     );
   }
 
+  /**
+   * Releases the `received` rows first claimed since `since` (epoch ms) as `failed`, counting
+   * the run that never finished, and resolves to how many. Only where no other process may still
+   * be running them: SQLite, at boot. The id range keeps it to the newest rows, by the primary key.
+   */
+  async releaseUnfinished(since: number, reason: string, now = Date.now()): Promise<number> {
+    const released = await this.rows(
+      `UPDATE webhook_inbox SET status = 'failed', attempts = attempts + 1, last_error = ?, updated_at = ?
+       WHERE id >= ? AND status = 'received' RETURNING id`,
+      [reason.slice(0, ERROR_LENGTH), now, idTimePrefix('in', since)],
+    );
+    return released.length;
+  }
+
   /** Records a successful run of the handlers (`ignored` when a worker found none). */
   markProcessed(id: string, attempts: number, status: 'processed' | 'ignored' = 'processed'): Promise<void> {
     const now = Date.now();

@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { LessThan, type DataSource, type ObjectLiteral } from 'typeorm';
 import { WebhookInboxEntry, type InboxStatus } from '../entities/webhook-inbox.entity.js';
@@ -7,9 +7,11 @@ import type { Page, PageOptions } from '../interfaces/webhook-service.interface.
 import { findPage } from '../pagination.js';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
 import { deleteInBatches, pruneCutoff } from '../prune.js';
+import { SQLITE } from '../outbound/sql.js';
 import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
 import { CLAIM_LEASE_MS, InboxService } from './inbox.service.js';
 import { InboundProcessor } from './inbound.processor.js';
+import { inboundMessages } from './inbound.messages.js';
 
 /** Rows deleted per statement by {@link WebhookInbox.prune}. */
 export const PRUNE_BATCH = 1_000;
@@ -60,17 +62,38 @@ export interface InboxReplay {
 /**
  * The stored inbound calls, for operators: read one, and run one again. A sender stops retrying
  * at some point; a call whose handler failed until then, or whose process died while running it
- * (a retry within the 5-minute lease is answered as a duplicate), stays in the inbox as `failed`
- * or `received`, and `replay(id)` runs it once its cause is fixed, from the stored raw body.
+ * (on PostgreSQL a retry within the 5-minute lease is answered as a duplicate; SQLite releases
+ * the row at the next boot), stays in the inbox as `failed` or `received`, and `replay(id)` runs
+ * it once its cause is fixed, from the stored raw body.
  */
 @Injectable()
-export class WebhookInbox {
+export class WebhookInbox implements OnApplicationBootstrap {
+  private readonly logger = new Logger(WebhookInbox.name);
+
   constructor(
     @Inject(WEBHOOKS_OPTIONS) private readonly options: ResolvedWebhooksOptions,
     private readonly inbox: InboxService,
     private readonly processor: InboundProcessor,
     @InjectDataSource() private readonly dataSource: DataSource,
   ) {}
+
+  /**
+   * SQLite in sync mode: a `received` row at boot belongs to a run whose process ended before its
+   * handlers finished (SQLite serves one process, so no other can be running it). Released as
+   * `failed`, a sender's retry runs it at once instead of being answered as a duplicate until the
+   * lease is over. Only rows first claimed within the lease (and a minute) before the boot are
+   * looked at: older ones are past their lease already, and the id range reads no other rows.
+   */
+  async onApplicationBootstrap(): Promise<void> {
+    if (this.options.inbound.mode !== 'sync' || !SQLITE.has(this.dataSource.options.type)) return;
+    try {
+      const since = Date.now() - CLAIM_LEASE_MS - 60_000;
+      const released = await this.inbox.releaseUnfinished(since, inboundMessages.unfinishedRun());
+      if (released > 0) this.logger.warn(inboundMessages.releasedUnfinished(released));
+    } catch (err) {
+      this.logger.warn(inboundMessages.releaseFailed(err instanceof Error ? err.message : String(err)));
+    }
+  }
 
   /**
    * Stored calls, newest first, a page at a time (`nextCursor` → `cursor`): what to look at, and
