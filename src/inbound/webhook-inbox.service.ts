@@ -78,14 +78,16 @@ export class WebhookInbox implements OnApplicationBootstrap {
   ) {}
 
   /**
-   * SQLite in sync mode: a `received` row at boot belongs to a run whose process ended before its
+   * SQLite in sync mode, with sources configured: a `received` row at boot belongs to a run whose process ended before its
    * handlers finished (SQLite serves one process, so no other can be running it). Released as
    * `failed`, a sender's retry runs it at once instead of being answered as a duplicate until the
    * lease is over. Only rows first claimed within the lease (and a minute) before the boot are
    * looked at: older ones are past their lease already, and the id range reads no other rows.
    */
   async onApplicationBootstrap(): Promise<void> {
-    if (this.options.inbound.mode !== 'sync' || !SQLITE.has(this.dataSource.options.type)) return;
+    const { mode, sources } = this.options.inbound;
+    // No sources, no calls received: an app that only sends has nothing to release.
+    if (mode !== 'sync' || Object.keys(sources).length === 0 || !SQLITE.has(this.dataSource.options.type)) return;
     try {
       const since = Date.now() - CLAIM_LEASE_MS - 60_000;
       const released = await this.inbox.releaseUnfinished(since, inboundMessages.unfinishedRun());
