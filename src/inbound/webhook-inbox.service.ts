@@ -78,11 +78,12 @@ export class WebhookInbox implements OnApplicationBootstrap {
   ) {}
 
   /**
-   * SQLite in sync mode, with sources configured: a `received` row at boot belongs to a run whose process ended before its
-   * handlers finished (SQLite serves one process, so no other can be running it). Released as
-   * `failed`, a sender's retry runs it at once instead of being answered as a duplicate until the
-   * lease is over. Only rows first claimed within the lease (and a minute) before the boot are
-   * looked at: older ones are past their lease already, and the id range reads no other rows.
+   * SQLite in sync mode, with sources configured: a `received` row at boot belongs to a run whose
+   * process ended before its handlers finished (SQLite serves one process, so no other can be
+   * running it). Released as `failed`, a sender's retry runs it at once instead of being answered
+   * as a duplicate until the lease is over. Only rows first claimed within the lease (and a
+   * minute) before the boot are looked at: older ones are past their lease already, and the id
+   * range reads no other rows.
    */
   async onApplicationBootstrap(): Promise<void> {
     const { mode, sources } = this.options.inbound;

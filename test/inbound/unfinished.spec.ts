@@ -68,8 +68,16 @@ describe.each(testDatabases())('a run whose process died, on %s', (kind) => {
       const direct = new DataSource({ ...db.options, entities: [WebhookInboxEntry] } as typeof db.options);
       await direct.initialize();
       await direct.getRepository(WebhookInboxEntry).insert({
-        id: oldId, source: 'partner', eventId: `msg_old_${randomBytes(4).toString('hex')}`, type: 'order.completed',
-        rawBody: '{}', headers: {}, status: 'received', attempts: 0, receivedAt: new Date(old), updatedAt: new Date(old),
+        id: oldId,
+        source: 'partner',
+        eventId: `msg_old_${randomBytes(4).toString('hex')}`,
+        type: 'order.completed',
+        rawBody: '{}',
+        headers: {},
+        status: 'received',
+        attempts: 0,
+        receivedAt: new Date(old),
+        updatedAt: new Date(old),
       });
       await direct.destroy();
 
