@@ -11,27 +11,34 @@ import { postWebhook, signWebhook } from '../../src/testing/index.js';
 import { migrate } from '../support/app.js';
 import { exited, message, reapChildren, startChild } from '../support/child.js';
 import { createTestDatabase, testDatabases, type TestDatabase } from '../support/databases.js';
+import { eventually } from '../support/receiver.js';
 import { deletePrefix, REDIS_URL, testPrefix } from '../support/redis.js';
 import { inboxRows, SOURCES, startInboundApp } from './support.js';
 
 /**
  * A process that dies while its handlers run (a crash, an OOM kill) leaves its claim `received`.
  * SQLite serves one process, so the next boot releases that row and the sender's retry runs it;
- * on PostgreSQL another process may still be running it, so the row waits for its lease.
+ * on PostgreSQL another process may still be running it, so the row waits for its lease. In queue
+ * mode the job is Bull's: the next worker finds it stalled and runs it.
  */
 describe.each(testDatabases())('a run whose process died, on %s', (kind) => {
   let db: TestDatabase;
   let prefix: string;
+  let queuePrefix: string;
   let t: Awaited<ReturnType<typeof startInboundApp>> | undefined;
+  let queued: Awaited<ReturnType<typeof startInboundApp>> | undefined;
   beforeAll(async () => {
     db = await createTestDatabase(kind);
     await migrate(db);
     prefix = testPrefix();
+    queuePrefix = testPrefix();
   });
   afterAll(async () => {
     await reapChildren();
     await t?.close();
+    await queued?.close();
     await deletePrefix(prefix);
+    await deletePrefix(queuePrefix);
     await db?.drop();
   });
 
@@ -102,4 +109,33 @@ describe.each(testDatabases())('a run whose process died, on %s', (kind) => {
       expect(after).toMatchObject(sqlite ? { status: 'processed', attempts: 2 } : { status: 'received', attempts: 0 });
     },
   );
+
+  it('in queue mode, is run by the next worker once Bull finds its job stalled', async () => {
+    // Short locks, so the dead worker's job is found stalled within a second.
+    const bullSettings = { lockDuration: 1_000, stalledInterval: 500 };
+    const child = await startChild({
+      action: 'receive-then-die',
+      db: db.options,
+      redisUrl: REDIS_URL,
+      prefix: queuePrefix,
+      bullSettings,
+      webhooks: { inbound: { mode: 'queue', sources: { partner: SOURCES.partner } } },
+    });
+    const { port } = await message<{ port: number }>(child, (m) => m.ready);
+    const id = `msg_${randomBytes(8).toString('hex')}`;
+    const payload = { type: 'order.completed', data: { order: randomBytes(4).toString('hex') } };
+    const signed = signWebhook({ scheme: 'standard', secret: SOURCES.partner.secrets[0], payload, id });
+    // 202 once queued, unless the worker's SIGKILL comes first: either way the row is committed.
+    void request(`http://127.0.0.1:${port}/webhooks/partner`, { method: 'POST', headers: signed.headers, body: signed.body }).catch(() => undefined);
+    await message(child, (m) => m.handling === id);
+    expect((await exited(child)).signal).toBe('SIGKILL');
+
+    queued = await startInboundApp({ db, http: 'express', prefix: queuePrefix, bullSettings, inbound: { mode: 'queue' } });
+    const row = await eventually(async () => {
+      const found = (await inboxRows(queued!.app)).find((r) => r.eventId === id);
+      return found?.status === 'processed' ? found : null;
+    }, 15_000);
+    expect(row).toMatchObject({ status: 'processed', attempts: 1 });
+    expect(queued.handlers.calls.filter((c) => c.ctx.id === id)).toHaveLength(1);
+  });
 });
