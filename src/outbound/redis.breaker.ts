@@ -30,7 +30,7 @@ export class RedisBreaker {
 
   /** Throws {@link RedisStalledError} while Redis is known stalled. */
   check(): void {
-    if (this.blocked()) throw new RedisStalledError('Redis is not answering');
+    if (this.blocked()) throw new RedisStalledError('Redis is not answering; the relay enqueues once it does');
   }
 
   /** Marks Redis stalled after a command ran out of time on a connection that looked ready. */

@@ -28,7 +28,9 @@ const SENT_PLAIN = 20;
 const BACKLOG_LIMIT = 1_000;
 /** Well under the 2 s enqueue timeout: a commit or a send that waited for Redis exceeds it. */
 const WAIT_BOUND_MS = 1_000;
-const OUTBOUND = { ...FAST_OUTBOUND, relayIntervalMs: 200, reconcileIntervalMs: 500 };
+// A generous attempt timeout: the receiver counts a request on arrival, so an attempt that timed
+// out in a busy test process would be sent again and look like a duplicate enqueue.
+const OUTBOUND = { ...FAST_OUTBOUND, timeoutMs: 10_000, relayIntervalMs: 200, reconcileIntervalMs: 500 };
 
 /** Commands ioredis has written and waits answers for (its internal queue, where abandoned ones stay). */
 const heldCommands = (queue: Queue) =>
