@@ -84,7 +84,7 @@ export class OutboxService implements OnApplicationBootstrap, BeforeApplicationS
   /**
    * Adds one job per delivery and marks the rows enqueued. Gives up after a short wait when
    * Redis does not answer (the relay retries), and at once while Redis is known stalled
-   * ({@link RedisStalledError}); an id whose job already exists is a no-op.
+   * (a RedisStalledError); an id whose job already exists is a no-op.
    */
   async enqueue(ids: string[], trigger: DeliveryJobData['trigger'] = 'scheduled'): Promise<void> {
     if (ids.length === 0) return;
