@@ -7,6 +7,7 @@ import { WebhookDelivery } from '../entities/webhook-delivery.entity.js';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
 import { TransactionRunner } from '../transaction.runner.js';
 import { DELIVERY_JOB, WEBHOOKS_BACKOFF, WEBHOOKS_OPTIONS, WEBHOOKS_QUEUE } from '../webhooks.constants.js';
+import { RedisBreaker } from './redis.breaker.js';
 import { settleWithin, SHUTDOWN_MARGIN_MS } from './shutdown.js';
 import { marks, runSql } from './sql.js';
 import { TransactionOutbox } from './transaction.outbox.js';
@@ -38,6 +39,7 @@ export class OutboxService implements OnApplicationBootstrap, BeforeApplicationS
   private reconcileCursor = '';
   private marks: string[] = [];
   private marking: Promise<unknown> | null = null;
+  private readonly breaker: RedisBreaker;
 
   constructor(
     @Inject(WEBHOOKS_OPTIONS) private readonly options: ResolvedWebhooksOptions,
@@ -46,6 +48,7 @@ export class OutboxService implements OnApplicationBootstrap, BeforeApplicationS
     private readonly tx: TransactionRunner,
     private readonly transactionOutbox: TransactionOutbox,
   ) {
+    this.breaker = new RedisBreaker(queue, this.logger);
     transactionOutbox.setPublisher((ids) => this.enqueue(ids));
   }
 
@@ -80,7 +83,8 @@ export class OutboxService implements OnApplicationBootstrap, BeforeApplicationS
 
   /**
    * Adds one job per delivery and marks the rows enqueued. Gives up after a short wait when
-   * Redis does not answer (the relay retries); an id whose job already exists is a no-op.
+   * Redis does not answer (the relay retries), and at once while Redis is known stalled
+   * (a RedisStalledError); an id whose job already exists is a no-op.
    */
   async enqueue(ids: string[], trigger: DeliveryJobData['trigger'] = 'scheduled'): Promise<void> {
     if (ids.length === 0) return;
@@ -111,6 +115,9 @@ export class OutboxService implements OnApplicationBootstrap, BeforeApplicationS
 
   /** Claims committed rows that were never enqueued and enqueues them. Returns their ids. */
   async relay(): Promise<string[]> {
+    // Redis known stalled: a claim would only be handed back after the enqueue timeout, its jobs
+    // left waiting in ioredis. The breaker's probe tells when to go on.
+    if (this.breaker.blocked()) return [];
     const graceBefore = Date.now() - this.options.outbound.relayIntervalMs;
     const ids = await this.claimUnqueued(graceBefore);
     if (ids.length === 0) return ids;
@@ -215,7 +222,8 @@ export class OutboxService implements OnApplicationBootstrap, BeforeApplicationS
   }
 
   private async addJobs(ids: string[], trigger: DeliveryJobData['trigger']): Promise<void> {
-    // Redis known to be away: fail at once instead of holding the caller's commit hook.
+    // Redis known to be away or stalled: fail at once instead of holding the caller.
+    this.breaker.check();
     if (['end', 'close', 'reconnecting'].includes(this.queue.client.status)) throw new Error(`Redis is ${this.queue.client.status}`);
     const jobs = ids.map((deliveryId) => ({
       name: DELIVERY_JOB,
@@ -224,7 +232,12 @@ export class OutboxService implements OnApplicationBootstrap, BeforeApplicationS
     }));
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`Redis did not accept the jobs within ${ENQUEUE_TIMEOUT_MS} ms`)), ENQUEUE_TIMEOUT_MS);
+      timer = setTimeout(() => {
+        const message = `Redis did not accept the jobs within ${ENQUEUE_TIMEOUT_MS} ms`;
+        // The connection looked ready (checked above), so Redis hangs: later enqueues fail at once.
+        this.breaker.trip(message);
+        reject(new Error(message));
+      }, ENQUEUE_TIMEOUT_MS);
     });
     try {
       await Promise.race([this.queue.addBulk(jobs), timeout]);

@@ -1,6 +1,7 @@
 import { Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntitySubscriberInterface, QueryRunner, TransactionCommitEvent, TransactionRollbackEvent } from 'typeorm';
+import { RedisStalledError } from './redis.breaker.js';
 
 /** Ids published in one addBulk at most. */
 const PUBLISH_BATCH = 500;
@@ -10,7 +11,7 @@ const PUBLISH_BATCH = 500;
  * and that CPU is taken from the app's own requests; a few ms later is still right after commit.
  */
 const PUBLISH_GATHER_MS = 4;
-/** Above this many ids waiting for Redis, a commit waits for the backlog to drain. */
+/** Most ids waiting for Redis in the process; those of further commits are left to the relay. */
 const BACKLOG_LIMIT = 1_000;
 
 /**
@@ -26,6 +27,8 @@ export class TransactionOutbox implements EntitySubscriberInterface, OnModuleIni
   private publish: (ids: string[]) => Promise<void> = async () => undefined;
   private backlog: string[] = [];
   private flushing: Promise<void> | null = null;
+  /** Ids left to the relay because the backlog was full, since it was last empty. */
+  private overflow = 0;
 
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
@@ -51,7 +54,7 @@ export class TransactionOutbox implements EntitySubscriberInterface, OnModuleIni
     levels.set(depth, [...(levels.get(depth) ?? []), ...ids]);
   }
 
-  async afterTransactionCommit({ queryRunner }: TransactionCommitEvent): Promise<void> {
+  afterTransactionCommit({ queryRunner }: TransactionCommitEvent): void {
     const levels = this.pending.get(queryRunner);
     if (!levels) return;
     if (queryRunner.isTransactionActive) {
@@ -63,18 +66,35 @@ export class TransactionOutbox implements EntitySubscriberInterface, OnModuleIni
       return;
     }
     this.pending.delete(queryRunner);
-    // Never throw here: the data is committed, and a throw would make transaction() reject.
-    // The ids join a backlog that one loop enqueues, one addBulk for every commit gathered while
-    // the previous one ran; the commit waits only when the backlog is large (Redis slow or
-    // away), so memory stays bounded. The relay remains the safety net for a crash meanwhile.
-    for (const ids of levels.values()) this.backlog.push(...ids);
+    // Never throw here: the data is committed, and a throw would make transaction() reject. Nor
+    // wait: a commit must not wait for Redis. The ids join a backlog that one loop enqueues, one
+    // addBulk for every commit gathered while the previous one ran. The backlog is capped (Redis
+    // slow or silent): ids beyond it keep enqueued_at NULL and the relay enqueues them, as it does
+    // after a crash meanwhile.
+    for (const ids of levels.values()) this.take(ids);
     this.flushing ??= this.flushLoop();
-    if (this.backlog.length > BACKLOG_LIMIT) await this.flushing;
+  }
+
+  /** Ids waiting for Redis in this process (for tests: the backlog must stay bounded). */
+  get backlogSize(): number {
+    return this.backlog.length;
   }
 
   /** Resolves once every id handed over at a commit so far has been published (or given up). */
   async drain(): Promise<void> {
     while (this.flushing) await this.flushing;
+  }
+
+  private take(ids: string[]): void {
+    const room = BACKLOG_LIMIT - this.backlog.length;
+    if (ids.length <= room) return void this.backlog.push(...ids);
+    this.backlog.push(...ids.slice(0, room));
+    // One warning while the backlog stays full, not one per commit.
+    if (this.overflow === 0) {
+      const left = 'those of further commits are left to the relay until the backlog drains';
+      this.logger.warn(`${BACKLOG_LIMIT} deliveries are waiting for Redis; ${left}.`);
+    }
+    this.overflow += ids.length - room;
   }
 
   private async flushLoop(): Promise<void> {
@@ -85,9 +105,15 @@ export class TransactionOutbox implements EntitySubscriberInterface, OnModuleIni
       try {
         await this.publish(batch);
       } catch (err) {
-        this.logger.warn(`Enqueue after commit failed (${(err as Error).message}); the relay will pick up ${batch.length} deliveries.`);
+        // A known stall was reported once, when it was found.
+        if (!(err instanceof RedisStalledError)) {
+          const why = (err as Error).message;
+          this.logger.warn(`Enqueue after commit failed (${why}); the relay will pick up ${batch.length} deliveries.`);
+        }
       }
     }
+    if (this.overflow) this.logger.log(`Backlog drained; ${this.overflow} deliveries were left to the relay.`);
+    this.overflow = 0;
     this.flushing = null;
   }
 

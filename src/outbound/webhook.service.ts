@@ -32,6 +32,7 @@ import { WEBHOOKS_OPTIONS, WEBHOOKS_QUEUE } from '../webhooks.constants.js';
 import { messages } from '../webhooks.messages.js';
 import { validateFilters, validateHeaders, validateKey, validateSecret, validateUrl } from './endpoint.validation.js';
 import { OutboxService } from './outbox.service.js';
+import { RedisStalledError } from './redis.breaker.js';
 import { forDriver, marks, pgNamed, type PgStatement, returnedRows, rows, runSql, withReturnedRows } from './sql.js';
 import { TransactionOutbox } from './transaction.outbox.js';
 
@@ -372,7 +373,9 @@ export class WebhookService {
     try {
       await this.outbox.enqueue(ids);
     } catch (err) {
-      // The rows are committed; the relay enqueues them once Redis answers.
+      // The rows are committed; the relay enqueues them once Redis answers. A known stall was
+      // reported once, when it was found.
+      if (err instanceof RedisStalledError) return;
       this.logger.warn(`Enqueue failed (${(err as Error).message}); the relay will pick up ${ids.length} deliveries.`);
     }
   }

@@ -51,6 +51,18 @@ export class PrivateRedis {
     }
   }
 
+  /**
+   * Freezes the server (SIGSTOP): connections stay open and nothing is answered, as with a Redis
+   * host that hangs. {@link resume} lets it go on; {@link stop} kills it, frozen or not.
+   */
+  pause(): void {
+    this.proc?.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.proc?.kill('SIGCONT');
+  }
+
   /** Kills the server: every key is gone, clients see the connection drop. */
   async stop(): Promise<void> {
     const p = this.proc;

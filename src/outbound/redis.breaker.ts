@@ -1,0 +1,59 @@
+import type { Logger } from '@nestjs/common';
+import type { Queue } from 'bull';
+
+/** Thrown instead of waiting for a Redis known not to answer; the relay enqueues once it does. */
+export class RedisStalledError extends Error {
+  override readonly name = 'RedisStalledError';
+}
+
+/**
+ * Remembers that Redis stopped answering while its connection looked fine. A hung server keeps
+ * the socket open, so ioredis stays 'ready' and every enqueue would wait for its whole timeout,
+ * leaving its commands in ioredis's queue. Once tripped, enqueues fail at once and a single PING
+ * waits for Redis instead; Redis answers in order, so that answer means it works again and
+ * closes the breaker.
+ */
+export class RedisBreaker {
+  private stalled = false;
+  private probe: Promise<void> | null = null;
+
+  constructor(
+    private readonly queue: Queue,
+    private readonly logger: Logger,
+  ) {}
+
+  /** True while Redis is known stalled (a probe is then waiting for it). */
+  blocked(): boolean {
+    if (this.stalled) this.startProbe();
+    return this.stalled;
+  }
+
+  /** Throws {@link RedisStalledError} while Redis is known stalled. */
+  check(): void {
+    if (this.blocked()) throw new RedisStalledError('Redis is not answering; the relay enqueues once it does');
+  }
+
+  /** Marks Redis stalled after a command ran out of time on a connection that looked ready. */
+  trip(reason: string): void {
+    if (this.stalled) return;
+    this.stalled = true;
+    this.logger.warn(`${reason}: Redis is treated as stalled, deliveries are left to the relay until it answers.`);
+    this.startProbe();
+  }
+
+  private startProbe(): void {
+    if (this.probe) return;
+    // No timeout: ioredis keeps the PING until Redis answers or the connection drops, so one
+    // command waits however long Redis hangs. After a drop, the next check sends another.
+    this.probe = this.queue.client
+      .ping()
+      .then(
+        () => {
+          this.stalled = false;
+          this.logger.log('Redis answers again; enqueuing right after commit again.');
+        },
+        () => undefined,
+      )
+      .finally(() => (this.probe = null));
+  }
+}
