@@ -5,7 +5,7 @@ import type { VerifyResult, WebhookVerifier } from '../interfaces/webhook-verifi
 import type { ResolvedInboundSource, ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
 import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
 import { inboundMessages } from './inbound.messages.js';
-import type { WebhookHeaders } from './schemes/scheme.utils.js';
+import { eventIdText, type WebhookHeaders } from './schemes/scheme.utils.js';
 import { verifierFor } from './schemes/index.js';
 import { WebhookProblem } from './webhook.problem.js';
 
@@ -73,10 +73,11 @@ export class InboundSource {
     if (type.length > MAX_LENGTH) {
       throw new WebhookProblem('invalid_event_type', inboundMessages.invalidEventType(`its event type is longer than ${MAX_LENGTH}`));
     }
-    const id = this.readId?.(payload, headers);
+    // A source's own `eventId` may hand back a number (`(p) => p.seq`): it keys the inbox as text.
+    const id = eventIdText(this.readId?.(payload, headers));
     // Without an id (or with an oversized one) a hash stands in: a resent body is a duplicate.
-    const usable = typeof id === 'string' && id !== '' && id.length <= MAX_LENGTH;
-    return { id: usable ? id : hashId(typeof id === 'string' && id !== '' ? id : rawBody), type, payload, text };
+    const usable = id !== undefined && id.length <= MAX_LENGTH;
+    return { id: usable ? id : hashId(id ?? rawBody), type, payload, text };
   }
 
   /** The headers worth keeping: the scheme's own, content type and user agent; never credentials. */

@@ -90,3 +90,18 @@ export function field(payload: unknown, key: string): string | undefined {
   const value = payload !== null && typeof payload === 'object' ? (payload as Record<string, unknown>)[key] : undefined;
   return typeof value === 'string' && value !== '' ? value : undefined;
 }
+
+/**
+ * An event id as the inbox keys it: a non-empty string, or an integer as its decimal form (some
+ * senders number their events). An integer past 2^53 was already rounded by JSON.parse, so two
+ * events could share it: it is not used, and the caller's fallback (a header, the body's hash) is.
+ */
+export function eventIdText(value: unknown): string | undefined {
+  if (typeof value === 'string') return value === '' ? undefined : value;
+  return Number.isSafeInteger(value) ? String(value) : undefined;
+}
+
+/** An id property of a parsed payload, as {@link eventIdText} reads it. */
+export function idField(payload: unknown, key: string): string | undefined {
+  return payload !== null && typeof payload === 'object' ? eventIdText((payload as Record<string, unknown>)[key]) : undefined;
+}

@@ -3,6 +3,7 @@ import {
   anySignatureMatches,
   field,
   hmacSha256,
+  idField,
   parseJsonOrForm,
   parseUnixSeconds,
   rejected,
@@ -44,7 +45,7 @@ export class SlackVerifier implements BuiltInVerifier {
   }
 
   eventId(payload: unknown): string | undefined {
-    return field(payload, 'event_id') ?? field(payload, 'trigger_id');
+    return idField(payload, 'event_id') ?? idField(payload, 'trigger_id');
   }
 
   sign({ secret, body, timestamp }: SigningInput): Record<string, string> {
