@@ -1,28 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import type { LoggerService } from '@nestjs/common';
 import request from 'supertest';
 import { postWebhook } from '../../src/testing/index.js';
 import { testDatabases } from '../support/databases.js';
+import { CapturingLogger } from '../support/logger.js';
 import { ADAPTERS, startInboundApp } from './support.js';
-
-/** Every line the app logs, as the app's own logger receives it. */
-class CapturingLogger implements LoggerService {
-  readonly lines: { level: string; message: string }[] = [];
-  log = (message: unknown) => this.add('log', message);
-  warn = (message: unknown) => this.add('warn', message);
-  error = (message: unknown) => this.add('error', message);
-  debug = (message: unknown) => this.add('debug', message);
-  verbose = (message: unknown) => this.add('verbose', message);
-  fatal = (message: unknown) => this.add('fatal', message);
-
-  since(mark: number): string[] {
-    return this.lines.slice(mark).map((l) => l.message);
-  }
-
-  private add(level: string, message: unknown) {
-    this.lines.push({ level, message: String(message) });
-  }
-}
 
 describe.each(testDatabases())('log lines of inbound calls on %s', (kind) => {
   describe.each(ADAPTERS)('over %s', (http) => {
