@@ -42,6 +42,8 @@ export const inboundMessages = {
     `their ${CLAIM_LEASE_MS / 60_000}-minute lease is over.`,
   unfinishedRun: () => 'The process ended while the handlers ran; released at the next boot.',
   ignored: (source: string, type: string, id: string) => `Ignored webhook ${source}/${shown(type)} (${shown(id)}): no handler matches.`,
+  replyNotSent: (handler: string, why: string) => `Handler ${handler} returned a webhookReply that is not sent: ${why}.`,
+  handshake: (source: string, type: string) => `Answered the ${shown(type)} handshake of source "${source}": not an event, so not stored.`,
   handlerThrew: (handler: string, source: string, type: string, id: string) =>
     `Handler ${handler} failed for webhook ${source}/${shown(type)} (${shown(id)}).`,
   unknownHandlerSource: (handler: string, source: string, known: string[]) =>
