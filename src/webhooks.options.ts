@@ -117,7 +117,8 @@ function resolveSources(sources: Record<string, InboundSourceOptions>): Record<s
     }
     const secrets = source.secrets;
     if (!Array.isArray(secrets) || secrets.length === 0 || !secrets.every((s) => typeof s === 'string' && s !== '')) {
-      fail(`${at}.secrets`, 'a non-empty array of non-empty strings', Array.isArray(secrets) ? `${secrets.length} entries` : hidden(secrets));
+      const got = Array.isArray(secrets) ? `${secrets.length} entries` : hidden(secrets);
+      fail(`${at}.secrets`, 'a non-empty array of non-empty strings', got);
     }
     checkSchemeSettings(at, source);
     resolved[name] = { ...source, name, tolerance: int(`${at}.tolerance`, source.tolerance, 300, 1) };

@@ -10,7 +10,10 @@ const SHOWN_LIMIT = 100;
  */
 export function shown(value: string, max = SHOWN_LIMIT): string {
   const cut = value.length > max ? value.slice(0, max) : value;
-  const text = JSON.stringify(cut).replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  const text = JSON.stringify(cut).replace(
+    /[\u007f-\u009f\u2028\u2029]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
   return cut.length < value.length ? `${text}… (${value.length - cut.length} more)` : text;
 }
 
@@ -41,9 +44,11 @@ export const inboundMessages = {
     `Could not release the webhook inbox rows of runs that never finished (${message}); a retry takes them once ` +
     `their ${CLAIM_LEASE_MS / 60_000}-minute lease is over.`,
   unfinishedRun: () => 'The process ended while the handlers ran; released at the next boot.',
-  ignored: (source: string, type: string, id: string) => `Ignored webhook ${source}/${shown(type)} (${shown(id)}): no handler matches.`,
+  ignored: (source: string, type: string, id: string) =>
+    `Ignored webhook ${source}/${shown(type)} (${shown(id)}): no handler matches.`,
   replyNotSent: (handler: string, why: string) => `Handler ${handler} returned a webhookReply that is not sent: ${why}.`,
-  handshake: (source: string, type: string) => `Answered the ${shown(type)} handshake of source "${source}": not an event, so not stored.`,
+  handshake: (source: string, type: string) =>
+    `Answered the ${shown(type)} handshake of source "${source}": not an event, so not stored.`,
   handlerThrew: (handler: string, source: string, type: string, id: string) =>
     `Handler ${handler} failed for webhook ${source}/${shown(type)} (${shown(id)}).`,
   unknownHandlerSource: (handler: string, source: string, known: string[]) =>

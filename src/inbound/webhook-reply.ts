@@ -1,6 +1,8 @@
 /** Brands a reply, so that only what {@link webhookReply} made becomes an HTTP answer. */
 const REPLY = Symbol.for('nestjs-webhooks.reply');
 
+const NOT_SERIALISABLE = 'webhookReply: the body must be a string or JSON-serialisable';
+
 /** Options of {@link webhookReply}. */
 export interface WebhookReplyOptions {
   /** A 2xx status. @default 200 */
@@ -28,20 +30,24 @@ export interface WebhookReply {
 export function webhookReply(body: unknown, options: WebhookReplyOptions = {}): WebhookReply {
   const { status = 200, contentType } = options;
   if (!Number.isInteger(status) || status < 200 || status > 299) {
-    throw new Error(`webhookReply: status must be a 2xx status (got ${JSON.stringify(status)}); a handler that failed should throw.`);
+    throw new Error(
+      `webhookReply: status must be a 2xx status (got ${JSON.stringify(status)}); a handler that failed should throw.`,
+    );
   }
   // A header value: no line breaks, which would let the body forge headers.
   if (contentType !== undefined && (typeof contentType !== 'string' || !/^[\x20-\x7e]+$/.test(contentType))) {
     throw new Error(`webhookReply: contentType must be a printable header value (got ${JSON.stringify(contentType)}).`);
   }
-  if (typeof body === 'string') return { [REPLY]: true, status, contentType: contentType ?? 'text/plain; charset=utf-8', body };
+  if (typeof body === 'string') {
+    return { [REPLY]: true, status, contentType: contentType ?? 'text/plain; charset=utf-8', body };
+  }
   let json: string | undefined;
   try {
     json = JSON.stringify(body);
   } catch (err) {
-    throw new Error(`webhookReply: the body must be a string or JSON-serialisable (${err instanceof Error ? err.message : String(err)}).`);
+    throw new Error(`${NOT_SERIALISABLE} (${err instanceof Error ? err.message : String(err)}).`);
   }
-  if (json === undefined) throw new Error('webhookReply: the body must be a string or JSON-serialisable (got undefined or a function).');
+  if (json === undefined) throw new Error(`${NOT_SERIALISABLE} (got undefined or a function).`);
   return { [REPLY]: true, status, contentType: contentType ?? 'application/json; charset=utf-8', body: json };
 }
 

@@ -69,7 +69,10 @@ export class WebhookDispatcher {
    * Throws a {@link WebhookHandlerError} if any failed, so the caller releases the claim.
    * Resolves to the first {@link WebhookReply} a handler returned, for the controller to send.
    */
-  async dispatch(ctx: WebhookContext, handlers = this.handlersFor(ctx.source, ctx.type)): Promise<WebhookReply | undefined> {
+  async dispatch(
+    ctx: WebhookContext,
+    handlers = this.handlersFor(ctx.source, ctx.type),
+  ): Promise<WebhookReply | undefined> {
     const data = dataOf(ctx.payload);
     const failures: { handler: string; error: unknown }[] = [];
     let reply: WebhookReply | undefined;
@@ -89,7 +92,9 @@ export class WebhookDispatcher {
   /** One call has one answer: a second reply is dropped, and a queued call's sender has had its answer. */
   private firstReply(first: WebhookReply | undefined, reply: WebhookReply, handler: string): WebhookReply | undefined {
     if (this.options.inbound.mode === 'queue') {
-      if (!this.unsentReplies.has(handler)) this.logger.warn(inboundMessages.replyNotSent(handler, 'in queue mode the call was answered 202 before it ran'));
+      if (!this.unsentReplies.has(handler)) {
+        this.logger.warn(inboundMessages.replyNotSent(handler, 'in queue mode the call was answered 202 before it ran'));
+      }
       this.unsentReplies.add(handler);
       return undefined;
     }

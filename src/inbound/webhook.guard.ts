@@ -18,7 +18,7 @@ export interface VerifiedWebhook {
 
 /** Request property holding the {@link VerifiedWebhook}. */
 export const VERIFIED_WEBHOOK = Symbol('VERIFIED_WEBHOOK');
-/** Request property holding the answer to a provider's unsigned check of the endpoint (nothing is verified or stored). */
+/** Request property holding the answer to a provider's unsigned check of the endpoint (never stored). */
 export const UNSIGNED_REPLY = Symbol('UNSIGNED_REPLY');
 
 type WebhookRequest = {

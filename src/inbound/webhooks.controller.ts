@@ -63,7 +63,8 @@ export function createWebhooksController(path: string): Type<unknown> {
     }
 
     /** The receipt, or the reply of the scheme's handshake or of a handler. */
-    private async handle({ source, rawBody, headers, receivedAt }: VerifiedWebhook): Promise<WebhookReceipt | WebhookReply> {
+    private async handle(verified: VerifiedWebhook): Promise<WebhookReceipt | WebhookReply> {
+      const { source, rawBody, headers, receivedAt } = verified;
       let event: ReadEvent;
       try {
         event = source.read(rawBody, headers);

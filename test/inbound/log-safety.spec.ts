@@ -13,10 +13,11 @@ describe.each(testDatabases())('log lines of inbound calls on %s', (kind) => {
       t = await startInboundApp({ db: kind, http, logger });
     });
     afterAll(() => t?.close());
+    const post = (path: string) => request(t.app.getHttpServer()).post(path).set('content-type', 'application/json').send('{}');
 
     it('escapes a line break in the :source segment instead of writing it into the log', async () => {
       const mark = logger.lines.length;
-      const res = await request(t.app.getHttpServer()).post('/webhooks/a%0Aforged%0D%1B[31m').set('content-type', 'application/json').send('{}');
+      const res = await post('/webhooks/a%0Aforged%0D%1B[31m');
       expect(res.status).toBe(404);
       const lines = logger.since(mark);
       expect(lines).toHaveLength(1);
@@ -26,7 +27,7 @@ describe.each(testDatabases())('log lines of inbound calls on %s', (kind) => {
 
     it('caps what one rejected call writes, however long its source segment', async () => {
       const mark = logger.lines.length;
-      const res = await request(t.app.getHttpServer()).post(`/webhooks/${'x'.repeat(6000)}`).set('content-type', 'application/json').send('{}');
+      const res = await post(`/webhooks/${'x'.repeat(6000)}`);
       // Fastify refuses a path parameter over 100 characters itself (414), before the route.
       expect(res.status).toBe(http === 'express' ? 404 : 414);
       const lines = logger.since(mark);

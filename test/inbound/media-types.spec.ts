@@ -20,7 +20,11 @@ const UNREADABLE: [string, string | undefined, string][] = [
   ['no Content-Type', undefined, '{"type":"order.completed","data":{}}'],
   ['application/octet-stream', 'application/octet-stream', '\u0000\u0001binary'],
   ['application/cloudevents+json', 'application/cloudevents+json', '{"specversion":"1.0","type":"order.completed","id":"1"}'],
-  ['multipart/form-data', `multipart/form-data; boundary=${BOUNDARY}`, `--${BOUNDARY}\r\nContent-Disposition: form-data; name="a"\r\n\r\nb\r\n--${BOUNDARY}--\r\n`],
+  [
+    'multipart/form-data',
+    `multipart/form-data; boundary=${BOUNDARY}`,
+    `--${BOUNDARY}\r\nContent-Disposition: form-data; name="a"\r\n\r\nb\r\n--${BOUNDARY}--\r\n`,
+  ],
 ];
 
 describe.each(testDatabases())('webhook bodies of an unreadable content type on %s', (kind) => {

@@ -64,6 +64,8 @@ describe.each(testDatabases())('answers a provider needs, on %s', (kind) => {
     });
     afterAll(() => t?.close());
 
+    const postForm = (path: string, form: string) =>
+      request(t.app.getHttpServer()).post(path).set('content-type', 'application/x-www-form-urlencoded').send(form);
     const slackRows = async () => (await inboxRows(t.app)).filter((r) => r.source === 'slack');
 
     it("answers Slack's signed url_verification with its challenge, storing and running nothing", async () => {
@@ -72,7 +74,8 @@ describe.each(testDatabases())('answers a provider needs, on %s', (kind) => {
       const calls = t.handlers.calls.length;
       const rows = (await slackRows()).length;
       const res = await postWebhook(t.app, 'slack', payload);
-      expect([res.status, res.headers['content-type'], res.text]).toEqual([200, 'application/json; charset=utf-8', JSON.stringify({ challenge })]);
+      expect([res.status, res.headers['content-type']]).toEqual([200, 'application/json; charset=utf-8']);
+      expect(res.text).toBe(JSON.stringify({ challenge }));
       expect((await slackRows()).length).toBe(rows);
       expect(t.handlers.calls.length).toBe(calls);
     });
@@ -90,10 +93,7 @@ describe.each(testDatabases())('answers a provider needs, on %s', (kind) => {
     it("answers Slack's unsigned ssl_check with 200, storing and running nothing", async () => {
       const calls = t.handlers.calls.length;
       const rows = (await slackRows()).length;
-      const res = await request(t.app.getHttpServer())
-        .post('/webhooks/slack')
-        .set('content-type', 'application/x-www-form-urlencoded')
-        .send('ssl_check=1&token=Jhj5dZrVaK7ZwHHjRyZWjbDl');
+      const res = await postForm('/webhooks/slack', 'ssl_check=1&token=Jhj5dZrVaK7ZwHHjRyZWjbDl');
       expect([res.status, res.text]).toEqual([200, '']);
       expect((await slackRows()).length).toBe(rows);
       expect(t.handlers.calls.length).toBe(calls);
@@ -101,8 +101,8 @@ describe.each(testDatabases())('answers a provider needs, on %s', (kind) => {
 
     it('still verifies an unsigned form that carries a command beside ssl_check, and other sources', async () => {
       const form = 'ssl_check=1&command=%2Fdeploy&text=now';
-      const slack = await request(t.app.getHttpServer()).post('/webhooks/slack').set('content-type', 'application/x-www-form-urlencoded').send(form);
-      const github = await request(t.app.getHttpServer()).post('/webhooks/github').set('content-type', 'application/x-www-form-urlencoded').send('ssl_check=1');
+      const slack = await postForm('/webhooks/slack', form);
+      const github = await postForm('/webhooks/github', 'ssl_check=1');
       expect([slack.status, JSON.parse(slack.text).code]).toEqual([400, 'missing_headers']);
       expect([github.status, JSON.parse(github.text).code]).toEqual([400, 'missing_headers']);
     });
@@ -111,7 +111,8 @@ describe.each(testDatabases())('answers a provider needs, on %s', (kind) => {
       const text = await postWebhook(t.app, 'orders', { event: 'reply.text', id: `e-${rnd()}`, data: { text: 'hello, sender' } });
       expect([text.status, text.headers['content-type'], text.text]).toEqual([200, 'text/plain; charset=utf-8', 'hello, sender']);
       const json = await postWebhook(t.app, 'orders', { event: 'reply.json', id: `e-${rnd()}`, data: { n: 1 } });
-      expect([json.status, json.headers['content-type'], json.body]).toEqual([201, 'application/json; charset=utf-8', { ok: true, echo: { n: 1 } }]);
+      expect([json.status, json.headers['content-type']]).toEqual([201, 'application/json; charset=utf-8']);
+      expect(json.body).toEqual({ ok: true, echo: { n: 1 } });
     });
 
     it('answers a Slack slash command with the message its handler returned', async () => {

@@ -294,7 +294,8 @@ describe('numeric event ids', () => {
   });
 
   it("a source's own eventId that returns a number is used as its string form", () => {
-    const options = { name: 'n', scheme: 'hmac-sha256' as const, secrets: ['s'], tolerance: 300, eventId: (p: { seq: number }) => p.seq as never };
+    const eventId = (p: { seq: number }) => p.seq as never;
+    const options = { name: 'n', scheme: 'hmac-sha256' as const, secrets: ['s'], tolerance: 300, eventId };
     const source = new InboundSource('n', builtInVerifier('hmac-sha256'), options);
     expect(source.read(Buffer.from('{"event":"a.b","seq":1234}'), {}).id).toBe('1234');
     const rounded = Buffer.from('{"event":"a.b","seq":123456789012345678901}');

@@ -118,5 +118,6 @@ export function eventIdText(value: unknown): string | undefined {
 
 /** An id property of a parsed payload, as {@link eventIdText} reads it. */
 export function idField(payload: unknown, key: string): string | undefined {
-  return payload !== null && typeof payload === 'object' ? eventIdText((payload as Record<string, unknown>)[key]) : undefined;
+  if (payload === null || typeof payload !== 'object') return undefined;
+  return eventIdText((payload as Record<string, unknown>)[key]);
 }
