@@ -4,11 +4,16 @@ import type { Worker } from 'node:worker_threads';
 import { DataSource } from 'typeorm';
 import { BACKSTOP_FRAMES, SqliteCheckpointer } from '../../src/sqlite/sqlite-checkpointer.js';
 import { FAST_OUTBOUND, startTestApp, type TestApp } from '../support/app.js';
-import { createTestDatabase, testDatabases } from '../support/databases.js';
+import { createTestDatabase, testDatabases, type TestDatabase } from '../support/databases.js';
 import { CapturingLogger } from '../support/logger.js';
 import { eventually } from '../support/receiver.js';
 
 const WEBHOOKS = { role: 'emitter' as const, outbound: FAST_OUTBOUND };
+
+/** An app on a database the test made itself: startTestApp leaves that one to the test to drop. */
+function withDrop(app: TestApp, db: TestDatabase): TestApp {
+  return { ...app, close: async () => (await app.close(), await db.drop()) };
+}
 const run = testDatabases().includes('sqlite') ? describe : describe.skip;
 
 /**
@@ -110,7 +115,7 @@ run('SQLite checkpoints on better-sqlite3', () => {
   it('leaves an app that set its own wal_autocheckpoint alone', async () => {
     const db = await createTestDatabase('sqlite');
     const prepareDatabase = (conn: { pragma(s: string): unknown }) => (conn.pragma('journal_mode = WAL'), conn.pragma('wal_autocheckpoint = 4000'));
-    t = await startTestApp({ db: { ...db, options: { ...db.options, prepareDatabase } as typeof db.options }, webhooks: WEBHOOKS });
+    t = withDrop(await startTestApp({ db: { ...db, options: { ...db.options, prepareDatabase } as typeof db.options }, webhooks: WEBHOOKS }), db);
     expect(t.app.get(SqliteCheckpointer).running).toBe(false);
     expect(await autocheckpoint(t.app.get(DataSource))).toBe(4000);
   });
@@ -118,7 +123,7 @@ run('SQLite checkpoints on better-sqlite3', () => {
   it('starts no thread on a database that is not in WAL mode', async () => {
     const db = await createTestDatabase('sqlite');
     const options = { ...db.options, prepareDatabase: undefined } as typeof db.options;
-    t = await startTestApp({ db: { ...db, options }, webhooks: WEBHOOKS });
+    t = withDrop(await startTestApp({ db: { ...db, options }, webhooks: WEBHOOKS }), db);
     expect(t.app.get(SqliteCheckpointer).running).toBe(false);
     expect((await t.app.get(DataSource).query('PRAGMA journal_mode'))[0].journal_mode).toBe('delete');
   });
