@@ -108,7 +108,7 @@ function resolveSources(sources: Record<string, InboundSourceOptions>): Record<s
   for (const [name, source] of Object.entries(sources)) {
     const at = `inbound.sources.${name}`;
     if (!/^[A-Za-z0-9_-]+$/.test(name)) fail(at, 'a name of [A-Za-z0-9_-] (it is a URL segment)', name);
-    if (!source || typeof source !== 'object') fail(at, 'an object with scheme and secrets', source);
+    if (!source || typeof source !== 'object') fail(at, 'an object with scheme and secrets', hidden(source));
     knownKeys(`${at}.`, source, SOURCE_KEYS);
     const { scheme } = source;
     const custom = typeof scheme === 'object' && scheme !== null && typeof scheme.verify === 'function';
@@ -117,7 +117,8 @@ function resolveSources(sources: Record<string, InboundSourceOptions>): Record<s
     }
     const secrets = source.secrets;
     if (!Array.isArray(secrets) || secrets.length === 0 || !secrets.every((s) => typeof s === 'string' && s !== '')) {
-      fail(`${at}.secrets`, 'a non-empty array of non-empty strings', Array.isArray(secrets) ? `${secrets.length} entries` : secrets);
+      const got = Array.isArray(secrets) ? `${secrets.length} entries` : hidden(secrets);
+      fail(`${at}.secrets`, 'a non-empty array of non-empty strings', got);
     }
     checkSchemeSettings(at, source);
     resolved[name] = { ...source, name, tolerance: int(`${at}.tolerance`, source.tolerance, 300, 1) };
@@ -184,6 +185,12 @@ function knownKeys(prefix: string, v: object, keys: Record<string, 1>): void {
   const known = Object.keys(keys);
   const unknown = unknownKey(v, known);
   if (unknown) throw new WebhooksConfigError(messages.unknownOption(`${prefix}${unknown.key}`, unknown.suggestion, known));
+}
+
+/** What a value that may hold a secret is, without a character of it: boot errors end up in logs. */
+function hidden(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  return `a ${Array.isArray(value) ? 'array' : typeof value} (hidden)`;
 }
 
 function schemeName(source: InboundSourceOptions): string {

@@ -1,5 +1,22 @@
 import { CLAIM_LEASE_MS } from './inbox.service.js';
 
+/** Longest caller-controlled text one message carries, in characters. */
+const SHOWN_LIMIT = 100;
+
+/**
+ * Caller-controlled text (a URL segment, a header, a sender's event type) as a message shows it:
+ * quoted, with control and line-separator characters escaped, so that a `%0A` in the URL cannot
+ * start a forged log line, and cut at `max` characters, so that one call writes a bounded line.
+ */
+export function shown(value: string, max = SHOWN_LIMIT): string {
+  const cut = value.length > max ? value.slice(0, max) : value;
+  const text = JSON.stringify(cut).replace(
+    /[\u007f-\u009f\u2028\u2029]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+  return cut.length < value.length ? `${text}… (${value.length - cut.length} more)` : text;
+}
+
 /** User-facing text of the receiving side, as small factories that the tests import. */
 export const inboundMessages = {
   rawBodyMissing: (source: string) =>
@@ -7,14 +24,14 @@ export const inboundMessages = {
     'create the app with { rawBody: true } (NestFactory.create(AppModule, { rawBody: true }), or ' +
     'createNestApplication({ rawBody: true }) in tests).',
   unsupportedMediaType: (source: string, contentType: string | undefined) =>
-    `Webhook for source "${source}" has Content-Type ${contentType ? `"${contentType}"` : '(none)'}, which no body ` +
+    `Webhook for source "${source}" has Content-Type ${contentType ? shown(contentType) : '(none)'}, which no body ` +
     'parser kept as raw bytes: send JSON or form data, or register a parser for it (app.useBodyParser) ' +
     'with { rawBody: true }.',
-  unknownSource: (source: string) => `No webhook source is configured as "${source}".`,
+  unknownSource: (source: string) => `No webhook source is configured as ${shown(source)}.`,
   payloadTooLarge: (bytes: number, limit: number) => `The body is ${bytes} bytes; the limit is ${limit} (inbound.bodyLimit).`,
   adapterBodyLimit: (limit: number) => `The body is over the HTTP adapter's own limit of ${limit} bytes.`,
   rejected: (source: string, code: string, status: number, ip: string | undefined) =>
-    `Rejected webhook for source "${source}"${ip ? ` from ${ip}` : ''}: ${code} (${status}).`,
+    `Rejected webhook for source ${shown(source)}${ip ? ` from ${shown(ip, 64)}` : ''}: ${code} (${status}).`,
   invalidJson: () => 'The body was verified but is not valid JSON.',
   invalidEventType: (why: string) => `The body was verified but ${why}.`,
   handlerFailed: () => 'A handler failed; the event was released, so a retry will run it again.',
@@ -27,9 +44,13 @@ export const inboundMessages = {
     `Could not release the webhook inbox rows of runs that never finished (${message}); a retry takes them once ` +
     `their ${CLAIM_LEASE_MS / 60_000}-minute lease is over.`,
   unfinishedRun: () => 'The process ended while the handlers ran; released at the next boot.',
-  ignored: (source: string, type: string, id: string) => `Ignored webhook ${source}/${type} (${id}): no handler matches.`,
+  ignored: (source: string, type: string, id: string) =>
+    `Ignored webhook ${source}/${shown(type)} (${shown(id)}): no handler matches.`,
+  replyNotSent: (handler: string, why: string) => `Handler ${handler} returned a webhookReply that is not sent: ${why}.`,
+  handshake: (source: string, type: string) =>
+    `Answered the ${shown(type)} handshake of source "${source}": not an event, so not stored.`,
   handlerThrew: (handler: string, source: string, type: string, id: string) =>
-    `Handler ${handler} failed for webhook ${source}/${type} (${id}).`,
+    `Handler ${handler} failed for webhook ${source}/${shown(type)} (${shown(id)}).`,
   unknownHandlerSource: (handler: string, source: string, known: string[]) =>
     `@OnWebhook on ${handler} names source "${source}", which is not configured: ` +
     `add it to inbound.sources (configured: ${known.length ? known.join(', ') : 'none'}) or fix the name.`,

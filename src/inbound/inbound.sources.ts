@@ -5,7 +5,7 @@ import type { VerifyResult, WebhookVerifier } from '../interfaces/webhook-verifi
 import type { ResolvedInboundSource, ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
 import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
 import { inboundMessages } from './inbound.messages.js';
-import type { WebhookHeaders } from './schemes/scheme.utils.js';
+import { eventIdText, type BuiltInVerifier, type WebhookHeaders } from './schemes/scheme.utils.js';
 import { verifierFor } from './schemes/index.js';
 import { WebhookProblem } from './webhook.problem.js';
 
@@ -29,6 +29,10 @@ export class InboundSource {
   private readonly keepPrefixes: string[];
   private readonly readType: (payload: unknown, headers: WebhookHeaders) => string | undefined;
   private readonly readId: ((payload: unknown, headers: WebhookHeaders) => string | undefined) | undefined;
+  /** The scheme's answer to an unsigned check of the endpoint, if it has one (Slack's ssl_check). */
+  readonly probe: BuiltInVerifier['probe'];
+  /** The scheme's answer to a verified handshake, if it has one (Slack's url_verification). */
+  readonly handshake: BuiltInVerifier['handshake'];
 
   constructor(
     readonly name: string,
@@ -40,6 +44,9 @@ export class InboundSource {
     this.keepPrefixes = keep.filter((k) => k.endsWith('-'));
     this.readType = options.eventType ?? verifier.eventType.bind(verifier);
     this.readId = options.eventId ?? verifier.eventId?.bind(verifier);
+    const hooks = verifier as Partial<BuiltInVerifier>;
+    this.probe = hooks.probe?.bind(verifier);
+    this.handshake = hooks.handshake?.bind(verifier);
   }
 
   /** Checks the signature of the exact bytes received. */
@@ -73,10 +80,11 @@ export class InboundSource {
     if (type.length > MAX_LENGTH) {
       throw new WebhookProblem('invalid_event_type', inboundMessages.invalidEventType(`its event type is longer than ${MAX_LENGTH}`));
     }
-    const id = this.readId?.(payload, headers);
+    // A source's own `eventId` may hand back a number (`(p) => p.seq`): it keys the inbox as text.
+    const id = eventIdText(this.readId?.(payload, headers));
     // Without an id (or with an oversized one) a hash stands in: a resent body is a duplicate.
-    const usable = typeof id === 'string' && id !== '' && id.length <= MAX_LENGTH;
-    return { id: usable ? id : hashId(typeof id === 'string' && id !== '' ? id : rawBody), type, payload, text };
+    const usable = id !== undefined && id.length <= MAX_LENGTH;
+    return { id: usable ? id : hashId(id ?? rawBody), type, payload, text };
   }
 
   /** The headers worth keeping: the scheme's own, content type and user agent; never credentials. */

@@ -12,6 +12,7 @@ export {
   type WebhookInboxErrorCode,
 } from './webhook-inbox.service.js';
 export type { WebhookReceipt } from './webhooks.controller.js';
+export { webhookReply, type WebhookReply, type WebhookReplyOptions } from './webhook-reply.js';
 export {
   builtInVerifier,
   GitHubVerifier,

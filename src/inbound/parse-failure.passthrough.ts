@@ -77,12 +77,15 @@ function expressPassthrough(route: RegExp) {
  * A Fastify error handler for the webhook route alone. A parse failure ends Fastify's lifecycle
  * before the handler, so the handler (Nest's: guard, controller, filter) is run from here. The
  * raw bytes with no body mean the parser read everything and then failed; a body over the limit
- * is marked; any other error is thrown on to the app's error handler.
+ * is marked; a type no parser takes (none, octet-stream, multipart) goes on without bytes, so the
+ * guard answers it as on Express: 404 for an unknown source, else 415 `unsupported_media_type`.
+ * Any other error is thrown on to the app's error handler.
  */
 function fastifyPassthrough(handler: Function) {
   return function webhookParseFailure(error: { code?: string }, request: FastifyRequest, reply: unknown) {
+    const unparsed = error?.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE';
     if (error?.code === 'FST_ERR_CTP_BODY_TOO_LARGE') request[ADAPTER_BODY_LIMIT] = request.routeOptions.bodyLimit;
-    else if (!Buffer.isBuffer(request.rawBody) || request.body !== undefined) throw error;
+    else if (!unparsed && (!Buffer.isBuffer(request.rawBody) || request.body !== undefined)) throw error;
     return handler.call(request.server, request, reply);
   };
 }

@@ -1,8 +1,11 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { matchesEventFilter } from '../event-types.js';
+import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
+import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
 import type { OnWebhookMetadata } from './decorators/on-webhook.decorator.js';
 import { inboundMessages } from './inbound.messages.js';
 import type { WebhookContext, WebhookHandlerFn } from './webhook-context.interface.js';
+import { isWebhookReply, type WebhookReply } from './webhook-reply.js';
 
 /** One `@OnWebhook` method, with every rule its decorators gave it. */
 export interface WebhookHandler {
@@ -30,6 +33,10 @@ export class WebhookDispatcher {
   private readonly logger = new Logger(WebhookDispatcher.name);
   private readonly handlers: WebhookHandler[] = [];
   private readonly cache = new Map<string, WebhookHandler[]>();
+  /** Handlers already warned that their replies are not sent in queue mode (once each). */
+  private readonly unsentReplies = new Set<string>();
+
+  constructor(@Inject(WEBHOOKS_OPTIONS) private readonly options: ResolvedWebhooksOptions) {}
 
   /** Adds a handler (the explorer does, at boot). */
   register(handler: WebhookHandler): void {
@@ -60,19 +67,39 @@ export class WebhookDispatcher {
   /**
    * Runs every matching handler, one after another, each even when an earlier one failed.
    * Throws a {@link WebhookHandlerError} if any failed, so the caller releases the claim.
+   * Resolves to the first {@link WebhookReply} a handler returned, for the controller to send.
    */
-  async dispatch(ctx: WebhookContext, handlers = this.handlersFor(ctx.source, ctx.type)): Promise<void> {
+  async dispatch(
+    ctx: WebhookContext,
+    handlers = this.handlersFor(ctx.source, ctx.type),
+  ): Promise<WebhookReply | undefined> {
     const data = dataOf(ctx.payload);
     const failures: { handler: string; error: unknown }[] = [];
+    let reply: WebhookReply | undefined;
     for (const handler of handlers) {
       try {
-        await handler.invoke(data, ctx);
+        const result = await handler.invoke(data, ctx);
+        if (isWebhookReply(result)) reply = this.firstReply(reply, result, handler.name);
       } catch (error) {
         this.logger.error(inboundMessages.handlerThrew(handler.name, ctx.source, ctx.type, ctx.id), error instanceof Error ? error.stack : String(error));
         failures.push({ handler: handler.name, error });
       }
     }
     if (failures.length > 0) throw new WebhookHandlerError(failures);
+    return reply;
+  }
+
+  /** One call has one answer: a second reply is dropped, and a queued call's sender has had its answer. */
+  private firstReply(first: WebhookReply | undefined, reply: WebhookReply, handler: string): WebhookReply | undefined {
+    if (this.options.inbound.mode === 'queue') {
+      if (!this.unsentReplies.has(handler)) {
+        this.logger.warn(inboundMessages.replyNotSent(handler, 'in queue mode the call was answered 202 before it ran'));
+      }
+      this.unsentReplies.add(handler);
+      return undefined;
+    }
+    if (first) this.logger.warn(inboundMessages.replyNotSent(handler, 'an earlier handler of the call replied already'));
+    return first ?? reply;
   }
 }
 

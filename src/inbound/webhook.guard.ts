@@ -6,6 +6,7 @@ import { InboundSource, InboundSources } from './inbound.sources.js';
 import { ADAPTER_BODY_LIMIT } from './parse-failure.passthrough.js';
 import type { WebhookHeaders } from './schemes/scheme.utils.js';
 import { WebhookProblem, type WebhookProblemCode } from './webhook.problem.js';
+import type { WebhookReply } from './webhook-reply.js';
 
 /** What the guard leaves on the request for the controller: a call whose signature is good. */
 export interface VerifiedWebhook {
@@ -17,6 +18,8 @@ export interface VerifiedWebhook {
 
 /** Request property holding the {@link VerifiedWebhook}. */
 export const VERIFIED_WEBHOOK = Symbol('VERIFIED_WEBHOOK');
+/** Request property holding the answer to a provider's unsigned check of the endpoint (never stored). */
+export const UNSIGNED_REPLY = Symbol('UNSIGNED_REPLY');
 
 type WebhookRequest = {
   params?: Record<string, string>;
@@ -26,11 +29,14 @@ type WebhookRequest = {
   ip?: string;
   [ADAPTER_BODY_LIMIT]?: number;
   [VERIFIED_WEBHOOK]?: VerifiedWebhook;
+  [UNSIGNED_REPLY]?: WebhookReply;
 };
 
 /**
  * First hop of a webhook: finds the source, takes the raw body, checks its size and verifies its
  * signature. Nothing is parsed or stored before this passes; a rejection is logged (no body).
+ * The one exception is a provider's unsigned check of the endpoint (Slack's `ssl_check`), which
+ * the scheme recognises in a small body and answers: it is never stored or dispatched.
  */
 @Injectable()
 export class WebhookGuard implements CanActivate {
@@ -52,6 +58,11 @@ export class WebhookGuard implements CanActivate {
     const limit = this.options.inbound.bodyLimit;
     if (rawBody.length > limit) return this.reject(req, name, 'payload_too_large', inboundMessages.payloadTooLarge(rawBody.length, limit));
 
+    const probed = source.probe?.(rawBody, headers);
+    if (probed) {
+      req[UNSIGNED_REPLY] = probed;
+      return true;
+    }
     const result = source.verify(rawBody, headers);
     if (!result.ok) return this.reject(req, name, result.reason, verifyFailureDetails[result.reason]);
     req[VERIFIED_WEBHOOK] = { source, rawBody, headers, receivedAt: new Date() };

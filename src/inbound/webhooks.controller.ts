@@ -9,7 +9,8 @@ import type { WebhookHeaders } from './schemes/scheme.utils.js';
 import { inboundMessages } from './inbound.messages.js';
 import type { WebhookContext } from './webhook-context.interface.js';
 import { WebhookDispatcher } from './webhook.dispatcher.js';
-import { VERIFIED_WEBHOOK, WebhookGuard, type VerifiedWebhook } from './webhook.guard.js';
+import { UNSIGNED_REPLY, VERIFIED_WEBHOOK, WebhookGuard, type VerifiedWebhook } from './webhook.guard.js';
+import { isWebhookReply, type WebhookReply } from './webhook-reply.js';
 import { WebhookProblemFilter } from './webhook-problem.filter.js';
 import { WebhookProblem } from './webhook.problem.js';
 import { WEBHOOK_ROUTE } from './webhook-route.js';
@@ -48,13 +49,22 @@ export function createWebhooksController(path: string): Type<unknown> {
     ) {}
 
     @Post(':source')
-    async receive(@Req() req: { [VERIFIED_WEBHOOK]: VerifiedWebhook }, @Res() res: unknown): Promise<void> {
-      const receipt = await this.handle(req[VERIFIED_WEBHOOK]);
-      const status = receipt.status === 'queued' ? HttpStatus.ACCEPTED : HttpStatus.OK;
-      this.adapterHost.httpAdapter.reply(res, receipt, status);
+    async receive(
+      @Req() req: { [VERIFIED_WEBHOOK]: VerifiedWebhook; [UNSIGNED_REPLY]?: WebhookReply },
+      @Res() res: unknown,
+    ): Promise<void> {
+      const answer = req[UNSIGNED_REPLY] ?? (await this.handle(req[VERIFIED_WEBHOOK]));
+      const adapter = this.adapterHost.httpAdapter;
+      if (isWebhookReply(answer)) {
+        adapter.setHeader(res, 'Content-Type', answer.contentType);
+        return adapter.reply(res, answer.body, answer.status);
+      }
+      adapter.reply(res, answer, answer.status === 'queued' ? HttpStatus.ACCEPTED : HttpStatus.OK);
     }
 
-    private async handle({ source, rawBody, headers, receivedAt }: VerifiedWebhook): Promise<WebhookReceipt> {
+    /** The receipt, or the reply of the scheme's handshake or of a handler. */
+    private async handle(verified: VerifiedWebhook): Promise<WebhookReceipt | WebhookReply> {
+      const { source, rawBody, headers, receivedAt } = verified;
       let event: ReadEvent;
       try {
         event = source.read(rawBody, headers);
@@ -62,6 +72,11 @@ export function createWebhooksController(path: string): Type<unknown> {
         return this.unreadable(source, rawBody, headers, err);
       }
       const { id, type, payload, text } = event;
+      const handshake = source.handshake?.(payload, headers);
+      if (handshake) {
+        this.logger.log(inboundMessages.handshake(source.name, type));
+        return handshake;
+      }
       const queued = this.options.inbound.mode === 'queue';
       // In queue mode the worker decides; this process may not even hold the handlers.
       const handlers = queued ? [] : this.dispatcher.handlersFor(source.name, type);
@@ -86,15 +101,16 @@ export function createWebhooksController(path: string): Type<unknown> {
       }
       const ctx: WebhookContext = { id, type, source: source.name, headers: kept, receivedAt, payload };
       const attempt = claim.attempts + 1;
+      let reply: WebhookReply | undefined;
       try {
-        await this.dispatcher.dispatch(ctx, handlers);
+        reply = await this.dispatcher.dispatch(ctx, handlers);
       } catch (err) {
         await this.inbox.markFailed(claim.id, attempt, err).catch(() => undefined);
         throw new WebhookProblem('handler_failed', inboundMessages.handlerFailed());
       }
       // The handlers ran: a lost status write must not make the sender run them again.
       await this.inbox.markProcessed(claim.id, attempt).catch(() => undefined);
-      return { received: true, id, status: 'processed' };
+      return reply ?? { received: true, id, status: 'processed' };
     }
 
     /** An unreadable verified body is still kept (as `failed`) before its 400. */

@@ -11,6 +11,9 @@ import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
 const CHECKPOINT_INTERVAL_MS = 100;
 /** How long shutdown waits for the thread to close its connection. */
 const STOP_WAIT_MS = 2_000;
+/** Wait before a failure that repeats on every pass is logged again; it doubles up to the cap. */
+const FAILURE_LOG_FIRST_MS = 1_000;
+const FAILURE_LOG_MAX_MS = 60_000;
 /**
  * The app's connection keeps SQLite's own checkpoint at this WAL size (~16 MB) as a backstop.
  * Only the writer can make the WAL start over, and only when its transaction began with every
@@ -27,20 +30,69 @@ const SQLITE_DEFAULT_AUTOCHECKPOINT = 1000;
  * the compiled or the TypeScript sources). It opens the database with its own connection and runs
  * a PASSIVE checkpoint (the kind SQLite's auto-checkpoint runs: it never waits for a lock, so the
  * app's reads and writes go on) every `intervalMs`; one with nothing new to copy returns at once.
- * It says `ready` once its connection is open, and reports a failed pass as its message. Any
- * message from the main thread stops it.
+ * It reports {@link CheckpointReport}s: `ready` once its connection is open, each failed pass, and
+ * the first pass that works after failures. Any message from the main thread stops it.
  */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driver);
 const db = new Database(workerData.file, { fileMustExist: true });
+let failing = false;
 const timer = setInterval(() => {
-  try { db.pragma('wal_checkpoint(PASSIVE)'); }
-  catch (err) { parentPort.postMessage(String((err && err.message) || err)); }
+  try {
+    db.pragma('wal_checkpoint(PASSIVE)');
+    if (failing) parentPort.postMessage({ type: 'recovered' });
+    failing = false;
+  } catch (err) {
+    failing = true;
+    parentPort.postMessage({ type: 'failed', error: String((err && err.message) || err) });
+  }
 }, workerData.intervalMs);
 parentPort.once('message', () => { clearInterval(timer); db.close(); parentPort.close(); });
-parentPort.postMessage('ready');
+parentPort.postMessage({ type: 'ready' });
 `;
+
+/** What the checkpoint thread tells the main thread. */
+export type CheckpointReport = { type: 'ready' } | { type: 'recovered' } | { type: 'failed'; error: string };
+
+/**
+ * Logs a failure that may repeat on every pass (a full disk, a broken file): the first one at
+ * once, then one line (with the count) after waits that double from a second up to a minute, and
+ * the recovery once. A failing pass every 100 ms would otherwise flood the log.
+ */
+export class RepeatedFailureLog {
+  private failures = 0;
+  private unlogged = 0;
+  private wait = FAILURE_LOG_FIRST_MS;
+  private nextAt = 0;
+
+  constructor(
+    private readonly logger: Pick<Logger, 'warn' | 'log'>,
+    private readonly now: () => number = () => Date.now(),
+  ) {}
+
+  failed(error: string): void {
+    const now = this.now();
+    this.failures++;
+    if (this.failures > 1 && now < this.nextAt) {
+      this.unlogged++;
+      return;
+    }
+    const repeats = this.failures > 1 ? ` (${this.unlogged + 1} failed passes since the last report)` : '';
+    this.logger.warn(`Background SQLite checkpoints fail${repeats}: ${error}`);
+    if (this.failures > 1) this.wait = Math.min(this.wait * 2, FAILURE_LOG_MAX_MS);
+    this.nextAt = now + this.wait;
+    this.unlogged = 0;
+  }
+
+  recovered(): void {
+    if (this.failures === 0) return;
+    this.logger.log(`Background SQLite checkpoints work again, after ${this.failures} failed passes.`);
+    this.failures = 0;
+    this.unlogged = 0;
+    this.wait = FAILURE_LOG_FIRST_MS;
+  }
+}
 
 /** The part of a better-sqlite3 connection used here. */
 interface WalConnection {
@@ -92,9 +144,11 @@ export class SqliteCheckpointer implements OnModuleInit, BeforeApplicationShutdo
       if (tookOver && db.open) db.pragma(`wal_autocheckpoint = ${SQLITE_DEFAULT_AUTOCHECKPOINT}`);
       tookOver = false;
     };
+    const failures = new RepeatedFailureLog(this.logger);
     // The app's connection stops checkpointing only once the thread's connection is open.
-    worker.on('message', (message: string) => {
-      if (message !== 'ready') return this.logger.warn(`A background SQLite checkpoint failed: ${message}`);
+    worker.on('message', (report: CheckpointReport) => {
+      if (report.type === 'failed') return failures.failed(report.error);
+      if (report.type === 'recovered') return failures.recovered();
       if (this.worker !== worker || !db.open) return;
       db.pragma(`wal_autocheckpoint = ${BACKSTOP_FRAMES}`);
       tookOver = true;

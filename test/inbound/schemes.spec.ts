@@ -144,6 +144,14 @@ describe.each(testDatabases())('inbound schemes on %s', (db) => {
       expect(res.body.id).toBe(signed.headers['webhook-id']);
     });
 
+    it('uses a numeric event id in the body as its string form: a resend with that id is a duplicate', async () => {
+      const id = Math.floor(Math.random() * 1e12);
+      const first = await postWebhook(t.app, 'orders', { event: 'order.completed', id, data: { n: 1 } });
+      expect([first.status, first.body]).toEqual([200, { received: true, id: String(id), status: 'processed' }]);
+      const again = await postWebhook(t.app, 'orders', { event: 'order.completed', id, data: { n: 2 } });
+      expect([again.status, again.body]).toEqual([200, { received: true, id: String(id), status: 'duplicate' }]);
+    });
+
     it('reads Slack slash commands sent as a form', async () => {
       const form = new URLSearchParams({ command: '/deploy', text: 'now', trigger_id: `t.${rnd()}` });
       const res = await postWebhook(t.app, 'slack', form);

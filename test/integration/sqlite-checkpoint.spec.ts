@@ -1,13 +1,19 @@
-import { afterEach, describe, expect, it } from '@jest/globals';
+import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import { statSync } from 'node:fs';
 import type { Worker } from 'node:worker_threads';
 import { DataSource } from 'typeorm';
 import { BACKSTOP_FRAMES, SqliteCheckpointer } from '../../src/sqlite/sqlite-checkpointer.js';
 import { FAST_OUTBOUND, startTestApp, type TestApp } from '../support/app.js';
-import { createTestDatabase, testDatabases } from '../support/databases.js';
+import { createTestDatabase, testDatabases, type TestDatabase } from '../support/databases.js';
+import { CapturingLogger } from '../support/logger.js';
 import { eventually } from '../support/receiver.js';
 
 const WEBHOOKS = { role: 'emitter' as const, outbound: FAST_OUTBOUND };
+
+/** An app on a database the test made itself: startTestApp leaves that one to the test to drop. */
+function withDrop(app: TestApp, db: TestDatabase): TestApp {
+  return { ...app, close: async () => (await app.close(), await db.drop()) };
+}
 const run = testDatabases().includes('sqlite') ? describe : describe.skip;
 
 /**
@@ -74,6 +80,32 @@ run('SQLite checkpoints on better-sqlite3', () => {
     await eventually(async () => (!checkpointer.running && (await autocheckpoint(ds)) === 1000 ? true : null), 5_000);
   });
 
+  it('logs a failure that repeats on every pass once, then at doubling intervals up to a minute, and the recovery once', async () => {
+    const logger = new CapturingLogger();
+    t = await startTestApp({ db: 'sqlite', webhooks: WEBHOOKS, logger });
+    // The thread's reports are emitted here as it sends them: a real disk that fails and then
+    // recovers on cue is not something a test can make.
+    const worker = (t.app.get(SqliteCheckpointer) as unknown as { worker: Worker }).worker;
+    let now = Date.now();
+    const clock = jest.spyOn(Date, 'now').mockImplementation(() => now);
+    const mark = logger.lines.length;
+    try {
+      // Ten minutes of a pass failing every 100 ms.
+      for (let i = 0; i < 6000; i++, now += 100) worker.emit('message', { type: 'failed', error: 'disk I/O error' });
+      worker.emit('message', { type: 'recovered' });
+      worker.emit('message', { type: 'recovered' });
+    } finally {
+      clock.mockRestore();
+    }
+    const warnings = logger.since(mark, 'warn');
+    // At 0, 1, 3, 7, 15, 31 and 63 s, then every minute: 123, 183, … 543 s.
+    expect(warnings).toHaveLength(15);
+    expect(warnings[0]).toBe('Background SQLite checkpoints fail: disk I/O error');
+    expect(warnings[1]).toBe('Background SQLite checkpoints fail (10 failed passes since the last report): disk I/O error');
+    expect(warnings.at(-1)).toBe('Background SQLite checkpoints fail (600 failed passes since the last report): disk I/O error');
+    expect(logger.since(mark, 'log')).toEqual(['Background SQLite checkpoints work again, after 6000 failed passes.']);
+  });
+
   it("leaves SQLite's own checkpoints alone with sqliteCheckpoint: 'inline'", async () => {
     t = await startTestApp({ db: 'sqlite', webhooks: { ...WEBHOOKS, sqliteCheckpoint: 'inline' } });
     expect(t.app.get(SqliteCheckpointer).running).toBe(false);
@@ -83,7 +115,7 @@ run('SQLite checkpoints on better-sqlite3', () => {
   it('leaves an app that set its own wal_autocheckpoint alone', async () => {
     const db = await createTestDatabase('sqlite');
     const prepareDatabase = (conn: { pragma(s: string): unknown }) => (conn.pragma('journal_mode = WAL'), conn.pragma('wal_autocheckpoint = 4000'));
-    t = await startTestApp({ db: { ...db, options: { ...db.options, prepareDatabase } as typeof db.options }, webhooks: WEBHOOKS });
+    t = withDrop(await startTestApp({ db: { ...db, options: { ...db.options, prepareDatabase } as typeof db.options }, webhooks: WEBHOOKS }), db);
     expect(t.app.get(SqliteCheckpointer).running).toBe(false);
     expect(await autocheckpoint(t.app.get(DataSource))).toBe(4000);
   });
@@ -91,7 +123,7 @@ run('SQLite checkpoints on better-sqlite3', () => {
   it('starts no thread on a database that is not in WAL mode', async () => {
     const db = await createTestDatabase('sqlite');
     const options = { ...db.options, prepareDatabase: undefined } as typeof db.options;
-    t = await startTestApp({ db: { ...db, options }, webhooks: WEBHOOKS });
+    t = withDrop(await startTestApp({ db: { ...db, options }, webhooks: WEBHOOKS }), db);
     expect(t.app.get(SqliteCheckpointer).running).toBe(false);
     expect((await t.app.get(DataSource).query('PRAGMA journal_mode'))[0].journal_mode).toBe('delete');
   });

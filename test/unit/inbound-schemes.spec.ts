@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { createHmac } from 'node:crypto';
+import { hashId, InboundSource } from '../../src/inbound/inbound.sources.js';
 import { builtInVerifier } from '../../src/inbound/schemes/index.js';
 import type { BuiltInScheme } from '../../src/interfaces/inbound-source.interface.js';
 import type { VerifyInput } from '../../src/interfaces/webhook-verifier.interface.js';
@@ -276,5 +277,28 @@ describe('event type and id per scheme', () => {
     expect([v.eventType(event, {}), v.eventId(event, {})]).toEqual(['app_mention', 'Ev1']);
     const interactive = v.parse!(Buffer.from(`payload=${encodeURIComponent('{"type":"block_actions","trigger_id":"t1"}')}`), form);
     expect([v.eventType(interactive, {}), v.eventId(interactive, {})]).toEqual(['block_actions', 't1']);
+  });
+});
+
+describe('numeric event ids', () => {
+  it('the schemes that read the id from the body take a number as its string form', () => {
+    expect(builtInVerifier('hmac-sha256').eventId({ id: 42 }, { 'x-webhook-id': 'h1' })).toBe('42');
+    expect(builtInVerifier('stripe').eventId({ id: 7 }, {})).toBe('7');
+    expect(builtInVerifier('slack').eventId({ event_id: 9, trigger_id: 't' }, {})).toBe('9');
+    expect(builtInVerifier('hmac-sha256').eventId({ id: 0 }, {})).toBe('0');
+  });
+
+  it('a number past 2^53 is not trusted (JSON.parse has already rounded it): the header, or the body hash, stands in', () => {
+    expect(builtInVerifier('hmac-sha256').eventId({ id: 2 ** 53 + 2 }, { 'x-webhook-id': 'h1' })).toBe('h1');
+    expect(builtInVerifier('stripe').eventId({ id: 1.5 }, {})).toBeUndefined();
+  });
+
+  it("a source's own eventId that returns a number is used as its string form", () => {
+    const eventId = (p: { seq: number }) => p.seq as never;
+    const options = { name: 'n', scheme: 'hmac-sha256' as const, secrets: ['s'], tolerance: 300, eventId };
+    const source = new InboundSource('n', builtInVerifier('hmac-sha256'), options);
+    expect(source.read(Buffer.from('{"event":"a.b","seq":1234}'), {}).id).toBe('1234');
+    const rounded = Buffer.from('{"event":"a.b","seq":123456789012345678901}');
+    expect(source.read(rounded, {}).id).toBe(hashId(rounded));
   });
 });

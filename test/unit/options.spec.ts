@@ -98,3 +98,22 @@ describe('resolveWebhooksOptions', () => {
     }
   });
 });
+
+describe('boot errors never print a secret', () => {
+  const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+  it.each([
+    ['secrets given as a string', { s: { scheme: 'standard', secrets: SECRET } }, /"inbound.sources.s.secrets" must be a non-empty array/],
+    ['secrets given as an object', { s: { scheme: 'github', secrets: { current: SECRET } } }, /"inbound.sources.s.secrets"/],
+    ['a source given as its secret', { s: SECRET }, /"inbound.sources.s" must be an object/],
+  ])('%s', (_name, sources, message) => {
+    let error: unknown;
+    try {
+      resolveWebhooksOptions({ inbound: { sources } } as any);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(WebhooksConfigError);
+    expect((error as Error).message).toMatch(message);
+    expect((error as Error).message).not.toContain(SECRET.slice(6, 20));
+  });
+});

@@ -3,6 +3,7 @@ import {
   anySignatureMatches,
   field,
   hmacSha256,
+  idField,
   rejected,
   VERIFIED,
   type BuiltInVerifier,
@@ -51,7 +52,7 @@ export class HmacSha256Verifier implements BuiltInVerifier {
   }
 
   eventId(payload: unknown, headers: WebhookHeaders): string | undefined {
-    return field(payload, 'id') ?? headers['x-webhook-id'];
+    return idField(payload, 'id') ?? headers['x-webhook-id'];
   }
 
   sign({ secret, body }: SigningInput): Record<string, string> {

@@ -1,6 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { constantTimeEqual } from '../../signing/constant-time.js';
 import type { VerifyFailure, VerifyResult, WebhookVerifier } from '../../interfaces/webhook-verifier.interface.js';
+import type { WebhookReply } from '../webhook-reply.js';
 
 /** Lower-cased request headers, as verifiers and extractors see them. */
 export type WebhookHeaders = Record<string, string | undefined>;
@@ -23,6 +24,16 @@ export interface BuiltInVerifier extends WebhookVerifier {
   eventId(payload: unknown, headers: WebhookHeaders): string | undefined;
   /** The headers a sender of this scheme would add to `input.body`. */
   sign(input: SigningInput): Record<string, string>;
+  /**
+   * The answer to an unsigned check the provider makes of the endpoint (Slack's `ssl_check`),
+   * given before verification; such a call is never stored or dispatched.
+   */
+  probe?(rawBody: Buffer, headers: WebhookHeaders): WebhookReply | undefined;
+  /**
+   * The answer to a verified call that is the provider's handshake, not an event (Slack's
+   * `url_verification`); such a call is never stored or dispatched.
+   */
+  handshake?(payload: unknown, headers: WebhookHeaders): WebhookReply | undefined;
 }
 
 /** The successful {@link VerifyResult}. */
@@ -79,14 +90,34 @@ export function parseJsonBody(rawBody: Buffer): unknown {
  * field, when present, holds the JSON (GitHub's form deliveries, Slack's interactions).
  */
 export function parseJsonOrForm(rawBody: Buffer, headers: WebhookHeaders): unknown {
-  const form = (headers['content-type'] ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded');
-  if (!form) return parseJsonBody(rawBody);
+  if (!isForm(headers)) return parseJsonBody(rawBody);
   const fields = Object.fromEntries(new URLSearchParams(rawBody.toString('utf8')));
   return typeof fields.payload === 'string' ? JSON.parse(fields.payload) : fields;
+}
+
+/** Is the body `application/x-www-form-urlencoded`? */
+export function isForm(headers: WebhookHeaders): boolean {
+  return (headers['content-type'] ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded');
 }
 
 /** A string property of a parsed payload, or undefined. */
 export function field(payload: unknown, key: string): string | undefined {
   const value = payload !== null && typeof payload === 'object' ? (payload as Record<string, unknown>)[key] : undefined;
   return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+/**
+ * An event id as the inbox keys it: a non-empty string, or an integer as its decimal form (some
+ * senders number their events). An integer past 2^53 was already rounded by JSON.parse, so two
+ * events could share it: it is not used, and the caller's fallback (a header, the body's hash) is.
+ */
+export function eventIdText(value: unknown): string | undefined {
+  if (typeof value === 'string') return value === '' ? undefined : value;
+  return Number.isSafeInteger(value) ? String(value) : undefined;
+}
+
+/** An id property of a parsed payload, as {@link eventIdText} reads it. */
+export function idField(payload: unknown, key: string): string | undefined {
+  if (payload === null || typeof payload !== 'object') return undefined;
+  return eventIdText((payload as Record<string, unknown>)[key]);
 }

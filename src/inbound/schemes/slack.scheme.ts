@@ -3,6 +3,8 @@ import {
   anySignatureMatches,
   field,
   hmacSha256,
+  idField,
+  isForm,
   parseJsonOrForm,
   parseUnixSeconds,
   rejected,
@@ -12,6 +14,11 @@ import {
   type SigningInput,
   type WebhookHeaders,
 } from './scheme.utils.js';
+import { webhookReply, type WebhookReply } from '../webhook-reply.js';
+
+/** Largest body read as a possible `ssl_check` (`ssl_check=1&token=…`) before verification. */
+const SSL_CHECK_MAX_BYTES = 512;
+const SSL_CHECK_REPLY = webhookReply('');
 
 /**
  * Slack: `X-Slack-Signature: v0=<hex>` of `v0:${X-Slack-Request-Timestamp}:${body}`. Reads
@@ -37,6 +44,23 @@ export class SlackVerifier implements BuiltInVerifier {
 
   readonly parse = parseJsonOrForm;
 
+  /**
+   * Slack checks a slash command's URL with an unsigned form POST of `ssl_check=1`, answered 200.
+   * Only a small form is read, and it is never stored or run, so an unsigned caller learns nothing.
+   */
+  probe(rawBody: Buffer, headers: WebhookHeaders): WebhookReply | undefined {
+    if (rawBody.length > SSL_CHECK_MAX_BYTES || !isForm(headers) || !rawBody.includes('ssl_check=1')) return undefined;
+    const fields = new URLSearchParams(rawBody.toString('utf8'));
+    return fields.get('ssl_check') === '1' && !fields.has('command') ? SSL_CHECK_REPLY : undefined;
+  }
+
+  /** The Events API's `url_verification`: Slack saves the Request URL once its `challenge` comes back. */
+  handshake(payload: unknown): WebhookReply | undefined {
+    if (field(payload, 'type') !== 'url_verification') return undefined;
+    const challenge = field(payload, 'challenge');
+    return challenge === undefined ? undefined : webhookReply({ challenge });
+  }
+
   eventType(payload: unknown): string | undefined {
     const type = field(payload, 'type');
     if (type === 'event_callback') return field((payload as { event?: unknown }).event, 'type');
@@ -44,7 +68,7 @@ export class SlackVerifier implements BuiltInVerifier {
   }
 
   eventId(payload: unknown): string | undefined {
-    return field(payload, 'event_id') ?? field(payload, 'trigger_id');
+    return idField(payload, 'event_id') ?? idField(payload, 'trigger_id');
   }
 
   sign({ secret, body, timestamp }: SigningInput): Record<string, string> {

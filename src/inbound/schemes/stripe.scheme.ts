@@ -3,6 +3,7 @@ import {
   anySignatureMatches,
   field,
   hmacSha256,
+  idField,
   parseUnixSeconds,
   rejected,
   VERIFIED,
@@ -36,7 +37,7 @@ export class StripeVerifier implements BuiltInVerifier {
   }
 
   eventId(payload: unknown): string | undefined {
-    return field(payload, 'id');
+    return idField(payload, 'id');
   }
 
   sign({ secret, body, timestamp }: SigningInput): Record<string, string> {

@@ -1,0 +1,74 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Body, Controller, Post } from '@nestjs/common';
+import request from 'supertest';
+import { inboundMessages } from '../../src/inbound/inbound.messages.js';
+import { testDatabases } from '../support/databases.js';
+import { ADAPTERS, inboxRows, startInboundApp } from './support.js';
+
+/** One of the app's own routes, beside the webhook route. */
+@Controller('api')
+class EchoController {
+  @Post('echo')
+  echo(@Body() body: unknown) {
+    return body ?? null;
+  }
+}
+
+const BOUNDARY = 'x-boundary-1';
+/** Bodies no adapter parser keeps as bytes: [label, content type or none, body]. */
+const UNREADABLE: [string, string | undefined, string][] = [
+  ['no Content-Type', undefined, '{"type":"order.completed","data":{}}'],
+  ['application/octet-stream', 'application/octet-stream', '\u0000\u0001binary'],
+  ['application/cloudevents+json', 'application/cloudevents+json', '{"specversion":"1.0","type":"order.completed","id":"1"}'],
+  [
+    'multipart/form-data',
+    `multipart/form-data; boundary=${BOUNDARY}`,
+    `--${BOUNDARY}\r\nContent-Disposition: form-data; name="a"\r\n\r\nb\r\n--${BOUNDARY}--\r\n`,
+  ],
+];
+
+describe.each(testDatabases())('webhook bodies of an unreadable content type on %s', (kind) => {
+  const apps: Partial<Record<(typeof ADAPTERS)[number], Awaited<ReturnType<typeof startInboundApp>>>> = {};
+  beforeAll(async () => {
+    for (const http of ADAPTERS) apps[http] = await startInboundApp({ db: kind, http, controllers: [EchoController] });
+  });
+  afterAll(async () => {
+    for (const http of ADAPTERS) await apps[http]?.close();
+  });
+
+  const post = (http: (typeof ADAPTERS)[number], path: string, type: string | undefined, body: string) => {
+    const req = request(apps[http]!.app.getHttpServer()).post(path);
+    // supertest sets no Content-Type for a Buffer body.
+    if (type) req.set('content-type', type);
+    return req.send(Buffer.from(body));
+  };
+
+  it.each(UNREADABLE)('%s: the same 415 problem on Express and Fastify, nothing stored', async (_label, type, body) => {
+    const answers = [];
+    for (const http of ADAPTERS) {
+      const res = await post(http, '/webhooks/partner', type, body);
+      answers.push({ status: res.status, contentType: res.headers['content-type'], body: JSON.parse(res.text) });
+      expect(await inboxRows(apps[http]!.app)).toHaveLength(0);
+      expect(apps[http]!.handlers.calls).toHaveLength(0);
+    }
+    expect(answers[0]).toEqual({
+      status: 415,
+      contentType: 'application/problem+json; charset=utf-8',
+      body: expect.objectContaining({ code: 'unsupported_media_type', detail: inboundMessages.unsupportedMediaType('partner', type) }),
+    });
+    expect(answers[1]).toEqual(answers[0]);
+  });
+
+  it.each(UNREADABLE)('%s to an unknown source: 404 on both', async (_label, type, body) => {
+    for (const http of ADAPTERS) {
+      const res = await post(http, '/webhooks/nobody', type, body);
+      expect([res.status, JSON.parse(res.text).code]).toEqual([404, 'unknown_source']);
+    }
+  });
+
+  it("leaves the app's own routes to Fastify's own answer", async () => {
+    const res = await post('fastify', '/api/echo', 'application/octet-stream', 'bytes');
+    expect(res.status).toBe(415);
+    expect(res.headers['content-type']).not.toMatch(/problem\+json/);
+  });
+});
