@@ -1,7 +1,7 @@
 import { Injectable, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
-import { WebhookInboxEntry, type InboxStatus } from '../entities/webhook-inbox.entity.js';
+import { storedBody, WebhookInboxEntry, type InboxStatus } from '../entities/webhook-inbox.entity.js';
 import { idTimePrefix, newId } from '../ids.js';
 import { TransactionRunner } from '../transaction.runner.js';
 import { preparedOn, returnedRows, sqliteConnection, withReturnedRows } from '../outbound/sql.js';
@@ -27,6 +27,19 @@ export interface ClaimedRow {
 export class InboxUnavailableError extends Error {
   override readonly name = 'InboxUnavailableError';
 }
+
+/**
+ * The database refused the values themselves (a data or constraint error), while it is reachable:
+ * the same write would fail again, so this is not answered as an unavailable inbox.
+ */
+export class InboxDataError extends Error {
+  override readonly name = 'InboxDataError';
+}
+
+/** PostgreSQL's SQLSTATE classes 22 (data exception) and 23 (integrity constraint violation). */
+const PG_DATA_ERROR = /^2[23][0-9A-Z]{3}$/;
+/** SQLite's result codes for values it refuses (constraint, too big, type mismatch, bad parameter). */
+const SQLITE_DATA_ERROR = /^SQLITE_(CONSTRAINT|TOOBIG|MISMATCH|RANGE)/;
 
 /**
  * A `received` row older than this is taken to belong to a process that died while running its
@@ -93,7 +106,7 @@ export class InboxService implements BeforeApplicationShutdown {
     const id = newId('in', now);
     const inserted = await this.rows(
       `${CLAIM_INSERT} RETURNING id`,
-      [id, entry.source, entry.eventId, entry.type, entry.rawBody, JSON.stringify(entry.headers), entry.status, now, now],
+      [id, entry.source, entry.eventId, entry.type, storedBody(entry.rawBody), JSON.stringify(entry.headers), entry.status, now, now],
       { sql: CLAIM_INSERT, rows: [{ id }] },
     );
     if (inserted.length > 0) return { id, attempts: 0 };
@@ -141,7 +154,7 @@ export class InboxService implements BeforeApplicationShutdown {
     await this.exec(
       `INSERT INTO webhook_inbox (id, source, event_id, type, raw_body, headers, status, attempts, last_error, received_at, updated_at)
        VALUES (?, ?, ?, '', ?, ?, 'failed', 0, ?, ?, ?) ON CONFLICT (source, event_id) DO NOTHING`,
-      [newId('in', now), entry.source, entry.eventId, entry.rawBody, JSON.stringify(entry.headers), reason.slice(0, ERROR_LENGTH), now, now],
+      [newId('in', now), entry.source, entry.eventId, storedBody(entry.rawBody), JSON.stringify(entry.headers), errorText(reason), now, now],
     );
   }
 
@@ -154,7 +167,7 @@ export class InboxService implements BeforeApplicationShutdown {
     const released = await this.rows(
       `UPDATE webhook_inbox SET status = 'failed', attempts = attempts + 1, last_error = ?, updated_at = ?
        WHERE id >= ? AND status = 'received' RETURNING id`,
-      [reason.slice(0, ERROR_LENGTH), now, idTimePrefix('in', since)],
+      [errorText(reason), now, idTimePrefix('in', since)],
     );
     return released.length;
   }
@@ -170,7 +183,7 @@ export class InboxService implements BeforeApplicationShutdown {
    * keeps it with the queue, which retries by itself.
    */
   markFailed(id: string, attempts: number, error: unknown, status: 'failed' | 'received' = 'failed'): Promise<void> {
-    const message = (error instanceof Error ? error.message : String(error)).slice(0, ERROR_LENGTH);
+    const message = errorText(error instanceof Error ? error.message : String(error));
     return this.exec(`UPDATE webhook_inbox SET status = ?, attempts = ?, last_error = ?, updated_at = ? WHERE id = ?`, [
       status,
       attempts,
@@ -190,7 +203,7 @@ export class InboxService implements BeforeApplicationShutdown {
     try {
       return await this.dataSource.getRepository(WebhookInboxEntry).findOneBy({ id });
     } catch (err) {
-      throw this.unavailable(err);
+      throw this.storageError(err);
     }
   }
 
@@ -235,7 +248,7 @@ export class InboxService implements BeforeApplicationShutdown {
         }));
         group.forEach((statement, i) => statement.resolve(returnedRows<Row>(results[i])));
       } catch (err) {
-        const error = this.unavailable(err);
+        const error = this.storageError(err);
         for (const statement of group) statement.reject(error);
       }
     }
@@ -270,13 +283,20 @@ export class InboxService implements BeforeApplicationShutdown {
     try {
       return await this.tx.write(work);
     } catch (err) {
-      throw this.unavailable(err);
+      throw this.storageError(err);
     }
   }
 
-  private unavailable(err: unknown): InboxUnavailableError {
-    this.logger.error(`Webhook inbox unavailable: ${err instanceof Error ? err.message : String(err)}`);
-    return new InboxUnavailableError(err instanceof Error ? err.message : String(err), { cause: err });
+  /** Unavailable (connection, lock, timeout, missing table: worth retrying later), or refused data. */
+  private storageError(err: unknown): InboxUnavailableError | InboxDataError {
+    const message = err instanceof Error ? err.message : String(err);
+    const code = String((err as { code?: unknown } | null)?.code ?? '');
+    if (PG_DATA_ERROR.test(code) || SQLITE_DATA_ERROR.test(code)) {
+      this.logger.error(`Webhook inbox refused the values (${code}): ${message}`);
+      return new InboxDataError(message, { cause: err });
+    }
+    this.logger.error(`Webhook inbox unavailable: ${message}`);
+    return new InboxUnavailableError(message, { cause: err });
   }
 
   /** `?` placeholders as the driver wants them. */
@@ -289,4 +309,9 @@ export class InboxService implements BeforeApplicationShutdown {
     }
     return out;
   }
+}
+
+/** An error text as `last_error` keeps it: cut to the column, U+0000 (which PostgreSQL refuses) replaced. */
+function errorText(text: string): string {
+  return text.slice(0, ERROR_LENGTH).replaceAll('\u0000', '\uFFFD');
 }
