@@ -198,12 +198,18 @@ export class InboxService implements BeforeApplicationShutdown {
     await this.flushing;
   }
 
-  /** The row of that id, or null. */
+  /**
+   * The row of that id, or null. Read from the primary under TypeORM read replication: the worker
+   * and a replay read rows just written, which a replica that has not caught up would not have.
+   */
   async find(id: string): Promise<WebhookInboxEntry | null> {
+    const primary = this.dataSource.driver.isReplicated ? this.dataSource.createQueryRunner('master') : undefined;
     try {
-      return await this.dataSource.getRepository(WebhookInboxEntry).findOneBy({ id });
+      return await (primary?.manager ?? this.dataSource.manager).findOneBy(WebhookInboxEntry, { id });
     } catch (err) {
       throw this.storageError(err);
+    } finally {
+      await primary?.release();
     }
   }
 
