@@ -26,6 +26,10 @@ export const inboundMessages = {
   releaseFailed: (message: string) =>
     `Could not release the webhook inbox rows of runs that never finished (${message}); a retry takes them once ` +
     `their ${CLAIM_LEASE_MS / 60_000}-minute lease is over.`,
+  requeued: (count: number) =>
+    `Queued ${count} received webhook inbox row${count === 1 ? '' : 's'} again: ${count === 1 ? 'its' : 'their'} job had ` +
+    'vanished from Redis or was failed by Bull.',
+  reconcileFailed: (message: string) => `Looking for received webhook inbox rows without a job failed: ${message}`,
   unfinishedRun: () => 'The process ended while the handlers ran; released at the next boot.',
   ignored: (source: string, type: string, id: string) => `Ignored webhook ${source}/${type} (${id}): no handler matches.`,
   handlerThrew: (handler: string, source: string, type: string, id: string) =>

@@ -4,7 +4,7 @@ import type { DataSource, EntityManager } from 'typeorm';
 import { storedBody, WebhookInboxEntry, type InboxStatus } from '../entities/webhook-inbox.entity.js';
 import { idTimePrefix, newId } from '../ids.js';
 import { TransactionRunner } from '../transaction.runner.js';
-import { preparedOn, returnedRows, sqliteConnection, withReturnedRows } from '../outbound/sql.js';
+import { marks, preparedOn, returnedRows, runSql, sqliteConnection, withReturnedRows } from '../outbound/sql.js';
 
 /** A verified call about to be claimed. */
 export interface InboxClaim {
@@ -172,6 +172,32 @@ export class InboxService implements BeforeApplicationShutdown {
     return released.length;
   }
 
+  /**
+   * Of `limit` inbox rows by id, the ids of those `received` and untouched since before
+   * `olderThan` (epoch ms): the newest rows when `after` is null, else the rows after that id.
+   * Only the primary key is read (the inbox has no index on status, which would slow every claim).
+   * `last` is the last id read, or null when no row is left after it.
+   */
+  async receivedAmong(after: string | null, olderThan: number, limit: number): Promise<{ ids: string[]; last: string | null }> {
+    const rows = await this.read<{ id: string; status: string; updated_at: number | string }>(
+      after === null
+        ? 'SELECT id, status, updated_at FROM webhook_inbox ORDER BY id DESC LIMIT ?'
+        : 'SELECT id, status, updated_at FROM webhook_inbox WHERE id > ? ORDER BY id LIMIT ?',
+      after === null ? [limit] : [after, limit],
+    );
+    const ids = rows.filter((r) => r.status === 'received' && Number(r.updated_at) < olderThan).map((r) => r.id);
+    return { ids, last: rows.length === limit ? rows[rows.length - 1].id : null };
+  }
+
+  /** Of `ids`, those still `received` and untouched since before `olderThan`. */
+  async stillReceived(ids: string[], olderThan: number): Promise<string[]> {
+    const rows = await this.read<{ id: string }>(
+      `SELECT id FROM webhook_inbox WHERE id IN (${marks(ids.length)}) AND status = 'received' AND updated_at < ?`,
+      [...ids, olderThan],
+    );
+    return rows.map((r) => r.id);
+  }
+
   /** Records a successful run of the handlers (`ignored` when a worker found none). */
   markProcessed(id: string, attempts: number, status: 'processed' | 'ignored' = 'processed'): Promise<void> {
     const now = Date.now();
@@ -210,6 +236,15 @@ export class InboxService implements BeforeApplicationShutdown {
       throw this.storageError(err);
     } finally {
       await primary?.release();
+    }
+  }
+
+  /** A read of the module's own rows, from the primary (TypeORM sends `query()` there). */
+  private async read<R>(sql: string, params: unknown[]): Promise<R[]> {
+    try {
+      return await runSql<R>(this.dataSource.manager, sql, params);
+    } catch (err) {
+      throw this.storageError(err);
     }
   }
 
