@@ -30,6 +30,9 @@ export const inboundMessages = {
     `Queued ${count} received webhook inbox row${count === 1 ? '' : 's'} again: ${count === 1 ? 'its' : 'their'} job had ` +
     'vanished from Redis or was failed by Bull.',
   reconcileFailed: (message: string) => `Looking for received webhook inbox rows without a job failed: ${message}`,
+  otherProcess: () =>
+    'Another process receives webhooks on this SQLite file: inbox rows still running are left to it (a row whose ' +
+    `process has ended is taken again by a retry once its ${CLAIM_LEASE_MS / 60_000}-minute lease is over).`,
   unfinishedRun: () => 'The process ended while the handlers ran; released at the next boot.',
   ignored: (source: string, type: string, id: string) => `Ignored webhook ${source}/${type} (${id}): no handler matches.`,
   handlerThrew: (handler: string, source: string, type: string, id: string) =>
