@@ -9,12 +9,14 @@ export const BASE64_BODY = 'nestjs-webhooks:base64:';
 
 /** A raw body as the `raw_body` column stores it, on every database alike. */
 export function storedBody(text: string): string {
-  return text.includes('\u0000') || text.startsWith(BASE64_BODY) ? BASE64_BODY + Buffer.from(text, 'utf8').toString('base64') : text;
+  if (!text.includes('\u0000') && !text.startsWith(BASE64_BODY)) return text;
+  return BASE64_BODY + Buffer.from(text, 'utf8').toString('base64');
 }
 
 /** The raw body of a stored `raw_body` value. */
 export function readBody(stored: string): string {
-  return stored.startsWith(BASE64_BODY) ? Buffer.from(stored.slice(BASE64_BODY.length), 'base64').toString('utf8') : stored;
+  if (!stored.startsWith(BASE64_BODY)) return stored;
+  return Buffer.from(stored.slice(BASE64_BODY.length), 'base64').toString('utf8');
 }
 
 const rawBodyTransformer = {

@@ -54,6 +54,12 @@ const GROUP_READY = 8;
 
 type Row = { id: string; attempts?: number };
 
+/** A page of {@link InboxService.receivedAmong}. */
+export interface ReceivedPage {
+  ids: string[];
+  last: string | null;
+}
+
 /**
  * The claim's INSERT. Its `RETURNING id` is left off on better-sqlite3, where a RETURNING clause
  * costs more than the rest of the insert (SQLite gathers the rows of a RETURNING write in a
@@ -106,7 +112,8 @@ export class InboxService implements BeforeApplicationShutdown {
     const id = newId('in', now);
     const inserted = await this.rows(
       `${CLAIM_INSERT} RETURNING id`,
-      [id, entry.source, entry.eventId, entry.type, storedBody(entry.rawBody), JSON.stringify(entry.headers), entry.status, now, now],
+      [id, entry.source, entry.eventId, entry.type, storedBody(entry.rawBody), JSON.stringify(entry.headers), entry.status, now,
+        now],
       { sql: CLAIM_INSERT, rows: [{ id }] },
     );
     if (inserted.length > 0) return { id, attempts: 0 };
@@ -154,7 +161,8 @@ export class InboxService implements BeforeApplicationShutdown {
     await this.exec(
       `INSERT INTO webhook_inbox (id, source, event_id, type, raw_body, headers, status, attempts, last_error, received_at, updated_at)
        VALUES (?, ?, ?, '', ?, ?, 'failed', 0, ?, ?, ?) ON CONFLICT (source, event_id) DO NOTHING`,
-      [newId('in', now), entry.source, entry.eventId, storedBody(entry.rawBody), JSON.stringify(entry.headers), errorText(reason), now, now],
+      [newId('in', now), entry.source, entry.eventId, storedBody(entry.rawBody), JSON.stringify(entry.headers), errorText(reason),
+        now, now],
     );
   }
 
@@ -178,7 +186,7 @@ export class InboxService implements BeforeApplicationShutdown {
    * Only the primary key is read (the inbox has no index on status, which would slow every claim).
    * `last` is the last id read, or null when no row is left after it.
    */
-  async receivedAmong(after: string | null, olderThan: number, limit: number): Promise<{ ids: string[]; last: string | null }> {
+  async receivedAmong(after: string | null, olderThan: number, limit: number): Promise<ReceivedPage> {
     const rows = await this.read<{ id: string; status: string; updated_at: number | string }>(
       after === null
         ? 'SELECT id, status, updated_at FROM webhook_inbox ORDER BY id DESC LIMIT ?'

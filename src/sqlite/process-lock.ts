@@ -25,7 +25,10 @@ export class SqliteProcessLock {
    * an in-memory database (which no other process can open).
    */
   static open(dataSource: DataSource): SqliteProcessLock | null {
-    const driver = dataSource.driver as unknown as { options: { type: string; database?: string }; sqlite?: new (file: string, o: object) => LockConnection };
+    const driver = dataSource.driver as unknown as {
+      options: { type: string; database?: string };
+      sqlite?: new (file: string, options: object) => LockConnection;
+    };
     const { type, database } = driver.options;
     if (type !== 'better-sqlite3' || !driver.sqlite || !database || database === ':memory:') return null;
     return new SqliteProcessLock(new driver.sqlite(`${database}-webhooks-lock`, { timeout: 0 }));
