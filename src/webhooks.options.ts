@@ -36,7 +36,7 @@ const OUTBOUND_KEYS = {
 } satisfies Record<keyof OutboundOptions, 1>;
 const NETWORK_KEYS = { allow: 1, httpsOnly: 1 } satisfies Record<keyof NetworkPolicyOptions, 1>;
 const INBOUND_KEYS = {
-  path: 1, sources: 1, mode: 1, bodyLimit: 1, retentionMs: 1, queueAttempts: 1,
+  path: 1, sources: 1, mode: 1, bodyLimit: 1, retentionMs: 1, queueAttempts: 1, reconcileIntervalMs: 1,
 } satisfies Record<keyof InboundOptions, 1>;
 const SOURCE_KEYS = {
   scheme: 1, secrets: 1, tolerance: 1, header: 1, prefix: 1, encoding: 1, eventType: 1, eventId: 1,
@@ -95,6 +95,7 @@ export function resolveWebhooksOptions(raw: WebhooksModuleOptions = {}): Resolve
       mode: oneOf('inbound.mode', inb.mode, 'sync', ['sync', 'queue']),
       bodyLimit: int('inbound.bodyLimit', inb.bodyLimit, 1024 * 1024, 1),
       queueAttempts: int('inbound.queueAttempts', inb.queueAttempts, 5, 1),
+      reconcileIntervalMs: int('inbound.reconcileIntervalMs', inb.reconcileIntervalMs, 30_000, 10),
       retentionMs: retention('inbound.retentionMs', inb.retentionMs, 'a shorter window forgets calls that senders still retry'),
       sources: resolveSources(inb.sources ?? {}),
     },

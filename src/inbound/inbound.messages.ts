@@ -43,6 +43,13 @@ export const inboundMessages = {
   releaseFailed: (message: string) =>
     `Could not release the webhook inbox rows of runs that never finished (${message}); a retry takes them once ` +
     `their ${CLAIM_LEASE_MS / 60_000}-minute lease is over.`,
+  requeued: (count: number) =>
+    `Queued ${count} received webhook inbox row${count === 1 ? '' : 's'} again: ` +
+    `${count === 1 ? 'its job' : 'their jobs'} had vanished from Redis or been failed by Bull.`,
+  reconcileFailed: (message: string) => `Looking for received webhook inbox rows without a job failed: ${message}`,
+  otherProcess: () =>
+    'Another process receives webhooks on this SQLite file: inbox rows still running are left to it (a row whose ' +
+    `process has ended is taken again by a retry once its ${CLAIM_LEASE_MS / 60_000}-minute lease is over).`,
   unfinishedRun: () => 'The process ended while the handlers ran; released at the next boot.',
   ignored: (source: string, type: string, id: string) =>
     `Ignored webhook ${source}/${shown(type)} (${shown(id)}): no handler matches.`,

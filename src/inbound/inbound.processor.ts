@@ -3,6 +3,7 @@ import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnAppl
 import type { Job, Queue } from 'bull';
 import type { WebhookInboxEntry } from '../entities/webhook-inbox.entity.js';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
+import { settleWithin, SHUTDOWN_MARGIN_MS } from '../outbound/shutdown.js';
 import { INBOUND_JOB, WEBHOOKS_OPTIONS, WEBHOOKS_QUEUE } from '../webhooks.constants.js';
 import { InboxService } from './inbox.service.js';
 import { inboundMessages } from './inbound.messages.js';
@@ -24,6 +25,13 @@ export const INBOUND_CONCURRENCY = 10;
 /** First retry delay of a failed queued call; Bull doubles it on each further attempt. */
 export const INBOUND_BACKOFF_MS = 1_000;
 const ENQUEUE_TIMEOUT_MS = 2_000;
+/** Inbox rows read per page of {@link InboundProcessor.reconcile}. */
+export const RECONCILE_PAGE = 5_000;
+/**
+ * A `received` row is looked at by the reconciler once untouched for this long (or for the
+ * interval, when longer): well after its job was added, which takes at most the enqueue timeout.
+ */
+export const RECONCILE_GRACE_MS = 5_000;
 
 /**
  * Queue mode: the controller stores the call and enqueues its row id; this worker runs the
@@ -34,6 +42,10 @@ const ENQUEUE_TIMEOUT_MS = 2_000;
 export class InboundProcessor implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(InboundProcessor.name);
   private stopping = false;
+  /** Where the reconciler's sweep through the inbox goes on (`''`: from the start). */
+  private sweepFrom = '';
+  private reconcileTimer: NodeJS.Timeout | null = null;
+  private reconciling: Promise<unknown> | null = null;
 
   constructor(
     @Inject(WEBHOOKS_OPTIONS) private readonly options: ResolvedWebhooksOptions,
@@ -44,16 +56,60 @@ export class InboundProcessor implements OnApplicationBootstrap, BeforeApplicati
   ) {}
 
   onApplicationBootstrap(): void {
+    const { mode, sources } = this.options.inbound;
+    if (mode !== 'queue') return;
+    // No sources, no calls received: nothing to reconcile.
+    if (Object.keys(sources).length > 0) this.scheduleReconcile();
     // API processes (`emitter`) only store and enqueue; workers run the handlers.
-    if (this.options.inbound.mode !== 'queue' || this.options.role === 'emitter') return;
+    if (this.options.role === 'emitter') return;
     this.queue
       .process(INBOUND_JOB, INBOUND_CONCURRENCY, (job: Job<InboundJobData>) => this.process(job))
       // Bull rejects this when the queue closes while the worker is still starting (a quick shutdown).
       .catch((err: Error) => this.stopping || this.logger.error(`Inbound worker stopped: ${err.message}`));
   }
 
-  beforeApplicationShutdown(): void {
+  async beforeApplicationShutdown(): Promise<void> {
     this.stopping = true;
+    if (this.reconcileTimer) clearTimeout(this.reconcileTimer);
+    // A pass is a few reads and Redis calls; a database that hangs must not hold shutdown.
+    if (this.reconciling) await settleWithin(this.reconciling, SHUTDOWN_MARGIN_MS);
+  }
+
+  /**
+   * Queue mode: queues again every `received` row whose job is gone (Redis lost it, or Bull failed
+   * it for stalling), so that no accepted call is stranded. Each pass reads the newest
+   * {@link RECONCILE_PAGE} rows and the next page of a sweep through the whole inbox, by id; it
+   * resolves to how many rows were queued again. `now` is for tests.
+   */
+  async reconcile(now = Date.now()): Promise<number> {
+    const olderThan = now - Math.max(this.options.inbound.reconcileIntervalMs, RECONCILE_GRACE_MS);
+    const newest = await this.inbox.receivedAmong(null, olderThan, RECONCILE_PAGE);
+    const sweep = await this.inbox.receivedAmong(this.sweepFrom, olderThan, RECONCILE_PAGE);
+    this.sweepFrom = sweep.last ?? '';
+    const missing: string[] = [];
+    for (const id of new Set([...newest.ids, ...sweep.ids])) {
+      const job = await this.queue.getJob(id);
+      if (job && !(await job.isFailed()) && !(await job.isCompleted())) continue;
+      await job?.remove();
+      missing.push(id);
+    }
+    // The scan is stale by now: a job the worker just finished is gone too, but its row is no
+    // longer `received` (the row is written before the job completes), so read the rows again.
+    const lost = missing.length ? await this.inbox.stillReceived(missing, olderThan) : [];
+    for (const id of lost) await this.enqueue(id);
+    if (lost.length) this.logger.warn(inboundMessages.requeued(lost.length));
+    return lost.length;
+  }
+
+  private scheduleReconcile(): void {
+    this.reconcileTimer = setTimeout(() => {
+      this.reconciling = this.reconcile()
+        .catch((err: Error) => this.logger.warn(inboundMessages.reconcileFailed(err.message)))
+        .finally(() => {
+          this.reconciling = null;
+          if (!this.stopping) this.scheduleReconcile();
+        });
+    }, this.options.inbound.reconcileIntervalMs);
   }
 
   /** Queues a claimed row; rejects when Redis does not take it in time. */

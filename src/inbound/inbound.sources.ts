@@ -21,6 +21,8 @@ export interface ReadEvent {
 const ALWAYS_KEPT = ['content-type', 'user-agent'];
 const NEVER_KEPT = new Set(['authorization', 'proxy-authorization', 'cookie']);
 const MAX_LENGTH = 255;
+/** U+0000, which PostgreSQL text cannot hold, or a lone surrogate, which no UTF-8 text holds. */
+const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /** One configured sender: its verifier, secrets and how its events are read. */
 export class InboundSource {
@@ -80,10 +82,15 @@ export class InboundSource {
     if (type.length > MAX_LENGTH) {
       throw new WebhookProblem('invalid_event_type', inboundMessages.invalidEventType(`its event type is longer than ${MAX_LENGTH}`));
     }
+    // Handlers are chosen by the type, so it must be stored as it is, on either database.
+    if (UNSTORABLE.test(type)) {
+      const why = 'its event type contains U+0000 or a lone surrogate';
+      throw new WebhookProblem('invalid_event_type', inboundMessages.invalidEventType(why));
+    }
     // A source's own `eventId` may hand back a number (`(p) => p.seq`): it keys the inbox as text.
     const id = eventIdText(this.readId?.(payload, headers));
-    // Without an id (or with an oversized one) a hash stands in: a resent body is a duplicate.
-    const usable = id !== undefined && id.length <= MAX_LENGTH;
+    // Without an id (or with one the inbox cannot store as it is) a hash stands in: a resent body is a duplicate.
+    const usable = id !== undefined && id.length <= MAX_LENGTH && !UNSTORABLE.test(id);
     return { id: usable ? id : hashId(id ?? rawBody), type, payload, text };
   }
 

@@ -1,10 +1,10 @@
 import { Injectable, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
-import { WebhookInboxEntry, type InboxStatus } from '../entities/webhook-inbox.entity.js';
+import { storedBody, WebhookInboxEntry, type InboxStatus } from '../entities/webhook-inbox.entity.js';
 import { idTimePrefix, newId } from '../ids.js';
 import { TransactionRunner } from '../transaction.runner.js';
-import { preparedOn, returnedRows, sqliteConnection, withReturnedRows } from '../outbound/sql.js';
+import { marks, preparedOn, returnedRows, runSql, sqliteConnection, withReturnedRows } from '../outbound/sql.js';
 
 /** A verified call about to be claimed. */
 export interface InboxClaim {
@@ -29,6 +29,19 @@ export class InboxUnavailableError extends Error {
 }
 
 /**
+ * The database refused the values themselves (a data or constraint error), while it is reachable:
+ * the same write would fail again, so this is not answered as an unavailable inbox.
+ */
+export class InboxDataError extends Error {
+  override readonly name = 'InboxDataError';
+}
+
+/** PostgreSQL's SQLSTATE classes 22 (data exception) and 23 (integrity constraint violation). */
+const PG_DATA_ERROR = /^2[23][0-9A-Z]{3}$/;
+/** SQLite's result codes for values it refuses (constraint, too big, type mismatch, bad parameter). */
+const SQLITE_DATA_ERROR = /^SQLITE_(CONSTRAINT|TOOBIG|MISMATCH|RANGE)/;
+
+/**
  * A `received` row older than this is taken to belong to a process that died while running its
  * handlers, so a retry may claim it again. Far above any sender's timeout (5–30 s).
  */
@@ -40,6 +53,12 @@ const GROUP_TURNS = 2;
 const GROUP_READY = 8;
 
 type Row = { id: string; attempts?: number };
+
+/** A page of {@link InboxService.receivedAmong}. */
+export interface ReceivedPage {
+  ids: string[];
+  last: string | null;
+}
 
 /**
  * The claim's INSERT. Its `RETURNING id` is left off on better-sqlite3, where a RETURNING clause
@@ -93,7 +112,8 @@ export class InboxService implements BeforeApplicationShutdown {
     const id = newId('in', now);
     const inserted = await this.rows(
       `${CLAIM_INSERT} RETURNING id`,
-      [id, entry.source, entry.eventId, entry.type, entry.rawBody, JSON.stringify(entry.headers), entry.status, now, now],
+      [id, entry.source, entry.eventId, entry.type, storedBody(entry.rawBody), JSON.stringify(entry.headers), entry.status, now,
+        now],
       { sql: CLAIM_INSERT, rows: [{ id }] },
     );
     if (inserted.length > 0) return { id, attempts: 0 };
@@ -141,7 +161,8 @@ export class InboxService implements BeforeApplicationShutdown {
     await this.exec(
       `INSERT INTO webhook_inbox (id, source, event_id, type, raw_body, headers, status, attempts, last_error, received_at, updated_at)
        VALUES (?, ?, ?, '', ?, ?, 'failed', 0, ?, ?, ?) ON CONFLICT (source, event_id) DO NOTHING`,
-      [newId('in', now), entry.source, entry.eventId, entry.rawBody, JSON.stringify(entry.headers), reason.slice(0, ERROR_LENGTH), now, now],
+      [newId('in', now), entry.source, entry.eventId, storedBody(entry.rawBody), JSON.stringify(entry.headers), errorText(reason),
+        now, now],
     );
   }
 
@@ -154,9 +175,35 @@ export class InboxService implements BeforeApplicationShutdown {
     const released = await this.rows(
       `UPDATE webhook_inbox SET status = 'failed', attempts = attempts + 1, last_error = ?, updated_at = ?
        WHERE id >= ? AND status = 'received' RETURNING id`,
-      [reason.slice(0, ERROR_LENGTH), now, idTimePrefix('in', since)],
+      [errorText(reason), now, idTimePrefix('in', since)],
     );
     return released.length;
+  }
+
+  /**
+   * Of `limit` inbox rows by id, the ids of those `received` and untouched since before
+   * `olderThan` (epoch ms): the newest rows when `after` is null, else the rows after that id.
+   * Only the primary key is read (the inbox has no index on status, which would slow every claim).
+   * `last` is the last id read, or null when no row is left after it.
+   */
+  async receivedAmong(after: string | null, olderThan: number, limit: number): Promise<ReceivedPage> {
+    const rows = await this.read<{ id: string; status: string; updated_at: number | string }>(
+      after === null
+        ? 'SELECT id, status, updated_at FROM webhook_inbox ORDER BY id DESC LIMIT ?'
+        : 'SELECT id, status, updated_at FROM webhook_inbox WHERE id > ? ORDER BY id LIMIT ?',
+      after === null ? [limit] : [after, limit],
+    );
+    const ids = rows.filter((r) => r.status === 'received' && Number(r.updated_at) < olderThan).map((r) => r.id);
+    return { ids, last: rows.length === limit ? rows[rows.length - 1].id : null };
+  }
+
+  /** Of `ids`, those still `received` and untouched since before `olderThan`. */
+  async stillReceived(ids: string[], olderThan: number): Promise<string[]> {
+    const rows = await this.read<{ id: string }>(
+      `SELECT id FROM webhook_inbox WHERE id IN (${marks(ids.length)}) AND status = 'received' AND updated_at < ?`,
+      [...ids, olderThan],
+    );
+    return rows.map((r) => r.id);
   }
 
   /** Records a successful run of the handlers (`ignored` when a worker found none). */
@@ -170,7 +217,7 @@ export class InboxService implements BeforeApplicationShutdown {
    * keeps it with the queue, which retries by itself.
    */
   markFailed(id: string, attempts: number, error: unknown, status: 'failed' | 'received' = 'failed'): Promise<void> {
-    const message = (error instanceof Error ? error.message : String(error)).slice(0, ERROR_LENGTH);
+    const message = errorText(error instanceof Error ? error.message : String(error));
     return this.exec(`UPDATE webhook_inbox SET status = ?, attempts = ?, last_error = ?, updated_at = ? WHERE id = ?`, [
       status,
       attempts,
@@ -185,12 +232,27 @@ export class InboxService implements BeforeApplicationShutdown {
     await this.flushing;
   }
 
-  /** The row of that id, or null. */
+  /**
+   * The row of that id, or null. Read from the primary under TypeORM read replication: the worker
+   * and a replay read rows just written, which a replica that has not caught up would not have.
+   */
   async find(id: string): Promise<WebhookInboxEntry | null> {
+    const primary = this.dataSource.driver.isReplicated ? this.dataSource.createQueryRunner('master') : undefined;
     try {
-      return await this.dataSource.getRepository(WebhookInboxEntry).findOneBy({ id });
+      return await (primary?.manager ?? this.dataSource.manager).findOneBy(WebhookInboxEntry, { id });
     } catch (err) {
-      throw this.unavailable(err);
+      throw this.storageError(err);
+    } finally {
+      await primary?.release();
+    }
+  }
+
+  /** A read of the module's own rows, from the primary (TypeORM sends `query()` there). */
+  private async read<R>(sql: string, params: unknown[]): Promise<R[]> {
+    try {
+      return await runSql<R>(this.dataSource.manager, sql, params);
+    } catch (err) {
+      throw this.storageError(err);
     }
   }
 
@@ -235,7 +297,7 @@ export class InboxService implements BeforeApplicationShutdown {
         }));
         group.forEach((statement, i) => statement.resolve(returnedRows<Row>(results[i])));
       } catch (err) {
-        const error = this.unavailable(err);
+        const error = this.storageError(err);
         for (const statement of group) statement.reject(error);
       }
     }
@@ -270,13 +332,20 @@ export class InboxService implements BeforeApplicationShutdown {
     try {
       return await this.tx.write(work);
     } catch (err) {
-      throw this.unavailable(err);
+      throw this.storageError(err);
     }
   }
 
-  private unavailable(err: unknown): InboxUnavailableError {
-    this.logger.error(`Webhook inbox unavailable: ${err instanceof Error ? err.message : String(err)}`);
-    return new InboxUnavailableError(err instanceof Error ? err.message : String(err), { cause: err });
+  /** Unavailable (connection, lock, timeout, missing table: worth retrying later), or refused data. */
+  private storageError(err: unknown): InboxUnavailableError | InboxDataError {
+    const message = err instanceof Error ? err.message : String(err);
+    const code = String((err as { code?: unknown } | null)?.code ?? '');
+    if (PG_DATA_ERROR.test(code) || SQLITE_DATA_ERROR.test(code)) {
+      this.logger.error(`Webhook inbox refused the values (${code}): ${message}`);
+      return new InboxDataError(message, { cause: err });
+    }
+    this.logger.error(`Webhook inbox unavailable: ${message}`);
+    return new InboxUnavailableError(message, { cause: err });
   }
 
   /** `?` placeholders as the driver wants them. */
@@ -289,4 +358,9 @@ export class InboxService implements BeforeApplicationShutdown {
     }
     return out;
   }
+}
+
+/** An error text as `last_error` keeps it: cut to the column, U+0000 (which PostgreSQL refuses) replaced. */
+function errorText(text: string): string {
+  return text.slice(0, ERROR_LENGTH).replaceAll('\u0000', '\uFFFD');
 }

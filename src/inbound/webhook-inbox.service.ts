@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { LessThan, type DataSource, type ObjectLiteral } from 'typeorm';
 import { WebhookInboxEntry, type InboxStatus } from '../entities/webhook-inbox.entity.js';
@@ -8,6 +8,7 @@ import { findPage } from '../pagination.js';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
 import { deleteInBatches, pruneCutoff } from '../prune.js';
 import { SQLITE } from '../outbound/sql.js';
+import { SqliteProcessLock } from '../sqlite/process-lock.js';
 import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
 import { CLAIM_LEASE_MS, InboxService } from './inbox.service.js';
 import { InboundProcessor } from './inbound.processor.js';
@@ -67,8 +68,9 @@ export interface InboxReplay {
  * it once its cause is fixed, from the stored raw body.
  */
 @Injectable()
-export class WebhookInbox implements OnApplicationBootstrap {
+export class WebhookInbox implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(WebhookInbox.name);
+  private processLock: SqliteProcessLock | null = null;
 
   constructor(
     @Inject(WEBHOOKS_OPTIONS) private readonly options: ResolvedWebhooksOptions,
@@ -79,23 +81,36 @@ export class WebhookInbox implements OnApplicationBootstrap {
 
   /**
    * SQLite in sync mode, with sources configured: a `received` row at boot belongs to a run whose
-   * process ended before its handlers finished (SQLite serves one process, so no other can be
-   * running it). Released as `failed`, a sender's retry runs it at once instead of being answered
-   * as a duplicate until the lease is over. Only rows first claimed within the lease (and a
-   * minute) before the boot are looked at: older ones are past their lease already, and the id
-   * range reads no other rows.
+   * process ended before its handlers finished, unless another process receiving on the same file
+   * is still running it. With better-sqlite3 a lock file tells (see {@link SqliteProcessLock}):
+   * while another process holds it, nothing is released. Released as `failed`, a sender's retry
+   * runs it at once instead of being answered as a duplicate until the lease is over. Only rows
+   * first claimed within the lease (and a minute) before the boot are looked at: older ones are past
+   * their lease already, and the id range reads no other rows.
    */
   async onApplicationBootstrap(): Promise<void> {
     const { mode, sources } = this.options.inbound;
     // No sources, no calls received: an app that only sends has nothing to release.
     if (mode !== 'sync' || Object.keys(sources).length === 0 || !SQLITE.has(this.dataSource.options.type)) return;
     try {
-      const since = Date.now() - CLAIM_LEASE_MS - 60_000;
-      const released = await this.inbox.releaseUnfinished(since, inboundMessages.unfinishedRun());
-      if (released > 0) this.logger.warn(inboundMessages.releasedUnfinished(released));
+      const lock = (this.processLock = SqliteProcessLock.open(this.dataSource));
+      // Another SQLite driver: the file is taken to serve this process alone, as the README says.
+      if (!lock) return await this.releaseUnfinished();
+      if (!(await lock.whenAlone(() => this.releaseUnfinished()))) this.logger.log(inboundMessages.otherProcess());
     } catch (err) {
       this.logger.warn(inboundMessages.releaseFailed(err instanceof Error ? err.message : String(err)));
     }
+  }
+
+  onApplicationShutdown(): void {
+    this.processLock?.close();
+    this.processLock = null;
+  }
+
+  private async releaseUnfinished(): Promise<void> {
+    const since = Date.now() - CLAIM_LEASE_MS - 60_000;
+    const released = await this.inbox.releaseUnfinished(since, inboundMessages.unfinishedRun());
+    if (released > 0) this.logger.warn(inboundMessages.releasedUnfinished(released));
   }
 
   /**

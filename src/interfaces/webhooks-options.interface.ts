@@ -130,6 +130,12 @@ export interface InboundOptions {
    * @default 5
    */
   queueAttempts?: number;
+  /**
+   * Queue mode: how often `received` inbox rows whose Bull job vanished (Redis lost it, or Bull
+   * failed it for stalling) are looked for and queued again.
+   * @default 30_000
+   */
+  reconcileIntervalMs?: number;
 }
 
 /** Options of `WebhooksModule.forRoot` / `forRootAsync`. Every field is optional. */

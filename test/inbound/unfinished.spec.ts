@@ -139,3 +139,35 @@ describe.each(testDatabases())('a run whose process died, on %s', (kind) => {
     expect(queued.handlers.calls.filter((c) => c.ctx.id === id)).toHaveLength(1);
   });
 });
+
+describe.each(testDatabases().filter((kind) => kind === 'sqlite'))('a second process on the same SQLite file (%s)', (kind) => {
+  it('does not release the rows the first is still running, which the first then finishes once', async () => {
+    const db = await createTestDatabase(kind);
+    const prefix = testPrefix();
+    let first: Awaited<ReturnType<typeof startInboundApp>> | undefined;
+    let second: Awaited<ReturnType<typeof startInboundApp>> | undefined;
+    let release!: () => void;
+    try {
+      first = await startInboundApp({ db, prefix });
+      first.handlers.hold = new Promise((resolve) => (release = resolve));
+      const id = `msg_${randomBytes(8).toString('hex')}`;
+      const answer = postWebhook(first.app, 'partner', { type: 'order.completed', data: {} }, { id }).then((res) => res.status);
+      await eventually(() => first!.handlers.calls.some((c) => c.ctx.id === id));
+
+      // Another process (a deploy overlapping the old one) boots on the same file meanwhile.
+      second = await startInboundApp({ db, prefix, skipMigrations: true });
+      expect((await inboxRows(second.app)).find((r) => r.eventId === id)).toMatchObject({ status: 'received', attempts: 0 });
+      // The first process finishes its run: the row is processed once, and no retry runs it again.
+      first.handlers.hold = null;
+      release();
+      expect(await answer).toBe(200);
+      expect((await inboxRows(second.app)).find((r) => r.eventId === id)).toMatchObject({ status: 'processed', attempts: 1 });
+      expect((await postWebhook(second.app, 'partner', { type: 'order.completed', data: {} }, { id })).body.status).toBe('duplicate');
+    } finally {
+      release?.();
+      await second?.close();
+      await first?.close();
+      await db.drop();
+    }
+  });
+});

@@ -18,7 +18,7 @@ describe('resolveWebhooksOptions', () => {
       network: { allow: [], httpsOnly: false },
       retentionMs: 30 * 24 * 3600 * 1000,
     });
-    expect(o.inbound).toMatchObject({ path: 'webhooks', mode: 'sync', sources: {}, retentionMs: 30 * 24 * 3600 * 1000 });
+    expect(o.inbound).toMatchObject({ path: 'webhooks', mode: 'sync', sources: {}, retentionMs: 30 * 24 * 3600 * 1000, reconcileIntervalMs: 30_000 });
     expect(resolveWebhooksOptions({ inbound: { retentionMs: 0 } }).inbound.retentionMs).toBe(0);
   });
 
@@ -34,6 +34,7 @@ describe('resolveWebhooksOptions', () => {
     [{ outbound: { network: { allow: 'x' } } }, /"outbound.network.allow"/],
     [{ outbound: { network: { httpsOnly: 'yes' } } }, /"outbound.network.httpsOnly" must be true or false/],
     [{ inbound: { mode: 'later' } }, /"inbound.mode" must be one of sync, queue/],
+    [{ inbound: { reconcileIntervalMs: 5 } }, /"inbound.reconcileIntervalMs" must be an integer >= 10/],
     [{ inbound: { retentionMs: 3_600_000 } }, /"inbound.retentionMs" must be 0 \(keep every row\) or an integer >= 86400000 \(one day/],
     [{ inbound: { retentionMs: -1 } }, /"inbound.retentionMs"/],
     [{ outbound: { retentionMs: 60_000 } }, /"outbound.retentionMs" must be 0 \(keep every row\) or an integer >= 86400000 \(one day: a shorter window forgets idempotency keys/],
