@@ -36,6 +36,7 @@ export const inboundMessages = {
   invalidEventType: (why: string) => `The body was verified but ${why}.`,
   handlerFailed: () => 'A handler failed; the event was released, so a retry will run it again.',
   inboxUnavailable: () => 'The webhook inbox cannot be written right now; retry later.',
+  unstorable: () => 'The webhook inbox cannot store the values of this event; sending it again will not help.',
   queueUnavailable: () => 'The webhook queue cannot be reached right now; retry later.',
   releasedUnfinished: (count: number) =>
     `Released ${count} webhook inbox row${count === 1 ? '' : 's'} whose handlers never finished (the process ended ` +

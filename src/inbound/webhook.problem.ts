@@ -10,6 +10,7 @@ export type WebhookProblemCode =
   | 'raw_body_missing'
   | 'invalid_json'
   | 'invalid_event_type'
+  | 'unstorable_event'
   | 'handler_failed'
   | 'inbox_unavailable';
 
@@ -22,6 +23,7 @@ export const PROBLEMS: Record<WebhookProblemCode, { status: number; title: strin
   malformed_headers: { status: 400, title: 'Malformed webhook header' },
   invalid_json: { status: 400, title: 'Invalid webhook payload' },
   invalid_event_type: { status: 400, title: 'Invalid webhook event type' },
+  unstorable_event: { status: 422, title: 'Webhook event not storable' },
   missing_signature: { status: 401, title: 'Missing webhook signature' },
   malformed_signature: { status: 401, title: 'Malformed webhook signature' },
   signature_mismatch: { status: 401, title: 'Invalid webhook signature' },

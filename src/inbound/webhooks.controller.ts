@@ -2,7 +2,7 @@ import { Controller, HttpStatus, Inject, Logger, Post, Req, Res, SetMetadata, Us
 import { HttpAdapterHost } from '@nestjs/core';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
 import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
-import { InboxService, InboxUnavailableError, type ClaimedRow } from './inbox.service.js';
+import { InboxDataError, InboxService, InboxUnavailableError, type ClaimedRow } from './inbox.service.js';
 import { InboundProcessor } from './inbound.processor.js';
 import { hashId, type InboundSource, type ReadEvent } from './inbound.sources.js';
 import type { WebhookHeaders } from './schemes/scheme.utils.js';
@@ -125,6 +125,8 @@ export function createWebhooksController(path: string): Type<unknown> {
       try {
         return await this.inbox.claim(entry);
       } catch (err) {
+        // The database refused the values themselves: retrying the same call cannot help, so no 503.
+        if (err instanceof InboxDataError) throw new WebhookProblem('unstorable_event', inboundMessages.unstorable());
         if (!(err instanceof InboxUnavailableError)) throw err;
         throw new WebhookProblem('inbox_unavailable', inboundMessages.inboxUnavailable(), { 'Retry-After': RETRY_AFTER_SECONDS });
       }

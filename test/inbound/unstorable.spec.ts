@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Injectable } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
+import { DataSource } from 'typeorm';
 import { OnWebhook } from '../../src/inbound/decorators/on-webhook.decorator.js';
 import { InboxService, InboxUnavailableError } from '../../src/inbound/inbox.service.js';
 import { hashId } from '../../src/inbound/inbound.sources.js';
@@ -76,6 +77,24 @@ describe.each(testDatabases())('inbound text PostgreSQL cannot store, on %s', (k
     expect(row).toMatchObject({ status: 'failed', attempts: 1, lastError: 'NulErrorHandler.fail: bad \uFFFD byte' });
     // Released: the sender's retry is run again, not answered as a duplicate.
     expect((await postWebhook(t.app, 'partner', { type: 'nul.error', data: {} }, { id })).status).toBe(500);
+  });
+
+  it('answers 422 unstorable_event, not 503, when the database refuses a verified call as bad data', async () => {
+    // A refusal the test installs on its own database: a data error, while the database is up.
+    const ds = t.app.get(DataSource);
+    const refuse = kind === 'postgres'
+      ? ["ALTER TABLE webhook_inbox ADD CONSTRAINT refuse_type CHECK (type <> 'refused.type')",
+        'ALTER TABLE webhook_inbox DROP CONSTRAINT refuse_type']
+      : ["CREATE TRIGGER refuse_type BEFORE INSERT ON webhook_inbox WHEN NEW.type = 'refused.type' BEGIN SELECT RAISE(ABORT, 'refused'); END",
+        'DROP TRIGGER refuse_type'];
+    await ds.query(refuse[0]);
+    try {
+      const res = await postWebhook(t.app, 'partner', { type: 'refused.type', data: { n: nonce() } });
+      expect([res.status, problem(res.text).code]).toEqual([422, 'unstorable_event']);
+      expect(res.headers['retry-after']).toBeUndefined();
+    } finally {
+      await ds.query(refuse[1]);
+    }
   });
 
   (kind === 'postgres' ? it : it.skip)('rejects values PostgreSQL refuses as bad data, not as an unavailable inbox', async () => {
