@@ -81,8 +81,9 @@ export function idempotencyScope(customerId: string | null, idempotencyKey: stri
   if (chars > IDEMPOTENCY_SCOPE_LENGTH) {
     throw new WebhookValidationError(
       'idempotencyKey',
-      `idempotencyKey is too long for this customerId once stored: escaped as JSON, the two take ${chars} characters ` +
-        `and at most ${IDEMPOTENCY_SCOPE_LENGTH} fit. Use a shorter key, or fewer quotes, backslashes and control characters.`,
+      `idempotencyKey is too long for this customerId once stored: escaped as JSON, the two take ${chars} ` +
+        `characters and at most ${IDEMPOTENCY_SCOPE_LENGTH} fit. Use a shorter key, or fewer quotes, backslashes ` +
+        'and control characters.',
     );
   }
   return scope;

@@ -54,11 +54,15 @@ const DELIVERY_IDS_MADE = 4;
  */
 export const DELIVERY_ROWS_PER_INSERT = 5_000;
 
-const INSERT_DELIVERY_ROW = "(?, ?, ?, 'pending', 0, ?, ?, ?)";
+const INSERT_DELIVERIES =
+  'INSERT INTO webhook_deliveries (id, message_id, endpoint_id, status, attempts, next_attempt_at, created_at, updated_at) VALUES';
+
+/** A new delivery: id, message id, endpoint id. */
+type DeliveryRow = readonly [string, string, string];
 
 type MessageRow = Pick<WebhookMessage, 'id' | 'type' | 'customerId' | 'body' | 'createdAt'>;
 
-/** An endpoint's filters as raw SQL reads them: `event_types` is a simple-json column, JSON text on both databases. */
+/** An endpoint's filters as raw SQL reads them (`event_types` is simple-json: JSON text on both databases). */
 function storedFilters(eventTypes: string | null): string[] | null {
   return eventTypes ? (JSON.parse(eventTypes) as string[]) : null;
 }
@@ -107,8 +111,17 @@ function isValidDate(value: unknown): value is Date {
 }
 
 /** The refusal of an operation on a disabled endpoint's deliveries. */
-function endpointDisabled(field: string, endpoint: { id: string; disabledReason: string | null }, doing: string): WebhookValidationError {
-  return new WebhookValidationError(field, `Endpoint ${endpoint.id} is disabled (${endpoint.disabledReason}); re-enable it with updateEndpoint before ${doing}.`);
+function endpointDisabled(field: string, id: string, reason: string | null, doing: string): WebhookValidationError {
+  const message = `Endpoint ${id} is disabled (${reason}); re-enable it with updateEndpoint before ${doing}.`;
+  return new WebhookValidationError(field, message);
+}
+
+/** An endpoint row as {@link WebhookService.replayMissing} reads it. */
+interface EndpointMatchRow {
+  enabled: boolean | number;
+  disabled_reason: string | null;
+  customer_id: string | null;
+  event_types: string | null;
 }
 
 /**
@@ -191,15 +204,20 @@ export class WebhookService {
     if (patch.customerId !== undefined) set.customerId = validateKey('customerId', patch.customerId);
     if (patch.headers !== undefined) set.headers = validateHeaders(patch.headers);
     if (patch.description !== undefined) set.description = patch.description;
-    if (patch.enabled !== undefined && typeof patch.enabled !== 'boolean') throw new WebhookValidationError('enabled', 'enabled must be true or false.');
-    if (patch.enabled === false) Object.assign(set, { enabled: false, disabledReason: () => "COALESCE(disabled_reason, 'disabled by the app')" });
+    if (patch.enabled !== undefined && typeof patch.enabled !== 'boolean') {
+      throw new WebhookValidationError('enabled', 'enabled must be true or false.');
+    }
+    if (patch.enabled === false) {
+      Object.assign(set, { enabled: false, disabledReason: () => "COALESCE(disabled_reason, 'disabled by the app')" });
+    }
     let reenabled = false;
     if (patch.enabled === true) {
       Object.assign(set, { enabled: true, disabledReason: null, failingSince: null, consecutiveFailures: 0 });
       // Read and written in one transaction (the row locked on PostgreSQL), so 'endpoint.enabled'
       // is emitted exactly when this call turned a disabled endpoint on.
       reenabled = await this.tx.run(async (m) => {
-        const [row] = await runSql<{ enabled: boolean | number }>(m, `SELECT enabled FROM webhook_endpoints WHERE id = ?${this.forUpdate}`, [id]);
+        const sql = `SELECT enabled FROM webhook_endpoints WHERE id = ?${this.forUpdate}`;
+        const [row] = await runSql<{ enabled: boolean | number }>(m, sql, [id]);
         if (row) await this.updateById(m, WebhookEndpoint, 'endpoint', id, set);
         return row !== undefined && !row.enabled;
       });
@@ -237,7 +255,7 @@ export class WebhookService {
     if (!Number.isSafeInteger(grace) || grace < 0) throw new WebhookValidationError('graceSeconds', 'graceSeconds must be an integer >= 0.');
     const next = opts.secret === undefined ? generateSecret() : validateSecret(opts.secret);
     const now = Date.now();
-    // The current secret moves to previous_secret in the statement itself: no read, nothing else written.
+    // The current secret moves to previous_secret within the statement: no read, nothing else written.
     await this.tx.write((m) =>
       this.updateById(m, WebhookEndpoint, 'endpoint', id, {
         previousSecret: grace > 0 ? () => 'secret' : null,
@@ -289,14 +307,15 @@ export class WebhookService {
   async redeliver(deliveryId: string): Promise<WebhookDelivery> {
     const delivery = await this.findOrThrow(WebhookDelivery, 'delivery', deliveryId);
     const endpoint = await this.getEndpoint(delivery.endpointId);
-    if (!endpoint.enabled) throw endpointDisabled('deliveryId', endpoint, 'redelivering');
+    if (!endpoint.enabled) throw endpointDisabled('deliveryId', endpoint.id, endpoint.disabledReason, 'redelivering');
     const job = await this.queue.getJob(deliveryId);
     if (job && (await job.isActive())) {
       throw new WebhookValidationError('deliveryId', `Delivery ${deliveryId} is being attempted right now.`);
     }
     await job?.remove();
     const now = new Date();
-    await this.tx.write((m) => this.updateById(m, WebhookDelivery, 'delivery', deliveryId, { status: 'pending', nextAttemptAt: now, enqueuedAt: null, updatedAt: now }));
+    const schedule = { status: 'pending' as const, nextAttemptAt: now, enqueuedAt: null, updatedAt: now };
+    await this.tx.write((m) => this.updateById(m, WebhookDelivery, 'delivery', deliveryId, schedule));
     const redelivered = await this.getDelivery(deliveryId);
     await this.outbox.enqueue([deliveryId], 'manual');
     return redelivered;
@@ -326,7 +345,9 @@ export class WebhookService {
    */
   async replayMissing(opts: ReplayMissingOptions): Promise<{ deliveryIds: string[] }> {
     const { endpointId, since, until } = opts ?? ({} as ReplayMissingOptions);
-    if (typeof endpointId !== 'string' || endpointId === '') throw new WebhookValidationError('endpointId', 'endpointId must be an endpoint id.');
+    if (typeof endpointId !== 'string' || endpointId === '') {
+      throw new WebhookValidationError('endpointId', 'endpointId must be an endpoint id.');
+    }
     if (!isValidDate(since)) throw new WebhookValidationError('since', 'since must be a valid Date.');
     if (until !== undefined && !(isValidDate(until) && until.getTime() > since.getTime())) {
       throw new WebhookValidationError('until', 'until must be a valid Date after since, or left out.');
@@ -338,21 +359,23 @@ export class WebhookService {
       const page = await this.tx.run(async (m) => {
         // Checked in each page's transaction (the row locked on PostgreSQL): no deliveries are
         // created once the endpoint is disabled, and concurrent replays of it take turns.
-        const [ep] = await runSql<{ enabled: boolean | number; disabled_reason: string | null; customer_id: string | null; event_types: string | null }>(
+        const [ep] = await runSql<EndpointMatchRow>(
           m,
-          `SELECT enabled, disabled_reason, customer_id, event_types FROM webhook_endpoints WHERE id = ?${this.forUpdate}`,
+          `SELECT enabled, disabled_reason, customer_id, event_types FROM webhook_endpoints
+           WHERE id = ?${this.forUpdate}`,
           [endpointId],
         );
         if (!ep) throw new WebhookNotFoundError(messages.notFound('endpoint', endpointId));
-        if (!ep.enabled) throw endpointDisabled('endpointId', { id: endpointId, disabledReason: ep.disabled_reason }, 'replaying');
+        if (!ep.enabled) throw endpointDisabled('endpointId', endpointId, ep.disabled_reason, 'replaying');
         const customer = ep.customer_id === null ? 'm.customer_id IS NULL' : 'm.customer_id = ?';
+        const window = [after.createdAt, until?.getTime() ?? Number.MAX_SAFE_INTEGER, after.id];
         const messagesSeen = await runSql<{ id: string; type: string; created_at: string | number }>(
           m,
           `SELECT m.id, m.type, m.created_at FROM webhook_messages m
            WHERE ${customer} AND m.created_at >= ? AND m.created_at < ? AND m.id > ?
              AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.message_id = m.id AND d.endpoint_id = ?)
            ORDER BY m.created_at, m.id LIMIT ${DELIVERY_ROWS_PER_INSERT}`,
-          [...(ep.customer_id === null ? [] : [ep.customer_id]), after.createdAt, until?.getTime() ?? Number.MAX_SAFE_INTEGER, after.id, endpointId],
+          [...(ep.customer_id === null ? [] : [ep.customer_id]), ...window, endpointId],
         );
         const filters = storedFilters(ep.event_types);
         const t = Date.now();
@@ -406,7 +429,7 @@ export class WebhookService {
     m: EntityManager,
     msg: { type: string; customerId: string | null; idempotencyKey: string | null; scope: string | null; body: string; now: Date },
   ): Promise<SendResult> {
-    const scope = msg.scope;
+    const { scope } = msg;
     const messageId = newId('msg', msg.now.getTime());
     const row = { id: messageId, type: msg.type, customerId: msg.customerId, idempotencyKey: msg.idempotencyKey, idempotencyScope: scope, body: msg.body, createdAt: msg.now };
     const endpointsSql = msg.customerId === null
@@ -442,13 +465,16 @@ export class WebhookService {
     return { messageId, deliveryIds: ids.map(([id]) => id), created: true };
   }
 
-  /** Pending delivery rows `[id, messageId, endpointId]` created at `t`, in statements that fit the drivers' limits. */
-  private async insertDeliveries(m: EntityManager, deliveries: readonly (readonly [string, string, string])[], t: number): Promise<void> {
+  /**
+   * Pending delivery rows `[id, messageId, endpointId]` created at `t`: one statement as a rule,
+   * several (in the caller's transaction) when the rows would exceed the drivers' parameter limits.
+   */
+  private async insertDeliveries(m: EntityManager, deliveries: readonly DeliveryRow[], t: number): Promise<void> {
     if (deliveries.length === 0) return;
     for (const run of chunks(deliveries, DELIVERY_ROWS_PER_INSERT)) {
       await runSql(
         m,
-        `INSERT INTO webhook_deliveries (id, message_id, endpoint_id, status, attempts, next_attempt_at, created_at, updated_at) VALUES ${rows(run.length, INSERT_DELIVERY_ROW)}`,
+        `${INSERT_DELIVERIES} ${rows(run.length, "(?, ?, ?, 'pending', 0, ?, ?, ?)")}`,
         run.flatMap(([id, messageId, endpointId]) => [id, messageId, endpointId, t, t, t]),
       );
     }
@@ -482,7 +508,7 @@ export class WebhookService {
     }
   }
 
-  /** ` FOR UPDATE` where row locks exist; SQLite's writes are serialised by {@link TransactionRunner} instead. */
+  /** ` FOR UPDATE` where row locks exist; on SQLite the {@link TransactionRunner} serialises writes instead. */
   private get forUpdate(): string {
     return this.tx.isSqlite ? '' : ' FOR UPDATE';
   }
