@@ -1,6 +1,9 @@
 import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 import { TimeColumn } from './columns.js';
 
+/** Characters of `idempotency_scope` (as in the migration): the JSON of `[customerId, idempotencyKey]`. */
+export const IDEMPOTENCY_SCOPE_LENGTH = 600;
+
 /** One event as sent: its id is the `webhook-id` of every attempt, its body never changes. */
 @Entity('webhook_messages')
 @Index('idx_webhook_messages_customer_created', ['customerId', 'createdAt'])
@@ -20,7 +23,7 @@ export class WebhookMessage {
 
   /** `[customerId, idempotencyKey]` as JSON: unique, so a key is unique per customer (NULL: no key, not indexed). */
   @Index('uq_webhook_messages_idempotency', { unique: true, where: 'idempotency_scope IS NOT NULL' })
-  @Column({ name: 'idempotency_scope', type: 'varchar', length: 600, nullable: true, select: false })
+  @Column({ name: 'idempotency_scope', type: 'varchar', length: IDEMPOTENCY_SCOPE_LENGTH, nullable: true, select: false })
   idempotencyScope: string | null;
 
   /** The exact request body: `{"type","timestamp","data"}`. */

@@ -77,3 +77,12 @@ export interface RecoverFailedOptions {
   /** Only deliveries created at or after this instant. */
   since: Date;
 }
+
+/** Options of `WebhookService.replayMissing`. */
+export interface ReplayMissingOptions {
+  endpointId: string;
+  /** Messages created at or after this instant. */
+  since: Date;
+  /** Messages created before this instant. @default no upper bound */
+  until?: Date;
+}

@@ -1,3 +1,4 @@
+import { IDEMPOTENCY_SCOPE_LENGTH } from '../entities/webhook-message.entity.js';
 import { WebhookValidationError } from '../errors/webhook-validation.error.js';
 import { isValidEventFilter } from '../event-types.js';
 import { RESERVED_HEADERS } from '../webhooks.constants.js';
@@ -65,4 +66,25 @@ export function validateKey(field: 'customerId' | 'idempotencyKey', value: unkno
     throw new WebhookValidationError(field, field === 'customerId' ? messages.invalidCustomerId(value) : messages.invalidIdempotencyKey(value));
   }
   return value;
+}
+
+/**
+ * The stored scope of an idempotency key: `[customerId, idempotencyKey]` as JSON, so a key is
+ * unique per customer. Escaping (quotes, backslashes, control characters) can make it longer
+ * than its column even for keys within their own limits: refused here rather than by the database
+ * (PostgreSQL counts characters, hence code points; SQLite would store it whole).
+ */
+export function idempotencyScope(customerId: string | null, idempotencyKey: string | null): string | null {
+  if (idempotencyKey === null) return null;
+  const scope = JSON.stringify([customerId, idempotencyKey]);
+  const chars = scope.length > IDEMPOTENCY_SCOPE_LENGTH ? [...scope].length : scope.length;
+  if (chars > IDEMPOTENCY_SCOPE_LENGTH) {
+    throw new WebhookValidationError(
+      'idempotencyKey',
+      `idempotencyKey is too long for this customerId once stored: escaped as JSON, the two take ${chars} ` +
+        `characters and at most ${IDEMPOTENCY_SCOPE_LENGTH} fit. Use a shorter key, or fewer quotes, backslashes ` +
+        'and control characters.',
+    );
+  }
+  return scope;
 }

@@ -22,6 +22,17 @@ export function marks(n: number): string {
   return rows(n, '?');
 }
 
+/**
+ * `items` in runs of at most `size`: for multi-row statements that must stay under a driver's
+ * parameter limit. A list that fits is returned as the one run, uncopied.
+ */
+export function chunks<T>(items: readonly T[], size: number): (readonly T[])[] {
+  if (items.length <= size) return [items];
+  const out: T[][] = [];
+  for (let at = 0; at < items.length; at += size) out.push(items.slice(at, at + size));
+  return out;
+}
+
 /** `row` repeated `n` times, comma-separated: the VALUES of a multi-row statement. */
 export function rows(n: number, row: string): string {
   return n > 0 ? `${row}, `.repeat(n - 1) + row : '';

@@ -2,7 +2,16 @@ import { InjectQueue } from '@nestjs/bull';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { Queue } from 'bull';
-import { type DataSource, type EntityManager, In, IsNull, MoreThanOrEqual, type ObjectLiteral, type Repository } from 'typeorm';
+import {
+  type DataSource,
+  type EntityManager,
+  In,
+  IsNull,
+  MoreThanOrEqual,
+  type ObjectLiteral,
+  type QueryDeepPartialEntity,
+  type Repository,
+} from 'typeorm';
 import { WebhookAttempt } from '../entities/webhook-attempt.entity.js';
 import { WebhookDelivery } from '../entities/webhook-delivery.entity.js';
 import { WebhookEndpoint } from '../entities/webhook-endpoint.entity.js';
@@ -18,6 +27,7 @@ import type {
   Page,
   PageOptions,
   RecoverFailedOptions,
+  ReplayMissingOptions,
   SendOptions,
   SendResult,
   UpdateEndpointInput,
@@ -30,16 +40,33 @@ import { TransactionRunner } from '../transaction.runner.js';
 import { WebhookEvents } from '../webhook.events.js';
 import { WEBHOOKS_OPTIONS, WEBHOOKS_QUEUE } from '../webhooks.constants.js';
 import { messages } from '../webhooks.messages.js';
-import { validateFilters, validateHeaders, validateKey, validateSecret, validateUrl } from './endpoint.validation.js';
+import { idempotencyScope, validateFilters, validateHeaders, validateKey, validateSecret, validateUrl } from './endpoint.validation.js';
 import { OutboxService } from './outbox.service.js';
 import { RedisStalledError } from './redis.breaker.js';
-import { forDriver, marks, pgNamed, type PgStatement, returnedRows, rows, runSql, withReturnedRows } from './sql.js';
+import { chunks, forDriver, marks, pgNamed, type PgStatement, returnedRows, rows, runSql, withReturnedRows } from './sql.js';
 import { TransactionOutbox } from './transaction.outbox.js';
 
 /** Delivery ids made ahead for one PostgreSQL send; most events reach fewer endpoints. */
 const DELIVERY_IDS_MADE = 4;
 
+/**
+ * Rows per delivery INSERT (6 parameters each): under SQLite's limit of 32,766 parameters per
+ * statement and PostgreSQL's of 65,535, so a send to many endpoints is split, never refused.
+ */
+export const DELIVERY_ROWS_PER_INSERT = 5_000;
+
+const INSERT_DELIVERIES =
+  'INSERT INTO webhook_deliveries (id, message_id, endpoint_id, status, attempts, next_attempt_at, created_at, updated_at) VALUES';
+
+/** A new delivery: id, message id, endpoint id. */
+type DeliveryRow = readonly [string, string, string];
+
 type MessageRow = Pick<WebhookMessage, 'id' | 'type' | 'customerId' | 'body' | 'createdAt'>;
+
+/** An endpoint's filters as raw SQL reads them (`event_types` is simple-json: JSON text on both databases). */
+function storedFilters(eventTypes: string | null): string[] | null {
+  return eventTypes ? (JSON.parse(eventTypes) as string[]) : null;
+}
 
 /**
  * PostgreSQL `send()` without an idempotency key: the message, the endpoint match and the delivery
@@ -80,6 +107,24 @@ const PRUNE_MESSAGES = `DELETE FROM webhook_messages WHERE id IN (SELECT m.id FR
 
 const SQLITE_INSERT_MESSAGE = `INSERT INTO webhook_messages (id, type, customer_id, idempotency_key, idempotency_scope, body, created_at) VALUES (${marks(7)})`;
 
+function isValidDate(value: unknown): value is Date {
+  return value instanceof Date && !Number.isNaN(value.getTime());
+}
+
+/** The refusal of an operation on a disabled endpoint's deliveries. */
+function endpointDisabled(field: string, id: string, reason: string | null, doing: string): WebhookValidationError {
+  const message = `Endpoint ${id} is disabled (${reason}); re-enable it with updateEndpoint before ${doing}.`;
+  return new WebhookValidationError(field, message);
+}
+
+/** An endpoint row as {@link WebhookService.replayMissing} reads it. */
+interface EndpointMatchRow {
+  enabled: boolean | number;
+  disabled_reason: string | null;
+  customer_id: string | null;
+  event_types: string | null;
+}
+
 /**
  * The module's API: send events (transactionally when given a manager), manage endpoints,
  * read the delivery log and replay deliveries.
@@ -108,10 +153,11 @@ export class WebhookService {
     if (!isValidEventType(type)) throw new WebhookValidationError('type', messages.invalidEventType(type));
     const customerId = validateKey('customerId', opts.customerId);
     const idempotencyKey = validateKey('idempotencyKey', opts.idempotencyKey);
+    const scope = idempotencyScope(customerId, idempotencyKey);
     const now = new Date();
     const body = this.serialise(type, data, now);
 
-    const write = (m: EntityManager) => this.writeMessage(m, { type, customerId, idempotencyKey, body, now });
+    const write = (m: EntityManager) => this.writeMessage(m, { type, customerId, idempotencyKey, scope, body, now });
     const runner = opts.manager?.queryRunner;
     if (runner?.isTransactionActive) {
       const result = await write(opts.manager!);
@@ -147,23 +193,40 @@ export class WebhookService {
     return endpoint;
   }
 
-  /** Changes an endpoint. `enabled: true` on a disabled endpoint re-enables it and resets its health. */
+  /**
+   * Changes an endpoint. `enabled: true` on a disabled endpoint re-enables it and resets its health.
+   * Only the given fields are written, so a worker's write meanwhile (a 410 disabling the endpoint,
+   * a failure count) is kept; resolves to the endpoint as it is after the write.
+   */
   async updateEndpoint(id: string, patch: UpdateEndpointInput): Promise<WebhookEndpoint> {
-    const endpoint = await this.getEndpoint(id);
-    const wasEnabled = endpoint.enabled;
-    if (patch.url !== undefined) endpoint.url = validateUrl(patch.url, this.options.outbound.network.httpsOnly);
-    if (patch.eventTypes !== undefined) endpoint.eventTypes = validateFilters(patch.eventTypes);
-    if (patch.customerId !== undefined) endpoint.customerId = validateKey('customerId', patch.customerId);
-    if (patch.headers !== undefined) endpoint.headers = validateHeaders(patch.headers);
-    if (patch.description !== undefined) endpoint.description = patch.description;
-    if (patch.enabled !== undefined) {
-      endpoint.enabled = patch.enabled;
-      if (patch.enabled) Object.assign(endpoint, { disabledReason: null, failingSince: null, consecutiveFailures: 0 });
-      else endpoint.disabledReason ??= 'disabled by the app';
+    const set: QueryDeepPartialEntity<WebhookEndpoint> = { updatedAt: new Date() };
+    if (patch.url !== undefined) set.url = validateUrl(patch.url, this.options.outbound.network.httpsOnly);
+    if (patch.eventTypes !== undefined) set.eventTypes = validateFilters(patch.eventTypes);
+    if (patch.customerId !== undefined) set.customerId = validateKey('customerId', patch.customerId);
+    if (patch.headers !== undefined) set.headers = validateHeaders(patch.headers);
+    if (patch.description !== undefined) set.description = patch.description;
+    if (patch.enabled !== undefined && typeof patch.enabled !== 'boolean') {
+      throw new WebhookValidationError('enabled', 'enabled must be true or false.');
     }
-    endpoint.updatedAt = new Date();
-    await this.tx.write((m) => m.save(WebhookEndpoint, endpoint));
-    if (!wasEnabled && endpoint.enabled) this.events.emit('endpoint.enabled', { endpointId: id, customerId: endpoint.customerId });
+    if (patch.enabled === false) {
+      Object.assign(set, { enabled: false, disabledReason: () => "COALESCE(disabled_reason, 'disabled by the app')" });
+    }
+    let reenabled = false;
+    if (patch.enabled === true) {
+      Object.assign(set, { enabled: true, disabledReason: null, failingSince: null, consecutiveFailures: 0 });
+      // Read and written in one transaction (the row locked on PostgreSQL), so 'endpoint.enabled'
+      // is emitted exactly when this call turned a disabled endpoint on.
+      reenabled = await this.tx.run(async (m) => {
+        const sql = `SELECT enabled FROM webhook_endpoints WHERE id = ?${this.forUpdate}`;
+        const [row] = await runSql<{ enabled: boolean | number }>(m, sql, [id]);
+        if (row) await this.updateById(m, WebhookEndpoint, 'endpoint', id, set);
+        return row !== undefined && !row.enabled;
+      });
+    } else {
+      await this.tx.write((m) => this.updateById(m, WebhookEndpoint, 'endpoint', id, set));
+    }
+    const endpoint = await this.getEndpoint(id);
+    if (reenabled) this.events.emit('endpoint.enabled', { endpointId: id, customerId: endpoint.customerId });
     return endpoint;
   }
 
@@ -186,22 +249,23 @@ export class WebhookService {
 
   /**
    * Replaces the signing secret. The old one keeps signing alongside for `graceSeconds`, so
-   * receivers can switch without rejecting anything.
+   * receivers can switch without rejecting anything. Writes only the secret columns.
    */
   async rotateEndpointSecret(id: string, opts: { graceSeconds?: number; secret?: string } = {}): Promise<WebhookEndpoint> {
     const grace = opts.graceSeconds ?? 86_400;
     if (!Number.isSafeInteger(grace) || grace < 0) throw new WebhookValidationError('graceSeconds', 'graceSeconds must be an integer >= 0.');
-    const endpoint = await this.getEndpoint(id);
     const next = opts.secret === undefined ? generateSecret() : validateSecret(opts.secret);
     const now = Date.now();
-    Object.assign(endpoint, {
-      previousSecret: grace > 0 ? endpoint.secret : null,
-      previousSecretExpiresAt: grace > 0 ? new Date(now + grace * 1000) : null,
-      secret: next,
-      updatedAt: new Date(now),
-    });
-    await this.tx.write((m) => m.save(WebhookEndpoint, endpoint));
-    return endpoint;
+    // The current secret moves to previous_secret within the statement: no read, nothing else written.
+    await this.tx.write((m) =>
+      this.updateById(m, WebhookEndpoint, 'endpoint', id, {
+        previousSecret: grace > 0 ? () => 'secret' : null,
+        previousSecretExpiresAt: grace > 0 ? new Date(now + grace * 1000) : null,
+        secret: next,
+        updatedAt: new Date(now),
+      }),
+    );
+    return this.getEndpoint(id);
   }
 
   /** Messages, newest first. */
@@ -238,30 +302,29 @@ export class WebhookService {
 
   /**
    * Sends a delivery again now, whatever its state, with a fresh schedule; the attempt is
-   * logged as `manual`. Refused while its endpoint is disabled (re-enable it first).
+   * logged as `manual`. Refused while its endpoint is disabled (re-enable it first). Writes only
+   * the schedule columns: the attempt count and last result stay as the worker left them.
    */
   async redeliver(deliveryId: string): Promise<WebhookDelivery> {
     const delivery = await this.findOrThrow(WebhookDelivery, 'delivery', deliveryId);
     const endpoint = await this.getEndpoint(delivery.endpointId);
-    if (!endpoint.enabled) {
-      throw new WebhookValidationError('deliveryId', `Endpoint ${endpoint.id} is disabled (${endpoint.disabledReason}); re-enable it with updateEndpoint before redelivering.`);
-    }
+    if (!endpoint.enabled) throw endpointDisabled('deliveryId', endpoint.id, endpoint.disabledReason, 'redelivering');
     const job = await this.queue.getJob(deliveryId);
     if (job && (await job.isActive())) {
       throw new WebhookValidationError('deliveryId', `Delivery ${deliveryId} is being attempted right now.`);
     }
     await job?.remove();
-    Object.assign(delivery, { status: 'pending', nextAttemptAt: new Date(), enqueuedAt: null, updatedAt: new Date() });
-    await this.tx.write((m) => m.save(WebhookDelivery, delivery));
+    const now = new Date();
+    const schedule = { status: 'pending' as const, nextAttemptAt: now, enqueuedAt: null, updatedAt: now };
+    await this.tx.write((m) => this.updateById(m, WebhookDelivery, 'delivery', deliveryId, schedule));
+    const redelivered = await this.getDelivery(deliveryId);
     await this.outbox.enqueue([deliveryId], 'manual');
-    return delivery;
+    return redelivered;
   }
 
   /** Redelivers an endpoint's failed and discarded deliveries created since `since`. */
   async recoverFailed(opts: RecoverFailedOptions): Promise<{ deliveryIds: string[] }> {
-    if (!(opts.since instanceof Date) || Number.isNaN(opts.since.getTime())) {
-      throw new WebhookValidationError('since', 'since must be a valid Date.');
-    }
+    if (!isValidDate(opts.since)) throw new WebhookValidationError('since', 'since must be a valid Date.');
     await this.getEndpoint(opts.endpointId);
     const rows = await this.repo(WebhookDelivery).find({
       select: { id: true },
@@ -270,6 +333,66 @@ export class WebhookService {
     });
     for (const { id } of rows) await this.redeliver(id);
     return { deliveryIds: rows.map((r) => r.id) };
+  }
+
+  /**
+   * Creates the deliveries an endpoint should have had in a window and has not: for every message
+   * created in [`since`, `until`) for the endpoint's customer (none for an endpoint without one)
+   * whose type its filters match, and with no delivery to it, such as those sent while it was
+   * disabled. Messages from before the endpoint existed count too, which also lets a new endpoint
+   * catch up. The deliveries are created pending, in batches of {@link DELIVERY_ROWS_PER_INSERT}
+   * messages (each its own transaction), and enqueued like those of `send`; a second call finds
+   * nothing more to create. Refused while the endpoint is disabled (re-enable it first).
+   */
+  async replayMissing(opts: ReplayMissingOptions): Promise<{ deliveryIds: string[] }> {
+    const { endpointId, since, until } = opts ?? ({} as ReplayMissingOptions);
+    if (typeof endpointId !== 'string' || endpointId === '') {
+      throw new WebhookValidationError('endpointId', 'endpointId must be an endpoint id.');
+    }
+    if (!isValidDate(since)) throw new WebhookValidationError('since', 'since must be a valid Date.');
+    if (until !== undefined && !(isValidDate(until) && until.getTime() > since.getTime())) {
+      throw new WebhookValidationError('until', 'until must be a valid Date after since, or left out.');
+    }
+    const created: string[] = [];
+    // Pages in message id order, which is creation order: created_at moves the index scan on.
+    let after = { id: '', createdAt: since.getTime() };
+    for (;;) {
+      const page = await this.tx.run(async (m) => {
+        // Checked in each page's transaction (the row locked on PostgreSQL): no deliveries are
+        // created once the endpoint is disabled, and concurrent replays of it take turns.
+        const [ep] = await runSql<EndpointMatchRow>(
+          m,
+          `SELECT enabled, disabled_reason, customer_id, event_types FROM webhook_endpoints
+           WHERE id = ?${this.forUpdate}`,
+          [endpointId],
+        );
+        if (!ep) throw new WebhookNotFoundError(messages.notFound('endpoint', endpointId));
+        if (!ep.enabled) throw endpointDisabled('endpointId', endpointId, ep.disabled_reason, 'replaying');
+        const customer = ep.customer_id === null ? 'm.customer_id IS NULL' : 'm.customer_id = ?';
+        const window = [after.createdAt, until?.getTime() ?? Number.MAX_SAFE_INTEGER, after.id];
+        const messagesSeen = await runSql<{ id: string; type: string; created_at: string | number }>(
+          m,
+          `SELECT m.id, m.type, m.created_at FROM webhook_messages m
+           WHERE ${customer} AND m.created_at >= ? AND m.created_at < ? AND m.id > ?
+             AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.message_id = m.id AND d.endpoint_id = ?)
+           ORDER BY m.created_at, m.id LIMIT ${DELIVERY_ROWS_PER_INSERT}`,
+          [...(ep.customer_id === null ? [] : [ep.customer_id]), ...window, endpointId],
+        );
+        const filters = storedFilters(ep.event_types);
+        const t = Date.now();
+        const deliveries = messagesSeen
+          .filter((msg) => matchesAnyFilter(filters, msg.type))
+          .map((msg) => [newId('dlv', t), msg.id, endpointId] as const);
+        await this.insertDeliveries(m, deliveries, t);
+        return { seen: messagesSeen, deliveryIds: deliveries.map(([id]) => id) };
+      });
+      created.push(...page.deliveryIds);
+      await this.enqueueQuietly(page.deliveryIds);
+      if (page.seen.length < DELIVERY_ROWS_PER_INSERT) break;
+      const last = page.seen[page.seen.length - 1];
+      after = { id: last.id, createdAt: Number(last.created_at) };
+    }
+    return { deliveryIds: created };
   }
 
   /**
@@ -305,9 +428,9 @@ export class WebhookService {
 
   private async writeMessage(
     m: EntityManager,
-    msg: { type: string; customerId: string | null; idempotencyKey: string | null; body: string; now: Date },
+    msg: { type: string; customerId: string | null; idempotencyKey: string | null; scope: string | null; body: string; now: Date },
   ): Promise<SendResult> {
-    const scope = msg.idempotencyKey === null ? null : JSON.stringify([msg.customerId, msg.idempotencyKey]);
+    const { scope } = msg;
     const messageId = newId('msg', msg.now.getTime());
     const row = { id: messageId, type: msg.type, customerId: msg.customerId, idempotencyKey: msg.idempotencyKey, idempotencyScope: scope, body: msg.body, createdAt: msg.now };
     const endpointsSql = msg.customerId === null
@@ -337,17 +460,25 @@ export class WebhookService {
     }
     const t = msg.now.getTime();
     const ids = endpoints
-      // event_types is a simple-json column: JSON text on both databases.
-      .filter((e) => matchesAnyFilter(e.event_types ? (JSON.parse(e.event_types) as string[]) : null, msg.type))
-      .map((e) => [newId('dlv', t), e.id] as const);
-    if (ids.length) {
+      .filter((e) => matchesAnyFilter(storedFilters(e.event_types), msg.type))
+      .map((e) => [newId('dlv', t), messageId, e.id] as const);
+    await this.insertDeliveries(m, ids, t);
+    return { messageId, deliveryIds: ids.map(([id]) => id), created: true };
+  }
+
+  /**
+   * Pending delivery rows `[id, messageId, endpointId]` created at `t`: one statement as a rule,
+   * several (in the caller's transaction) when the rows would exceed the drivers' parameter limits.
+   */
+  private async insertDeliveries(m: EntityManager, deliveries: readonly DeliveryRow[], t: number): Promise<void> {
+    if (deliveries.length === 0) return;
+    for (const run of chunks(deliveries, DELIVERY_ROWS_PER_INSERT)) {
       await runSql(
         m,
-        `INSERT INTO webhook_deliveries (id, message_id, endpoint_id, status, attempts, next_attempt_at, created_at, updated_at) VALUES ${rows(ids.length, "(?, ?, ?, 'pending', 0, ?, ?, ?)")}`,
-        ids.flatMap(([id, endpointId]) => [id, messageId, endpointId, t, t, t]),
+        `${INSERT_DELIVERIES} ${rows(run.length, "(?, ?, ?, 'pending', 0, ?, ?, ?)")}`,
+        run.flatMap(([id, messageId, endpointId]) => [id, messageId, endpointId, t, t, t]),
       );
     }
-    return { messageId, deliveryIds: ids.map(([id]) => id), created: true };
   }
 
   /**
@@ -378,6 +509,27 @@ export class WebhookService {
       if (err instanceof RedisStalledError) return;
       this.logger.warn(`Enqueue failed (${(err as Error).message}); the relay will pick up ${ids.length} deliveries.`);
     }
+  }
+
+  /** ` FOR UPDATE` where row locks exist; on SQLite the {@link TransactionRunner} serialises writes instead. */
+  private get forUpdate(): string {
+    return this.tx.isSqlite ? '' : ' FOR UPDATE';
+  }
+
+  /**
+   * Writes only the columns in `set` of one row: a whole-row save would put back what a worker
+   * wrote after the row was read. {@link WebhookNotFoundError} when there is no such row.
+   */
+  private async updateById<T extends ObjectLiteral>(
+    m: EntityManager,
+    entity: new () => T,
+    kind: string,
+    id: string,
+    set: QueryDeepPartialEntity<T>,
+  ): Promise<void> {
+    if (typeof id !== 'string') throw new WebhookNotFoundError(messages.notFound(kind, String(id)));
+    const result = await m.createQueryBuilder().update(entity).set(set).where('id = :id', { id }).execute();
+    if (!result.affected) throw new WebhookNotFoundError(messages.notFound(kind, id));
   }
 
   private repo<T extends ObjectLiteral>(entity: new () => T): Repository<T> {

@@ -1,0 +1,74 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { DataSource } from 'typeorm';
+import { WebhookDelivery } from '../../src/entities/webhook-delivery.entity.js';
+import { WebhookEndpoint } from '../../src/entities/webhook-endpoint.entity.js';
+import { newId } from '../../src/ids.js';
+import { forDriver, rows, SQLITE } from '../../src/outbound/sql.js';
+import { WebhookService } from '../../src/outbound/webhook.service.js';
+import { generateSecret } from '../../src/signing/standard-webhooks.js';
+import { FAST_OUTBOUND, startTestApp, type TestApp } from '../support/app.js';
+import { testDatabases } from '../support/databases.js';
+
+/** More endpoints than one multi-row INSERT of deliveries can take on either database. */
+const ENDPOINTS = 12_000;
+const CUSTOMER = 'fan-out';
+
+describe.each(testDatabases())('send() to 12,000 endpoints on %s', (db) => {
+  let t: TestApp;
+  let svc: WebhookService;
+  let ds: DataSource;
+  let endpointIds: string[];
+  const sql = (text: string, params: unknown[]) => ds.query(forDriver(text, SQLITE.has(ds.options.type)), params);
+  const deliveriesOf = (messageId: string) => ds.getRepository(WebhookDelivery).countBy({ messageId });
+
+  beforeAll(async () => {
+    // Emitter with idle relay: the test looks at rows, and no worker posts 12,000 requests.
+    const outbound = { ...FAST_OUTBOUND, relayIntervalMs: 3_600_000, reconcileIntervalMs: 3_600_000 };
+    t = await startTestApp({ db, webhooks: { role: 'emitter', outbound } });
+    svc = t.app.get(WebhookService);
+    ds = t.app.get(DataSource);
+    const now = Date.now();
+    endpointIds = Array.from({ length: ENDPOINTS }, () => newId('ep', now));
+    const filters = JSON.stringify(['fan.*']);
+    for (let at = 0; at < ENDPOINTS; at += 1_000) {
+      const batch = endpointIds.slice(at, at + 1_000);
+      await sql(
+        `INSERT INTO webhook_endpoints (id, url, customer_id, event_types, secret, enabled, consecutive_failures, created_at, updated_at)
+         VALUES ${rows(batch.length, '(?, ?, ?, ?, ?, TRUE, 0, ?, ?)')}`,
+        batch.flatMap((id, i) => [id, `https://example.com/${at + i}`, CUSTOMER, filters, generateSecret(), now, now]),
+      );
+    }
+    expect(await ds.getRepository(WebhookEndpoint).countBy({ customerId: CUSTOMER })).toBe(ENDPOINTS);
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('writes a delivery for every endpoint inside the caller\'s transaction, which commits', async () => {
+    const sent = await ds.transaction(async (m) => {
+      // The caller's own change, which must commit with the message.
+      await m.query(forDriver('UPDATE webhook_endpoints SET description = ? WHERE id = ?', SQLITE.has(ds.options.type)), ['touched', endpointIds[0]]);
+      return svc.send('fan.out', { n: 1 }, { customerId: CUSTOMER, manager: m });
+    });
+    expect(sent.created).toBe(true);
+    expect(new Set(sent.deliveryIds).size).toBe(ENDPOINTS);
+    expect(await deliveriesOf(sent.messageId)).toBe(ENDPOINTS);
+    expect((await svc.getEndpoint(endpointIds[0])).description).toBe('touched');
+  });
+
+  it('with an idempotency key: every delivery written, and a repeat returns the same ids', async () => {
+    const first = await ds.transaction((m) => svc.send('fan.keyed', { n: 2 }, { customerId: CUSTOMER, idempotencyKey: 'fan-key', manager: m }));
+    expect(first.created).toBe(true);
+    expect(new Set(first.deliveryIds).size).toBe(ENDPOINTS);
+    expect(await deliveriesOf(first.messageId)).toBe(ENDPOINTS);
+    const again = await svc.send('fan.keyed', { n: 3 }, { customerId: CUSTOMER, idempotencyKey: 'fan-key' });
+    expect(again).toMatchObject({ messageId: first.messageId, created: false });
+    expect(again.deliveryIds).toEqual([...first.deliveryIds].sort());
+  });
+
+  it('without a manager, in a transaction of its own', async () => {
+    const sent = await svc.send('fan.plain', { n: 4 }, { customerId: CUSTOMER });
+    expect(sent.deliveryIds).toHaveLength(ENDPOINTS);
+    expect(await deliveriesOf(sent.messageId)).toBe(ENDPOINTS);
+  });
+});

@@ -1,0 +1,131 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { DataSource } from 'typeorm';
+import { WebhookDelivery } from '../../src/entities/webhook-delivery.entity.js';
+import { WebhookNotFoundError, WebhookValidationError } from '../../src/errors/webhook-validation.error.js';
+import { newId } from '../../src/ids.js';
+import { forDriver, rows, SQLITE } from '../../src/outbound/sql.js';
+import { DELIVERY_ROWS_PER_INSERT, WebhookService } from '../../src/outbound/webhook.service.js';
+import { FAST_OUTBOUND, startTestApp, type TestApp } from '../support/app.js';
+import { testDatabases } from '../support/databases.js';
+import { eventually, Receiver } from '../support/receiver.js';
+
+const tick = () => new Promise((resolve) => setTimeout(resolve, 5));
+
+describe.each(testDatabases())('replayMissing on %s', (db) => {
+  let t: TestApp;
+  let svc: WebhookService;
+  let receiver: Receiver;
+  const requestsTo = (path: string) => receiver.requests.filter((r) => r.url === path);
+
+  beforeAll(async () => {
+    receiver = await new Receiver().start();
+    t = await startTestApp({ db, webhooks: { outbound: FAST_OUTBOUND } });
+    svc = t.app.get(WebhookService);
+  });
+  afterAll(async () => {
+    await t?.close();
+    await receiver?.stop();
+  });
+
+  it('delivers what an endpoint missed while disabled: disable, send 3, re-enable, replay, 3 arrive', async () => {
+    const ep = await svc.createEndpoint({ url: receiver.url('/missed'), customerId: 'replay', eventTypes: ['order.*'] });
+    const since = new Date();
+    const before = await svc.send('order.created', { n: 0 }, { customerId: 'replay' });
+    await receiver.waitFor(1);
+
+    await svc.updateEndpoint(ep.id, { enabled: false });
+    const missed = [];
+    for (let n = 1; n <= 3; n++) missed.push(await svc.send('order.created', { n }, { customerId: 'replay' }));
+    expect(missed.map((s) => s.deliveryIds)).toEqual([[], [], []]);
+    // Not for this endpoint: another type, another customer, no customer.
+    await svc.send('invoice.paid', {}, { customerId: 'replay' });
+    await svc.send('order.created', {}, { customerId: 'replay-other' });
+    await svc.send('order.created', {});
+
+    await svc.updateEndpoint(ep.id, { enabled: true });
+    const { deliveryIds } = await svc.replayMissing({ endpointId: ep.id, since });
+    expect(deliveryIds).toHaveLength(3);
+    await eventually(() => requestsTo('/missed').length >= 4);
+    const arrived = requestsTo('/missed').slice(1);
+    expect(arrived.map((r) => r.headers['webhook-id']).sort()).toEqual(missed.map((s) => s.messageId).sort());
+    expect(arrived.map((r) => JSON.parse(r.body).data.n).sort()).toEqual([1, 2, 3]);
+    for (const id of deliveryIds) await eventually(async () => (await svc.getDelivery(id)).status === 'succeeded');
+
+    // Nothing is missing any more, and the message delivered before was never in question.
+    expect(await svc.replayMissing({ endpointId: ep.id, since })).toEqual({ deliveryIds: [] });
+    expect((await svc.listDeliveries({ messageId: before.messageId })).data).toHaveLength(1);
+    expect(requestsTo('/missed')).toHaveLength(4);
+  });
+
+  it('takes only messages created in [since, until), for an endpoint without a customer', async () => {
+    const ep = await svc.createEndpoint({ url: receiver.url('/window'), enabled: false });
+    await tick();
+    const sent = [];
+    for (let n = 0; n < 3; n++) {
+      sent.push(await svc.send('window.check', { n }));
+      await tick();
+    }
+    await svc.send('window.check', { n: 'customer' }, { customerId: 'window-other' });
+    const [first, second, third] = await Promise.all(sent.map((s) => svc.getMessage(s.messageId)));
+    expect(third.createdAt.getTime()).toBeGreaterThan(second.createdAt.getTime());
+    await svc.updateEndpoint(ep.id, { enabled: true });
+
+    const { deliveryIds } = await svc.replayMissing({ endpointId: ep.id, since: first.createdAt, until: third.createdAt });
+    const replayed = await Promise.all(deliveryIds.map((id) => svc.getDelivery(id)));
+    expect(replayed.map((d) => d.messageId).sort()).toEqual([first.id, second.id].sort());
+    expect(replayed.every((d) => d.endpointId === ep.id)).toBe(true);
+    await eventually(() => requestsTo('/window').length >= 2);
+  });
+
+  it('refuses a disabled endpoint and bad input, writing nothing', async () => {
+    const ep = await svc.createEndpoint({ url: receiver.url('/refused'), customerId: 'refused', enabled: false });
+    await svc.send('refused.one', {}, { customerId: 'refused' });
+    const since = new Date(Date.now() - 60_000);
+    await expect(svc.replayMissing({ endpointId: ep.id, since })).rejects.toThrow(/is disabled .*re-enable it with updateEndpoint before replaying/);
+    await expect(svc.replayMissing({ endpointId: 'ep_missing', since })).rejects.toBeInstanceOf(WebhookNotFoundError);
+    const bad: [unknown, string][] = [
+      [{ endpointId: ep.id, since: 'yesterday' }, 'since'],
+      [{ endpointId: ep.id, since: new Date(Number.NaN) }, 'since'],
+      [{ endpointId: ep.id, since, until: since }, 'until'],
+      [{ endpointId: ep.id, since, until: 'now' }, 'until'],
+      [{ endpointId: 42, since }, 'endpointId'],
+      [undefined, 'endpointId'],
+    ];
+    for (const [opts, field] of bad) {
+      const err = await svc.replayMissing(opts as never).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(WebhookValidationError);
+      expect(err).toMatchObject({ field });
+    }
+    expect((await svc.listDeliveries({ endpointId: ep.id })).data).toEqual([]);
+  });
+
+  it('pages through more messages than one batch, with many made in the same millisecond', async () => {
+    // An emitter of its own: no worker posts these thousands of deliveries.
+    const e = await startTestApp({ db, webhooks: { role: 'emitter', outbound: { ...FAST_OUTBOUND, relayIntervalMs: 3_600_000 } } });
+    try {
+      const service = e.app.get(WebhookService);
+      const ds = e.app.get(DataSource);
+      const ep = await service.createEndpoint({ url: 'https://example.com/paged', customerId: 'paged', eventTypes: ['keep.*'] });
+      const count = 2 * DELIVERY_ROWS_PER_INSERT + 500;
+      const at = Date.now() - 1_000;
+      // Every other message matches the filter; all share one created_at, so pages go by id.
+      const ids = Array.from({ length: count }, () => newId('msg', at));
+      for (let from = 0; from < count; from += 1_000) {
+        const batch = ids.slice(from, from + 1_000);
+        await ds.query(
+          forDriver(`INSERT INTO webhook_messages (id, type, customer_id, body, created_at) VALUES ${rows(batch.length, '(?, ?, ?, ?, ?)')}`, SQLITE.has(ds.options.type)),
+          batch.flatMap((id, i) => [id, (from + i) % 2 ? 'skip.it' : 'keep.it', 'paged', '{}', at]),
+        );
+      }
+      const { deliveryIds } = await service.replayMissing({ endpointId: ep.id, since: new Date(at) });
+      const kept = ids.filter((_, i) => i % 2 === 0);
+      expect(deliveryIds).toHaveLength(kept.length);
+      const written = await ds.getRepository(WebhookDelivery).find({ select: { messageId: true, status: true }, where: { endpointId: ep.id } });
+      expect(written.map((d) => d.messageId).sort()).toEqual(kept.sort());
+      expect(written.every((d) => d.status === 'pending')).toBe(true);
+      expect(await service.replayMissing({ endpointId: ep.id, since: new Date(at) })).toEqual({ deliveryIds: [] });
+    } finally {
+      await e.close();
+    }
+  });
+});
