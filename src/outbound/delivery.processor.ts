@@ -1,25 +1,44 @@
 import { InjectQueue } from '@nestjs/bull';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type BeforeApplicationShutdown, Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { Job, Queue } from 'bull';
 import type { DataSource, EntityManager } from 'typeorm';
 import { WebhookDelivery } from '../entities/webhook-delivery.entity.js';
 import { WebhookEndpoint } from '../entities/webhook-endpoint.entity.js';
+import { newId } from '../ids.js';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
 import { signStandard } from '../signing/standard-webhooks.js';
 import { TransactionRunner } from '../transaction.runner.js';
 import { WebhookEvents } from '../webhook.events.js';
 import { DELIVERY_JOB, WEBHOOKS_OPTIONS, WEBHOOKS_QUEUE } from '../webhooks.constants.js';
 import { type HttpAttemptResult, WebhookHttpClient } from './http.client.js';
-import { DeliveryStore, type LoadedDelivery } from './delivery.store.js';
+import { type AttemptRecord, DeliveryStore, isDataError, type LoadedDelivery } from './delivery.store.js';
 import type { DeliveryJobData } from './outbox.service.js';
 import { type AttemptOutcome, decideOutcome, RetryLaterError } from './retry.policy.js';
 import { settleWithin, SHUTDOWN_MARGIN_MS } from './shutdown.js';
+import { forDriver, returnedRows, withReturnedRows } from './sql.js';
 
 /** What one job run did, returned as the Bull job result. */
 export type DeliveryJobResult = AttemptOutcome['kind'] | 'skipped' | 'discarded';
 
 const TERMINAL = ['succeeded', 'failed', 'discarded'];
+/** Backoff of an attempt's record write that failed: first delay, cap, and how often to warn again. */
+const RECORD_RETRY_FIRST_MS = 100;
+const RECORD_RETRY_MAX_MS = 5_000;
+const RECORD_RETRY_LOG_EVERY = 20;
+/**
+ * One failure added to an endpoint's streak, judged on the stored `failing_since`: it disables the
+ * endpoint on 410 or once the streak is older than the cutoff. Only an enabled endpoint changes,
+ * so a row returned disabled was disabled by this statement.
+ */
+const TRACK_FAILURE = `UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, ?),
+  consecutive_failures = consecutive_failures + 1,
+  enabled = CASE WHEN ? = 1 OR failing_since <= ? THEN FALSE ELSE enabled END,
+  updated_at = CASE WHEN ? = 1 OR failing_since <= ? THEN ? ELSE updated_at END
+  WHERE id = ? AND enabled = TRUE RETURNING enabled, failing_since`;
+/** recordOutcome: the attempt could not be recorded at all. */
+const NOT_RECORDED = Symbol('not recorded');
 
 /**
  * Consumes delivery jobs: signs the stored body, POSTs it through the HTTP client, records the
@@ -31,6 +50,7 @@ export class DeliveryProcessor implements OnApplicationBootstrap, OnModuleDestro
   private readonly logger = new Logger(DeliveryProcessor.name);
   private working = false;
   private stopping: Promise<unknown> | null = null;
+  private readonly stopRecording = new AbortController();
   private readonly store: DeliveryStore;
 
   constructor(
@@ -78,6 +98,8 @@ export class DeliveryProcessor implements OnApplicationBootstrap, OnModuleDestro
       // Bull's own close, at onApplicationShutdown, would wait for them again without a bound
       // (an attempt whose database write hangs never ends): close now without waiting.
       await this.queue.close(true).catch((err: Error) => this.logger.debug(`Queue close failed: ${err.message}`));
+      // Attempts still retrying their write give up now: Bull retries their jobs as stalled.
+      this.stopRecording.abort();
     } else this.logger.log('Stopped taking deliveries; in-flight attempts finished.');
   }
 
@@ -94,13 +116,14 @@ export class DeliveryProcessor implements OnApplicationBootstrap, OnModuleDestro
     }
 
     const result = await this.http.post(endpoint.url, this.headers(delivery), delivery.body);
-    const outcome = decideOutcome(result, job.attemptsMade, this.options.outbound);
+    // The place in the schedule: a job the reconciler re-added carries the attempts made before it.
+    const index = (job.data.attemptsBefore ?? 0) + job.attemptsMade;
+    const outcome = decideOutcome(result, index, this.options.outbound);
     const number = delivery.attempts + 1;
     const now = new Date();
     const nextAttemptAt = outcome.kind === 'retry' ? new Date(now.getTime() + outcome.delayMs) : null;
-    // A success on a healthy endpoint changes nothing of the endpoint: no extra write.
-    const healthy = outcome.kind === 'succeeded' && !endpoint.failingSince && !endpoint.consecutiveFailures;
-    const disableReason = await this.store.record({
+    const recorded = await this.recordOutcome({
+      id: newId('atm', now.getTime()),
       deliveryId,
       number,
       statusCode: result.statusCode,
@@ -108,15 +131,54 @@ export class DeliveryProcessor implements OnApplicationBootstrap, OnModuleDestro
       responseBody: result.body,
       errorClass: result.errorClass,
       errorMessage: result.errorMessage,
-      trigger,
+      // Only the attempt a redelivery asked for is manual; its retries follow the schedule.
+      trigger: trigger === 'manual' && index === 0 ? 'manual' : 'scheduled',
       at: now,
       status: outcome.kind === 'succeeded' ? 'succeeded' : outcome.kind === 'retry' ? 'pending' : 'failed',
       nextAttemptAt,
-      health: healthy ? undefined : (m) => this.trackHealth(m, endpoint, outcome, now),
+      // A success resets the endpoint's streak in the recording statement itself (see DeliveryStore).
+      health: outcome.kind === 'succeeded' ? undefined : (m) => this.trackHealth(m, endpoint.id, outcome, now),
     });
-    this.announce(delivery, number, result, outcome, nextAttemptAt, disableReason);
+    if (recorded === NOT_RECORDED) return 'skipped';
+    this.announce(delivery, number, result, outcome, nextAttemptAt, recorded);
     if (outcome.kind === 'retry') throw new RetryLaterError(outcome.delayMs, result.errorMessage ?? 'failed');
     return outcome.kind;
+  }
+
+  /**
+   * Records a finished attempt; resolves with the reason when it disabled the endpoint. The POST
+   * has gone out, so this never throws for Bull to retry (a second POST with no record): a write
+   * that fails is retried, with a capped backoff, until it succeeds or the app stops (the job is
+   * then retried as stalled). A row the database refuses as data is stored without the
+   * receiver's text; NOT_RECORDED only when even that is refused (the delivery was deleted).
+   */
+  private async recordOutcome(record: AttemptRecord): Promise<string | null | typeof NOT_RECORDED> {
+    let current = record;
+    for (let tries = 1; ; tries++) {
+      try {
+        const reason = await this.store.record(current);
+        if (tries > 1) this.logger.log(`Attempt ${record.number} of delivery ${record.deliveryId} recorded after ${tries} tries.`);
+        return reason;
+      } catch (err) {
+        const message = (err as Error).message;
+        if (isDataError(err)) {
+          if (current !== record) {
+            this.logger.warn(`Attempt ${record.number} of delivery ${record.deliveryId} could not be recorded (${message}); is the delivery gone?`);
+            return NOT_RECORDED;
+          }
+          this.logger.warn(`Attempt ${record.number} of delivery ${record.deliveryId} refused by the database (${message}); recording it without the response.`);
+          current = { ...record, responseBody: null, errorMessage: record.errorMessage?.replace(/[^\x20-\x7e]/g, '?') ?? null };
+          continue;
+        }
+        if (this.stopRecording.signal.aborted) throw err;
+        if (tries === 1 || tries % RECORD_RETRY_LOG_EVERY === 0) {
+          this.logger.warn(`Recording attempt ${record.number} of delivery ${record.deliveryId} failed (${message}); retrying the write, not the request.`);
+        }
+        const delay = Math.min(RECORD_RETRY_MAX_MS, RECORD_RETRY_FIRST_MS * 2 ** (tries - 1));
+        await sleep(delay, undefined, { signal: this.stopRecording.signal }).catch(() => undefined);
+        if (this.stopRecording.signal.aborted) throw err;
+      }
+    }
   }
 
   /** Standard Webhooks headers, signed with every secret still valid (two during a rotation). */
@@ -137,42 +199,29 @@ export class DeliveryProcessor implements OnApplicationBootstrap, OnModuleDestro
   }
 
   /**
-   * Updates the endpoint's failure streak; disables it on 410 or after failing for
-   * `disableAfterMs`, discarding its pending deliveries. Returns the reason when it disabled it.
+   * Records a failure in the endpoint's streak, from the row's current values (another attempt may
+   * have ended the streak since this one read it); disables the endpoint on 410 or when the stored
+   * streak began `disableAfterMs` ago, discarding its pending deliveries. Returns the reason when
+   * this failure disabled it.
    */
-  private async trackHealth(m: EntityManager, endpoint: LoadedDelivery['endpoint'], outcome: AttemptOutcome, now: Date): Promise<string | null> {
-    if (outcome.kind === 'succeeded') {
-      // Written only when there was a streak to end: a healthy endpoint costs no extra write.
-      if (endpoint.failingSince || endpoint.consecutiveFailures) {
-        await m.update(WebhookEndpoint, { id: endpoint.id }, { failingSince: null, consecutiveFailures: 0 });
-      }
-      return null;
-    }
-    const failingSince = endpoint.failingSince ?? now;
-    let reason: string | null = null;
-    if (outcome.kind === 'gone') reason = 'endpoint answered 410 Gone';
-    else if (now.getTime() - failingSince.getTime() >= this.options.outbound.disableAfterMs) {
-      reason = `failing without success since ${failingSince.toISOString()}`;
-    }
+  private async trackHealth(m: EntityManager, endpointId: string, outcome: AttemptOutcome, now: Date): Promise<string | null> {
+    const gone = outcome.kind === 'gone' ? 1 : 0;
+    const cutoff = now.getTime() - this.options.outbound.disableAfterMs;
+    const sql = forDriver(TRACK_FAILURE, this.tx.isSqlite);
+    const [row] = returnedRows<{ enabled: unknown; failing_since: unknown }>(
+      await m.query(this.tx.isSqlite ? withReturnedRows(sql) : sql, [now.getTime(), gone, cutoff, gone, cutoff, now.getTime(), endpointId]),
+    );
+    // No row: the endpoint is gone or already disabled. Still enabled: the streak goes on.
+    if (!row || Boolean(row.enabled)) return null;
+    const reason = gone ? 'endpoint answered 410 Gone' : `failing without success since ${new Date(Number(row.failing_since)).toISOString()}`;
+    await m.update(WebhookEndpoint, { id: endpointId }, { disabledReason: reason });
+    // Kept, not dropped: discarded deliveries can be replayed with recoverFailed once re-enabled.
     await m
       .createQueryBuilder()
-      .update(WebhookEndpoint)
-      .set({
-        failingSince,
-        consecutiveFailures: () => 'consecutive_failures + 1',
-        ...(reason ? { enabled: false, disabledReason: reason, updatedAt: now } : {}),
-      })
-      .where('id = :id', { id: endpoint.id })
+      .update(WebhookDelivery)
+      .set({ status: 'discarded', nextAttemptAt: null, lastError: `endpoint disabled: ${reason}`, updatedAt: now })
+      .where("endpoint_id = :id AND status = 'pending'", { id: endpointId })
       .execute();
-    if (reason) {
-      // Kept, not dropped: discarded deliveries can be replayed with recoverFailed once re-enabled.
-      await m
-        .createQueryBuilder()
-        .update(WebhookDelivery)
-        .set({ status: 'discarded', nextAttemptAt: null, lastError: `endpoint disabled: ${reason}`, updatedAt: now })
-        .where("endpoint_id = :id AND status = 'pending'", { id: endpoint.id })
-        .execute();
-    }
     return reason;
   }
 

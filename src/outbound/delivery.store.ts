@@ -1,7 +1,6 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import type { AttemptErrorClass } from '../entities/webhook-attempt.entity.js';
 import type { DeliveryStatus } from '../entities/webhook-delivery.entity.js';
-import { newId } from '../ids.js';
 import type { TransactionRunner } from '../transaction.runner.js';
 import { Batcher } from './batcher.js';
 import { marks, pgNamed, type PgStatement, rows, runSql } from './sql.js';
@@ -32,6 +31,8 @@ export interface LoadedDelivery {
 
 /** One finished attempt and the delivery state it leads to. */
 export interface AttemptRecord {
+  /** The attempt row's id, chosen once: a write retried after a commit it did not hear of stores nothing twice. */
+  id: string;
   deliveryId: string;
   number: number;
   statusCode: number | null;
@@ -43,7 +44,10 @@ export interface AttemptRecord {
   at: Date;
   status: DeliveryStatus;
   nextAttemptAt: Date | null;
-  /** Endpoint health writes, run in the same transaction; returns why it disabled the endpoint. */
+  /**
+   * A failure's endpoint health writes, run in the same transaction; returns why it disabled the
+   * endpoint. A success needs none: recording it ends the endpoint's failure streak, if any.
+   */
   health?: (m: EntityManager) => Promise<string | null>;
 }
 
@@ -64,6 +68,12 @@ const LOAD_SQL = `SELECT d.id, d.message_id, d.endpoint_id, d.status, d.attempts
   JOIN webhook_messages m ON m.id = d.message_id
   WHERE d.id IN `;
 const ATTEMPT_COLUMNS = 'id, delivery_id, number, status_code, duration_ms, response_body, error_class, error_message, "trigger", created_at';
+/**
+ * A success ends its endpoint's failure streak, read from the row as it is now (the attempt's own
+ * read of the endpoint may be stale). An endpoint with no streak is not written.
+ */
+const RESET_STREAK = `UPDATE webhook_endpoints SET failing_since = NULL, consecutive_failures = 0
+  WHERE (failing_since IS NOT NULL OR consecutive_failures <> 0) AND id IN`;
 // SQLite's multi-row record (PostgreSQL uses PG_RECORD); CAST keeps the columns' types exact.
 const UPDATE_ROW = '(CAST(? AS varchar), CAST(? AS varchar), CAST(? AS integer), CAST(? AS bigint), CAST(? AS integer), CAST(? AS varchar), CAST(? AS bigint))';
 const UPDATE_SQL = `UPDATE webhook_deliveries SET status = v.status, attempts = v.attempts, next_attempt_at = v.next_attempt_at,
@@ -81,13 +91,15 @@ const PG_LOAD = {
   text: LOAD_SQL.replace(/IN $/, '= ANY(CAST($1 AS varchar[]))'),
 };
 const PG_RECORD = {
-  name: 'webhooks_record_attempts_v1',
+  name: 'webhooks_record_attempts_v2',
   text: `WITH v AS (
     SELECT * FROM unnest(CAST($1 AS varchar[]), CAST($2 AS varchar[]), CAST($3 AS integer[]), CAST($4 AS integer[]), CAST($5 AS integer[]),
       CAST($6 AS text[]), CAST($7 AS varchar[]), CAST($8 AS varchar[]), CAST($9 AS varchar[]), CAST($10 AS bigint[]), CAST($11 AS varchar[]), CAST($12 AS bigint[]))
       AS v(attempt_id, delivery_id, number, status_code, duration_ms, response_body, error_class, error_message, trigger, at, status, next_attempt_at)),
   a AS (INSERT INTO webhook_attempts (${ATTEMPT_COLUMNS})
-    SELECT attempt_id, delivery_id, number, status_code, duration_ms, response_body, error_class, error_message, trigger, at FROM v)
+    SELECT attempt_id, delivery_id, number, status_code, duration_ms, response_body, error_class, error_message, trigger, at FROM v
+    ON CONFLICT (id) DO NOTHING),
+  e AS (${RESET_STREAK} (SELECT d.endpoint_id FROM webhook_deliveries d JOIN v ON d.id = v.delivery_id WHERE v.status = 'succeeded'))
   UPDATE webhook_deliveries SET status = v.status, attempts = v.number, next_attempt_at = v.next_attempt_at,
     last_status_code = v.status_code, last_error = v.error_message, updated_at = v.at
   FROM v WHERE webhook_deliveries.id = v.delivery_id`,
@@ -135,7 +147,8 @@ export class DeliveryStore {
     try {
       return await this.write(records);
     } catch (err) {
-      if (records.length === 1) return [err as Error];
+      // A database away fails each row alike: each caller retries. Only a row refused as data is singled out.
+      if (records.length === 1 || !isDataError(err)) return records.map(() => err as Error);
       // One bad row (its delivery deleted meanwhile) must not fail its neighbours' jobs.
       const alone: (string | null | Error)[] = [];
       for (const r of records) alone.push(await this.write([r]).then(([reason]) => reason, (e: Error) => e));
@@ -156,12 +169,17 @@ export class DeliveryStore {
       });
     }
     const attempts = records.flatMap((r) => [
-      newId('atm', r.at.getTime()), r.deliveryId, r.number, r.statusCode, r.durationMs, r.responseBody, r.errorClass, r.errorMessage, r.trigger, r.at.getTime(),
+      r.id, r.deliveryId, r.number, r.statusCode, r.durationMs, r.responseBody, r.errorClass, r.errorMessage, r.trigger, r.at.getTime(),
     ]);
     const updates = records.flatMap((r) => [r.deliveryId, r.status, r.number, r.nextAttemptAt?.getTime() ?? null, r.statusCode, r.errorMessage, r.at.getTime()]);
+    const succeeded = records.filter((r) => r.status === 'succeeded').map((r) => r.deliveryId);
     return this.tx.run(async (m) => {
-      await runSql(m, `INSERT INTO webhook_attempts (${ATTEMPT_COLUMNS}) VALUES ${rows(records.length, `(${marks(10)})`)}`, attempts);
+      const insert = `INSERT INTO webhook_attempts (${ATTEMPT_COLUMNS}) VALUES ${rows(records.length, `(${marks(10)})`)} ON CONFLICT (id) DO NOTHING`;
+      await runSql(m, insert, attempts);
       await runSql(m, `WITH ${UPDATE_WITH}${rows(records.length, UPDATE_ROW)}) ${UPDATE_SQL}`, updates);
+      if (succeeded.length) {
+        await runSql(m, `${RESET_STREAK} (SELECT endpoint_id FROM webhook_deliveries WHERE id IN (${marks(succeeded.length)}))`, succeeded);
+      }
       return this.healthOf(records, m);
     });
   }
@@ -189,11 +207,22 @@ export class DeliveryStore {
   }
 }
 
+/**
+ * Whether the database refused a write for what it holds (PostgreSQL SQLSTATE classes 22 and 23,
+ * SQLite's constraint and type errors), which trying again cannot fix; anything else (a lost
+ * connection, a lock, a busy SQLite) is worth another try.
+ */
+export function isDataError(err: unknown): boolean {
+  const e = err as { code?: unknown; driverError?: { code?: unknown } } | null;
+  const code = String(e?.code ?? e?.driverError?.code ?? '');
+  return /^2[23][0-9A-Z]{3}$/.test(code) || /^SQLITE_(CONSTRAINT|MISMATCH|TOOBIG|RANGE)/.test(code);
+}
+
 /** The records as the twelve column arrays that PG_RECORD unnests. */
 function recordColumns(records: AttemptRecord[]): unknown[][] {
   const columns: unknown[][] = Array.from({ length: 12 }, () => []);
   for (const r of records) {
-    const row = [newId('atm', r.at.getTime()), r.deliveryId, r.number, r.statusCode, r.durationMs, r.responseBody, r.errorClass, r.errorMessage, r.trigger,
+    const row = [r.id, r.deliveryId, r.number, r.statusCode, r.durationMs, r.responseBody, r.errorClass, r.errorMessage, r.trigger,
       r.at.getTime(), r.status, r.nextAttemptAt?.getTime() ?? null];
     row.forEach((v, i) => columns[i].push(v));
   }

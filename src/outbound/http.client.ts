@@ -9,7 +9,7 @@ import { BLOCKED_ERROR_CODE, NetworkPolicy, WEBHOOKS_DNS_RESOLVER, type ResolveA
 export interface HttpAttemptResult {
   statusCode: number | null;
   headers: Record<string, string | string[] | undefined>;
-  /** The first `maxResponseBodyBytes` of the body, as UTF-8. */
+  /** The first `maxResponseBodyBytes` of the body, as UTF-8 made storable (see {@link storableText}). */
   body: string | null;
   durationMs: number;
   errorClass: AttemptErrorClass | null;
@@ -51,7 +51,7 @@ export class WebhookHttpClient implements OnApplicationShutdown {
         dispatcher: this.agent,
         signal: AbortSignal.timeout(timeoutMs),
       });
-      const text = await readCapped(res.body, maxResponseBodyBytes);
+      const text = storableText(await readCapped(res.body, maxResponseBodyBytes));
       return {
         statusCode: res.statusCode,
         headers: res.headers,
@@ -79,7 +79,7 @@ export class WebhookHttpClient implements OnApplicationShutdown {
   private blocked(url: string, reason: string, started: number): HttpAttemptResult {
     this.logger.warn(`POST to ${hostOf(url)} refused by the outbound network policy: ${reason}`);
     const durationMs = Math.round(performance.now() - started);
-    return { statusCode: null, headers: {}, body: null, durationMs, errorClass: 'blocked', errorMessage: reason.slice(0, 500) };
+    return { statusCode: null, headers: {}, body: null, durationMs, errorClass: 'blocked', errorMessage: storableText(reason).slice(0, 500) };
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -123,5 +123,14 @@ function hostOf(url: string): string {
 
 function describe(err: unknown): string {
   const e = err as { name?: string; message?: string; code?: string };
-  return `${e.code ?? e.name ?? 'Error'}: ${e.message ?? String(err)}`.slice(0, 500);
+  return storableText(`${e.code ?? e.name ?? 'Error'}: ${e.message ?? String(err)}`).slice(0, 500);
+}
+
+/**
+ * Text from a receiver made storable in any text column: PostgreSQL refuses U+0000 in text, and
+ * an attempt whose log cannot be written must not happen at all. Bytes that are not UTF-8 were
+ * already mapped to U+FFFD by the decoding; NUL gets the same replacement.
+ */
+export function storableText(text: string): string {
+  return text.includes('\0') ? text.replaceAll('\0', '\uFFFD') : text;
 }

@@ -16,6 +16,8 @@ import { TransactionOutbox } from './transaction.outbox.js';
 export interface DeliveryJobData {
   deliveryId: string;
   trigger: 'scheduled' | 'manual';
+  /** Attempts of the current schedule made before this job (set by the reconciler): the job resumes the schedule. */
+  attemptsBefore?: number;
 }
 
 /** How long an enqueue may wait for Redis before the relay is left to do it. */
@@ -71,11 +73,11 @@ export class OutboxService implements OnApplicationBootstrap, BeforeApplicationS
     }
   }
 
-  /** Job options of a delivery: one job per delivery, retried on the module's schedule. */
-  jobOptions(deliveryId: string): JobOptions {
+  /** Job options of a delivery: one job per delivery, retried on the module's schedule (what is left of it). */
+  jobOptions(deliveryId: string, attemptsBefore = 0): JobOptions {
     return {
       jobId: deliveryId,
-      attempts: this.options.outbound.schedule.length,
+      attempts: this.options.outbound.schedule.length - attemptsBefore,
       backoff: { type: WEBHOOKS_BACKOFF },
       removeOnComplete: true,
     };
@@ -177,21 +179,33 @@ export class OutboxService implements OnApplicationBootstrap, BeforeApplicationS
       }
     }
     const lost = missing.length ? await this.stillPending(missing, olderThan) : [];
-    if (lost.length) {
-      await this.addJobs(lost, 'scheduled');
-      this.logger.warn(`Re-enqueued ${lost.length} pending deliveries whose job had vanished or failed.`);
+    // Attempts already made count: the job resumes the schedule where the lost one was.
+    const length = this.options.outbound.schedule.length;
+    const resumed = new Map<string, number>();
+    const manual: string[] = [];
+    for (const { id, attempts, manual_from } of lost) {
+      // The current schedule began with the last manual attempt, if any (a redelivery's retries are scheduled).
+      const made = Number(attempts) - (manual_from === null ? 0 : Number(manual_from) - 1);
+      // A whole schedule made yet pending: a redelivery whose job vanished before its first attempt.
+      if (made >= length) manual.push(id);
+      else resumed.set(id, made);
     }
+    if (resumed.size) await this.addJobs([...resumed.keys()], 'scheduled', resumed);
+    if (manual.length) await this.addJobs(manual, 'manual');
+    if (lost.length) this.logger.warn(`Re-enqueued ${lost.length} pending deliveries whose job had vanished or failed.`);
     return lost.length;
   }
 
-  private async stillPending(ids: string[], olderThan: number): Promise<string[]> {
-    const rows: { id: string }[] = await this.dataSource
+  /** Of `ids`, the rows still pending, with their attempts and the number of their last manual attempt. */
+  private async stillPending(ids: string[], olderThan: number): Promise<{ id: string; attempts: unknown; manual_from: unknown }[]> {
+    return this.dataSource
       .createQueryBuilder()
       .select('d.id', 'id')
+      .addSelect('d.attempts', 'attempts')
+      .addSelect("(SELECT MAX(a.number) FROM webhook_attempts a WHERE a.delivery_id = d.id AND a.trigger = 'manual')", 'manual_from')
       .from('webhook_deliveries', 'd')
       .where("d.id IN (:...ids) AND d.status = 'pending' AND d.enqueued_at IS NOT NULL AND d.enqueued_at < :olderThan", { ids, olderThan })
       .getRawMany();
-    return rows.map((r) => r.id);
   }
 
   private async claimUnqueued(createdBefore: number): Promise<string[]> {
@@ -221,15 +235,15 @@ export class OutboxService implements OnApplicationBootstrap, BeforeApplicationS
     return rows.map((r) => r.id);
   }
 
-  private async addJobs(ids: string[], trigger: DeliveryJobData['trigger']): Promise<void> {
+  private async addJobs(ids: string[], trigger: DeliveryJobData['trigger'], attemptsBefore?: ReadonlyMap<string, number>): Promise<void> {
     // Redis known to be away or stalled: fail at once instead of holding the caller.
     this.breaker.check();
     if (['end', 'close', 'reconnecting'].includes(this.queue.client.status)) throw new Error(`Redis is ${this.queue.client.status}`);
-    const jobs = ids.map((deliveryId) => ({
-      name: DELIVERY_JOB,
-      data: { deliveryId, trigger } satisfies DeliveryJobData,
-      opts: this.jobOptions(deliveryId),
-    }));
+    const jobs = ids.map((deliveryId) => {
+      const before = attemptsBefore?.get(deliveryId) ?? 0;
+      const data: DeliveryJobData = before ? { deliveryId, trigger, attemptsBefore: before } : { deliveryId, trigger };
+      return { name: DELIVERY_JOB, data, opts: this.jobOptions(deliveryId, before) };
+    });
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
