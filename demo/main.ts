@@ -57,7 +57,7 @@ async function main(): Promise<number> {
       TypeOrmModule.forRoot({
         type: 'better-sqlite3',
         database: join(dir, 'demo.sqlite'),
-        // WAL lets the delivery worker read while the app writes; see README "SQLite".
+        // WAL lets the delivery worker read while the app writes; see docs/operations.md "SQLite".
         prepareDatabase: (db: { pragma(s: string): unknown }) => {
           db.pragma('journal_mode = WAL');
         },

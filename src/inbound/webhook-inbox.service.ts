@@ -94,7 +94,7 @@ export class WebhookInbox implements OnApplicationBootstrap, OnApplicationShutdo
     if (mode !== 'sync' || Object.keys(sources).length === 0 || !SQLITE.has(this.dataSource.options.type)) return;
     try {
       const lock = (this.processLock = SqliteProcessLock.open(this.dataSource));
-      // Another SQLite driver: the file is taken to serve this process alone, as the README says.
+      // Another SQLite driver: the file is taken to serve this process alone, as docs/guarantees.md says.
       if (!lock) return await this.releaseUnfinished();
       if (!(await lock.whenAlone(() => this.releaseUnfinished()))) this.logger.log(inboundMessages.otherProcess());
     } catch (err) {

@@ -37,7 +37,7 @@ describe('fault: the database stops answering during an attempt, then SIGTERM (p
       await svc.createEndpoint({ url: receiver.url('/hang'), customerId: 'hang' });
       const worker = (name: string, db = emitter.db) =>
         startWorker({ db, prefix: emitter.prefix, redisUrl: REDIS_URL, name, outbound: { ...OUTBOUND, ...outbound }, bullSettings: SHORT_LOCKS });
-      // As the README advises for PostgreSQL: a connect timeout, so that a connection being opened
+      // As docs/guarantees.md advises for PostgreSQL: a connect timeout, so that a connection being opened
       // to a hung database (by a relay pass) cannot hold DataSource.destroy() forever.
       const routed = proxy.route(emitter.db);
       const a = await worker('worker-a', { ...routed, options: { ...routed.options, extra: { connectionTimeoutMillis: 2_000 } } as typeof routed.options });

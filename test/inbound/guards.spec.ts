@@ -19,7 +19,7 @@ import { postWebhook } from '../../src/testing/index.js';
 import { testDatabases } from '../support/databases.js';
 import { ADAPTERS, startInboundApp } from './support.js';
 
-/** An app's global auth guard, written as the README shows: webhook calls carry a signature instead. */
+/** An app's global auth guard, written as docs/inbound.md shows: webhook calls carry a signature instead. */
 @Injectable()
 class AppAuthGuard implements CanActivate {
   canActivate(context: ExecutionContext): boolean {
@@ -51,7 +51,7 @@ class CsrfMiddleware implements NestMiddleware {
   }
 }
 
-/** The app's CSRF wiring, with the webhook route excluded as the README shows. */
+/** The app's CSRF wiring, with the webhook route excluded as docs/inbound.md shows. */
 @Module({})
 class CsrfModule implements NestModule {
   configure(consumer: MiddlewareConsumer) {

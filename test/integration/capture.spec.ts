@@ -8,7 +8,7 @@ import { FAST_OUTBOUND, startTestApp, type TestApp } from '../support/app.js';
 import { testDatabases } from '../support/databases.js';
 
 /**
- * The README's capture table, proven: which TypeORM operations give the declarative subscriber
+ * The capture table of docs/outbound.md, proven: which TypeORM operations give the declarative subscriber
  * a whole entity (and so emit), and which do not.
  */
 describe.each(testDatabases())('what entity events capture on %s', (db) => {

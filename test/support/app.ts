@@ -35,7 +35,7 @@ export interface TestAppOptions {
   logger?: LoggerService | false;
   /** forRootAsync with useClass instead of useFactory. */
   asyncClass?: boolean;
-  /** forRootAsync's `inboundPath`; when the key is absent, `webhooks.inbound.path` (as the README says to give it). */
+  /** forRootAsync's `inboundPath`; when the key is absent, `webhooks.inbound.path` (see docs/configuration.md). */
   inboundPath?: string;
   /** Extra Bull settings (short lock / stall intervals for fault tests). */
   bullSettings?: Record<string, unknown>;
