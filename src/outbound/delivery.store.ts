@@ -84,7 +84,7 @@ const UPDATE_WITH = 'v (id, status, attempts, next_attempt_at, last_status_code,
 /**
  * PostgreSQL: one statement text whatever the batch size (arrays as parameters), sent as a named
  * statement, so each connection parses and plans it once (measured: PostgreSQL server CPU per
- * delivery 273 → 250–266 µs; bench/ANALYSIS.md, second pass).
+ * delivery 273 → 250–266 µs; bench/NOTES.md).
  */
 const PG_LOAD = {
   name: 'webhooks_load_deliveries_v1',

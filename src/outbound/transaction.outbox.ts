@@ -7,7 +7,7 @@ import { RedisStalledError } from './redis.breaker.js';
 const PUBLISH_BATCH = 500;
 /**
  * How long the commits' ids gather before one addBulk publishes them. Bull's addBulk costs about
- * 70 µs of this process's CPU for one job and 25 µs per job for five or more (bench/ANALYSIS.md),
+ * 70 µs of this process's CPU for one job and 25 µs per job for five or more (bench/NOTES.md),
  * and that CPU is taken from the app's own requests; a few ms later is still right after commit.
  */
 const PUBLISH_GATHER_MS = 4;

@@ -107,7 +107,7 @@ interface WalConnection {
  * worker thread with its own connection runs the PASSIVE checkpoints, and the app's connection
  * checkpoints at commit only as a backstop (`wal_autocheckpoint` = {@link BACKSTOP_FRAMES}).
  * SQLite otherwise runs one inside the commit that crosses 1000 WAL pages, on the event loop: a
- * webhook adds several pages to a save (bench/ANALYSIS.md), so its share of checkpoints was the
+ * webhook adds several pages to a save (bench/NOTES.md), so its share of checkpoints was the
  * largest part of its cost. Durability is unchanged (the same checkpoints, the same `synchronous`
  * setting). Taken over only from SQLite's default `wal_autocheckpoint` (an app that set its own
  * keeps it), once the thread's connection is open; put back at shutdown, and at once if the
