@@ -71,13 +71,14 @@ sections.push(`## 2. Entity inserts with and without an emitting subscriber\n\n$
 
 if (process.env.BENCH_SOAK === '1') {
   log('soak: 100k deliveries on SQLite');
-  sections.push(`## 3. Memory soak\n\n${await runSoak(CONCURRENCY, command)}`);
-} else if (existsSync(SOAK_RESULTS)) {
-  const last = readFileSync(SOAK_RESULTS, 'utf8').split('\n').slice(4).join('\n').trim();
-  sections.push(`## 3. Memory soak\n\nNot run by this invocation (BENCH_SOAK=1 runs it; alone: \`npm run bench:soak\`). Last standalone run, as bench/RESULTS-soak.md records it (its date is on its first line below):\n\n${last}`);
-} else {
-  sections.push('## 3. Memory soak\n\nNot run (BENCH_SOAK=1 or `npm run bench:soak`).');
+  await runSoak(CONCURRENCY, command);
 }
+// The soak keeps its own file (it also runs alone), so its figures are written once.
+sections.push(
+  existsSync(SOAK_RESULTS)
+    ? '## 3. Memory soak\n\nIn [RESULTS-soak.md](RESULTS-soak.md), with its own date and command (`npm run bench:soak`, or `BENCH_SOAK=1` here).'
+    : '## 3. Memory soak\n\nNot run (BENCH_SOAK=1 or `npm run bench:soak`).',
+);
 
 // HOOK: the inbound benchmark (bench/inbound.ts, another engineer's) exports runInboundBench(): Promise<string>.
 if (!PARTS.has('inbound')) {
@@ -91,12 +92,10 @@ if (!PARTS.has('inbound')) {
   sections.push('## 4. Inbound\n\n**HOOK, not yet filled:** bench/inbound.ts does not exist yet; once it exports `runInboundBench(): Promise<string>`, its section appears here.');
 }
 
-const definitions = readFileSync(new URL('../../bench/DEFINITIONS.md', import.meta.url), 'utf8').trim();
-// Profiling notes written by hand (bench/ANALYSIS.md): where the time goes, measured prototypes.
-const ANALYSIS = new URL('../../bench/ANALYSIS.md', import.meta.url);
-const analysis = existsSync(ANALYSIS) ? `\n\n${readFileSync(ANALYSIS, 'utf8').trim()}` : '';
 const header = [
   '# Benchmark results',
+  '',
+  'How each figure is measured: [DEFINITIONS.md](DEFINITIONS.md). Where the time goes and what was tried: [NOTES.md](NOTES.md).',
   '',
   `Date: ${new Date().toISOString()}  `,
   `Command: \`${command}\`  `,
@@ -108,5 +107,5 @@ if (PARTIAL) {
   console.log(sections.filter((s) => !s.includes('Not run')).join('\n\n'));
   process.exit(0);
 }
-writeFileSync(RESULTS, `${header}\n\n${sections.join('\n\n')}\n\n${definitions}${analysis}\n`);
+writeFileSync(RESULTS, `${header}\n\n${sections.join('\n\n')}\n`);
 log(`wrote ${RESULTS.pathname}`);
