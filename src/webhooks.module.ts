@@ -34,6 +34,7 @@ import { messages } from './webhooks.messages.js';
  * Transactional, signed, retried webhooks: `WebhookService` to send, `@OnWebhook` to receive.
  * Needs the app's `TypeOrmModule.forRoot` (with `autoLoadEntities` or `WEBHOOK_ENTITIES`) and
  * `BullModule.forRoot`.
+ * @publicApi
  */
 @Module({
   imports: [DiscoveryModule, TypeOrmModule.forFeature(WEBHOOK_ENTITIES)],

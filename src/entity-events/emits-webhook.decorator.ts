@@ -2,10 +2,16 @@ import { isValidEventType } from '../event-types.js';
 import { didYouMean, unknownKey } from '../known-keys.js';
 import { messages } from '../webhooks.messages.js';
 
-/** Entity changes that can emit a webhook. */
+/**
+ * Entity changes that can emit a webhook.
+ * @publicApi
+ */
 export type EntityChange = 'insert' | 'update' | 'remove' | 'softRemove';
 
-/** One declarative webhook of an entity class. */
+/**
+ * One declarative webhook of an entity class.
+ * @publicApi
+ */
 export interface EmitsWebhookOptions<E = any> {
   /** The change(s) that emit. */
   on: EntityChange | EntityChange[];
@@ -35,6 +41,7 @@ const FUNCTION_KEYS = ['when', 'data', 'customerId'] as const;
  * @EmitsWebhook<Order>({ on: 'update', type: 'order.completed',
  *   when: (o, prev) => o.status === 'completed' && prev?.status !== 'completed' })
  * ```
+ * @publicApi
  */
 export function EmitsWebhook<E = any>(options: EmitsWebhookOptions<E>): ClassDecorator {
   // Checked where it is written, so a typo fails at import, long before an event is lost.

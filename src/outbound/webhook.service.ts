@@ -128,6 +128,7 @@ interface EndpointMatchRow {
 /**
  * The module's API: send events (transactionally when given a manager), manage endpoints,
  * read the delivery log and replay deliveries.
+ * @publicApi
  */
 @Injectable()
 export class WebhookService {
