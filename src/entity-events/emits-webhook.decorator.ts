@@ -35,8 +35,8 @@ const FUNCTION_KEYS = ['when', 'data', 'customerId'] as const;
 
 /**
  * Declares a webhook emitted when an entity is inserted, updated or removed through
- * `save` / `remove` / `softRemove`, inside the same transaction. May stand several times:
- *
+ * `save` / `remove` / `softRemove`, inside the same transaction. May stand several times.
+ * @example
  * ```ts
  * @EmitsWebhook<Order>({ on: 'update', type: 'order.completed',
  *   when: (o, prev) => o.status === 'completed' && prev?.status !== 'completed' })

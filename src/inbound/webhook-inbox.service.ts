@@ -176,6 +176,10 @@ export class WebhookInbox implements OnApplicationBootstrap, OnApplicationShutdo
    * `failed` row, or a `received` row untouched for 5 minutes, is taken. Rejects with a
    * {@link WebhookInboxError}: `not_found`, or `not_replayable` (processed, ignored, running, or a
    * body that could not be read). A handler that throws again resolves with `status: 'failed'`.
+   * @example
+   * ```ts
+   * const { status, error } = await inbox.replay(row.id); // the inbox row id, not the event id
+   * ```
    */
   async replay(id: string): Promise<InboxReplay> {
     const row = await this.inbox.find(id);

@@ -32,6 +32,13 @@ export interface WebhookReply {
  * `@OnWebhook` handler: in sync mode the first handler's reply is the answer instead of the
  * receipt. A string body is sent as text, anything else as JSON. Only 2xx statuses: an error
  * answer would make the sender retry a call whose handlers ran.
+ * @example
+ * ```ts
+ * @OnWebhook('slash_command', { source: 'slack' })
+ * deploy(data: { text: string }) {
+ *   return webhookReply({ response_type: 'ephemeral', text: `Deploying ${data.text}` });
+ * }
+ * ```
  * @publicApi
  */
 export function webhookReply(body: unknown, options: WebhookReplyOptions = {}): WebhookReply {

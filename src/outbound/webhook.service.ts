@@ -149,6 +149,13 @@ export class WebhookService {
    * deliveries. With `manager` inside a transaction, the rows commit or roll back with it and the
    * jobs are enqueued only after the real commit. Throws {@link WebhookValidationError} for a bad
    * type or payload, writing nothing.
+   * @example
+   * ```ts
+   * await dataSource.transaction(async (manager) => {
+   *   await manager.save(order);
+   *   await this.webhooks.send('order.completed', { order_id: order.id }, { customerId, manager });
+   * });
+   * ```
    */
   async send(type: string, data: unknown, opts: SendOptions = {}): Promise<SendResult> {
     if (!isValidEventType(type)) throw new WebhookValidationError('type', messages.invalidEventType(type));
@@ -170,7 +177,14 @@ export class WebhookService {
     return result;
   }
 
-  /** Creates an endpoint; its `whsec_` secret is generated when not given. */
+  /**
+   * Creates an endpoint; its `whsec_` secret is generated when not given.
+   * @example
+   * ```ts
+   * const endpoint = await webhooks.createEndpoint({ url: 'https://hooks.example.com/orders', eventTypes: ['order.*'] });
+   * // hand endpoint.secret to the subscriber: it verifies the signatures with it
+   * ```
+   */
   async createEndpoint(input: CreateEndpointInput): Promise<WebhookEndpoint> {
     const now = new Date();
     const endpoint = this.repo(WebhookEndpoint).create({

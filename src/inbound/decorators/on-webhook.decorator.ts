@@ -21,6 +21,11 @@ export interface OnWebhookMetadata {
  * `*`. It receives `(data, ctx)`: the payload's `data` (or the whole payload when it has none)
  * and a {@link WebhookContext}. May stand several times on one method; the method still runs
  * once per event.
+ * @example
+ * ```ts
+ * @OnWebhook('invoice.paid', { source: 'stripe' })
+ * paid(data: Stripe.Invoice, ctx: WebhookContext) { ... }
+ * ```
  * @publicApi
  */
 export function OnWebhook(type: string | string[], options: OnWebhookOptions = {}): MethodDecorator {
