@@ -89,11 +89,6 @@ export interface OutboundOptions {
    */
   reconcileIntervalMs?: number;
   /**
-   * Outbound network policy. The default refuses private, loopback, link-local, CGNAT,
-   * multicast, reserved and metadata addresses.
-   * @default { allow: [], httpsOnly: false }
-   */
-  /**
    * How long the delivery log of a fully delivered message is kept, in ms: once a day the module
    * deletes messages older than this whose every delivery succeeded (or that had none), with
    * their deliveries and attempts. Messages with a pending, failed or discarded delivery are
@@ -102,6 +97,11 @@ export interface OutboundOptions {
    * @default 2_592_000_000 (30 days)
    */
   retentionMs?: number;
+  /**
+   * Outbound network policy. The default refuses private, loopback, link-local, CGNAT,
+   * multicast, reserved and metadata addresses.
+   * @default { allow: [], httpsOnly: false }
+   */
   network?: NetworkPolicyOptions;
 }
 

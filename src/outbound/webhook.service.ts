@@ -351,13 +351,11 @@ export class WebhookService {
   }
 
   /**
-   * Creates the deliveries an endpoint should have had in a window and has not: for every message
-   * created in [`since`, `until`) for the endpoint's customer (none for an endpoint without one)
-   * whose type its filters match, and with no delivery to it, such as those sent while it was
-   * disabled. Messages from before the endpoint existed count too, which also lets a new endpoint
-   * catch up. The deliveries are created pending, in batches of {@link DELIVERY_ROWS_PER_INSERT}
-   * messages (each its own transaction), and enqueued like those of `send`; a second call finds
-   * nothing more to create. Refused while the endpoint is disabled (re-enable it first).
+   * Creates the deliveries an endpoint missed in [`since`, `until`): one for every message of its
+   * customer whose type its filters match and that has no delivery to it (sent while it was
+   * disabled, or before it existed). Written in batches of {@link DELIVERY_ROWS_PER_INSERT}
+   * messages, each its own transaction, and enqueued like `send`'s; a second call creates nothing
+   * more. Refused while the endpoint is disabled (re-enable it first).
    */
   async replayMissing(opts: ReplayMissingOptions): Promise<{ deliveryIds: string[] }> {
     const { endpointId, since, until } = opts ?? ({} as ReplayMissingOptions);
