@@ -17,9 +17,9 @@ const TYPES = [
   'EntityChange', 'InboundOptions', 'InboundSourceOptions', 'InboxReplay', 'InboxStatus', 'ListDeliveriesOptions',
   'ListEndpointsOptions', 'ListInboxOptions', 'ListMessagesOptions', 'NetworkPolicyOptions', 'OnWebhookOptions',
   'OutboundOptions', 'Page', 'PageOptions', 'RecoverFailedOptions', 'ReplayMissingOptions', 'SendOptions', 'SendResult',
-  'UpdateEndpointInput', 'VerifyFailure', 'VerifyInput', 'VerifyResult', 'WebhookContext', 'WebhookEventMap', 'WebhookHandlerFn',
-  'WebhookInboxErrorCode', 'WebhookProblemCode', 'WebhookReply', 'WebhookReplyOptions', 'WebhookVerifier',
-  'WebhooksModuleExtras', 'WebhooksModuleOptions', 'WebhooksRole',
+  'UpdateEndpointInput', 'VerifyFailure', 'VerifyInput', 'VerifyResult', 'WebhookContext', 'WebhookEventMap',
+  'WebhookHandlerFn', 'WebhookInboxErrorCode', 'WebhookProblemCode', 'WebhookReply', 'WebhookReplyOptions',
+  'WebhookVerifier', 'WebhooksModuleExtras', 'WebhooksModuleOptions', 'WebhooksRole',
 ];
 const TESTING = ['PostWebhookOptions', 'SignWebhookOptions', 'SignedWebhook', 'postWebhook', 'signWebhook'];
 
