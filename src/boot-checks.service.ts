@@ -35,8 +35,8 @@ export class BootChecks implements OnModuleInit, OnApplicationBootstrap {
 
   /**
    * Not awaited: the check is advice, and an app that boots while Redis is away (the outbox
-   * keeps its sends until Redis is back) must not wait for it: ioredis holds the command while it
-   * reconnects, and boot waited (over 30 s in recovery.spec, before this was so).
+   * keeps its sends until Redis is back) must not wait for it: ioredis holds the command until it
+   * reconnects.
    */
   onApplicationBootstrap(): void {
     this.evictionChecked = this.checkEviction();

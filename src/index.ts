@@ -1,20 +1,48 @@
+// What apps import. Each name is marked `@publicApi` where it is defined; anything else is internal
+// and may change without notice. The test kit is `nestjs-webhooks/testing`.
+
+// Module and options
 export { WebhooksModule } from './webhooks.module.js';
 export type { WebhooksModuleExtras } from './webhooks.module-definition.js';
-export { WEBHOOKS_OPTIONS, WEBHOOKS_QUEUE } from './webhooks.constants.js';
-export { resolveWebhooksOptions, DEFAULT_SCHEDULE } from './webhooks.options.js';
-export type * from './interfaces/webhooks-options.interface.js';
-export type * from './interfaces/webhook-service.interface.js';
-export { WebhookService } from './outbound/webhook.service.js';
-export { WebhookEvents, type WebhookEventMap } from './webhook.events.js';
+export { DEFAULT_SCHEDULE } from './webhooks.options.js';
+export type {
+  InboundOptions,
+  NetworkPolicyOptions,
+  OutboundOptions,
+  WebhooksModuleOptions,
+  WebhooksRole,
+} from './interfaces/webhooks-options.interface.js';
+export type { BuiltInScheme, InboundSourceOptions } from './interfaces/inbound-source.interface.js';
 export { WebhooksConfigError } from './errors/webhooks-config.error.js';
+
+// Sending
+export { WebhookService } from './outbound/webhook.service.js';
+export type * from './interfaces/webhook-service.interface.js';
 export { WebhookNotFoundError, WebhookValidationError } from './errors/webhook-validation.error.js';
-export * from './entities/index.js';
-export type { DeliveryStatus } from './entities/webhook-delivery.entity.js';
-export type { AttemptErrorClass } from './entities/webhook-attempt.entity.js';
-export type { InboxStatus } from './entities/webhook-inbox.entity.js';
-export { WEBHOOK_MIGRATIONS, CreateWebhookTables1764000000000 } from './migrations/index.js';
-export { generateSecret, signStandard, verifyStandardSignature } from './signing/standard-webhooks.js';
-export { matchesEventFilter } from './event-types.js';
+export { WebhookEvents, type WebhookEventMap } from './webhook.events.js';
 export { WebhookSubscriber } from './entity-events/webhook-subscriber.decorator.js';
 export { EmitsWebhook, type EmitsWebhookOptions, type EntityChange } from './entity-events/emits-webhook.decorator.js';
-export * from './inbound/index.js';
+export { generateSecret, signStandard, verifyStandardSignature } from './signing/standard-webhooks.js';
+
+// Receiving
+export { OnWebhook, type OnWebhookOptions } from './inbound/decorators/on-webhook.decorator.js';
+export type { WebhookContext, WebhookHandlerFn } from './inbound/webhook-context.interface.js';
+export { webhookReply, type WebhookReply, type WebhookReplyOptions } from './inbound/webhook-reply.js';
+export {
+  WebhookInbox,
+  WebhookInboxError,
+  type InboxReplay,
+  type ListInboxOptions,
+  type WebhookInboxErrorCode,
+} from './inbound/webhook-inbox.service.js';
+export { isWebhookRoute } from './inbound/webhook-route.js';
+export type { WebhookProblemCode } from './inbound/webhook.problem.js';
+export type { VerifyFailure, VerifyInput, VerifyResult, WebhookVerifier } from './interfaces/webhook-verifier.interface.js';
+export { constantTimeEqual } from './signing/constant-time.js';
+
+// Tables
+export * from './entities/index.js';
+export type { AttemptErrorClass } from './entities/webhook-attempt.entity.js';
+export type { DeliveryStatus } from './entities/webhook-delivery.entity.js';
+export type { InboxStatus } from './entities/webhook-inbox.entity.js';
+export { WEBHOOK_MIGRATIONS } from './migrations/index.js';

@@ -15,16 +15,12 @@ interface OpenTransaction {
 }
 
 /**
- * Runs the module's own write transactions. TypeORM's SQLite drivers share one connection, and
- * two transactions started concurrently on it nest into each other as savepoints; so on SQLite
- * the module's transactions run one at a time and wait for any transaction already open on the
- * connection (the app's own) to end first, for at most `sqliteWaitMs`.
- *
- * While one of them is open, anything else on the connection (a read, a write, a transaction
- * the app starts) waits for it to end: with an asynchronous driver (`sqlite`, i.e. sqlite3) a
- * transaction spans event-loop turns, and a query issued meanwhile would run inside it, reading
- * rows that may still roll back. better-sqlite3's calls are synchronous, but a transaction still
- * spans the awaits of the work inside it, so the same holds there.
+ * Runs the module's own write transactions. TypeORM's SQLite drivers share one connection, on
+ * which concurrent transactions would nest as savepoints: so on SQLite the module's transactions
+ * run one at a time, after any transaction the app has open (waiting at most `sqliteWaitMs`).
+ * While one is open, anything else on the connection waits for it: the transaction spans the
+ * awaits of its work, and a query issued meanwhile would run inside it, reading rows that may
+ * still roll back.
  */
 @Injectable()
 export class TransactionRunner implements EntitySubscriberInterface, OnModuleInit, OnApplicationShutdown {

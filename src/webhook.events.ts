@@ -1,7 +1,10 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { EventEmitter } from 'node:events';
 
-/** Payloads of the operational events, by event name. */
+/**
+ * Payloads of the operational events, by event name.
+ * @publicApi
+ */
 export interface WebhookEventMap {
   /** A delivery got a 2xx. */
   'delivery.succeeded': { deliveryId: string; messageId: string; endpointId: string; attempt: number; statusCode: number };
@@ -19,6 +22,7 @@ export interface WebhookEventMap {
  * In-process operational events, so an app can alert its own customers:
  * `events.on('endpoint.disabled', ({ endpointId, reason }) => …)`. A listener that throws is
  * logged and never affects delivery.
+ * @publicApi
  */
 @Injectable()
 export class WebhookEvents {

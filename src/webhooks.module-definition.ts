@@ -1,7 +1,10 @@
 import { ConfigurableModuleBuilder } from '@nestjs/common';
 import type { WebhooksModuleOptions } from './interfaces/webhooks-options.interface.js';
 
-/** Extras accepted by `forRoot` / `forRootAsync` beside the options themselves. */
+/**
+ * Extras accepted by `forRoot` / `forRootAsync` beside the options themselves.
+ * @publicApi
+ */
 export interface WebhooksModuleExtras {
   /** Make `WebhookService` injectable everywhere without importing the module again. @default true */
   isGlobal?: boolean;

@@ -34,6 +34,7 @@ import { messages } from './webhooks.messages.js';
  * Transactional, signed, retried webhooks: `WebhookService` to send, `@OnWebhook` to receive.
  * Needs the app's `TypeOrmModule.forRoot` (with `autoLoadEntities` or `WEBHOOK_ENTITIES`) and
  * `BullModule.forRoot`.
+ * @publicApi
  */
 @Module({
   imports: [DiscoveryModule, TypeOrmModule.forFeature(WEBHOOK_ENTITIES)],
@@ -70,6 +71,17 @@ export class WebhooksModule extends ConfigurableWebhooksModule implements NestMo
     this.passthrough.install();
   }
 
+  /**
+   * Registers the module with options known at import time; they are checked here, so a bad one
+   * fails before anything connects.
+   * @example
+   * ```ts
+   * WebhooksModule.forRoot({
+   *   outbound: { concurrency: 20 },
+   *   inbound: { sources: { partner: { scheme: 'standard', secrets: [process.env.PARTNER_SECRET!] } } },
+   * })
+   * ```
+   */
   static override forRoot(options: typeof WEBHOOKS_OPTIONS_TYPE): DynamicModule {
     // Known now, so checked now: a bad option fails before anything connects.
     resolveWebhooksOptions(options);
@@ -79,6 +91,19 @@ export class WebhooksModule extends ConfigurableWebhooksModule implements NestMo
     return withController(super.forRoot(options), options.inbound?.path);
   }
 
+  /**
+   * Registers the module with options from a factory. The inbound route prefix goes beside the
+   * factory as `inboundPath`: routes are fixed before the factory runs.
+   * @example
+   * ```ts
+   * WebhooksModule.forRootAsync({
+   *   imports: [ConfigModule],
+   *   inject: [ConfigService],
+   *   useFactory: (config: ConfigService) => ({ outbound: { concurrency: config.get('WEBHOOK_CONCURRENCY') } }),
+   *   inboundPath: 'hooks',
+   * })
+   * ```
+   */
   static override forRootAsync(options: typeof WEBHOOKS_ASYNC_OPTIONS_TYPE): DynamicModule {
     return withController(super.forRootAsync(options), options.inboundPath);
   }

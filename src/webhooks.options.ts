@@ -17,7 +17,10 @@ const SECOND = 1000;
 const MINUTE = 60 * SECOND;
 const HOUR = 60 * MINUTE;
 
-/** The delivery schedule of the leading senders: now, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h. */
+/**
+ * The delivery schedule of the leading senders: now, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
+ * @publicApi
+ */
 export const DEFAULT_SCHEDULE = [0, 5 * SECOND, 5 * MINUTE, 30 * MINUTE, 2 * HOUR, 5 * HOUR, 10 * HOUR, 10 * HOUR];
 
 const BUILT_IN_SCHEMES: BuiltInScheme[] = ['standard', 'hmac-sha256', 'stripe', 'github', 'shopify', 'slack'];

@@ -52,21 +52,12 @@ type NamedQueue = Bull.Queue & {
 };
 
 /**
- * Bull names the worker's blocking connection (CLIENT SETNAME, what `getWorkers()` and
- * dashboards list) by putting the name in its ioredis options, which makes every connect wait
- * for that command before the connection counts as ready. ioredis 5 (Bull 4's) gets that wait
- * wrong: when a connection closes during it and a disconnect then flushes the command, the
- * connection is marked "ready" with no socket (ioredis issue 2099, fixed in ioredis 6 only), and
- * Bull's close waits for it for ever. A worker told to stop while Redis was away or going away
- * then never exited. The same holds for the CLIENT SETINFO commands ioredis sends by itself on
- * connect, which the queue turns off (`disableClientInfo`, unless the app set it).
- *
- * So the name is sent as a plain command as soon as the connection is up (on 'connect', where
- * ioredis writes CLIENT at once), again after each reconnection, and nothing waits for it. It goes
- * out ahead of the commands queued while the connection was down: behind Bull's BRPOPLPUSH it
- * would wait up to that command's 5 s. Bull starts the naming in a promise it never awaits (each
- * process()); if the queue closes before it settles, the rejection would have nobody listening,
- * which ends a Node process: it is kept here.
+ * Names the worker's blocking connection (CLIENT SETNAME) with a plain command on each connect,
+ * which nothing waits for, instead of Bull's connect handshake: with ioredis 5 a connection that
+ * drops during the handshake can stay "ready" with no socket, and the worker never stops
+ * (docs/operations.md, Redis). Sent on 'connect', ahead of the commands queued meanwhile, not
+ * behind Bull's blocking BRPOPLPUSH. Bull never awaits the naming, so its failure is kept here:
+ * an unhandled rejection would end the process.
  */
 function nameWorker(queue: Bull.Queue): void {
   const q = queue as NamedQueue;

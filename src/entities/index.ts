@@ -6,5 +6,8 @@ import { WebhookMessage } from './webhook-message.entity.js';
 
 export { WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookInboxEntry, WebhookMessage };
 
-/** Every entity of the module, for `TypeOrmModule.forFeature` or a DataSource's `entities`. */
+/**
+ * Every entity of the module, for `TypeOrmModule.forFeature` or a DataSource's `entities`.
+ * @publicApi
+ */
 export const WEBHOOK_ENTITIES = [WebhookEndpoint, WebhookMessage, WebhookDelivery, WebhookAttempt, WebhookInboxEntry];

@@ -2,10 +2,16 @@ import { Column, Entity, Index, JoinColumn, ManyToOne, PrimaryColumn } from 'typ
 import { TimeColumn } from './columns.js';
 import { WebhookDelivery } from './webhook-delivery.entity.js';
 
-/** Why an attempt failed, when it did. */
+/**
+ * Why an attempt failed, when it did.
+ * @publicApi
+ */
 export type AttemptErrorClass = 'timeout' | 'refused' | 'dns' | 'tls' | 'http' | 'blocked' | 'network';
 
-/** One HTTP attempt of a delivery, as the log shows it. */
+/**
+ * One HTTP attempt of a delivery, as the log shows it.
+ * @publicApi
+ */
 @Entity('webhook_attempts')
 @Index('idx_webhook_attempts_delivery', ['deliveryId', 'number'])
 export class WebhookAttempt {

@@ -3,10 +3,16 @@ import { TimeColumn } from './columns.js';
 import { WebhookEndpoint } from './webhook-endpoint.entity.js';
 import { WebhookMessage } from './webhook-message.entity.js';
 
-/** Lifecycle of one message × endpoint. */
+/**
+ * Lifecycle of one message × endpoint.
+ * @publicApi
+ */
 export type DeliveryStatus = 'pending' | 'succeeded' | 'failed' | 'discarded';
 
-/** One message on its way to one endpoint; its id is the Bull `jobId`. */
+/**
+ * One message on its way to one endpoint; its id is the Bull `jobId`.
+ * @publicApi
+ */
 @Entity('webhook_deliveries')
 @Index('idx_webhook_deliveries_message', ['messageId'])
 @Index('idx_webhook_deliveries_endpoint', ['endpointId', 'createdAt'])

@@ -1,7 +1,10 @@
 import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 import { TimeColumn } from './columns.js';
 
-/** A subscriber URL with its event filters, tenant, secrets and health. */
+/**
+ * A subscriber URL with its event filters, tenant, secrets and health.
+ * @publicApi
+ */
 @Entity('webhook_endpoints')
 @Index('idx_webhook_endpoints_customer', ['customerId'])
 export class WebhookEndpoint {

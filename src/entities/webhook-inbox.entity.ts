@@ -24,10 +24,16 @@ const rawBodyTransformer = {
   from: (v: unknown) => (typeof v === 'string' ? readBody(v) : v),
 };
 
-/** Processing state of a received webhook. */
+/**
+ * Processing state of a received webhook.
+ * @publicApi
+ */
 export type InboxStatus = 'received' | 'processed' | 'failed' | 'ignored';
 
-/** A verified inbound call; `(source, eventId)` is claimed once, so handlers run once. */
+/**
+ * A verified inbound call; `(source, eventId)` is claimed once, so handlers run once.
+ * @publicApi
+ */
 @Entity('webhook_inbox')
 @Index('uq_webhook_inbox_source_event', ['source', 'eventId'], { unique: true })
 export class WebhookInboxEntry {

@@ -4,7 +4,10 @@ import { TimeColumn } from './columns.js';
 /** Characters of `idempotency_scope` (as in the migration): the JSON of `[customerId, idempotencyKey]`. */
 export const IDEMPOTENCY_SCOPE_LENGTH = 600;
 
-/** One event as sent: its id is the `webhook-id` of every attempt, its body never changes. */
+/**
+ * One event as sent: its id is the `webhook-id` of every attempt, its body never changes.
+ * @publicApi
+ */
 @Entity('webhook_messages')
 @Index('idx_webhook_messages_customer_created', ['customerId', 'createdAt'])
 export class WebhookMessage {

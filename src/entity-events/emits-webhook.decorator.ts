@@ -2,10 +2,16 @@ import { isValidEventType } from '../event-types.js';
 import { didYouMean, unknownKey } from '../known-keys.js';
 import { messages } from '../webhooks.messages.js';
 
-/** Entity changes that can emit a webhook. */
+/**
+ * Entity changes that can emit a webhook.
+ * @publicApi
+ */
 export type EntityChange = 'insert' | 'update' | 'remove' | 'softRemove';
 
-/** One declarative webhook of an entity class. */
+/**
+ * One declarative webhook of an entity class.
+ * @publicApi
+ */
 export interface EmitsWebhookOptions<E = any> {
   /** The change(s) that emit. */
   on: EntityChange | EntityChange[];
@@ -29,12 +35,13 @@ const FUNCTION_KEYS = ['when', 'data', 'customerId'] as const;
 
 /**
  * Declares a webhook emitted when an entity is inserted, updated or removed through
- * `save` / `remove` / `softRemove`, inside the same transaction. May stand several times:
- *
+ * `save` / `remove` / `softRemove`, inside the same transaction. May stand several times.
+ * @example
  * ```ts
  * @EmitsWebhook<Order>({ on: 'update', type: 'order.completed',
  *   when: (o, prev) => o.status === 'completed' && prev?.status !== 'completed' })
  * ```
+ * @publicApi
  */
 export function EmitsWebhook<E = any>(options: EmitsWebhookOptions<E>): ClassDecorator {
   // Checked where it is written, so a typo fails at import, long before an event is lost.

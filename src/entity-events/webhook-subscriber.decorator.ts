@@ -8,6 +8,7 @@ export const WEBHOOK_SUBSCRIBER_METADATA = 'webhooks:entity-subscriber';
  * DataSource once, after injection, and removes again at shutdown. Inject `WebhookService` and
  * call `send(…, { manager: event.manager })` from `afterInsert` / `afterUpdate`: the webhook
  * then commits or rolls back with the change.
+ * @publicApi
  */
 export function WebhookSubscriber(): ClassDecorator {
   return applyDecorators(Injectable(), SetMetadata(WEBHOOK_SUBSCRIBER_METADATA, true));

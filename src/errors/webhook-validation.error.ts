@@ -1,4 +1,7 @@
-/** Thrown by `WebhookService` for bad input (type, payload, URL, headers); nothing was written. */
+/**
+ * Thrown by `WebhookService` for bad input (type, payload, URL, headers); nothing was written.
+ * @publicApi
+ */
 export class WebhookValidationError extends Error {
   override readonly name = 'WebhookValidationError';
   constructor(
@@ -10,7 +13,10 @@ export class WebhookValidationError extends Error {
   }
 }
 
-/** Thrown when an endpoint, message or delivery id does not exist. */
+/**
+ * Thrown when an endpoint, message or delivery id does not exist.
+ * @publicApi
+ */
 export class WebhookNotFoundError extends Error {
   override readonly name = 'WebhookNotFoundError';
 }

@@ -48,8 +48,16 @@ const SQLITE_DATA_ERROR = /^SQLITE_(CONSTRAINT|TOOBIG|MISMATCH|RANGE)/;
 export const CLAIM_LEASE_MS = 5 * 60_000;
 const ERROR_LENGTH = 500;
 const MAX_GROUP = 200;
+/**
+ * Event-loop turns a group waits after its first statement, so that calls whose bodies are still
+ * being parsed join it; an idle loop turns in microseconds.
+ */
 const GROUP_TURNS = 2;
-/** Statements that make a group worth its commit at once, without waiting for the turns. */
+/**
+ * Statements that make a group worth its commit at once, without waiting for the turns: a burst
+ * is answered in parts, so senders work on the first answers while the rest are read
+ * (bench/NOTES.md, "Group commit").
+ */
 const GROUP_READY = 8;
 
 type Row = { id: string; attempts?: number };
@@ -270,15 +278,9 @@ export class InboxService implements BeforeApplicationShutdown {
   }
 
   /**
-   * SQLite: one transaction per group of waiting statements. Each commit costs far more than a
-   * row, and SQLite has one connection anyway, so calls arriving together share a commit; each
-   * caller still gets its own result once the group is committed. The group is taken two turns
-   * of the event loop after its first statement (a body parser finishes a request a turn after
-   * its bytes arrived, and those calls join too; an idle loop turns in microseconds), or as soon
-   * as {@link GROUP_READY} statements wait: a burst of calls is then committed and answered in
-   * parts, so that the senders work on the first answers while the rest are still being read,
-   * instead of every connection waiting for one commit and the server then waiting for all of
-   * them (inbound bench, Fastify, 16 connections: 11,460 -> 16,782 calls/s).
+   * SQLite: calls arriving together share one commit (a commit costs far more than a row, and
+   * there is one connection anyway); each caller still gets its own result. See
+   * {@link GROUP_TURNS} and {@link GROUP_READY} for when a group is taken.
    */
   private async flush(): Promise<void> {
     await new Promise<void>((resolve) => {

@@ -11,14 +11,11 @@ type FastifyRequest = ParsedRequest & { server: unknown; routeOptions: { bodyLim
 type FastifyRoute = { method: string | string[]; url: string; handler: Function; errorHandler?: Function };
 
 /**
- * Sends a webhook call whose body the HTTP adapter's parser refused (a body sent as
- * `application/json` that is not JSON) on to `WebhookGuard` with its raw bytes, instead of
- * letting the adapter answer its own 400 unverified. The guard then answers 401 to a bad
- * signature and the controller `400 invalid_json` to a good one. Only the webhook route is
- * affected, only when parsing failed, and only when the adapter kept the raw bytes
- * (`rawBody: true`); the app's other routes keep the adapter's answer. A body over the
- * adapter's own size limit goes on too, marked with {@link ADAPTER_BODY_LIMIT}, so that it is
- * answered like one over `inbound.bodyLimit`.
+ * Passes a webhook call whose body the adapter's parser refused (say, invalid JSON) on to
+ * `WebhookGuard` with its raw bytes, so it is verified before it is answered: 401 for a bad
+ * signature, `400 invalid_json` for a good one, not the adapter's unverified 400. Only on the
+ * webhook route and with `rawBody: true`. A body over the adapter's size limit is marked with
+ * {@link ADAPTER_BODY_LIMIT} and answered like one over `inbound.bodyLimit`.
  */
 @Injectable()
 export class ParseFailurePassthrough {

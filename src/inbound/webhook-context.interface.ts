@@ -1,4 +1,7 @@
-/** What a handler gets beside the data: who sent what, when, and the whole payload. */
+/**
+ * What a handler gets beside the data: who sent what, when, and the whole payload.
+ * @publicApi
+ */
 export interface WebhookContext<P = any> {
   /** The event id the inbox deduplicates on (per source). */
   id: string;
@@ -14,5 +17,8 @@ export interface WebhookContext<P = any> {
   payload: P;
 }
 
-/** Signature of an `@OnWebhook` method. */
+/**
+ * Signature of an `@OnWebhook` method.
+ * @publicApi
+ */
 export type WebhookHandlerFn<T = any, P = any> = (data: T, ctx: WebhookContext<P>) => unknown;

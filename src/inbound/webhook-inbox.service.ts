@@ -17,10 +17,16 @@ import { inboundMessages } from './inbound.messages.js';
 /** Rows deleted per statement by {@link WebhookInbox.prune}. */
 export const PRUNE_BATCH = 1_000;
 
-/** Why a replay was refused. */
+/**
+ * Why a replay was refused.
+ * @publicApi
+ */
 export type WebhookInboxErrorCode = 'not_found' | 'not_replayable';
 
-/** A replay the inbox refused: no such row, or a row that must not run again now. */
+/**
+ * A replay the inbox refused: no such row, or a row that must not run again now.
+ * @publicApi
+ */
 export class WebhookInboxError extends Error {
   override readonly name = 'WebhookInboxError';
   constructor(
@@ -31,7 +37,10 @@ export class WebhookInboxError extends Error {
   }
 }
 
-/** Filters of {@link WebhookInbox.list}; all optional, combined with AND. */
+/**
+ * Filters of {@link WebhookInbox.list}; all optional, combined with AND.
+ * @publicApi
+ */
 export interface ListInboxOptions extends PageOptions {
   source?: string;
   status?: InboxStatus;
@@ -46,7 +55,10 @@ export interface ListInboxOptions extends PageOptions {
 
 const STATUSES: InboxStatus[] = ['received', 'processed', 'failed', 'ignored'];
 
-/** What a replay came to. */
+/**
+ * What a replay came to.
+ * @publicApi
+ */
 export interface InboxReplay {
   /** The inbox row id. */
   id: string;
@@ -66,6 +78,7 @@ export interface InboxReplay {
  * (on PostgreSQL a retry within the 5-minute lease is answered as a duplicate; SQLite releases
  * the row at the next boot), stays in the inbox as `failed` or `received`, and `replay(id)` runs
  * it once its cause is fixed, from the stored raw body.
+ * @publicApi
  */
 @Injectable()
 export class WebhookInbox implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -163,6 +176,10 @@ export class WebhookInbox implements OnApplicationBootstrap, OnApplicationShutdo
    * `failed` row, or a `received` row untouched for 5 minutes, is taken. Rejects with a
    * {@link WebhookInboxError}: `not_found`, or `not_replayable` (processed, ignored, running, or a
    * body that could not be read). A handler that throws again resolves with `status: 'failed'`.
+   * @example
+   * ```ts
+   * const { status, error } = await inbox.replay(row.id); // the inbox row id, not the event id
+   * ```
    */
   async replay(id: string): Promise<InboxReplay> {
     const row = await this.inbox.find(id);

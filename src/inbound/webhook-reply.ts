@@ -3,7 +3,10 @@ const REPLY = Symbol.for('nestjs-webhooks.reply');
 
 const NOT_SERIALISABLE = 'webhookReply: the body must be a string or JSON-serialisable';
 
-/** Options of {@link webhookReply}. */
+/**
+ * Options of {@link webhookReply}.
+ * @publicApi
+ */
 export interface WebhookReplyOptions {
   /** A 2xx status. @default 200 */
   status?: number;
@@ -11,7 +14,10 @@ export interface WebhookReplyOptions {
   contentType?: string;
 }
 
-/** The HTTP answer a handler (or a scheme's handshake) gives a verified call, ready to send. */
+/**
+ * The HTTP answer a handler (or a scheme's handshake) gives a verified call, ready to send.
+ * @publicApi
+ */
 export interface WebhookReply {
   readonly [REPLY]: true;
   readonly status: number;
@@ -26,6 +32,14 @@ export interface WebhookReply {
  * `@OnWebhook` handler: in sync mode the first handler's reply is the answer instead of the
  * receipt. A string body is sent as text, anything else as JSON. Only 2xx statuses: an error
  * answer would make the sender retry a call whose handlers ran.
+ * @example
+ * ```ts
+ * @OnWebhook('slash_command', { source: 'slack' })
+ * deploy(data: { text: string }) {
+ *   return webhookReply({ response_type: 'ephemeral', text: `Deploying ${data.text}` });
+ * }
+ * ```
+ * @publicApi
  */
 export function webhookReply(body: unknown, options: WebhookReplyOptions = {}): WebhookReply {
   const { status = 200, contentType } = options;

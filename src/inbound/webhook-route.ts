@@ -9,6 +9,7 @@ export const WEBHOOK_ROUTE = 'webhooks:route';
 /**
  * True when `context` is a call to the webhooks controller. In a global guard:
  * `if (isWebhookRoute(context)) return true;` before the app's own checks.
+ * @publicApi
  */
 export function isWebhookRoute(context: ExecutionContext): boolean {
   return Reflect.getMetadata(WEBHOOK_ROUTE, context.getClass()) === true;

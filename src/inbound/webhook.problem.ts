@@ -1,7 +1,10 @@
 import { HttpException } from '@nestjs/common';
 import type { VerifyFailure } from '../interfaces/webhook-verifier.interface.js';
 
-/** The stable `code` of every inbound error answer. */
+/**
+ * The stable `code` of every inbound error answer.
+ * @publicApi
+ */
 export type WebhookProblemCode =
   | VerifyFailure
   | 'unknown_source'

@@ -1,9 +1,15 @@
 import type { WebhookVerifier } from './webhook-verifier.interface.js';
 
-/** Built-in signature schemes for inbound sources. */
+/**
+ * Built-in signature schemes for inbound sources.
+ * @publicApi
+ */
 export type BuiltInScheme = 'standard' | 'hmac-sha256' | 'stripe' | 'github' | 'shopify' | 'slack';
 
-/** One sender whose webhooks this app accepts at `POST /<path>/<name>`. */
+/**
+ * One sender whose webhooks this app accepts at `POST /<path>/<name>`.
+ * @publicApi
+ */
 export interface InboundSourceOptions {
   /** A built-in scheme name, or a custom {@link WebhookVerifier}. */
   scheme: BuiltInScheme | WebhookVerifier;

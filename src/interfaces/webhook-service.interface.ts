@@ -1,7 +1,10 @@
 import type { EntityManager } from 'typeorm';
 import type { DeliveryStatus } from '../entities/webhook-delivery.entity.js';
 
-/** Options of `WebhookService.send`. */
+/**
+ * Options of `WebhookService.send`.
+ * @publicApi
+ */
 export interface SendOptions {
   /** Tenant: only this customer's endpoints receive the message. @default none (endpoints without a customer) */
   customerId?: string;
@@ -14,7 +17,10 @@ export interface SendOptions {
   manager?: EntityManager;
 }
 
-/** What `send` wrote (or found, for a repeated idempotency key). */
+/**
+ * What `send` wrote (or found, for a repeated idempotency key).
+ * @publicApi
+ */
 export interface SendResult {
   messageId: string;
   deliveryIds: string[];
@@ -22,7 +28,10 @@ export interface SendResult {
   created: boolean;
 }
 
-/** Fields of a new endpoint. */
+/**
+ * Fields of a new endpoint.
+ * @publicApi
+ */
 export interface CreateEndpointInput {
   /** http(s) URL that receives the POSTs. */
   url: string;
@@ -39,16 +48,25 @@ export interface CreateEndpointInput {
   enabled?: boolean;
 }
 
-/** Fields that `updateEndpoint` may change; `enabled: true` re-enables and resets health. */
+/**
+ * Fields that `updateEndpoint` may change; `enabled: true` re-enables and resets health.
+ * @publicApi
+ */
 export type UpdateEndpointInput = Partial<Omit<CreateEndpointInput, 'secret'>>;
 
-/** A page of results, newest first; pass `nextCursor` as `cursor` for the next page. */
+/**
+ * A page of results, newest first; pass `nextCursor` as `cursor` for the next page.
+ * @publicApi
+ */
 export interface Page<T> {
   data: T[];
   nextCursor: string | null;
 }
 
-/** Paging arguments shared by the list methods. */
+/**
+ * Paging arguments shared by the list methods.
+ * @publicApi
+ */
 export interface PageOptions {
   /** @default 50 (at most 500) */
   limit?: number;
@@ -56,29 +74,48 @@ export interface PageOptions {
   cursor?: string;
 }
 
+/**
+ * Filters and paging of `WebhookService.listEndpoints`.
+ * @publicApi
+ */
 export interface ListEndpointsOptions extends PageOptions {
   /** Only this customer's endpoints; `null` for endpoints without a customer. */
   customerId?: string | null;
 }
 
+/**
+ * Filters and paging of `WebhookService.listMessages`.
+ * @publicApi
+ */
 export interface ListMessagesOptions extends PageOptions {
   customerId?: string | null;
   type?: string;
 }
 
+/**
+ * Filters and paging of `WebhookService.listDeliveries`.
+ * @publicApi
+ */
 export interface ListDeliveriesOptions extends PageOptions {
   messageId?: string;
   endpointId?: string;
   status?: DeliveryStatus;
 }
 
+/**
+ * Options of `WebhookService.recoverFailed`.
+ * @publicApi
+ */
 export interface RecoverFailedOptions {
   endpointId: string;
   /** Only deliveries created at or after this instant. */
   since: Date;
 }
 
-/** Options of `WebhookService.replayMissing`. */
+/**
+ * Options of `WebhookService.replayMissing`.
+ * @publicApi
+ */
 export interface ReplayMissingOptions {
   endpointId: string;
   /** Messages created at or after this instant. */

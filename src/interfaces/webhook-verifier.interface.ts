@@ -1,4 +1,7 @@
-/** What a verifier is given: the exact bytes received and the lower-cased request headers. */
+/**
+ * What a verifier is given: the exact bytes received and the lower-cased request headers.
+ * @publicApi
+ */
 export interface VerifyInput {
   rawBody: Buffer;
   headers: Record<string, string | undefined>;
@@ -9,7 +12,10 @@ export interface VerifyInput {
   now: number;
 }
 
-/** The reason a verification failed; each maps to a stable problem `code` and status. */
+/**
+ * The reason a verification failed; each maps to a stable problem `code` and status.
+ * @publicApi
+ */
 export type VerifyFailure =
   | 'missing_headers'
   | 'malformed_headers'
@@ -18,10 +24,16 @@ export type VerifyFailure =
   | 'signature_mismatch'
   | 'timestamp_out_of_tolerance';
 
-/** Result of a verification: ok, or the failure reason. */
+/**
+ * Result of a verification: ok, or the failure reason.
+ * @publicApi
+ */
 export type VerifyResult = { ok: true } | { ok: false; reason: VerifyFailure };
 
-/** A signature scheme for inbound webhooks: built-in ones implement it, and so can yours. */
+/**
+ * A signature scheme for inbound webhooks: built-in ones implement it, and so can yours.
+ * @publicApi
+ */
 export interface WebhookVerifier {
   /** Scheme name used in logs. */
   readonly name: string;

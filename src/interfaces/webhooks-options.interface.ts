@@ -1,9 +1,15 @@
 import type { InboundSourceOptions } from './inbound-source.interface.js';
 
-/** Which halves of the pipeline this process runs. */
+/**
+ * Which halves of the pipeline this process runs.
+ * @publicApi
+ */
 export type WebhooksRole = 'all' | 'emitter' | 'worker';
 
-/** Outbound network policy: which destinations the delivery client may connect to. */
+/**
+ * Outbound network policy: which destinations the delivery client may connect to.
+ * @publicApi
+ */
 export interface NetworkPolicyOptions {
   /**
    * CIDRs (`127.0.0.1/32`, `10.0.0.0/8`, `::1/128`) or host names (`hooks.internal`) that are
@@ -18,7 +24,10 @@ export interface NetworkPolicyOptions {
   httpsOnly?: boolean;
 }
 
-/** Options of the sending side. */
+/**
+ * Options of the sending side.
+ * @publicApi
+ */
 export interface OutboundOptions {
   /**
    * Delay before each attempt, in milliseconds; the first entry is the first attempt.
@@ -80,11 +89,6 @@ export interface OutboundOptions {
    */
   reconcileIntervalMs?: number;
   /**
-   * Outbound network policy. The default refuses private, loopback, link-local, CGNAT,
-   * multicast, reserved and metadata addresses.
-   * @default { allow: [], httpsOnly: false }
-   */
-  /**
    * How long the delivery log of a fully delivered message is kept, in ms: once a day the module
    * deletes messages older than this whose every delivery succeeded (or that had none), with
    * their deliveries and attempts. Messages with a pending, failed or discarded delivery are
@@ -93,10 +97,18 @@ export interface OutboundOptions {
    * @default 2_592_000_000 (30 days)
    */
   retentionMs?: number;
+  /**
+   * Outbound network policy. The default refuses private, loopback, link-local, CGNAT,
+   * multicast, reserved and metadata addresses.
+   * @default { allow: [], httpsOnly: false }
+   */
   network?: NetworkPolicyOptions;
 }
 
-/** Options of the receiving side. */
+/**
+ * Options of the receiving side.
+ * @publicApi
+ */
 export interface InboundOptions {
   /**
    * Route prefix: calls arrive at `POST /<path>/:source`. With `forRootAsync`, give it as the
@@ -138,7 +150,10 @@ export interface InboundOptions {
   reconcileIntervalMs?: number;
 }
 
-/** Options of `WebhooksModule.forRoot` / `forRootAsync`. Every field is optional. */
+/**
+ * Options of `WebhooksModule.forRoot` / `forRootAsync`. Every field is optional.
+ * @publicApi
+ */
 export interface WebhooksModuleOptions {
   /**
    * `all` emits and delivers; `emitter` only writes and enqueues (API processes);

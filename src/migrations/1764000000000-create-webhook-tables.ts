@@ -60,7 +60,7 @@ export class CreateWebhookTables1764000000000 implements MigrationInterface {
         ],
         indices: [
           { name: 'idx_webhook_messages_customer_created', columnNames: ['customer_id', 'created_at'] },
-          // Partial: most messages have no key, and an index entry per NULL cost ~20 µs an insert on SQLite.
+          // Partial: most messages have no key, and an index entry per NULL would slow every insert (bench/NOTES.md).
           { name: 'uq_webhook_messages_idempotency', columnNames: ['idempotency_scope'], isUnique: true, where: 'idempotency_scope IS NOT NULL' },
         ],
       }),

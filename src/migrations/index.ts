@@ -2,5 +2,8 @@ import { CreateWebhookTables1764000000000 } from './1764000000000-create-webhook
 
 export { CreateWebhookTables1764000000000 };
 
-/** The module's migrations, in order: add them to your DataSource's `migrations`. */
+/**
+ * The module's migrations, in order: add them to your DataSource's `migrations`.
+ * @publicApi
+ */
 export const WEBHOOK_MIGRATIONS = [CreateWebhookTables1764000000000];

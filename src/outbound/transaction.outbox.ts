@@ -6,9 +6,9 @@ import { RedisStalledError } from './redis.breaker.js';
 /** Ids published in one addBulk at most. */
 const PUBLISH_BATCH = 500;
 /**
- * How long the commits' ids gather before one addBulk publishes them. Bull's addBulk costs about
- * 70 µs of this process's CPU for one job and 25 µs per job for five or more (bench/NOTES.md),
- * and that CPU is taken from the app's own requests; a few ms later is still right after commit.
+ * How long the commits' ids gather before one addBulk publishes them. Bull's CPU per job falls
+ * when jobs are added together (figures: bench/NOTES.md), and that CPU is taken from the app's
+ * own requests; a few ms later is still right after commit.
  */
 const PUBLISH_GATHER_MS = 4;
 /** Most ids waiting for Redis in the process; those of further commits are left to the relay. */

@@ -128,6 +128,7 @@ interface EndpointMatchRow {
 /**
  * The module's API: send events (transactionally when given a manager), manage endpoints,
  * read the delivery log and replay deliveries.
+ * @publicApi
  */
 @Injectable()
 export class WebhookService {
@@ -148,6 +149,13 @@ export class WebhookService {
    * deliveries. With `manager` inside a transaction, the rows commit or roll back with it and the
    * jobs are enqueued only after the real commit. Throws {@link WebhookValidationError} for a bad
    * type or payload, writing nothing.
+   * @example
+   * ```ts
+   * await dataSource.transaction(async (manager) => {
+   *   await manager.save(order);
+   *   await this.webhooks.send('order.completed', { order_id: order.id }, { customerId, manager });
+   * });
+   * ```
    */
   async send(type: string, data: unknown, opts: SendOptions = {}): Promise<SendResult> {
     if (!isValidEventType(type)) throw new WebhookValidationError('type', messages.invalidEventType(type));
@@ -169,7 +177,14 @@ export class WebhookService {
     return result;
   }
 
-  /** Creates an endpoint; its `whsec_` secret is generated when not given. */
+  /**
+   * Creates an endpoint; its `whsec_` secret is generated when not given.
+   * @example
+   * ```ts
+   * const endpoint = await webhooks.createEndpoint({ url: 'https://hooks.example.com/orders', eventTypes: ['order.*'] });
+   * // hand endpoint.secret to the subscriber: it verifies the signatures with it
+   * ```
+   */
   async createEndpoint(input: CreateEndpointInput): Promise<WebhookEndpoint> {
     const now = new Date();
     const endpoint = this.repo(WebhookEndpoint).create({
@@ -336,13 +351,11 @@ export class WebhookService {
   }
 
   /**
-   * Creates the deliveries an endpoint should have had in a window and has not: for every message
-   * created in [`since`, `until`) for the endpoint's customer (none for an endpoint without one)
-   * whose type its filters match, and with no delivery to it, such as those sent while it was
-   * disabled. Messages from before the endpoint existed count too, which also lets a new endpoint
-   * catch up. The deliveries are created pending, in batches of {@link DELIVERY_ROWS_PER_INSERT}
-   * messages (each its own transaction), and enqueued like those of `send`; a second call finds
-   * nothing more to create. Refused while the endpoint is disabled (re-enable it first).
+   * Creates the deliveries an endpoint missed in [`since`, `until`): one for every message of its
+   * customer whose type its filters match and that has no delivery to it (sent while it was
+   * disabled, or before it existed). Written in batches of {@link DELIVERY_ROWS_PER_INSERT}
+   * messages, each its own transaction, and enqueued like `send`'s; a second call creates nothing
+   * more. Refused while the endpoint is disabled (re-enable it first).
    */
   async replayMissing(opts: ReplayMissingOptions): Promise<{ deliveryIds: string[] }> {
     const { endpointId, since, until } = opts ?? ({} as ReplayMissingOptions);

@@ -3,7 +3,10 @@ import { constantTimeEqual } from './constant-time.js';
 
 const PREFIX = 'whsec_';
 
-/** Makes a new endpoint secret: `whsec_` and base64 of 24 random bytes, as Standard Webhooks does. */
+/**
+ * Makes a new endpoint secret: `whsec_` and base64 of 24 random bytes, as Standard Webhooks does.
+ * @publicApi
+ */
 export function generateSecret(): string {
   return PREFIX + randomBytes(24).toString('base64');
 }
@@ -20,7 +23,10 @@ export function secretKey(secret: string): Buffer {
   return Buffer.from(body, 'base64');
 }
 
-/** The Standard Webhooks `v1,<base64>` signature of `${id}.${timestamp}.${payload}`. */
+/**
+ * The Standard Webhooks `v1,<base64>` signature of `${id}.${timestamp}.${payload}`.
+ * @publicApi
+ */
 export function signStandard(secret: string | Buffer, id: string, timestamp: number, payload: string | Buffer): string {
   const key = typeof secret === 'string' ? secretKey(secret) : secret;
   const mac = createHmac('sha256', key).update(`${id}.${timestamp}.`).update(payload).digest('base64');
@@ -30,6 +36,7 @@ export function signStandard(secret: string | Buffer, id: string, timestamp: num
 /**
  * True when any `v1` entry of a space-separated `webhook-signature` header matches any secret.
  * Every entry is compared in constant time; other versions are ignored.
+ * @publicApi
  */
 export function verifyStandardSignature(
   header: string,

@@ -17,9 +17,8 @@ const FAILURE_LOG_MAX_MS = 60_000;
 /**
  * The app's connection keeps SQLite's own checkpoint at this WAL size (~16 MB) as a backstop.
  * Only the writer can make the WAL start over, and only when its transaction began with every
- * frame copied: the thread's passes alone never see that on a busy app, whose WAL then grew
- * without end (measured: 1.3 GB after 30,000 saves). The thread has copied most frames by the
- * time the backstop runs, so it has little left to do.
+ * frame copied: the thread's passes alone never see that on a busy app, whose WAL would grow
+ * without end. The thread has copied most frames by then, so the backstop has little to do.
  */
 export const BACKSTOP_FRAMES = 4000;
 /** SQLite's own `wal_autocheckpoint`: the only value the module takes over from. */
@@ -58,7 +57,7 @@ export type CheckpointReport = { type: 'ready' } | { type: 'recovered' } | { typ
 /**
  * Logs a failure that may repeat on every pass (a full disk, a broken file): the first one at
  * once, then one line (with the count) after waits that double from a second up to a minute, and
- * the recovery once. A failing pass every 100 ms would otherwise flood the log.
+ * the recovery once. A pass failing every {@link CHECKPOINT_INTERVAL_MS} would otherwise flood the log.
  */
 export class RepeatedFailureLog {
   private failures = 0;
@@ -103,15 +102,11 @@ interface WalConnection {
 }
 
 /**
- * `sqliteCheckpoint: 'background'` (the default): on a better-sqlite3 database in WAL mode, a
- * worker thread with its own connection runs the PASSIVE checkpoints, and the app's connection
- * checkpoints at commit only as a backstop (`wal_autocheckpoint` = {@link BACKSTOP_FRAMES}).
- * SQLite otherwise runs one inside the commit that crosses 1000 WAL pages, on the event loop: a
- * webhook adds several pages to a save (bench/NOTES.md), so its share of checkpoints was the
- * largest part of its cost. Durability is unchanged (the same checkpoints, the same `synchronous`
- * setting). Taken over only from SQLite's default `wal_autocheckpoint` (an app that set its own
- * keeps it), once the thread's connection is open; put back at shutdown, and at once if the
- * thread fails.
+ * `sqliteCheckpoint: 'background'` (the default): a worker thread with its own connection runs
+ * the PASSIVE checkpoints that SQLite would otherwise run inside a commit, on the event loop; the
+ * app's connection keeps only the {@link BACKSTOP_FRAMES} backstop. Durability is unchanged.
+ * Taken over only from SQLite's default `wal_autocheckpoint`, once the thread is ready; put back
+ * at shutdown, and at once if the thread fails (docs/operations.md, bench/NOTES.md).
  */
 @Injectable()
 export class SqliteCheckpointer implements OnModuleInit, BeforeApplicationShutdown {

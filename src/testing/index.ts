@@ -7,7 +7,10 @@ import type { BuiltInScheme, InboundSourceOptions } from '../interfaces/inbound-
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
 import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
 
-/** What {@link signWebhook} needs; only `scheme`, `secret` and `payload` are required. */
+/**
+ * What {@link signWebhook} needs; only `scheme`, `secret` and `payload` are required.
+ * @publicApi
+ */
 export interface SignWebhookOptions extends Pick<InboundSourceOptions, 'header' | 'prefix' | 'encoding'> {
   scheme: BuiltInScheme;
   secret: string;
@@ -21,13 +24,19 @@ export interface SignWebhookOptions extends Pick<InboundSourceOptions, 'header' 
   type?: string;
 }
 
-/** A signed request: the exact body and the headers to send with it. */
+/**
+ * A signed request: the exact body and the headers to send with it.
+ * @publicApi
+ */
 export interface SignedWebhook {
   body: string;
   headers: Record<string, string>;
 }
 
-/** Signs a payload the way a sender of `scheme` would. */
+/**
+ * Signs a payload the way a sender of `scheme` would.
+ * @publicApi
+ */
 export function signWebhook(options: SignWebhookOptions): SignedWebhook {
   const { scheme, secret, payload } = options;
   const form = payload instanceof URLSearchParams;
@@ -43,7 +52,10 @@ export function signWebhook(options: SignWebhookOptions): SignedWebhook {
   return { body, headers: { 'content-type': contentType, ...signed } };
 }
 
-/** Options of {@link postWebhook}: everything of {@link signWebhook} may be overridden. */
+/**
+ * Options of {@link postWebhook}: everything of {@link signWebhook} may be overridden.
+ * @publicApi
+ */
 export interface PostWebhookOptions extends Partial<Omit<SignWebhookOptions, 'payload'>> {
   /** Headers to add or replace after signing; `null` removes one. */
   headers?: Record<string, string | null>;
@@ -58,6 +70,7 @@ export interface PostWebhookOptions extends Partial<Omit<SignWebhookOptions, 'pa
  * and POSTs it to `/<inbound.path>/<source>`. Returns the supertest request, so
  * `await postWebhook(app, 'orders', { event: 'order.completed', data: {} }).expect(200)`.
  * A Fastify app must be ready first (`await app.getHttpAdapter().getInstance().ready()`).
+ * @publicApi
  */
 export function postWebhook(app: INestApplication, source: string, payload: unknown, options: PostWebhookOptions = {}): request.Test {
   const resolved = app.get<ResolvedWebhooksOptions>(WEBHOOKS_OPTIONS, { strict: false });

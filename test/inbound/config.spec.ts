@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createHmac } from 'node:crypto';
 import request from 'supertest';
-import { constantTimeEqual, type WebhookVerifier } from '../../src/inbound/index.js';
+import { constantTimeEqual, type WebhookVerifier } from '../../src/index.js';
 import { postWebhook } from '../../src/testing/index.js';
 import { testDatabases } from '../support/databases.js';
 import { SOURCES, startInboundApp } from './support.js';

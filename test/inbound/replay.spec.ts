@@ -5,8 +5,9 @@ import { WebhookInboxEntry } from '../../src/entities/webhook-inbox.entity.js';
 import { newId } from '../../src/ids.js';
 import { RetentionService } from '../../src/retention.service.js';
 import { CLAIM_LEASE_MS, InboxService } from '../../src/inbound/inbox.service.js';
+import { PRUNE_BATCH } from '../../src/inbound/webhook-inbox.service.js';
 // From the package root: what an app imports.
-import { PRUNE_BATCH, WebhookInbox, WebhookInboxError, WebhookValidationError } from '../../src/index.js';
+import { WebhookInbox, WebhookInboxError, WebhookValidationError } from '../../src/index.js';
 import { postWebhook } from '../../src/testing/index.js';
 import { testDatabases, type DbKind } from '../support/databases.js';
 import { eventually } from '../support/receiver.js';

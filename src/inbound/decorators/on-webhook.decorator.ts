@@ -1,7 +1,10 @@
 import { didYouMean, unknownKey } from '../../known-keys.js';
 import { ON_WEBHOOK_METADATA } from '../../webhooks.constants.js';
 
-/** Options of {@link OnWebhook}. */
+/**
+ * Options of {@link OnWebhook}.
+ * @publicApi
+ */
 export interface OnWebhookOptions {
   /** Only calls from this source (a key of `inbound.sources`). @default every source */
   source?: string;
@@ -18,6 +21,12 @@ export interface OnWebhookMetadata {
  * `*`. It receives `(data, ctx)`: the payload's `data` (or the whole payload when it has none)
  * and a {@link WebhookContext}. May stand several times on one method; the method still runs
  * once per event.
+ * @example
+ * ```ts
+ * @OnWebhook('invoice.paid', { source: 'stripe' })
+ * paid(data: Stripe.Invoice, ctx: WebhookContext) { ... }
+ * ```
+ * @publicApi
  */
 export function OnWebhook(type: string | string[], options: OnWebhookOptions = {}): MethodDecorator {
   // A misspelt `source` would make the handler run for every source: refused where it is written.
