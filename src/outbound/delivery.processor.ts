@@ -163,7 +163,12 @@ export class DeliveryProcessor implements OnApplicationBootstrap, OnModuleDestro
         const message = (err as Error).message;
         if (isDataError(err)) {
           if (current !== record) {
-            this.logger.warn(`Attempt ${record.number} of delivery ${record.deliveryId} could not be recorded (${message}); is the delivery gone?`);
+            this.logger.warn(`Attempt ${record.number} of delivery ${record.deliveryId} could not be recorded (${message}); ending the delivery.`);
+            // Usually the delivery is gone (nothing to update). Were it not, ending it keeps the
+            // reconciler from sending again, forever, an attempt that can never be logged.
+            await this.tx
+              .write((m) => this.updateDelivery(m, record.deliveryId, { status: 'failed', nextAttemptAt: null, lastError: `attempt ${record.number} could not be recorded` }))
+              .catch((e: Error) => this.logger.warn(`Ending delivery ${record.deliveryId} failed: ${e.message}`));
             return NOT_RECORDED;
           }
           this.logger.warn(`Attempt ${record.number} of delivery ${record.deliveryId} refused by the database (${message}); recording it without the response.`);
