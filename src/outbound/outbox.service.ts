@@ -178,7 +178,7 @@ export class OutboxService implements OnApplicationBootstrap, BeforeApplicationS
     const manual: string[] = [];
     for (const { id, attempts, manual_from } of lost) {
       // The current schedule began with the last manual attempt, if any (a redelivery's retries are scheduled).
-      const made = Number(attempts) - (manual_from === null ? 0 : Number(manual_from) - 1);
+      const made = Math.max(0, Number(attempts) - (manual_from === null ? 0 : Number(manual_from) - 1));
       // A whole schedule made yet pending: a redelivery whose job vanished before its first attempt.
       if (made >= length) manual.push(id);
       else resumed.set(id, made);
