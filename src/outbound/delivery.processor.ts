@@ -153,26 +153,35 @@ export class DeliveryProcessor implements OnApplicationBootstrap, OnModuleDestro
    * receiver's text; NOT_RECORDED only when even that is refused (the delivery was deleted).
    */
   private async recordOutcome(record: AttemptRecord): Promise<string | null | typeof NOT_RECORDED> {
+    const what = `Attempt ${record.number} of delivery ${record.deliveryId}`;
     let current = record;
     for (let tries = 1; ; tries++) {
       try {
         const reason = await this.store.record(current);
-        if (tries > 1) this.logger.log(`Attempt ${record.number} of delivery ${record.deliveryId} recorded after ${tries} tries.`);
+        if (tries > 1) this.logger.log(`${what} recorded after ${tries} tries.`);
         return reason;
       } catch (err) {
         const message = (err as Error).message;
         if (isDataError(err)) {
           if (current !== record) {
-            this.logger.warn(`Attempt ${record.number} of delivery ${record.deliveryId} could not be recorded (${message}); is the delivery gone?`);
+            this.logger.warn(`${what} could not be recorded (${message}); ending the delivery.`);
+            // Usually the delivery is gone (nothing to update). Were it not, ending it keeps the
+            // reconciler from sending again, forever, an attempt that can never be logged.
+            const lastError = `attempt ${record.number} could not be recorded`;
+            const end = { status: 'failed' as const, nextAttemptAt: null, lastError };
+            await this.tx
+              .write((m) => this.updateDelivery(m, record.deliveryId, end))
+              .catch((e: Error) => this.logger.warn(`Ending delivery ${record.deliveryId} failed: ${e.message}`));
             return NOT_RECORDED;
           }
-          this.logger.warn(`Attempt ${record.number} of delivery ${record.deliveryId} refused by the database (${message}); recording it without the response.`);
-          current = { ...record, responseBody: null, errorMessage: record.errorMessage?.replace(/[^\x20-\x7e]/g, '?') ?? null };
+          this.logger.warn(`${what} refused by the database (${message}); recording it without the response.`);
+          const asciiError = record.errorMessage?.replace(/[^\x20-\x7e]/g, '?') ?? null;
+          current = { ...record, responseBody: null, errorMessage: asciiError };
           continue;
         }
         if (this.stopRecording.signal.aborted) throw err;
         if (tries === 1 || tries % RECORD_RETRY_LOG_EVERY === 0) {
-          this.logger.warn(`Recording attempt ${record.number} of delivery ${record.deliveryId} failed (${message}); retrying the write, not the request.`);
+          this.logger.warn(`Recording ${what.toLowerCase()} failed (${message}); retrying the write, not the request.`);
         }
         const delay = Math.min(RECORD_RETRY_MAX_MS, RECORD_RETRY_FIRST_MS * 2 ** (tries - 1));
         await sleep(delay, undefined, { signal: this.stopRecording.signal }).catch(() => undefined);
@@ -204,16 +213,23 @@ export class DeliveryProcessor implements OnApplicationBootstrap, OnModuleDestro
    * streak began `disableAfterMs` ago, discarding its pending deliveries. Returns the reason when
    * this failure disabled it.
    */
-  private async trackHealth(m: EntityManager, endpointId: string, outcome: AttemptOutcome, now: Date): Promise<string | null> {
+  private async trackHealth(
+    m: EntityManager,
+    endpointId: string,
+    outcome: AttemptOutcome,
+    now: Date,
+  ): Promise<string | null> {
     const gone = outcome.kind === 'gone' ? 1 : 0;
-    const cutoff = now.getTime() - this.options.outbound.disableAfterMs;
+    const at = now.getTime();
+    const cutoff = at - this.options.outbound.disableAfterMs;
     const sql = forDriver(TRACK_FAILURE, this.tx.isSqlite);
     const [row] = returnedRows<{ enabled: unknown; failing_since: unknown }>(
-      await m.query(this.tx.isSqlite ? withReturnedRows(sql) : sql, [now.getTime(), gone, cutoff, gone, cutoff, now.getTime(), endpointId]),
+      await m.query(this.tx.isSqlite ? withReturnedRows(sql) : sql, [at, gone, cutoff, gone, cutoff, at, endpointId]),
     );
     // No row: the endpoint is gone or already disabled. Still enabled: the streak goes on.
     if (!row || Boolean(row.enabled)) return null;
-    const reason = gone ? 'endpoint answered 410 Gone' : `failing without success since ${new Date(Number(row.failing_since)).toISOString()}`;
+    const since = new Date(Number(row.failing_since)).toISOString();
+    const reason = gone ? 'endpoint answered 410 Gone' : `failing without success since ${since}`;
     await m.update(WebhookEndpoint, { id: endpointId }, { disabledReason: reason });
     // Kept, not dropped: discarded deliveries can be replayed with recoverFailed once re-enabled.
     await m

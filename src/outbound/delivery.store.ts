@@ -99,7 +99,8 @@ const PG_RECORD = {
   a AS (INSERT INTO webhook_attempts (${ATTEMPT_COLUMNS})
     SELECT attempt_id, delivery_id, number, status_code, duration_ms, response_body, error_class, error_message, trigger, at FROM v
     ON CONFLICT (id) DO NOTHING),
-  e AS (${RESET_STREAK} (SELECT d.endpoint_id FROM webhook_deliveries d JOIN v ON d.id = v.delivery_id WHERE v.status = 'succeeded'))
+  e AS (${RESET_STREAK}
+    (SELECT d.endpoint_id FROM webhook_deliveries d JOIN v ON d.id = v.delivery_id WHERE v.status = 'succeeded'))
   UPDATE webhook_deliveries SET status = v.status, attempts = v.number, next_attempt_at = v.next_attempt_at,
     last_status_code = v.status_code, last_error = v.error_message, updated_at = v.at
   FROM v WHERE webhook_deliveries.id = v.delivery_id`,
@@ -174,11 +175,12 @@ export class DeliveryStore {
     const updates = records.flatMap((r) => [r.deliveryId, r.status, r.number, r.nextAttemptAt?.getTime() ?? null, r.statusCode, r.errorMessage, r.at.getTime()]);
     const succeeded = records.filter((r) => r.status === 'succeeded').map((r) => r.deliveryId);
     return this.tx.run(async (m) => {
-      const insert = `INSERT INTO webhook_attempts (${ATTEMPT_COLUMNS}) VALUES ${rows(records.length, `(${marks(10)})`)} ON CONFLICT (id) DO NOTHING`;
-      await runSql(m, insert, attempts);
+      const values = rows(records.length, `(${marks(10)})`);
+      await runSql(m, `INSERT INTO webhook_attempts (${ATTEMPT_COLUMNS}) VALUES ${values} ON CONFLICT (id) DO NOTHING`, attempts);
       await runSql(m, `WITH ${UPDATE_WITH}${rows(records.length, UPDATE_ROW)}) ${UPDATE_SQL}`, updates);
       if (succeeded.length) {
-        await runSql(m, `${RESET_STREAK} (SELECT endpoint_id FROM webhook_deliveries WHERE id IN (${marks(succeeded.length)}))`, succeeded);
+        const endpoints = `SELECT endpoint_id FROM webhook_deliveries WHERE id IN (${marks(succeeded.length)})`;
+        await runSql(m, `${RESET_STREAK} (${endpoints})`, succeeded);
       }
       return this.healthOf(records, m);
     });

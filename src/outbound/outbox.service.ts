@@ -24,6 +24,14 @@ export interface DeliveryJobData {
 const ENQUEUE_TIMEOUT_MS = 2_000;
 const RELAY_BATCH = 500;
 const RECONCILE_BATCH = 1_000;
+/** The number of a delivery's last manual attempt: where its current schedule began. */
+const LAST_MANUAL = "(SELECT MAX(a.number) FROM webhook_attempts a WHERE a.delivery_id = d.id AND a.trigger = 'manual')";
+/** A pending row the reconciler re-adds, with what it needs to resume the schedule. */
+interface LostRow {
+  id: string;
+  attempts: unknown;
+  manual_from: unknown;
+}
 /** How long the `enqueued_at` marks of enqueues gather before one UPDATE writes them. */
 const MARK_DELAY_MS = 20;
 
@@ -185,7 +193,7 @@ export class OutboxService implements OnApplicationBootstrap, BeforeApplicationS
     const manual: string[] = [];
     for (const { id, attempts, manual_from } of lost) {
       // The current schedule began with the last manual attempt, if any (a redelivery's retries are scheduled).
-      const made = Number(attempts) - (manual_from === null ? 0 : Number(manual_from) - 1);
+      const made = Math.max(0, Number(attempts) - (manual_from === null ? 0 : Number(manual_from) - 1));
       // A whole schedule made yet pending: a redelivery whose job vanished before its first attempt.
       if (made >= length) manual.push(id);
       else resumed.set(id, made);
@@ -197,12 +205,12 @@ export class OutboxService implements OnApplicationBootstrap, BeforeApplicationS
   }
 
   /** Of `ids`, the rows still pending, with their attempts and the number of their last manual attempt. */
-  private async stillPending(ids: string[], olderThan: number): Promise<{ id: string; attempts: unknown; manual_from: unknown }[]> {
+  private async stillPending(ids: string[], olderThan: number): Promise<LostRow[]> {
     return this.dataSource
       .createQueryBuilder()
       .select('d.id', 'id')
       .addSelect('d.attempts', 'attempts')
-      .addSelect("(SELECT MAX(a.number) FROM webhook_attempts a WHERE a.delivery_id = d.id AND a.trigger = 'manual')", 'manual_from')
+      .addSelect(LAST_MANUAL, 'manual_from')
       .from('webhook_deliveries', 'd')
       .where("d.id IN (:...ids) AND d.status = 'pending' AND d.enqueued_at IS NOT NULL AND d.enqueued_at < :olderThan", { ids, olderThan })
       .getRawMany();
@@ -235,7 +243,11 @@ export class OutboxService implements OnApplicationBootstrap, BeforeApplicationS
     return rows.map((r) => r.id);
   }
 
-  private async addJobs(ids: string[], trigger: DeliveryJobData['trigger'], attemptsBefore?: ReadonlyMap<string, number>): Promise<void> {
+  private async addJobs(
+    ids: string[],
+    trigger: DeliveryJobData['trigger'],
+    attemptsBefore?: ReadonlyMap<string, number>,
+  ): Promise<void> {
     // Redis known to be away or stalled: fail at once instead of holding the caller.
     this.breaker.check();
     if (['end', 'close', 'reconnecting'].includes(this.queue.client.status)) throw new Error(`Redis is ${this.queue.client.status}`);
