@@ -51,12 +51,12 @@ export interface AttemptRecord {
   health?: (m: EntityManager) => Promise<string | null>;
 }
 
-/** Batches close at the end of the event-loop turn (waiting 1–2 ms more was slower: 925 → 510/s on PostgreSQL). */
+/** Batches close at the end of the event-loop turn: waiting longer cost more than it gathered (bench/NOTES.md). */
 const LOAD_BATCH = { max: 50, waitMs: 0, serial: false };
 /**
  * SQLite: one write at a time on its one connection, so what ends during a flush is written by the
  * next one (group commit). PostgreSQL: each batch is one atomic statement, flushed at once; the
- * server groups concurrent commits itself (waiting for the previous flush was slower).
+ * server groups concurrent commits itself, so waiting for the previous flush only adds latency.
  */
 const RECORD_BATCH = (isSqlite: boolean) => ({ max: 50, waitMs: 0, serial: isSqlite });
 
@@ -83,8 +83,7 @@ const UPDATE_WITH = 'v (id, status, attempts, next_attempt_at, last_status_code,
 
 /**
  * PostgreSQL: one statement text whatever the batch size (arrays as parameters), sent as a named
- * statement, so each connection parses and plans it once (measured: PostgreSQL server CPU per
- * delivery 273 → 250–266 µs; bench/NOTES.md).
+ * statement, so each connection parses and plans it once (bench/NOTES.md).
  */
 const PG_LOAD = {
   name: 'webhooks_load_deliveries_v1',
