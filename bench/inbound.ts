@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { DataSource } from 'typeorm';
 import { Agent, request } from 'undici';
-import { OnWebhook } from '../src/inbound/decorators/on-webhook.decorator.js';
+import { OnWebhook } from '../src/decorators/on-webhook.decorator.js';
 import { InboxService } from '../src/inbound/inbox.service.js';
 import { generateSecret, signStandard } from '../src/signing/standard-webhooks.js';
 import { WebhooksModule } from '../src/webhooks.module.js';

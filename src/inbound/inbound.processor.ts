@@ -1,9 +1,9 @@
 import { InjectQueue } from '@nestjs/bull';
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import type { Job, Queue } from 'bull';
-import type { WebhookInboxEntry } from '../entities/webhook-inbox.entity.js';
+import type { WebhookInboxEntry } from '../database/entities/webhook-inbox.entity.js';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
-import { settleWithin, SHUTDOWN_MARGIN_MS } from '../outbound/shutdown.js';
+import { settleWithin, SHUTDOWN_MARGIN_MS } from '../utils/shutdown.js';
 import { INBOUND_JOB, WEBHOOKS_OPTIONS, WEBHOOKS_QUEUE } from '../webhooks.constants.js';
 import { InboxService } from './inbox.service.js';
 import { inboundMessages } from './inbound.messages.js';

@@ -1,10 +1,10 @@
 import { Injectable, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
-import { storedBody, WebhookInboxEntry, type InboxStatus } from '../entities/webhook-inbox.entity.js';
-import { idTimePrefix, newId } from '../ids.js';
-import { TransactionRunner } from '../transaction.runner.js';
-import { marks, preparedOn, returnedRows, runSql, sqliteConnection, withReturnedRows } from '../outbound/sql.js';
+import { storedBody, WebhookInboxEntry, type InboxStatus } from '../database/entities/webhook-inbox.entity.js';
+import { idTimePrefix, newId } from '../database/ids.js';
+import { TransactionRunner } from '../database/transaction.runner.js';
+import { marks, preparedOn, returnedRows, runSql, sqliteConnection, withReturnedRows } from '../database/sql.js';
 
 /** A verified call about to be claimed. */
 export interface InboxClaim {

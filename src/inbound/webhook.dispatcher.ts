@@ -1,10 +1,10 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { matchesEventFilter } from '../event-types.js';
+import { matchesEventFilter } from '../utils/event-types.js';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
 import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
-import type { OnWebhookMetadata } from './decorators/on-webhook.decorator.js';
+import type { OnWebhookMetadata } from '../decorators/on-webhook.decorator.js';
 import { inboundMessages } from './inbound.messages.js';
-import type { WebhookContext, WebhookHandlerFn } from './webhook-context.interface.js';
+import type { WebhookContext, WebhookHandlerFn } from '../interfaces/webhook-context.interface.js';
 import { isWebhookReply, type WebhookReply } from './webhook-reply.js';
 
 /** One `@OnWebhook` method, with every rule its decorators gave it. */

@@ -1,9 +1,9 @@
 import type { DataSource, EntityManager } from 'typeorm';
-import type { AttemptErrorClass } from '../entities/webhook-attempt.entity.js';
-import type { DeliveryStatus } from '../entities/webhook-delivery.entity.js';
-import type { TransactionRunner } from '../transaction.runner.js';
-import { Batcher } from './batcher.js';
-import { marks, pgNamed, type PgStatement, rows, runSql } from './sql.js';
+import type { AttemptErrorClass } from '../database/entities/webhook-attempt.entity.js';
+import type { DeliveryStatus } from '../database/entities/webhook-delivery.entity.js';
+import type { TransactionRunner } from '../database/transaction.runner.js';
+import { Batcher } from '../database/batcher.js';
+import { marks, pgNamed, type PgStatement, rows, runSql } from '../database/sql.js';
 import type { DeliveryJobData } from './outbox.service.js';
 
 /** What an attempt needs of its delivery, endpoint and message, read in one query. */

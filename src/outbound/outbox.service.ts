@@ -3,13 +3,13 @@ import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnAppl
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { JobOptions, Queue } from 'bull';
 import type { DataSource } from 'typeorm';
-import { WebhookDelivery } from '../entities/webhook-delivery.entity.js';
+import { WebhookDelivery } from '../database/entities/webhook-delivery.entity.js';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
-import { TransactionRunner } from '../transaction.runner.js';
+import { TransactionRunner } from '../database/transaction.runner.js';
 import { DELIVERY_JOB, WEBHOOKS_BACKOFF, WEBHOOKS_OPTIONS, WEBHOOKS_QUEUE } from '../webhooks.constants.js';
 import { RedisBreaker } from './redis.breaker.js';
-import { settleWithin, SHUTDOWN_MARGIN_MS } from './shutdown.js';
-import { marks, runSql } from './sql.js';
+import { settleWithin, SHUTDOWN_MARGIN_MS } from '../utils/shutdown.js';
+import { marks, runSql } from '../database/sql.js';
 import { TransactionOutbox } from './transaction.outbox.js';
 
 /** Data of a delivery job; its `jobId` is the delivery id. */

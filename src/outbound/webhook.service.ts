@@ -12,13 +12,13 @@ import {
   type QueryDeepPartialEntity,
   type Repository,
 } from 'typeorm';
-import { WebhookAttempt } from '../entities/webhook-attempt.entity.js';
-import { WebhookDelivery } from '../entities/webhook-delivery.entity.js';
-import { WebhookEndpoint } from '../entities/webhook-endpoint.entity.js';
-import { WebhookMessage } from '../entities/webhook-message.entity.js';
+import { WebhookAttempt } from '../database/entities/webhook-attempt.entity.js';
+import { WebhookDelivery } from '../database/entities/webhook-delivery.entity.js';
+import { WebhookEndpoint } from '../database/entities/webhook-endpoint.entity.js';
+import { WebhookMessage } from '../database/entities/webhook-message.entity.js';
 import { WebhookNotFoundError, WebhookValidationError } from '../errors/webhook-validation.error.js';
-import { filtersMatching, isValidEventType, matchesAnyFilter } from '../event-types.js';
-import { idTimePrefix, newId } from '../ids.js';
+import { filtersMatching, isValidEventType, matchesAnyFilter } from '../utils/event-types.js';
+import { idTimePrefix, newId } from '../database/ids.js';
 import type {
   CreateEndpointInput,
   ListDeliveriesOptions,
@@ -33,17 +33,17 @@ import type {
   UpdateEndpointInput,
 } from '../interfaces/webhook-service.interface.js';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
-import { findPage } from '../pagination.js';
-import { deleteInBatches, pruneCutoff } from '../prune.js';
+import { findPage } from '../database/pagination.js';
+import { deleteInBatches, pruneCutoff } from '../database/prune.js';
 import { generateSecret } from '../signing/standard-webhooks.js';
-import { TransactionRunner } from '../transaction.runner.js';
+import { TransactionRunner } from '../database/transaction.runner.js';
 import { WebhookEvents } from '../webhook.events.js';
 import { WEBHOOKS_OPTIONS, WEBHOOKS_QUEUE } from '../webhooks.constants.js';
 import { messages } from '../webhooks.messages.js';
 import { idempotencyScope, validateFilters, validateHeaders, validateKey, validateSecret, validateUrl } from './endpoint.validation.js';
 import { OutboxService } from './outbox.service.js';
 import { RedisStalledError } from './redis.breaker.js';
-import { chunks, forDriver, marks, pgNamed, type PgStatement, returnedRows, rows, runSql, withReturnedRows } from './sql.js';
+import { chunks, forDriver, marks, pgNamed, type PgStatement, returnedRows, rows, runSql, withReturnedRows } from '../database/sql.js';
 import { TransactionOutbox } from './transaction.outbox.js';
 
 /** Delivery ids made ahead for one PostgreSQL send; most events reach fewer endpoints. */

@@ -10,7 +10,7 @@ import { describe, expect, it } from '@jest/globals';
 import type { Queue } from 'bull';
 import { performance } from 'node:perf_hooks';
 import { DataSource, type EntityManager } from 'typeorm';
-import { WebhookDelivery } from '../../src/entities/webhook-delivery.entity.js';
+import { WebhookDelivery } from '../../src/database/entities/webhook-delivery.entity.js';
 import { TransactionOutbox } from '../../src/outbound/transaction.outbox.js';
 import { WebhookService } from '../../src/outbound/webhook.service.js';
 import { WEBHOOKS_QUEUE } from '../../src/webhooks.constants.js';

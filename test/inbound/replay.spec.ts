@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { DataSource } from 'typeorm';
-import { WebhookInboxEntry } from '../../src/entities/webhook-inbox.entity.js';
-import { newId } from '../../src/ids.js';
-import { RetentionService } from '../../src/retention.service.js';
+import { WebhookInboxEntry } from '../../src/database/entities/webhook-inbox.entity.js';
+import { newId } from '../../src/database/ids.js';
+import { RetentionService } from '../../src/database/retention.service.js';
 import { CLAIM_LEASE_MS, InboxService } from '../../src/inbound/inbox.service.js';
 import { PRUNE_BATCH } from '../../src/inbound/webhook-inbox.service.js';
 // From the package root: what an app imports.

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Injectable } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { DataSource } from 'typeorm';
-import { OnWebhook } from '../../src/inbound/decorators/on-webhook.decorator.js';
+import { OnWebhook } from '../../src/decorators/on-webhook.decorator.js';
 import { InboxService, InboxUnavailableError } from '../../src/inbound/inbox.service.js';
 import { hashId } from '../../src/inbound/inbound.sources.js';
 import { inboundMessages } from '../../src/inbound/inbound.messages.js';

@@ -2,7 +2,7 @@ import { getQueueToken } from '@nestjs/bull';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Queue } from 'bull';
 import { DataSource } from 'typeorm';
-import { WebhookDelivery } from '../../src/entities/webhook-delivery.entity.js';
+import { WebhookDelivery } from '../../src/database/entities/webhook-delivery.entity.js';
 import { OutboxService } from '../../src/outbound/outbox.service.js';
 import { WebhookService } from '../../src/outbound/webhook.service.js';
 import { WEBHOOKS_QUEUE } from '../../src/webhooks.constants.js';

@@ -1,5 +1,5 @@
-import { isValidEventType } from '../event-types.js';
-import { didYouMean, unknownKey } from '../known-keys.js';
+import { isValidEventType } from '../utils/event-types.js';
+import { didYouMean, unknownKey } from '../utils/known-keys.js';
 import { messages } from '../webhooks.messages.js';
 
 /**
