@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
-import { CLAIM_INSERT, MARK_PROCESSED } from '../src/inbound/inbox.service.js';
+import { CLAIM_INSERT, MARK_PROCESSED } from '../src/inbound/inbox.store.js';
 import type { SqliteConnection } from '../src/database/sql.js';
 import { createBenchDb } from './support.js';
 

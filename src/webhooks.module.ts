@@ -11,8 +11,8 @@ import { WebhookInbox } from './inbound/webhook-inbox.service.js';
 import { RetentionService } from './database/retention.service.js';
 import { DeliveryProcessor } from './outbound/delivery.processor.js';
 import { WebhookHttpClient } from './outbound/http.client.js';
-import { OutboxService } from './outbound/outbox.service.js';
-import { TransactionOutbox } from './outbound/transaction.outbox.js';
+import { OutboxRelay } from './outbound/outbox.relay.js';
+import { CommitHook } from './outbound/commit.hook.js';
 import { WebhookService } from './outbound/webhook.service.js';
 import { WebhookEvents } from './webhook.events.js';
 import { WEBHOOKS_OPTIONS, WEBHOOKS_ROUTE_PATH } from './webhooks.constants.js';
@@ -48,8 +48,8 @@ import { messages } from './webhooks.messages.js';
     BootChecks,
     TransactionRunner,
     SqliteCheckpointer,
-    TransactionOutbox,
-    OutboxService,
+    CommitHook,
+    OutboxRelay,
     WebhookHttpClient,
     DeliveryProcessor,
     WebhookService,

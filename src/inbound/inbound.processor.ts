@@ -5,7 +5,7 @@ import type { WebhookInboxEntry } from '../database/entities/webhook-inbox.entit
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
 import { settleWithin, SHUTDOWN_MARGIN_MS } from '../utils/shutdown.js';
 import { INBOUND_JOB, WEBHOOKS_OPTIONS, WEBHOOKS_QUEUE } from '../webhooks.constants.js';
-import { InboxService } from './inbox.service.js';
+import { InboxStore } from './inbox.store.js';
 import { inboundMessages } from './inbound.messages.js';
 import { InboundSources } from './inbound.sources.js';
 import { WebhookDispatcher } from './webhook.dispatcher.js';
@@ -50,7 +50,7 @@ export class InboundProcessor implements OnApplicationBootstrap, BeforeApplicati
   constructor(
     @Inject(WEBHOOKS_OPTIONS) private readonly options: ResolvedWebhooksOptions,
     @InjectQueue(WEBHOOKS_QUEUE) private readonly queue: Queue,
-    private readonly inbox: InboxService,
+    private readonly inbox: InboxStore,
     private readonly sources: InboundSources,
     private readonly dispatcher: WebhookDispatcher,
   ) {}

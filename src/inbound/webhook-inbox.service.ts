@@ -10,7 +10,7 @@ import { deleteInBatches, pruneCutoff } from '../database/prune.js';
 import { SQLITE } from '../database/sql.js';
 import { SqliteProcessLock } from '../database/process-lock.js';
 import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
-import { CLAIM_LEASE_MS, InboxService } from './inbox.service.js';
+import { CLAIM_LEASE_MS, InboxStore } from './inbox.store.js';
 import { InboundProcessor } from './inbound.processor.js';
 import { inboundMessages } from './inbound.messages.js';
 
@@ -87,7 +87,7 @@ export class WebhookInbox implements OnApplicationBootstrap, OnApplicationShutdo
 
   constructor(
     @Inject(WEBHOOKS_OPTIONS) private readonly options: ResolvedWebhooksOptions,
-    private readonly inbox: InboxService,
+    private readonly inbox: InboxStore,
     private readonly processor: InboundProcessor,
     @InjectDataSource() private readonly dataSource: DataSource,
   ) {}

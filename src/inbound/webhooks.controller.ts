@@ -2,7 +2,7 @@ import { Controller, HttpStatus, Inject, Logger, Post, Req, Res, SetMetadata, Us
 import { HttpAdapterHost } from '@nestjs/core';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
 import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
-import { InboxDataError, InboxService, InboxUnavailableError, type ClaimedRow } from './inbox.service.js';
+import { InboxDataError, InboxStore, InboxUnavailableError, type ClaimedRow } from './inbox.store.js';
 import { InboundProcessor } from './inbound.processor.js';
 import { hashId, type InboundSource, type ReadEvent } from './inbound.sources.js';
 import type { WebhookHeaders } from './verifiers/verifier.utils.js';
@@ -42,7 +42,7 @@ export function createWebhooksController(path: string): Type<unknown> {
 
     constructor(
       @Inject(WEBHOOKS_OPTIONS) private readonly options: ResolvedWebhooksOptions,
-      private readonly inbox: InboxService,
+      private readonly inbox: InboxStore,
       private readonly dispatcher: WebhookDispatcher,
       private readonly processor: InboundProcessor,
       private readonly adapterHost: HttpAdapterHost,
@@ -121,7 +121,7 @@ export function createWebhooksController(path: string): Type<unknown> {
       throw err;
     }
 
-    private async claim(entry: Parameters<InboxService['claim']>[0]): Promise<ClaimedRow | null> {
+    private async claim(entry: Parameters<InboxStore['claim']>[0]): Promise<ClaimedRow | null> {
       try {
         return await this.inbox.claim(entry);
       } catch (err) {

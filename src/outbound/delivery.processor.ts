@@ -14,7 +14,7 @@ import { WebhookEvents } from '../webhook.events.js';
 import { DELIVERY_JOB, WEBHOOKS_OPTIONS, WEBHOOKS_QUEUE } from '../webhooks.constants.js';
 import { type HttpAttemptResult, WebhookHttpClient } from './http.client.js';
 import { type AttemptRecord, DeliveryStore, isDataError, type LoadedDelivery } from './delivery.store.js';
-import type { DeliveryJobData } from './outbox.service.js';
+import type { DeliveryJobData } from './outbox.relay.js';
 import { type AttemptOutcome, decideOutcome, RetryLaterError } from './retry.policy.js';
 import { settleWithin, SHUTDOWN_MARGIN_MS } from '../utils/shutdown.js';
 import { forDriver, returnedRows, withReturnedRows } from '../database/sql.js';

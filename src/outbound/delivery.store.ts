@@ -3,8 +3,8 @@ import type { AttemptErrorClass } from '../database/entities/webhook-attempt.ent
 import type { DeliveryStatus } from '../database/entities/webhook-delivery.entity.js';
 import type { TransactionRunner } from '../database/transaction.runner.js';
 import { Batcher } from '../database/batcher.js';
-import { marks, pgNamed, type PgStatement, rows, runSql } from '../database/sql.js';
-import type { DeliveryJobData } from './outbox.service.js';
+import { placeholders, pgNamed, type PgStatement, rows, runSql } from '../database/sql.js';
+import type { DeliveryJobData } from './outbox.relay.js';
 
 /** What an attempt needs of its delivery, endpoint and message, read in one query. */
 export interface LoadedDelivery {
@@ -140,7 +140,7 @@ export class DeliveryStore {
     // runSql skips TypeORM's query hooks: wait, as any other query would, for the module's
     // transaction open on the shared connection to end, so as not to read inside it.
     await this.tx.beforeQuery();
-    return byIds(ids, await runSql(this.dataSource.manager, `${LOAD_SQL}(${marks(ids.length)})`, ids));
+    return byIds(ids, await runSql(this.dataSource.manager, `${LOAD_SQL}(${placeholders(ids.length)})`, ids));
   }
 
   private async recordMany(records: AttemptRecord[]): Promise<(string | null | Error)[]> {
@@ -174,11 +174,11 @@ export class DeliveryStore {
     const updates = records.flatMap((r) => [r.deliveryId, r.status, r.number, r.nextAttemptAt?.getTime() ?? null, r.statusCode, r.errorMessage, r.at.getTime()]);
     const succeeded = records.filter((r) => r.status === 'succeeded').map((r) => r.deliveryId);
     return this.tx.run(async (m) => {
-      const insert = `INSERT INTO webhook_attempts (${ATTEMPT_COLUMNS}) VALUES ${rows(records.length, `(${marks(10)})`)} ON CONFLICT (id) DO NOTHING`;
+      const insert = `INSERT INTO webhook_attempts (${ATTEMPT_COLUMNS}) VALUES ${rows(records.length, `(${placeholders(10)})`)} ON CONFLICT (id) DO NOTHING`;
       await runSql(m, insert, attempts);
       await runSql(m, `WITH ${UPDATE_WITH}${rows(records.length, UPDATE_ROW)}) ${UPDATE_SQL}`, updates);
       if (succeeded.length) {
-        await runSql(m, `${RESET_STREAK} (SELECT endpoint_id FROM webhook_deliveries WHERE id IN (${marks(succeeded.length)}))`, succeeded);
+        await runSql(m, `${RESET_STREAK} (SELECT endpoint_id FROM webhook_deliveries WHERE id IN (${placeholders(succeeded.length)}))`, succeeded);
       }
       return this.healthOf(records, m);
     });

@@ -41,10 +41,10 @@ import { WebhookEvents } from '../webhook.events.js';
 import { WEBHOOKS_OPTIONS, WEBHOOKS_QUEUE } from '../webhooks.constants.js';
 import { messages } from '../webhooks.messages.js';
 import { idempotencyScope, validateFilters, validateHeaders, validateKey, validateSecret, validateUrl } from './endpoint.validation.js';
-import { OutboxService } from './outbox.service.js';
+import { OutboxRelay } from './outbox.relay.js';
 import { RedisStalledError } from './redis.breaker.js';
-import { chunks, forDriver, marks, pgNamed, type PgStatement, returnedRows, rows, runSql, withReturnedRows } from '../database/sql.js';
-import { TransactionOutbox } from './transaction.outbox.js';
+import { chunks, forDriver, placeholders, pgNamed, type PgStatement, returnedRows, rows, runSql, withReturnedRows } from '../database/sql.js';
+import { CommitHook } from './commit.hook.js';
 
 /** Delivery ids made ahead for one PostgreSQL send; most events reach fewer endpoints. */
 const DELIVERY_IDS_MADE = 4;
@@ -105,7 +105,7 @@ const PRUNE_MESSAGES = `DELETE FROM webhook_messages WHERE id IN (SELECT m.id FR
   AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.message_id = m.id AND d.status <> 'succeeded')
   ORDER BY m.id LIMIT ?) RETURNING id`;
 
-const SQLITE_INSERT_MESSAGE = `INSERT INTO webhook_messages (id, type, customer_id, idempotency_key, idempotency_scope, body, created_at) VALUES (${marks(7)})`;
+const SQLITE_INSERT_MESSAGE = `INSERT INTO webhook_messages (id, type, customer_id, idempotency_key, idempotency_scope, body, created_at) VALUES (${placeholders(7)})`;
 
 function isValidDate(value: unknown): value is Date {
   return value instanceof Date && !Number.isNaN(value.getTime());
@@ -139,8 +139,8 @@ export class WebhookService {
     @InjectDataSource() private readonly dataSource: DataSource,
     @InjectQueue(WEBHOOKS_QUEUE) private readonly queue: Queue,
     private readonly tx: TransactionRunner,
-    private readonly outbox: OutboxService,
-    private readonly transactionOutbox: TransactionOutbox,
+    private readonly outbox: OutboxRelay,
+    private readonly commitHook: CommitHook,
     private readonly events: WebhookEvents,
   ) {}
 
@@ -169,7 +169,7 @@ export class WebhookService {
     const runner = opts.manager?.queryRunner;
     if (runner?.isTransactionActive) {
       const result = await write(opts.manager!);
-      if (result.created) this.transactionOutbox.hold(runner, result.deliveryIds);
+      if (result.created) this.commitHook.hold(runner, result.deliveryIds);
       return result;
     }
     const result = opts.manager ? await opts.manager.transaction(write) : await this.tx.run(write);

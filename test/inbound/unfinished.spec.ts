@@ -5,7 +5,7 @@ import { DataSource } from 'typeorm';
 import { request } from 'undici';
 import { WebhookInboxEntry } from '../../src/database/entities/webhook-inbox.entity.js';
 import { newId } from '../../src/database/ids.js';
-import { CLAIM_LEASE_MS } from '../../src/inbound/inbox.service.js';
+import { CLAIM_LEASE_MS } from '../../src/inbound/inbox.store.js';
 import { inboundMessages } from '../../src/inbound/inbound.messages.js';
 import { postWebhook, signWebhook } from '../../src/testing/index.js';
 import { migrate } from '../support/app.js';

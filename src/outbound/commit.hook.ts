@@ -21,8 +21,8 @@ const BACKLOG_LIMIT = 1_000;
  * publishes everything. Registered on the DataSource at init, removed at shutdown.
  */
 @Injectable()
-export class TransactionOutbox implements EntitySubscriberInterface, OnModuleInit, OnApplicationShutdown {
-  private readonly logger = new Logger(TransactionOutbox.name);
+export class CommitHook implements EntitySubscriberInterface, OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger(CommitHook.name);
   private readonly pending = new WeakMap<QueryRunner, Map<number, string[]>>();
   private publish: (ids: string[]) => Promise<void> = async () => undefined;
   private backlog: string[] = [];

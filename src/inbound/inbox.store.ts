@@ -4,7 +4,7 @@ import type { DataSource, EntityManager } from 'typeorm';
 import { storedBody, WebhookInboxEntry, type InboxStatus } from '../database/entities/webhook-inbox.entity.js';
 import { idTimePrefix, newId } from '../database/ids.js';
 import { TransactionRunner } from '../database/transaction.runner.js';
-import { marks, preparedOn, returnedRows, runSql, sqliteConnection, withReturnedRows } from '../database/sql.js';
+import { placeholders, preparedOn, returnedRows, runSql, sqliteConnection, withReturnedRows } from '../database/sql.js';
 
 /** A verified call about to be claimed. */
 export interface InboxClaim {
@@ -62,7 +62,7 @@ const GROUP_READY = 8;
 
 type Row = { id: string; attempts?: number };
 
-/** A page of {@link InboxService.receivedAmong}. */
+/** A page of {@link InboxStore.receivedAmong}. */
 export interface ReceivedPage {
   ids: string[];
   last: string | null;
@@ -95,8 +95,8 @@ interface PendingStatement {
  * grouped into shared commits.
  */
 @Injectable()
-export class InboxService implements BeforeApplicationShutdown {
-  private readonly logger = new Logger(InboxService.name);
+export class InboxStore implements BeforeApplicationShutdown {
+  private readonly logger = new Logger(InboxStore.name);
   private readonly postgres: boolean;
   private pending: PendingStatement[] = [];
   private flushing: Promise<void> | null = null;
@@ -208,7 +208,7 @@ export class InboxService implements BeforeApplicationShutdown {
   /** Of `ids`, those still `received` and untouched since before `olderThan`. */
   async stillReceived(ids: string[], olderThan: number): Promise<string[]> {
     const rows = await this.read<{ id: string }>(
-      `SELECT id FROM webhook_inbox WHERE id IN (${marks(ids.length)}) AND status = 'received' AND updated_at < ?`,
+      `SELECT id FROM webhook_inbox WHERE id IN (${placeholders(ids.length)}) AND status = 'received' AND updated_at < ?`,
       [...ids, olderThan],
     );
     return rows.map((r) => r.id);
