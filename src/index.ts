@@ -18,7 +18,8 @@ export { WebhooksConfigError } from './errors/webhooks-config.error.js';
 // Sending
 export { WebhookService } from './outbound/webhook.service.js';
 export type * from './interfaces/webhook-service.interface.js';
-export { WebhookNotFoundError, WebhookValidationError } from './errors/webhook-validation.error.js';
+export { WebhookValidationError } from './errors/webhook-validation.error.js';
+export { WebhookNotFoundError } from './errors/webhook-not-found.error.js';
 export { WebhookEvents, type WebhookEventMap } from './webhook.events.js';
 export { WebhookSubscriber } from './decorators/webhook-subscriber.decorator.js';
 export { EmitsWebhook, type EmitsWebhookOptions, type EntityChange } from './decorators/emits-webhook.decorator.js';
@@ -28,13 +29,8 @@ export { generateSecret, signStandard, verifyStandardSignature } from './signing
 export { OnWebhook, type OnWebhookOptions } from './decorators/on-webhook.decorator.js';
 export type { WebhookContext, WebhookHandlerFn } from './interfaces/webhook-context.interface.js';
 export { webhookReply, type WebhookReply, type WebhookReplyOptions } from './inbound/webhook-reply.js';
-export {
-  WebhookInbox,
-  WebhookInboxError,
-  type InboxReplay,
-  type ListInboxOptions,
-  type WebhookInboxErrorCode,
-} from './inbound/webhook-inbox.service.js';
+export { WebhookInbox, type InboxReplay, type ListInboxOptions } from './inbound/webhook-inbox.service.js';
+export { WebhookInboxError, type WebhookInboxErrorCode } from './errors/webhook-inbox.error.js';
 export { isWebhookRoute } from './inbound/webhook-route.js';
 export type { WebhookProblemCode } from './inbound/webhook.problem.js';
 export type { VerifyFailure, VerifyInput, VerifyResult, WebhookVerifier } from './interfaces/webhook-verifier.interface.js';

@@ -5,6 +5,8 @@ import { storedBody, WebhookInboxEntry, type InboxStatus } from '../database/ent
 import { idTimePrefix, newId } from '../database/ids.js';
 import { TransactionRunner } from '../database/transaction.runner.js';
 import { placeholders, preparedOn, returnedRows, runSql, sqliteConnection, withReturnedRows } from '../database/sql.js';
+import { InboxUnavailableError } from '../errors/inbox-unavailable.error.js';
+import { InboxDataError } from '../errors/inbox-data.error.js';
 
 /** A verified call about to be claimed. */
 export interface InboxClaim {
@@ -21,19 +23,6 @@ export interface InboxClaim {
 export interface ClaimedRow {
   id: string;
   attempts: number;
-}
-
-/** The inbox could not be read or written (connection lost, database locked, table missing). */
-export class InboxUnavailableError extends Error {
-  override readonly name = 'InboxUnavailableError';
-}
-
-/**
- * The database refused the values themselves (a data or constraint error), while it is reachable:
- * the same write would fail again, so this is not answered as an unavailable inbox.
- */
-export class InboxDataError extends Error {
-  override readonly name = 'InboxDataError';
 }
 
 /** PostgreSQL's SQLSTATE classes 22 (data exception) and 23 (integrity constraint violation). */

@@ -13,29 +13,10 @@ import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
 import { CLAIM_LEASE_MS, InboxStore } from './inbox.store.js';
 import { InboundProcessor } from './inbound.processor.js';
 import { inboundMessages } from './inbound.messages.js';
+import { WebhookInboxError } from '../errors/webhook-inbox.error.js';
 
 /** Rows deleted per statement by {@link WebhookInbox.prune}. */
 export const PRUNE_BATCH = 1_000;
-
-/**
- * Why a replay was refused.
- * @publicApi
- */
-export type WebhookInboxErrorCode = 'not_found' | 'not_replayable';
-
-/**
- * A replay the inbox refused: no such row, or a row that must not run again now.
- * @publicApi
- */
-export class WebhookInboxError extends Error {
-  override readonly name = 'WebhookInboxError';
-  constructor(
-    readonly code: WebhookInboxErrorCode,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 /**
  * Filters of {@link WebhookInbox.list}; all optional, combined with AND.

@@ -2,7 +2,7 @@ import { Controller, HttpStatus, Inject, Logger, Post, Req, Res, SetMetadata, Us
 import { HttpAdapterHost } from '@nestjs/core';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
 import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
-import { InboxDataError, InboxStore, InboxUnavailableError, type ClaimedRow } from './inbox.store.js';
+import { InboxStore, type ClaimedRow } from './inbox.store.js';
 import { InboundProcessor } from './inbound.processor.js';
 import { hashId, type InboundSource, type ReadEvent } from './inbound.sources.js';
 import type { WebhookHeaders } from './verifiers/verifier.utils.js';
@@ -14,6 +14,8 @@ import { isWebhookReply, type WebhookReply } from './webhook-reply.js';
 import { WebhookProblemFilter } from './webhook-problem.filter.js';
 import { WebhookProblem } from './webhook.problem.js';
 import { WEBHOOK_ROUTE } from './webhook-route.js';
+import { InboxUnavailableError } from '../errors/inbox-unavailable.error.js';
+import { InboxDataError } from '../errors/inbox-data.error.js';
 
 /** Body of a 2xx answer. */
 export interface WebhookReceipt {

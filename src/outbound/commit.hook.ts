@@ -1,7 +1,7 @@
 import { Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntitySubscriberInterface, QueryRunner, TransactionCommitEvent, TransactionRollbackEvent } from 'typeorm';
-import { RedisStalledError } from './redis.breaker.js';
+import { RedisStalledError } from '../errors/redis-stalled.error.js';
 
 /** Ids published in one addBulk at most. */
 const PUBLISH_BATCH = 500;

@@ -15,9 +15,10 @@ import { DELIVERY_JOB, WEBHOOKS_OPTIONS, WEBHOOKS_QUEUE } from '../webhooks.cons
 import { type HttpAttemptResult, WebhookHttpClient } from './http.client.js';
 import { type AttemptRecord, DeliveryStore, isDataError, type LoadedDelivery } from './delivery.store.js';
 import type { DeliveryJobData } from './outbox.relay.js';
-import { type AttemptOutcome, decideOutcome, RetryLaterError } from './retry.policy.js';
+import { type AttemptOutcome, decideOutcome } from './retry.policy.js';
 import { settleWithin, SHUTDOWN_MARGIN_MS } from '../utils/shutdown.js';
 import { forDriver, returnedRows, withReturnedRows } from '../database/sql.js';
+import { RetryLaterError } from '../errors/retry-later.error.js';
 
 /** What one job run did, returned as the Bull job result. */
 export type DeliveryJobResult = AttemptOutcome['kind'] | 'skipped' | 'discarded';

@@ -16,7 +16,7 @@ import { WebhookAttempt } from '../database/entities/webhook-attempt.entity.js';
 import { WebhookDelivery } from '../database/entities/webhook-delivery.entity.js';
 import { WebhookEndpoint } from '../database/entities/webhook-endpoint.entity.js';
 import { WebhookMessage } from '../database/entities/webhook-message.entity.js';
-import { WebhookNotFoundError, WebhookValidationError } from '../errors/webhook-validation.error.js';
+import { WebhookValidationError } from '../errors/webhook-validation.error.js';
 import { filtersMatching, isValidEventType, matchesAnyFilter } from '../utils/event-types.js';
 import { idTimePrefix, newId } from '../database/ids.js';
 import type {
@@ -42,9 +42,10 @@ import { WEBHOOKS_OPTIONS, WEBHOOKS_QUEUE } from '../webhooks.constants.js';
 import { messages } from '../webhooks.messages.js';
 import { idempotencyScope, validateFilters, validateHeaders, validateKey, validateSecret, validateUrl } from './endpoint.validation.js';
 import { OutboxRelay } from './outbox.relay.js';
-import { RedisStalledError } from './redis.breaker.js';
 import { chunks, forDriver, placeholders, pgNamed, type PgStatement, returnedRows, rows, runSql, withReturnedRows } from '../database/sql.js';
 import { CommitHook } from './commit.hook.js';
+import { WebhookNotFoundError } from '../errors/webhook-not-found.error.js';
+import { RedisStalledError } from '../errors/redis-stalled.error.js';
 
 /** Delivery ids made ahead for one PostgreSQL send; most events reach fewer endpoints. */
 const DELIVERY_IDS_MADE = 4;

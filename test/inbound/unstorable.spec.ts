@@ -3,13 +3,14 @@ import { Injectable } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { OnWebhook } from '../../src/decorators/on-webhook.decorator.js';
-import { InboxStore, InboxUnavailableError } from '../../src/inbound/inbox.store.js';
+import { InboxStore } from '../../src/inbound/inbox.store.js';
 import { hashId } from '../../src/inbound/inbound.sources.js';
 import { inboundMessages } from '../../src/inbound/inbound.messages.js';
 import { WebhookInbox } from '../../src/inbound/webhook-inbox.service.js';
 import { postWebhook } from '../../src/testing/index.js';
 import { testDatabases } from '../support/databases.js';
 import { inboxRows, startInboundApp } from './support.js';
+import { InboxUnavailableError } from '../../src/errors/inbox-unavailable.error.js';
 
 const nonce = () => randomBytes(6).toString('hex');
 const problem = (text: string) => JSON.parse(text);
