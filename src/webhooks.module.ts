@@ -10,7 +10,9 @@ import { createWebhooksController, INBOUND_PROVIDERS, ParseFailurePassthrough } 
 import { WebhookInbox } from './inbound/webhook-inbox.service.js';
 import { RetentionService } from './database/retention.service.js';
 import { DeliveryProcessor } from './outbound/delivery.processor.js';
+import { DeliveryStore } from './outbound/delivery.store.js';
 import { WebhookHttpClient } from './outbound/http.client.js';
+import { MessageStore } from './outbound/message.store.js';
 import { OutboxRelay } from './outbound/outbox.relay.js';
 import { CommitHook } from './outbound/commit.hook.js';
 import { WebhookService } from './outbound/webhook.service.js';
@@ -51,7 +53,9 @@ import { messages } from './webhooks.messages.js';
     CommitHook,
     OutboxRelay,
     WebhookHttpClient,
+    DeliveryStore,
     DeliveryProcessor,
+    MessageStore,
     WebhookService,
     WebhookEvents,
     SubscriberRegistry,

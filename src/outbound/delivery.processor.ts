@@ -1,9 +1,8 @@
 import { InjectQueue } from '@nestjs/bull';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type BeforeApplicationShutdown, Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
 import type { Job, Queue } from 'bull';
-import type { DataSource, EntityManager } from 'typeorm';
+import type { EntityManager } from 'typeorm';
 import { WebhookDelivery } from '../database/entities/webhook-delivery.entity.js';
 import { WebhookEndpoint } from '../database/entities/webhook-endpoint.entity.js';
 import { newId } from '../database/ids.js';
@@ -52,18 +51,15 @@ export class DeliveryProcessor implements OnApplicationBootstrap, OnModuleDestro
   private working = false;
   private stopping: Promise<unknown> | null = null;
   private readonly stopRecording = new AbortController();
-  private readonly store: DeliveryStore;
 
   constructor(
     @Inject(WEBHOOKS_OPTIONS) private readonly options: ResolvedWebhooksOptions,
     @InjectQueue(WEBHOOKS_QUEUE) private readonly queue: Queue,
-    @InjectDataSource() private readonly dataSource: DataSource,
     private readonly tx: TransactionRunner,
     private readonly http: WebhookHttpClient,
     private readonly events: WebhookEvents,
-  ) {
-    this.store = new DeliveryStore(dataSource, tx);
-  }
+    private readonly store: DeliveryStore,
+  ) {}
 
   onApplicationBootstrap(): void {
     if (this.options.role === 'emitter') return;

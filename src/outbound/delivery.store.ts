@@ -1,7 +1,9 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { AttemptErrorClass } from '../database/entities/webhook-attempt.entity.js';
 import type { DeliveryStatus } from '../database/entities/webhook-delivery.entity.js';
-import type { TransactionRunner } from '../database/transaction.runner.js';
+import { TransactionRunner } from '../database/transaction.runner.js';
 import { Batcher } from '../database/batcher.js';
 import { placeholders, pgNamed, type PgStatement, rows, runSql } from '../database/sql.js';
 import type { DeliveryJobData } from './outbox.relay.js';
@@ -111,12 +113,13 @@ const PG_RECORD = {
  * statement on PostgreSQL when no endpoint health changes) for the attempts that end together.
  * Statement texts depend only on the batch size, so SQLite's prepared statements are reused.
  */
+@Injectable()
 export class DeliveryStore {
   private readonly loader = new Batcher<string, LoadedDelivery | null>((ids) => this.loadMany(ids), LOAD_BATCH);
   private readonly recorder: Batcher<AttemptRecord, string | null>;
 
   constructor(
-    private readonly dataSource: DataSource,
+    @InjectDataSource() private readonly dataSource: DataSource,
     private readonly tx: TransactionRunner,
   ) {
     this.recorder = new Batcher((records) => this.recordMany(records), RECORD_BATCH(tx.isSqlite));

@@ -4,7 +4,8 @@ import { WebhookDelivery } from '../../src/database/entities/webhook-delivery.en
 import { WebhookValidationError } from '../../src/errors/webhook-validation.error.js';
 import { newId } from '../../src/database/ids.js';
 import { forDriver, rows, SQLITE } from '../../src/database/sql.js';
-import { DELIVERY_ROWS_PER_INSERT, WebhookService } from '../../src/outbound/webhook.service.js';
+import { DELIVERY_ROWS_PER_INSERT } from '../../src/outbound/message.store.js';
+import { WebhookService } from '../../src/outbound/webhook.service.js';
 import { FAST_OUTBOUND, startTestApp, type TestApp } from '../support/app.js';
 import { testDatabases } from '../support/databases.js';
 import { eventually, Receiver } from '../support/receiver.js';
