@@ -132,7 +132,7 @@ export class MessageStore {
     const [ep] = await runSql<EndpointMatchRow>(
       m,
       `SELECT enabled, disabled_reason, customer_id, event_types FROM webhook_endpoints
-       WHERE id = ?${this.forUpdate}`,
+           WHERE id = ?${this.forUpdate}`,
       [endpointId],
     );
     return ep;
@@ -154,9 +154,9 @@ export class MessageStore {
     const messagesSeen = await runSql<{ id: string; type: string; created_at: string | number }>(
       m,
       `SELECT m.id, m.type, m.created_at FROM webhook_messages m
-       WHERE ${customer} AND m.created_at >= ? AND m.created_at < ? AND m.id > ?
-         AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.message_id = m.id AND d.endpoint_id = ?)
-       ORDER BY m.created_at, m.id LIMIT ${DELIVERY_ROWS_PER_INSERT}`,
+           WHERE ${customer} AND m.created_at >= ? AND m.created_at < ? AND m.id > ?
+             AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.message_id = m.id AND d.endpoint_id = ?)
+           ORDER BY m.created_at, m.id LIMIT ${DELIVERY_ROWS_PER_INSERT}`,
       [...(ep.customer_id === null ? [] : [ep.customer_id]), ...window, endpointId],
     );
     const filters = storedFilters(ep.event_types);
