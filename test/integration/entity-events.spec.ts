@@ -233,7 +233,7 @@ describe.each(testDatabases())('entity events and transactional send on %s', (db
     const other = await startTestApp({ db: t.db, prefix: t.prefix, entities: [Order, Subscription, Shipment], providers: [ShipmentWebhooks], webhooks: { outbound: FAST_OUTBOUND } });
     const otherDs = other.app.get(DataSource);
     // On SQLite the TransactionRunner listens too: it isolates the module's transactions on the shared connection.
-    const expected = ['EntityWebhooksSubscriber', 'ShipmentWebhooks', 'CommitHook', ...(db === 'postgres' ? [] : ['TransactionRunner'])];
+    const expected = ['CommitHook', 'EntityWebhooksSubscriber', 'ShipmentWebhooks', ...(db === 'postgres' ? [] : ['TransactionRunner'])];
     expect(otherDs.subscribers.map((s) => s.constructor.name).sort()).toEqual(expected);
     await other.app.close();
     expect(otherDs.subscribers).toEqual([]);
