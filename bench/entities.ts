@@ -1,6 +1,6 @@
 import { Entity } from 'typeorm';
 import { Order } from '../demo/order.entity.js';
-import { EmitsWebhook } from '../src/entity-events/emits-webhook.decorator.js';
+import { EmitsWebhook } from '../src/decorators/emits-webhook.decorator.js';
 
 /**
  * The demo's `Order` columns in a table of its own, emitting `bench.order.created` on insert

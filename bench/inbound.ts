@@ -6,8 +6,8 @@ import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { DataSource } from 'typeorm';
 import { Agent, request } from 'undici';
-import { OnWebhook } from '../src/inbound/decorators/on-webhook.decorator.js';
-import { InboxService } from '../src/inbound/inbox.service.js';
+import { OnWebhook } from '../src/decorators/on-webhook.decorator.js';
+import { InboxStore } from '../src/inbound/inbox.store.js';
 import { generateSecret, signStandard } from '../src/signing/standard-webhooks.js';
 import { WebhooksModule } from '../src/webhooks.module.js';
 import { runInboxWal } from './inbox-wal.js';
@@ -22,7 +22,7 @@ import { benchPrefix, createBenchDb, dataSourceOptions, deletePrefix, forkBench,
  * (express,fastify), BENCH_INBOUND_SYNCHRONOUS (SQLite's `synchronous` with WAL: NORMAL, the
  * setting WAL is meant to run with, or FULL), BENCH_INBOUND_CHECKPOINT (the module's `sqliteCheckpoint`:
  * background, or inline for SQLite's own checkpoints). After the rounds it also measures the inbox alone
- * (InboxService without HTTP) and the inbox's writes at their floor (bench/inbox-wal.ts).
+ * (InboxStore without HTTP) and the inbox's writes at their floor (bench/inbox-wal.ts).
  */
 const PHASE_MS = Number(process.env.BENCH_INBOUND_MS ?? 3_000);
 const WARMUP_MS = 1_000;
@@ -125,7 +125,7 @@ async function startApp(adapter: Adapter, db: Awaited<ReturnType<typeof createBe
  * time per call is the SQLite work the webhook route carries on top of verifying and answering.
  */
 async function inboxAlone(app: INestApplication, secret: string, ms: number): Promise<{ calls: number; loopUs: number; perSecond: number }> {
-  const inbox = app.get(InboxService);
+  const inbox = app.get(InboxStore);
   const rawBody = body(0);
   const timestamp = Math.floor(Date.now() / 1000);
   const headers = { 'webhook-id': 'msg_alone_0', 'webhook-timestamp': String(timestamp), 'webhook-signature': signStandard(secret, 'msg_alone_0', timestamp, rawBody) };
@@ -219,7 +219,7 @@ export async function runInboundBench(): Promise<string> {
     'Latencies are the worst round\'s. Rates are totals over all measured rounds. Server CPU counts every thread of the' +
       ' server process; server loop is the time its event loop was busy (CPU on the main thread, or blocked in a system call).' +
       ` Inbox alone: after the rounds, in the same app and without HTTP, ${CONNECTIONS} loops at once each claim a fresh event id` +
-      ` (the same body and kept headers) and mark it processed, through the module's InboxService, for ${INBOX_ALONE_MS / 1000} s:` +
+      ` (the same body and kept headers) and mark it processed, through the module's InboxStore, for ${INBOX_ALONE_MS / 1000} s:` +
       ' the SQLite work a webhook call carries, as event-loop time per call.',
     '',
     '### The inbox\'s writes at their floor',

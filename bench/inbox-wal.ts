@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
-import { CLAIM_INSERT, MARK_PROCESSED } from '../src/inbound/inbox.service.js';
-import type { SqliteConnection } from '../src/outbound/sql.js';
+import { CLAIM_INSERT, MARK_PROCESSED } from '../src/inbound/inbox.store.js';
+import type { SqliteConnection } from '../src/database/sql.js';
 import { createBenchDb } from './support.js';
 
 /** The part of a better-sqlite3 connection this probe uses. */

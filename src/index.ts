@@ -18,31 +18,27 @@ export { WebhooksConfigError } from './errors/webhooks-config.error.js';
 // Sending
 export { WebhookService } from './outbound/webhook.service.js';
 export type * from './interfaces/webhook-service.interface.js';
-export { WebhookNotFoundError, WebhookValidationError } from './errors/webhook-validation.error.js';
+export { WebhookValidationError } from './errors/webhook-validation.error.js';
+export { WebhookNotFoundError } from './errors/webhook-not-found.error.js';
 export { WebhookEvents, type WebhookEventMap } from './webhook.events.js';
-export { WebhookSubscriber } from './entity-events/webhook-subscriber.decorator.js';
-export { EmitsWebhook, type EmitsWebhookOptions, type EntityChange } from './entity-events/emits-webhook.decorator.js';
+export { WebhookSubscriber } from './decorators/webhook-subscriber.decorator.js';
+export { EmitsWebhook, type EmitsWebhookOptions, type EntityChange } from './decorators/emits-webhook.decorator.js';
 export { generateSecret, signStandard, verifyStandardSignature } from './signing/standard-webhooks.js';
 
 // Receiving
-export { OnWebhook, type OnWebhookOptions } from './inbound/decorators/on-webhook.decorator.js';
-export type { WebhookContext, WebhookHandlerFn } from './inbound/webhook-context.interface.js';
+export { OnWebhook, type OnWebhookOptions } from './decorators/on-webhook.decorator.js';
+export type { WebhookContext, WebhookHandlerFn } from './interfaces/webhook-context.interface.js';
 export { webhookReply, type WebhookReply, type WebhookReplyOptions } from './inbound/webhook-reply.js';
-export {
-  WebhookInbox,
-  WebhookInboxError,
-  type InboxReplay,
-  type ListInboxOptions,
-  type WebhookInboxErrorCode,
-} from './inbound/webhook-inbox.service.js';
+export { WebhookInbox, type InboxReplay, type ListInboxOptions } from './inbound/webhook-inbox.service.js';
+export { WebhookInboxError, type WebhookInboxErrorCode } from './errors/webhook-inbox.error.js';
 export { isWebhookRoute } from './inbound/webhook-route.js';
 export type { WebhookProblemCode } from './inbound/webhook.problem.js';
 export type { VerifyFailure, VerifyInput, VerifyResult, WebhookVerifier } from './interfaces/webhook-verifier.interface.js';
 export { constantTimeEqual } from './signing/constant-time.js';
 
 // Tables
-export * from './entities/index.js';
-export type { AttemptErrorClass } from './entities/webhook-attempt.entity.js';
-export type { DeliveryStatus } from './entities/webhook-delivery.entity.js';
-export type { InboxStatus } from './entities/webhook-inbox.entity.js';
-export { WEBHOOK_MIGRATIONS } from './migrations/index.js';
+export * from './database/entities/index.js';
+export type { AttemptErrorClass } from './database/entities/webhook-attempt.entity.js';
+export type { DeliveryStatus } from './database/entities/webhook-delivery.entity.js';
+export type { InboxStatus } from './database/entities/webhook-inbox.entity.js';
+export { WEBHOOK_MIGRATIONS } from './database/migrations/index.js';

@@ -17,8 +17,14 @@ export const INBOUND_JOB = 'inbound';
 /** Name of the custom Bull backoff strategy; the processor computes each delay itself. */
 export const WEBHOOKS_BACKOFF = 'webhooks-schedule';
 
-/** Metadata key written by `@OnWebhook`. */
+/** Metadata key written by `@OnWebhook`: an array, as the decorator may stand twice on one method. */
 export const ON_WEBHOOK_METADATA = 'webhooks:on-webhook';
+
+/** Metadata key written by `@EmitsWebhook` on an entity class: an array of its rules. */
+export const EMITS_WEBHOOK_METADATA = Symbol('webhooks:emits-webhook');
+
+/** Metadata key written by `@WebhookSubscriber`. */
+export const WEBHOOK_SUBSCRIBER_METADATA = 'webhooks:entity-subscriber';
 
 /** Headers the module sets on every outbound request; endpoints may not override them. */
 export const RESERVED_HEADERS = [

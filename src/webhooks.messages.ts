@@ -1,4 +1,4 @@
-import { didYouMean } from './known-keys.js';
+import { didYouMean } from './utils/known-keys.js';
 /** User-facing text, as small factories that the tests import. */
 export const messages = {
   invalidOption: (path: string, allowed: string, got: unknown) =>

@@ -2,23 +2,25 @@ import { Module, type DynamicModule, type NestModule } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
-import { BootChecks } from './boot-checks.service.js';
-import { WEBHOOK_ENTITIES } from './entities/index.js';
+import { BootChecks } from './database/boot-checks.service.js';
+import { WEBHOOK_ENTITIES } from './database/entities/index.js';
 import { EntityWebhooksSubscriber } from './entity-events/entity-webhooks.subscriber.js';
 import { SubscriberRegistry } from './entity-events/subscriber.registry.js';
 import { createWebhooksController, INBOUND_PROVIDERS, ParseFailurePassthrough } from './inbound/inbound.providers.js';
 import { WebhookInbox } from './inbound/webhook-inbox.service.js';
-import { RetentionService } from './retention.service.js';
+import { RetentionService } from './database/retention.service.js';
 import { DeliveryProcessor } from './outbound/delivery.processor.js';
+import { DeliveryStore } from './outbound/delivery.store.js';
 import { WebhookHttpClient } from './outbound/http.client.js';
-import { OutboxService } from './outbound/outbox.service.js';
-import { TransactionOutbox } from './outbound/transaction.outbox.js';
+import { MessageStore } from './outbound/message.store.js';
+import { OutboxRelay } from './outbound/outbox.relay.js';
+import { CommitHook } from './outbound/commit.hook.js';
 import { WebhookService } from './outbound/webhook.service.js';
 import { WebhookEvents } from './webhook.events.js';
 import { WEBHOOKS_OPTIONS, WEBHOOKS_ROUTE_PATH } from './webhooks.constants.js';
-import { webhooksQueueProvider } from './webhooks.queue.js';
-import { SqliteCheckpointer } from './sqlite/sqlite-checkpointer.js';
-import { TransactionRunner } from './transaction.runner.js';
+import { webhooksQueueProvider } from './queue/webhooks.queue.js';
+import { SqliteCheckpointer } from './database/sqlite-checkpointer.js';
+import { TransactionRunner } from './database/transaction.runner.js';
 import {
   ConfigurableWebhooksModule,
   WEBHOOKS_ASYNC_OPTIONS_TYPE,
@@ -48,10 +50,12 @@ import { messages } from './webhooks.messages.js';
     BootChecks,
     TransactionRunner,
     SqliteCheckpointer,
-    TransactionOutbox,
-    OutboxService,
+    CommitHook,
+    OutboxRelay,
     WebhookHttpClient,
+    DeliveryStore,
     DeliveryProcessor,
+    MessageStore,
     WebhookService,
     WebhookEvents,
     SubscriberRegistry,

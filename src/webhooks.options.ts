@@ -11,7 +11,7 @@ import type {
 import type { WebhooksModuleExtras } from './webhooks.module-definition.js';
 import { secretKey } from './signing/standard-webhooks.js';
 import { messages } from './webhooks.messages.js';
-import { unknownKey } from './known-keys.js';
+import { unknownKey } from './utils/known-keys.js';
 
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;

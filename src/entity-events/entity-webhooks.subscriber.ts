@@ -1,8 +1,8 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { EntityManager, EntitySubscriberInterface, InsertEvent, RemoveEvent, SoftRemoveEvent, UpdateEvent } from 'typeorm';
 import { WebhookService } from '../outbound/webhook.service.js';
-import { declaredWebhooks, type EntityChange } from './emits-webhook.decorator.js';
-import { WebhookSubscriber } from './webhook-subscriber.decorator.js';
+import { declaredWebhooks, type EntityChange } from '../decorators/emits-webhook.decorator.js';
+import { WebhookSubscriber } from '../decorators/webhook-subscriber.decorator.js';
 
 /**
  * Emits the webhooks declared with `@EmitsWebhook` on entity classes. Runs inside the saving

@@ -2,7 +2,7 @@ import { Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } fro
 import { DiscoveryService, Reflector } from '@nestjs/core';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntitySubscriberInterface } from 'typeorm';
-import { WEBHOOK_SUBSCRIBER_METADATA } from './webhook-subscriber.decorator.js';
+import { WEBHOOK_SUBSCRIBER_METADATA } from '../webhooks.constants.js';
 
 /**
  * Finds the providers marked `@WebhookSubscriber()` and registers each on the DataSource once,

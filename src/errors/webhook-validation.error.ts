@@ -12,11 +12,3 @@ export class WebhookValidationError extends Error {
     super(message);
   }
 }
-
-/**
- * Thrown when an endpoint, message or delivery id does not exist.
- * @publicApi
- */
-export class WebhookNotFoundError extends Error {
-  override readonly name = 'WebhookNotFoundError';
-}

@@ -1,4 +1,4 @@
-import { CLAIM_LEASE_MS } from './inbox.service.js';
+import { CLAIM_LEASE_MS } from './inbox.store.js';
 
 /** Longest caller-controlled text one message carries, in characters. */
 const SHOWN_LIMIT = 100;

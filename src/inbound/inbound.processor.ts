@@ -1,11 +1,11 @@
 import { InjectQueue } from '@nestjs/bull';
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import type { Job, Queue } from 'bull';
-import type { WebhookInboxEntry } from '../entities/webhook-inbox.entity.js';
+import type { WebhookInboxEntry } from '../database/entities/webhook-inbox.entity.js';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
-import { settleWithin, SHUTDOWN_MARGIN_MS } from '../outbound/shutdown.js';
+import { settleWithin, SHUTDOWN_MARGIN_MS } from '../utils/shutdown.js';
 import { INBOUND_JOB, WEBHOOKS_OPTIONS, WEBHOOKS_QUEUE } from '../webhooks.constants.js';
-import { InboxService } from './inbox.service.js';
+import { InboxStore } from './inbox.store.js';
 import { inboundMessages } from './inbound.messages.js';
 import { InboundSources } from './inbound.sources.js';
 import { WebhookDispatcher } from './webhook.dispatcher.js';
@@ -50,7 +50,7 @@ export class InboundProcessor implements OnApplicationBootstrap, BeforeApplicati
   constructor(
     @Inject(WEBHOOKS_OPTIONS) private readonly options: ResolvedWebhooksOptions,
     @InjectQueue(WEBHOOKS_QUEUE) private readonly queue: Queue,
-    private readonly inbox: InboxService,
+    private readonly inbox: InboxStore,
     private readonly sources: InboundSources,
     private readonly dispatcher: WebhookDispatcher,
   ) {}

@@ -1,5 +1,5 @@
 import type { Provider } from '@nestjs/common';
-import { InboxService } from './inbox.service.js';
+import { InboxStore } from './inbox.store.js';
 import { InboundProcessor } from './inbound.processor.js';
 import { InboundSources } from './inbound.sources.js';
 import { ParseFailurePassthrough } from './parse-failure.passthrough.js';
@@ -16,7 +16,7 @@ export { ParseFailurePassthrough } from './parse-failure.passthrough.js';
 /** The receiving side's providers, for the module's `providers`. */
 export const INBOUND_PROVIDERS: Provider[] = [
   InboundSources,
-  InboxService,
+  InboxStore,
   WebhookDispatcher,
   WebhookMetadataAccessor,
   WebhookExplorer,

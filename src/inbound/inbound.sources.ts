@@ -5,8 +5,8 @@ import type { VerifyResult, WebhookVerifier } from '../interfaces/webhook-verifi
 import type { ResolvedInboundSource, ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
 import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
 import { inboundMessages } from './inbound.messages.js';
-import { eventIdText, type BuiltInVerifier, type WebhookHeaders } from './schemes/scheme.utils.js';
-import { verifierFor } from './schemes/index.js';
+import { eventIdText, type BuiltInVerifier, type WebhookHeaders } from './verifiers/verifier.utils.js';
+import { verifierFor } from './verifiers/index.js';
 import { WebhookProblem } from './webhook.problem.js';
 
 /** A verified body read into what the inbox stores and handlers receive. */

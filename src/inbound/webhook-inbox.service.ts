@@ -1,41 +1,22 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { LessThan, type DataSource, type ObjectLiteral } from 'typeorm';
-import { WebhookInboxEntry, type InboxStatus } from '../entities/webhook-inbox.entity.js';
+import { WebhookInboxEntry, type InboxStatus } from '../database/entities/webhook-inbox.entity.js';
 import { WebhookValidationError } from '../errors/webhook-validation.error.js';
 import type { Page, PageOptions } from '../interfaces/webhook-service.interface.js';
-import { findPage } from '../pagination.js';
+import { findPage } from '../database/pagination.js';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
-import { deleteInBatches, pruneCutoff } from '../prune.js';
-import { SQLITE } from '../outbound/sql.js';
-import { SqliteProcessLock } from '../sqlite/process-lock.js';
+import { deleteInBatches, pruneCutoff } from '../database/prune.js';
+import { SQLITE } from '../database/sql.js';
+import { SqliteProcessLock } from '../database/process-lock.js';
 import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
-import { CLAIM_LEASE_MS, InboxService } from './inbox.service.js';
+import { CLAIM_LEASE_MS, InboxStore } from './inbox.store.js';
 import { InboundProcessor } from './inbound.processor.js';
 import { inboundMessages } from './inbound.messages.js';
+import { WebhookInboxError } from '../errors/webhook-inbox.error.js';
 
 /** Rows deleted per statement by {@link WebhookInbox.prune}. */
 export const PRUNE_BATCH = 1_000;
-
-/**
- * Why a replay was refused.
- * @publicApi
- */
-export type WebhookInboxErrorCode = 'not_found' | 'not_replayable';
-
-/**
- * A replay the inbox refused: no such row, or a row that must not run again now.
- * @publicApi
- */
-export class WebhookInboxError extends Error {
-  override readonly name = 'WebhookInboxError';
-  constructor(
-    readonly code: WebhookInboxErrorCode,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 /**
  * Filters of {@link WebhookInbox.list}; all optional, combined with AND.
@@ -87,7 +68,7 @@ export class WebhookInbox implements OnApplicationBootstrap, OnApplicationShutdo
 
   constructor(
     @Inject(WEBHOOKS_OPTIONS) private readonly options: ResolvedWebhooksOptions,
-    private readonly inbox: InboxService,
+    private readonly inbox: InboxStore,
     private readonly processor: InboundProcessor,
     @InjectDataSource() private readonly dataSource: DataSource,
   ) {}

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { ON_WEBHOOK_METADATA } from '../webhooks.constants.js';
-import type { OnWebhookMetadata } from './decorators/on-webhook.decorator.js';
+import type { OnWebhookMetadata } from '../decorators/on-webhook.decorator.js';
 
 /** Reads what `@OnWebhook` stored on a method. */
 @Injectable()

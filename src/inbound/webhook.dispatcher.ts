@@ -1,11 +1,12 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { matchesEventFilter } from '../event-types.js';
+import { matchesEventFilter } from '../utils/event-types.js';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
 import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
-import type { OnWebhookMetadata } from './decorators/on-webhook.decorator.js';
+import type { OnWebhookMetadata } from '../decorators/on-webhook.decorator.js';
 import { inboundMessages } from './inbound.messages.js';
-import type { WebhookContext, WebhookHandlerFn } from './webhook-context.interface.js';
+import type { WebhookContext, WebhookHandlerFn } from '../interfaces/webhook-context.interface.js';
 import { isWebhookReply, type WebhookReply } from './webhook-reply.js';
+import { WebhookHandlerError } from '../errors/webhook-handler.error.js';
 
 /** One `@OnWebhook` method, with every rule its decorators gave it. */
 export interface WebhookHandler {
@@ -13,16 +14,6 @@ export interface WebhookHandler {
   name: string;
   rules: OnWebhookMetadata[];
   invoke: WebhookHandlerFn;
-}
-
-/** One or more handlers threw; the first error is the cause. */
-export class WebhookHandlerError extends Error {
-  override readonly name = 'WebhookHandlerError';
-  constructor(readonly failures: { handler: string; error: unknown }[]) {
-    super(failures.map((f) => `${f.handler}: ${f.error instanceof Error ? f.error.message : String(f.error)}`).join('; '), {
-      cause: failures[0]?.error,
-    });
-  }
 }
 
 const CACHE_LIMIT = 1000;

@@ -2,7 +2,7 @@ import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner } from '@nestjs/core';
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper.js';
 import { WebhooksConfigError } from '../errors/webhooks-config.error.js';
-import { isValidEventFilter } from '../event-types.js';
+import { isValidEventFilter } from '../utils/event-types.js';
 import { InboundSources } from './inbound.sources.js';
 import { inboundMessages } from './inbound.messages.js';
 import { WebhookDispatcher } from './webhook.dispatcher.js';

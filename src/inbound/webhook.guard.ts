@@ -4,7 +4,7 @@ import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
 import { inboundMessages, verifyFailureDetails } from './inbound.messages.js';
 import { InboundSource, InboundSources } from './inbound.sources.js';
 import { ADAPTER_BODY_LIMIT } from './parse-failure.passthrough.js';
-import type { WebhookHeaders } from './schemes/scheme.utils.js';
+import type { WebhookHeaders } from './verifiers/verifier.utils.js';
 import { WebhookProblem, type WebhookProblemCode } from './webhook.problem.js';
 import type { WebhookReply } from './webhook-reply.js';
 

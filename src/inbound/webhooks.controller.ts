@@ -2,18 +2,20 @@ import { Controller, HttpStatus, Inject, Logger, Post, Req, Res, SetMetadata, Us
 import { HttpAdapterHost } from '@nestjs/core';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
 import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
-import { InboxDataError, InboxService, InboxUnavailableError, type ClaimedRow } from './inbox.service.js';
+import { InboxStore, type ClaimedRow } from './inbox.store.js';
 import { InboundProcessor } from './inbound.processor.js';
 import { hashId, type InboundSource, type ReadEvent } from './inbound.sources.js';
-import type { WebhookHeaders } from './schemes/scheme.utils.js';
+import type { WebhookHeaders } from './verifiers/verifier.utils.js';
 import { inboundMessages } from './inbound.messages.js';
-import type { WebhookContext } from './webhook-context.interface.js';
+import type { WebhookContext } from '../interfaces/webhook-context.interface.js';
 import { WebhookDispatcher } from './webhook.dispatcher.js';
 import { UNSIGNED_REPLY, VERIFIED_WEBHOOK, WebhookGuard, type VerifiedWebhook } from './webhook.guard.js';
 import { isWebhookReply, type WebhookReply } from './webhook-reply.js';
 import { WebhookProblemFilter } from './webhook-problem.filter.js';
 import { WebhookProblem } from './webhook.problem.js';
 import { WEBHOOK_ROUTE } from './webhook-route.js';
+import { InboxUnavailableError } from '../errors/inbox-unavailable.error.js';
+import { InboxDataError } from '../errors/inbox-data.error.js';
 
 /** Body of a 2xx answer. */
 export interface WebhookReceipt {
@@ -42,7 +44,7 @@ export function createWebhooksController(path: string): Type<unknown> {
 
     constructor(
       @Inject(WEBHOOKS_OPTIONS) private readonly options: ResolvedWebhooksOptions,
-      private readonly inbox: InboxService,
+      private readonly inbox: InboxStore,
       private readonly dispatcher: WebhookDispatcher,
       private readonly processor: InboundProcessor,
       private readonly adapterHost: HttpAdapterHost,
@@ -121,7 +123,7 @@ export function createWebhooksController(path: string): Type<unknown> {
       throw err;
     }
 
-    private async claim(entry: Parameters<InboxService['claim']>[0]): Promise<ClaimedRow | null> {
+    private async claim(entry: Parameters<InboxStore['claim']>[0]): Promise<ClaimedRow | null> {
       try {
         return await this.inbox.claim(entry);
       } catch (err) {

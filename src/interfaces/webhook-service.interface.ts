@@ -1,5 +1,5 @@
 import type { EntityManager } from 'typeorm';
-import type { DeliveryStatus } from '../entities/webhook-delivery.entity.js';
+import type { DeliveryStatus } from '../database/entities/webhook-delivery.entity.js';
 
 /**
  * Options of `WebhookService.send`.

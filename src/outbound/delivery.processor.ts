@@ -1,23 +1,23 @@
 import { InjectQueue } from '@nestjs/bull';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type BeforeApplicationShutdown, Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
 import type { Job, Queue } from 'bull';
-import type { DataSource, EntityManager } from 'typeorm';
-import { WebhookDelivery } from '../entities/webhook-delivery.entity.js';
-import { WebhookEndpoint } from '../entities/webhook-endpoint.entity.js';
-import { newId } from '../ids.js';
+import type { EntityManager } from 'typeorm';
+import { WebhookDelivery } from '../database/entities/webhook-delivery.entity.js';
+import { WebhookEndpoint } from '../database/entities/webhook-endpoint.entity.js';
+import { newId } from '../database/ids.js';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
 import { signStandard } from '../signing/standard-webhooks.js';
-import { TransactionRunner } from '../transaction.runner.js';
+import { TransactionRunner } from '../database/transaction.runner.js';
 import { WebhookEvents } from '../webhook.events.js';
 import { DELIVERY_JOB, WEBHOOKS_OPTIONS, WEBHOOKS_QUEUE } from '../webhooks.constants.js';
 import { type HttpAttemptResult, WebhookHttpClient } from './http.client.js';
 import { type AttemptRecord, DeliveryStore, isDataError, type LoadedDelivery } from './delivery.store.js';
-import type { DeliveryJobData } from './outbox.service.js';
-import { type AttemptOutcome, decideOutcome, RetryLaterError } from './retry.policy.js';
-import { settleWithin, SHUTDOWN_MARGIN_MS } from './shutdown.js';
-import { forDriver, returnedRows, withReturnedRows } from './sql.js';
+import type { DeliveryJobData } from './outbox.relay.js';
+import { type AttemptOutcome, decideOutcome } from './retry.policy.js';
+import { settleWithin, SHUTDOWN_MARGIN_MS } from '../utils/shutdown.js';
+import { forDriver, returnedRows, withReturnedRows } from '../database/sql.js';
+import { RetryLaterError } from '../errors/retry-later.error.js';
 
 /** What one job run did, returned as the Bull job result. */
 export type DeliveryJobResult = AttemptOutcome['kind'] | 'skipped' | 'discarded';
@@ -51,18 +51,15 @@ export class DeliveryProcessor implements OnApplicationBootstrap, OnModuleDestro
   private working = false;
   private stopping: Promise<unknown> | null = null;
   private readonly stopRecording = new AbortController();
-  private readonly store: DeliveryStore;
 
   constructor(
     @Inject(WEBHOOKS_OPTIONS) private readonly options: ResolvedWebhooksOptions,
     @InjectQueue(WEBHOOKS_QUEUE) private readonly queue: Queue,
-    @InjectDataSource() private readonly dataSource: DataSource,
     private readonly tx: TransactionRunner,
     private readonly http: WebhookHttpClient,
     private readonly events: WebhookEvents,
-  ) {
-    this.store = new DeliveryStore(dataSource, tx);
-  }
+    private readonly store: DeliveryStore,
+  ) {}
 
   onApplicationBootstrap(): void {
     if (this.options.role === 'emitter') return;

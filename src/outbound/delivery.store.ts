@@ -1,10 +1,12 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
-import type { AttemptErrorClass } from '../entities/webhook-attempt.entity.js';
-import type { DeliveryStatus } from '../entities/webhook-delivery.entity.js';
-import type { TransactionRunner } from '../transaction.runner.js';
-import { Batcher } from './batcher.js';
-import { marks, pgNamed, type PgStatement, rows, runSql } from './sql.js';
-import type { DeliveryJobData } from './outbox.service.js';
+import type { AttemptErrorClass } from '../database/entities/webhook-attempt.entity.js';
+import type { DeliveryStatus } from '../database/entities/webhook-delivery.entity.js';
+import { TransactionRunner } from '../database/transaction.runner.js';
+import { Batcher } from '../database/batcher.js';
+import { placeholders, pgNamed, type PgStatement, rows, runSql } from '../database/sql.js';
+import type { DeliveryJobData } from './outbox.relay.js';
 
 /** What an attempt needs of its delivery, endpoint and message, read in one query. */
 export interface LoadedDelivery {
@@ -111,12 +113,13 @@ const PG_RECORD = {
  * statement on PostgreSQL when no endpoint health changes) for the attempts that end together.
  * Statement texts depend only on the batch size, so SQLite's prepared statements are reused.
  */
+@Injectable()
 export class DeliveryStore {
   private readonly loader = new Batcher<string, LoadedDelivery | null>((ids) => this.loadMany(ids), LOAD_BATCH);
   private readonly recorder: Batcher<AttemptRecord, string | null>;
 
   constructor(
-    private readonly dataSource: DataSource,
+    @InjectDataSource() private readonly dataSource: DataSource,
     private readonly tx: TransactionRunner,
   ) {
     this.recorder = new Batcher((records) => this.recordMany(records), RECORD_BATCH(tx.isSqlite));
@@ -140,7 +143,7 @@ export class DeliveryStore {
     // runSql skips TypeORM's query hooks: wait, as any other query would, for the module's
     // transaction open on the shared connection to end, so as not to read inside it.
     await this.tx.beforeQuery();
-    return byIds(ids, await runSql(this.dataSource.manager, `${LOAD_SQL}(${marks(ids.length)})`, ids));
+    return byIds(ids, await runSql(this.dataSource.manager, `${LOAD_SQL}(${placeholders(ids.length)})`, ids));
   }
 
   private async recordMany(records: AttemptRecord[]): Promise<(string | null | Error)[]> {
@@ -174,11 +177,11 @@ export class DeliveryStore {
     const updates = records.flatMap((r) => [r.deliveryId, r.status, r.number, r.nextAttemptAt?.getTime() ?? null, r.statusCode, r.errorMessage, r.at.getTime()]);
     const succeeded = records.filter((r) => r.status === 'succeeded').map((r) => r.deliveryId);
     return this.tx.run(async (m) => {
-      const values = rows(records.length, `(${marks(10)})`);
+      const values = rows(records.length, `(${placeholders(10)})`);
       await runSql(m, `INSERT INTO webhook_attempts (${ATTEMPT_COLUMNS}) VALUES ${values} ON CONFLICT (id) DO NOTHING`, attempts);
       await runSql(m, `WITH ${UPDATE_WITH}${rows(records.length, UPDATE_ROW)}) ${UPDATE_SQL}`, updates);
       if (succeeded.length) {
-        const endpoints = `SELECT endpoint_id FROM webhook_deliveries WHERE id IN (${marks(succeeded.length)})`;
+        const endpoints = `SELECT endpoint_id FROM webhook_deliveries WHERE id IN (${placeholders(succeeded.length)})`;
         await runSql(m, `${RESET_STREAK} (${endpoints})`, succeeded);
       }
       return this.healthOf(records, m);

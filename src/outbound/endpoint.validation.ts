@@ -1,6 +1,6 @@
-import { IDEMPOTENCY_SCOPE_LENGTH } from '../entities/webhook-message.entity.js';
+import { IDEMPOTENCY_SCOPE_LENGTH } from '../database/entities/webhook-message.entity.js';
 import { WebhookValidationError } from '../errors/webhook-validation.error.js';
-import { isValidEventFilter } from '../event-types.js';
+import { isValidEventFilter } from '../utils/event-types.js';
 import { RESERVED_HEADERS } from '../webhooks.constants.js';
 import { messages } from '../webhooks.messages.js';
 

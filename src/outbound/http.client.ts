@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, Optional, type OnApplicationShutdown } from '@nestjs/common';
 import { Agent, errors, request } from 'undici';
-import type { AttemptErrorClass } from '../entities/webhook-attempt.entity.js';
+import type { AttemptErrorClass } from '../database/entities/webhook-attempt.entity.js';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
 import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
 import { BLOCKED_ERROR_CODE, NetworkPolicy, WEBHOOKS_DNS_RESOLVER, type ResolveAll } from './network.policy.js';

@@ -1,10 +1,6 @@
 import type { Logger } from '@nestjs/common';
 import type { Queue } from 'bull';
-
-/** Thrown instead of waiting for a Redis known not to answer; the relay enqueues once it does. */
-export class RedisStalledError extends Error {
-  override readonly name = 'RedisStalledError';
-}
+import { RedisStalledError } from '../errors/redis-stalled.error.js';
 
 /**
  * Remembers that Redis stopped answering while its connection looked fine. A hung server keeps

@@ -1,4 +1,5 @@
 import type { HttpAttemptResult } from './http.client.js';
+import { RetryLaterError } from '../errors/retry-later.error.js';
 
 /** What happens to a delivery after an attempt. */
 export type AttemptOutcome =
@@ -56,14 +57,6 @@ export function decideOutcome(
     }
   }
   return { kind: 'retry', delayMs: withJitter(scheduled, policy.jitter, random) };
-}
-
-/** Carries the processor's chosen delay to Bull's backoff strategy. */
-export class RetryLaterError extends Error {
-  override readonly name = 'RetryLaterError';
-  constructor(readonly delayMs: number, reason: string) {
-    super(reason);
-  }
 }
 
 /** Delay after an unexpected processor error (database down): the job keeps its place. */

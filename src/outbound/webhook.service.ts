@@ -12,13 +12,16 @@ import {
   type QueryDeepPartialEntity,
   type Repository,
 } from 'typeorm';
-import { WebhookAttempt } from '../entities/webhook-attempt.entity.js';
-import { WebhookDelivery } from '../entities/webhook-delivery.entity.js';
-import { WebhookEndpoint } from '../entities/webhook-endpoint.entity.js';
-import { WebhookMessage } from '../entities/webhook-message.entity.js';
-import { WebhookNotFoundError, WebhookValidationError } from '../errors/webhook-validation.error.js';
-import { filtersMatching, isValidEventType, matchesAnyFilter } from '../event-types.js';
-import { idTimePrefix, newId } from '../ids.js';
+import { WebhookAttempt } from '../database/entities/webhook-attempt.entity.js';
+import { WebhookDelivery } from '../database/entities/webhook-delivery.entity.js';
+import { WebhookEndpoint } from '../database/entities/webhook-endpoint.entity.js';
+import { WebhookMessage } from '../database/entities/webhook-message.entity.js';
+import { newId } from '../database/ids.js';
+import { findPage } from '../database/pagination.js';
+import { TransactionRunner } from '../database/transaction.runner.js';
+import { RedisStalledError } from '../errors/redis-stalled.error.js';
+import { WebhookNotFoundError } from '../errors/webhook-not-found.error.js';
+import { WebhookValidationError } from '../errors/webhook-validation.error.js';
 import type {
   CreateEndpointInput,
   ListDeliveriesOptions,
@@ -33,79 +36,15 @@ import type {
   UpdateEndpointInput,
 } from '../interfaces/webhook-service.interface.js';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
-import { findPage } from '../pagination.js';
-import { deleteInBatches, pruneCutoff } from '../prune.js';
 import { generateSecret } from '../signing/standard-webhooks.js';
-import { TransactionRunner } from '../transaction.runner.js';
+import { isValidEventType } from '../utils/event-types.js';
 import { WebhookEvents } from '../webhook.events.js';
 import { WEBHOOKS_OPTIONS, WEBHOOKS_QUEUE } from '../webhooks.constants.js';
 import { messages } from '../webhooks.messages.js';
+import { CommitHook } from './commit.hook.js';
 import { idempotencyScope, validateFilters, validateHeaders, validateKey, validateSecret, validateUrl } from './endpoint.validation.js';
-import { OutboxService } from './outbox.service.js';
-import { RedisStalledError } from './redis.breaker.js';
-import { chunks, forDriver, marks, pgNamed, type PgStatement, returnedRows, rows, runSql, withReturnedRows } from './sql.js';
-import { TransactionOutbox } from './transaction.outbox.js';
-
-/** Delivery ids made ahead for one PostgreSQL send; most events reach fewer endpoints. */
-const DELIVERY_IDS_MADE = 4;
-
-/**
- * Rows per delivery INSERT (6 parameters each): under SQLite's limit of 32,766 parameters per
- * statement and PostgreSQL's of 65,535, so a send to many endpoints is split, never refused.
- */
-export const DELIVERY_ROWS_PER_INSERT = 5_000;
-
-const INSERT_DELIVERIES =
-  'INSERT INTO webhook_deliveries (id, message_id, endpoint_id, status, attempts, next_attempt_at, created_at, updated_at) VALUES';
-
-/** A new delivery: id, message id, endpoint id. */
-type DeliveryRow = readonly [string, string, string];
-
-type MessageRow = Pick<WebhookMessage, 'id' | 'type' | 'customerId' | 'body' | 'createdAt'>;
-
-/** An endpoint's filters as raw SQL reads them (`event_types` is simple-json: JSON text on both databases). */
-function storedFilters(eventTypes: string | null): string[] | null {
-  return eventTypes ? (JSON.parse(eventTypes) as string[]) : null;
-}
-
-/**
- * PostgreSQL `send()` without an idempotency key: the message, the endpoint match and the delivery
- * rows in one statement. Endpoints are matched by testing their filter list against every filter
- * that matches the type ({@link filtersMatching}), the same rule as {@link matchesAnyFilter}.
- * Delivery ids come from the few made in JavaScript ($7); past those (an event reaching many
- * endpoints) the database makes them in the same format from the same time prefix ($8).
- * Parameters: id, type, customer id, body, time (ms), matching filters, ids, id time prefix.
- */
-function pgSend(forCustomer: boolean): PgStatement {
-  return forCustomer ? PG_SEND_CUSTOMER : PG_SEND_NO_CUSTOMER;
-}
-const pgSendText = (customer: string) => `WITH inserted AS (
-    INSERT INTO webhook_messages (id, type, customer_id, idempotency_key, idempotency_scope, body, created_at)
-    VALUES ($1, $2, $3, NULL, NULL, $4, $5)),
-  matched AS (
-    SELECT id, CAST(row_number() OVER (ORDER BY id) AS int) AS n FROM webhook_endpoints
-    WHERE ${customer} AND enabled = TRUE
-      AND (event_types IS NULL OR event_types = '[]' OR jsonb_exists_any(CAST(event_types AS jsonb), CAST($6 AS text[]))))
-  INSERT INTO webhook_deliveries (id, message_id, endpoint_id, status, attempts, next_attempt_at, created_at, updated_at)
-  SELECT COALESCE((CAST($7 AS varchar[]))[n], $8 || upper(substr(md5(random()::text || n::text), 1, 16))), $1, id, 'pending', 0, $5, $5, $5
-  FROM matched ORDER BY n RETURNING id`;
-const PG_SEND_CUSTOMER: PgStatement = { name: 'webhooks_send_customer_v1', text: pgSendText('customer_id = $3') };
-const PG_SEND_NO_CUSTOMER: PgStatement = { name: 'webhooks_send_v1', text: pgSendText('customer_id IS NULL') };
-
-/** Messages deleted per statement by {@link WebhookService.prune} (with their deliveries and attempts). */
-export const LOG_PRUNE_BATCH = 500;
-
-/**
- * Messages created before a time whose every delivery succeeded (or that had none), oldest first;
- * deleting them cascades to their deliveries and attempts. The id range (ids start with their
- * creation time) lets the primary key find them without reading the whole table.
- */
-const PRUNE_MESSAGES = `DELETE FROM webhook_messages WHERE id IN (SELECT m.id FROM webhook_messages m
-  WHERE m.id < ? AND m.created_at < ?
-  AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.message_id = m.id AND d.status <> 'succeeded')
-  ORDER BY m.id LIMIT ?) RETURNING id`;
-
-const SQLITE_INSERT_MESSAGE = `INSERT INTO webhook_messages (id, type, customer_id, idempotency_key, idempotency_scope, body, created_at) VALUES (${marks(7)})`;
+import { DELIVERY_ROWS_PER_INSERT, MessageStore } from './message.store.js';
+import { OutboxRelay } from './outbox.relay.js';
 
 function isValidDate(value: unknown): value is Date {
   return value instanceof Date && !Number.isNaN(value.getTime());
@@ -115,14 +54,6 @@ function isValidDate(value: unknown): value is Date {
 function endpointDisabled(field: string, id: string, reason: string | null, doing: string): WebhookValidationError {
   const message = `Endpoint ${id} is disabled (${reason}); re-enable it with updateEndpoint before ${doing}.`;
   return new WebhookValidationError(field, message);
-}
-
-/** An endpoint row as {@link WebhookService.replayMissing} reads it. */
-interface EndpointMatchRow {
-  enabled: boolean | number;
-  disabled_reason: string | null;
-  customer_id: string | null;
-  event_types: string | null;
 }
 
 /**
@@ -139,8 +70,9 @@ export class WebhookService {
     @InjectDataSource() private readonly dataSource: DataSource,
     @InjectQueue(WEBHOOKS_QUEUE) private readonly queue: Queue,
     private readonly tx: TransactionRunner,
-    private readonly outbox: OutboxService,
-    private readonly transactionOutbox: TransactionOutbox,
+    private readonly store: MessageStore,
+    private readonly outbox: OutboxRelay,
+    private readonly commitHook: CommitHook,
     private readonly events: WebhookEvents,
   ) {}
 
@@ -165,11 +97,11 @@ export class WebhookService {
     const now = new Date();
     const body = this.serialise(type, data, now);
 
-    const write = (m: EntityManager) => this.writeMessage(m, { type, customerId, idempotencyKey, scope, body, now });
+    const write = (m: EntityManager) => this.store.write(m, { type, customerId, idempotencyKey, scope, body, now });
     const runner = opts.manager?.queryRunner;
     if (runner?.isTransactionActive) {
       const result = await write(opts.manager!);
-      if (result.created) this.transactionOutbox.hold(runner, result.deliveryIds);
+      if (result.created) this.commitHook.hold(runner, result.deliveryIds);
       return result;
     }
     const result = opts.manager ? await opts.manager.transaction(write) : await this.tx.run(write);
@@ -232,8 +164,7 @@ export class WebhookService {
       // Read and written in one transaction (the row locked on PostgreSQL), so 'endpoint.enabled'
       // is emitted exactly when this call turned a disabled endpoint on.
       reenabled = await this.tx.run(async (m) => {
-        const sql = `SELECT enabled FROM webhook_endpoints WHERE id = ?${this.forUpdate}`;
-        const [row] = await runSql<{ enabled: boolean | number }>(m, sql, [id]);
+        const row = await this.store.lockEnabled(m, id);
         if (row) await this.updateById(m, WebhookEndpoint, 'endpoint', id, set);
         return row !== undefined && !row.enabled;
       });
@@ -373,31 +304,10 @@ export class WebhookService {
       const page = await this.tx.run(async (m) => {
         // Checked in each page's transaction (the row locked on PostgreSQL): no deliveries are
         // created once the endpoint is disabled, and concurrent replays of it take turns.
-        const [ep] = await runSql<EndpointMatchRow>(
-          m,
-          `SELECT enabled, disabled_reason, customer_id, event_types FROM webhook_endpoints
-           WHERE id = ?${this.forUpdate}`,
-          [endpointId],
-        );
+        const ep = await this.store.lockEndpoint(m, endpointId);
         if (!ep) throw new WebhookNotFoundError(messages.notFound('endpoint', endpointId));
         if (!ep.enabled) throw endpointDisabled('endpointId', endpointId, ep.disabled_reason, 'replaying');
-        const customer = ep.customer_id === null ? 'm.customer_id IS NULL' : 'm.customer_id = ?';
-        const window = [after.createdAt, until?.getTime() ?? Number.MAX_SAFE_INTEGER, after.id];
-        const messagesSeen = await runSql<{ id: string; type: string; created_at: string | number }>(
-          m,
-          `SELECT m.id, m.type, m.created_at FROM webhook_messages m
-           WHERE ${customer} AND m.created_at >= ? AND m.created_at < ? AND m.id > ?
-             AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.message_id = m.id AND d.endpoint_id = ?)
-           ORDER BY m.created_at, m.id LIMIT ${DELIVERY_ROWS_PER_INSERT}`,
-          [...(ep.customer_id === null ? [] : [ep.customer_id]), ...window, endpointId],
-        );
-        const filters = storedFilters(ep.event_types);
-        const t = Date.now();
-        const deliveries = messagesSeen
-          .filter((msg) => matchesAnyFilter(filters, msg.type))
-          .map((msg) => [newId('dlv', t), msg.id, endpointId] as const);
-        await this.insertDeliveries(m, deliveries, t);
-        return { seen: messagesSeen, deliveryIds: deliveries.map(([id]) => id) };
+        return this.store.insertMissing(m, endpointId, ep, after, until);
       });
       created.push(...page.deliveryIds);
       await this.enqueueQuietly(page.deliveryIds);
@@ -416,12 +326,8 @@ export class WebhookService {
    * daily with `outbound.retentionMs`; `signal` stops it between batches.
    */
   async prune(olderThan: Date, options: { signal?: AbortSignal } = {}): Promise<number> {
-    const before = pruneCutoff(olderThan);
-    const sql = this.tx.isSqlite ? withReturnedRows(PRUNE_MESSAGES) : forDriver(PRUNE_MESSAGES, false);
-    const batch = async () => returnedRows(await this.tx.write((m) => m.query(sql, [idTimePrefix('msg', before), before, LOG_PRUNE_BATCH]))).length;
-    return deleteInBatches(LOG_PRUNE_BATCH, batch, options.signal);
+    return this.store.prune(olderThan, options.signal);
   }
-
 
   private serialise(type: string, data: unknown, now: Date): string {
     let json: string | undefined;
@@ -439,80 +345,6 @@ export class WebhookService {
     return `{"type":${JSON.stringify(type)},"timestamp":${JSON.stringify(now.toISOString())},"data":${json}}`;
   }
 
-  private async writeMessage(
-    m: EntityManager,
-    msg: { type: string; customerId: string | null; idempotencyKey: string | null; scope: string | null; body: string; now: Date },
-  ): Promise<SendResult> {
-    const { scope } = msg;
-    const messageId = newId('msg', msg.now.getTime());
-    const row = { id: messageId, type: msg.type, customerId: msg.customerId, idempotencyKey: msg.idempotencyKey, idempotencyScope: scope, body: msg.body, createdAt: msg.now };
-    const endpointsSql = msg.customerId === null
-      ? 'SELECT id, event_types FROM webhook_endpoints WHERE customer_id IS NULL AND enabled = TRUE'
-      : 'SELECT id, event_types FROM webhook_endpoints WHERE customer_id = ? AND enabled = TRUE';
-    const endpointsParams = msg.customerId === null ? [] : [msg.customerId];
-    let endpoints: { id: string; event_types: string | null }[];
-    if (scope !== null) {
-      // ON CONFLICT DO NOTHING: a concurrent twin neither fails nor aborts the caller's transaction.
-      await m.createQueryBuilder().insert().into(WebhookMessage).values(row).orIgnore().execute();
-      const first = await m.findOne(WebhookMessage, { select: { id: true }, where: { idempotencyScope: scope } });
-      if (first && first.id !== messageId) {
-        const deliveries = await m.find(WebhookDelivery, { select: { id: true }, where: { messageId: first.id }, order: { id: 'ASC' } });
-        return { messageId: first.id, deliveryIds: deliveries.map((d) => d.id), created: false };
-      }
-      endpoints = await runSql(m, endpointsSql, endpointsParams);
-    } else {
-      // Parametrised SQL, not m.insert: no read-back of defaulted columns, and a statement text
-      // that SQLite prepares once (TypeORM writes numbers into the text).
-      if (!this.tx.isSqlite) return this.writeMessagePostgres(m, row);
-      await runSql(
-        m,
-        SQLITE_INSERT_MESSAGE,
-        [row.id, row.type, row.customerId, row.idempotencyKey, row.idempotencyScope, row.body, msg.now.getTime()],
-      );
-      endpoints = await runSql(m, endpointsSql, endpointsParams);
-    }
-    const t = msg.now.getTime();
-    const ids = endpoints
-      .filter((e) => matchesAnyFilter(storedFilters(e.event_types), msg.type))
-      .map((e) => [newId('dlv', t), messageId, e.id] as const);
-    await this.insertDeliveries(m, ids, t);
-    return { messageId, deliveryIds: ids.map(([id]) => id), created: true };
-  }
-
-  /**
-   * Pending delivery rows `[id, messageId, endpointId]` created at `t`: one statement as a rule,
-   * several (in the caller's transaction) when the rows would exceed the drivers' parameter limits.
-   */
-  private async insertDeliveries(m: EntityManager, deliveries: readonly DeliveryRow[], t: number): Promise<void> {
-    if (deliveries.length === 0) return;
-    for (const run of chunks(deliveries, DELIVERY_ROWS_PER_INSERT)) {
-      await runSql(
-        m,
-        `${INSERT_DELIVERIES} ${rows(run.length, "(?, ?, ?, 'pending', 0, ?, ?, ?)")}`,
-        run.flatMap(([id, messageId, endpointId]) => [id, messageId, endpointId, t, t, t]),
-      );
-    }
-  }
-
-  /**
-   * PostgreSQL: the message, the endpoint match and the delivery rows in one named statement, one
-   * round trip inside the caller's transaction (see {@link pgSend}).
-   */
-  private async writeMessagePostgres(m: EntityManager, row: MessageRow): Promise<SendResult> {
-    const t = row.createdAt.getTime();
-    const made = Array.from({ length: DELIVERY_IDS_MADE }, () => newId('dlv', t));
-    const runner = m.queryRunner ?? this.dataSource.createQueryRunner();
-    try {
-      const created = await pgNamed<{ id: string }>(runner, pgSend(row.customerId !== null), [
-        row.id, row.type, row.customerId, row.body, t,
-        filtersMatching(row.type), made, idTimePrefix('dlv', t),
-      ]);
-      return { messageId: row.id, deliveryIds: created.map((r) => r.id), created: true };
-    } finally {
-      if (runner !== m.queryRunner) await runner.release();
-    }
-  }
-
   private async enqueueQuietly(ids: string[]): Promise<void> {
     try {
       await this.outbox.enqueue(ids);
@@ -522,11 +354,6 @@ export class WebhookService {
       if (err instanceof RedisStalledError) return;
       this.logger.warn(`Enqueue failed (${(err as Error).message}); the relay will pick up ${ids.length} deliveries.`);
     }
-  }
-
-  /** ` FOR UPDATE` where row locks exist; on SQLite the {@link TransactionRunner} serialises writes instead. */
-  private get forUpdate(): string {
-    return this.tx.isSqlite ? '' : ' FOR UPDATE';
   }
 
   /**

@@ -1,8 +1,8 @@
 import type { INestApplication } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import request from 'supertest';
-import { builtInVerifier } from '../inbound/schemes/index.js';
-import { field } from '../inbound/schemes/scheme.utils.js';
+import { builtInVerifier } from '../inbound/verifiers/index.js';
+import { field } from '../inbound/verifiers/verifier.utils.js';
 import type { BuiltInScheme, InboundSourceOptions } from '../interfaces/inbound-source.interface.js';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
 import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';

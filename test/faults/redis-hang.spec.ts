@@ -10,8 +10,8 @@ import { describe, expect, it } from '@jest/globals';
 import type { Queue } from 'bull';
 import { performance } from 'node:perf_hooks';
 import { DataSource, type EntityManager } from 'typeorm';
-import { WebhookDelivery } from '../../src/entities/webhook-delivery.entity.js';
-import { TransactionOutbox } from '../../src/outbound/transaction.outbox.js';
+import { WebhookDelivery } from '../../src/database/entities/webhook-delivery.entity.js';
+import { CommitHook } from '../../src/outbound/commit.hook.js';
 import { WebhookService } from '../../src/outbound/webhook.service.js';
 import { WEBHOOKS_QUEUE } from '../../src/webhooks.constants.js';
 import { FAST_OUTBOUND, startTestApp, type TestApp } from '../support/app.js';
@@ -24,7 +24,7 @@ const ENDPOINTS = 4;
 /** Transactional sends while Redis hangs: with 4 endpoints, more deliveries than the backlog holds. */
 const SENT_IN_TX = 300;
 const SENT_PLAIN = 20;
-/** The backlog's cap in TransactionOutbox. */
+/** The backlog's cap in CommitHook. */
 const BACKLOG_LIMIT = 1_000;
 /** Well under the 2 s enqueue timeout: a commit or a send that waited for Redis exceeds it. */
 const WAIT_BOUND_MS = 1_000;
@@ -47,7 +47,7 @@ describe.each(testDatabases())('fault: Redis hangs (%s)', (kind) => {
       t = await startTestApp({ db: kind, redisUrl: redis.url, webhooks: { outbound: OUTBOUND }, logger });
       const svc = t.app.get(WebhookService);
       const ds = t.app.get(DataSource);
-      const outbox = t.app.get(TransactionOutbox);
+      const outbox = t.app.get(CommitHook);
       const queue = t.app.get<Queue>(getQueueToken(WEBHOOKS_QUEUE));
       for (const path of paths) await svc.createEndpoint({ url: receiver.url(path), customerId: 'hang' });
       const messageIds: string[] = [];

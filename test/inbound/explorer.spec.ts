@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { Injectable, Logger, Scope, type Type } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { Test } from '@nestjs/testing';
-import { OnWebhook } from '../../src/inbound/decorators/on-webhook.decorator.js';
+import { OnWebhook } from '../../src/decorators/on-webhook.decorator.js';
 import { InboundSources } from '../../src/inbound/inbound.sources.js';
 import { inboundMessages } from '../../src/inbound/inbound.messages.js';
 import { WebhookDispatcher } from '../../src/inbound/webhook.dispatcher.js';

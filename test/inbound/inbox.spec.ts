@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jes
 import { Logger } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { DataSource } from 'typeorm';
-import { CLAIM_LEASE_MS } from '../../src/inbound/inbox.service.js';
+import { CLAIM_LEASE_MS } from '../../src/inbound/inbox.store.js';
 import { inboundMessages } from '../../src/inbound/inbound.messages.js';
 import { postWebhook } from '../../src/testing/index.js';
 import { createTestDatabase, PG_URL, testDatabases, type TestDatabase } from '../support/databases.js';

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { DataSource } from 'typeorm';
-import { WebhookInboxEntry } from '../../src/entities/webhook-inbox.entity.js';
-import { newId } from '../../src/ids.js';
-import { RetentionService } from '../../src/retention.service.js';
-import { CLAIM_LEASE_MS, InboxService } from '../../src/inbound/inbox.service.js';
+import { WebhookInboxEntry } from '../../src/database/entities/webhook-inbox.entity.js';
+import { newId } from '../../src/database/ids.js';
+import { RetentionService } from '../../src/database/retention.service.js';
+import { CLAIM_LEASE_MS, InboxStore } from '../../src/inbound/inbox.store.js';
 import { PRUNE_BATCH } from '../../src/inbound/webhook-inbox.service.js';
 // From the package root: what an app imports.
 import { WebhookInbox, WebhookInboxError, WebhookValidationError } from '../../src/index.js';
@@ -214,7 +214,7 @@ describe.each(testDatabases())('replaying stored inbound calls on %s', (kind) =>
     });
 
     it('deletes processed and ignored rows past the window, keeps failed and received ones; a pruned call is new again', async () => {
-      const inbox = t.app.get(InboxService);
+      const inbox = t.app.get(InboxStore);
       const now = Date.now();
       const old = now - 31 * DAY; // past the default 30 days
       const [processed, ignored, failed, stuck, recent] = [msgId(), msgId(), msgId(), msgId(), msgId()];

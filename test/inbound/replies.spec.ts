@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Injectable } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import request from 'supertest';
-import { OnWebhook } from '../../src/inbound/decorators/on-webhook.decorator.js';
+import { OnWebhook } from '../../src/decorators/on-webhook.decorator.js';
 import { inboundMessages } from '../../src/inbound/inbound.messages.js';
 import { webhookReply } from '../../src/inbound/webhook-reply.js';
 import { postWebhook } from '../../src/testing/index.js';

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Injectable } from '@nestjs/common';
-import { OnWebhook } from '../../src/inbound/decorators/on-webhook.decorator.js';
+import { OnWebhook } from '../../src/decorators/on-webhook.decorator.js';
 import { postWebhook, signWebhook } from '../../src/testing/index.js';
 import type { TestApp } from '../support/app.js';
 import { startTestApp } from '../support/app.js';

@@ -2,14 +2,15 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Injectable } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { DataSource } from 'typeorm';
-import { OnWebhook } from '../../src/inbound/decorators/on-webhook.decorator.js';
-import { InboxService, InboxUnavailableError } from '../../src/inbound/inbox.service.js';
+import { OnWebhook } from '../../src/decorators/on-webhook.decorator.js';
+import { InboxStore } from '../../src/inbound/inbox.store.js';
 import { hashId } from '../../src/inbound/inbound.sources.js';
 import { inboundMessages } from '../../src/inbound/inbound.messages.js';
 import { WebhookInbox } from '../../src/inbound/webhook-inbox.service.js';
 import { postWebhook } from '../../src/testing/index.js';
 import { testDatabases } from '../support/databases.js';
 import { inboxRows, startInboundApp } from './support.js';
+import { InboxUnavailableError } from '../../src/errors/inbox-unavailable.error.js';
 
 const nonce = () => randomBytes(6).toString('hex');
 const problem = (text: string) => JSON.parse(text);
@@ -98,7 +99,7 @@ describe.each(testDatabases())('inbound text PostgreSQL cannot store, on %s', (k
   });
 
   (kind === 'postgres' ? it : it.skip)('rejects values PostgreSQL refuses as bad data, not as an unavailable inbox', async () => {
-    const claim = t.app.get(InboxService).claim({
+    const claim = t.app.get(InboxStore).claim({
       source: 'partner',
       eventId: `msg_${nonce()}`,
       // Callers check this first; a value that slips through is still not an outage.

@@ -9,9 +9,9 @@ import type { Queue } from 'bull';
 import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { DataSource, type QueryRunner } from 'typeorm';
-import { WebhookDelivery } from '../../src/entities/webhook-delivery.entity.js';
-import { WebhookEndpoint } from '../../src/entities/webhook-endpoint.entity.js';
-import { OutboxService } from '../../src/outbound/outbox.service.js';
+import { WebhookDelivery } from '../../src/database/entities/webhook-delivery.entity.js';
+import { WebhookEndpoint } from '../../src/database/entities/webhook-endpoint.entity.js';
+import { OutboxRelay } from '../../src/outbound/outbox.relay.js';
 import { WebhookService } from '../../src/outbound/webhook.service.js';
 import { WEBHOOKS_QUEUE } from '../../src/webhooks.constants.js';
 import { FAST_OUTBOUND, startTestApp, type TestApp } from '../support/app.js';
@@ -151,7 +151,7 @@ describe.each(testDatabases())('attempt recording on %s', (kind) => {
   }
 
   describe('reconciler', () => {
-    const outbox = () => t.app.get(OutboxService);
+    const outbox = () => t.app.get(OutboxRelay);
 
     /** Makes the job of `id` vanish as after a Redis restart, and lets the reconciler find it. */
     async function loseJob(id: string): Promise<void> {

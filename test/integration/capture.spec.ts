@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { DataSource } from 'typeorm';
 import { Order } from '../../demo/order.entity.js';
 import { Subscription } from '../../demo/subscription.entity.js';
-import { WebhookMessage } from '../../src/entities/webhook-message.entity.js';
+import { WebhookMessage } from '../../src/database/entities/webhook-message.entity.js';
 import { WebhookService } from '../../src/outbound/webhook.service.js';
 import { FAST_OUTBOUND, startTestApp, type TestApp } from '../support/app.js';
 import { testDatabases } from '../support/databases.js';

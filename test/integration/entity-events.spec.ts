@@ -4,8 +4,8 @@ import type { Queue } from 'bull';
 import { DataSource } from 'typeorm';
 import { Order } from '../../demo/order.entity.js';
 import { Subscription } from '../../demo/subscription.entity.js';
-import { WebhookDelivery } from '../../src/entities/webhook-delivery.entity.js';
-import { WebhookMessage } from '../../src/entities/webhook-message.entity.js';
+import { WebhookDelivery } from '../../src/database/entities/webhook-delivery.entity.js';
+import { WebhookMessage } from '../../src/database/entities/webhook-message.entity.js';
 import { WebhookService } from '../../src/outbound/webhook.service.js';
 import { WEBHOOKS_QUEUE } from '../../src/webhooks.constants.js';
 import { FAST_OUTBOUND, startTestApp, type TestApp } from '../support/app.js';
@@ -215,7 +215,7 @@ describe.each(testDatabases())('entity events and transactional send on %s', (db
 
   it('re-enqueues a pending delivery whose job vanished (reconciler)', async () => {
     const { customerId, requests } = await newTenant();
-    const outbox = t.app.get((await import('../../src/outbound/outbox.service.js')).OutboxService);
+    const outbox = t.app.get((await import('../../src/outbound/outbox.relay.js')).OutboxRelay);
     // Rows marked enqueued, but no job in Redis: what a Redis restart without persistence leaves.
     const ids = await ds.transaction(async (m) => {
       const r = await svc.send('d.lost', {}, { customerId, manager: m });
@@ -233,7 +233,7 @@ describe.each(testDatabases())('entity events and transactional send on %s', (db
     const other = await startTestApp({ db: t.db, prefix: t.prefix, entities: [Order, Subscription, Shipment], providers: [ShipmentWebhooks], webhooks: { outbound: FAST_OUTBOUND } });
     const otherDs = other.app.get(DataSource);
     // On SQLite the TransactionRunner listens too: it isolates the module's transactions on the shared connection.
-    const expected = ['EntityWebhooksSubscriber', 'ShipmentWebhooks', 'TransactionOutbox', ...(db === 'postgres' ? [] : ['TransactionRunner'])];
+    const expected = ['CommitHook', 'EntityWebhooksSubscriber', 'ShipmentWebhooks', ...(db === 'postgres' ? [] : ['TransactionRunner'])];
     expect(otherDs.subscribers.map((s) => s.constructor.name).sort()).toEqual(expected);
     await other.app.close();
     expect(otherDs.subscribers).toEqual([]);

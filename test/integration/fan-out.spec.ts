@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { DataSource } from 'typeorm';
-import { WebhookDelivery } from '../../src/entities/webhook-delivery.entity.js';
-import { WebhookEndpoint } from '../../src/entities/webhook-endpoint.entity.js';
-import { newId } from '../../src/ids.js';
-import { forDriver, rows, SQLITE } from '../../src/outbound/sql.js';
+import { WebhookDelivery } from '../../src/database/entities/webhook-delivery.entity.js';
+import { WebhookEndpoint } from '../../src/database/entities/webhook-endpoint.entity.js';
+import { newId } from '../../src/database/ids.js';
+import { forDriver, rows, SQLITE } from '../../src/database/sql.js';
 import { WebhookService } from '../../src/outbound/webhook.service.js';
 import { generateSecret } from '../../src/signing/standard-webhooks.js';
 import { FAST_OUTBOUND, startTestApp, type TestApp } from '../support/app.js';

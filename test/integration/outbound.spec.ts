@@ -1,13 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createServer } from 'node:net';
 import { DataSource } from 'typeorm';
-import { WebhookNotFoundError, WebhookValidationError } from '../../src/errors/webhook-validation.error.js';
+import { WebhookValidationError } from '../../src/errors/webhook-validation.error.js';
 import { WebhookService } from '../../src/outbound/webhook.service.js';
 import { verifyStandardSignature } from '../../src/signing/standard-webhooks.js';
 import { messages } from '../../src/webhooks.messages.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { testDatabases } from '../support/databases.js';
 import { eventually, Receiver } from '../support/receiver.js';
+import { WebhookNotFoundError } from '../../src/errors/webhook-not-found.error.js';
 
 const OUTBOUND = {
   schedule: [0, 150, 300],

@@ -2,8 +2,8 @@ import { getQueueToken } from '@nestjs/bull';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Queue } from 'bull';
 import { DataSource } from 'typeorm';
-import { WebhookDelivery } from '../../src/entities/webhook-delivery.entity.js';
-import { OutboxService } from '../../src/outbound/outbox.service.js';
+import { WebhookDelivery } from '../../src/database/entities/webhook-delivery.entity.js';
+import { OutboxRelay } from '../../src/outbound/outbox.relay.js';
 import { WebhookService } from '../../src/outbound/webhook.service.js';
 import { WEBHOOKS_QUEUE } from '../../src/webhooks.constants.js';
 import { FAST_OUTBOUND, startTestApp, type TestApp } from '../support/app.js';
@@ -28,7 +28,7 @@ describe.each(testDatabases())('reconciler on %s', (kind) => {
 
   it('does not re-add a delivery whose job finished between its scan and its job check', async () => {
     const svc = t.app.get(WebhookService);
-    const outbox = t.app.get(OutboxService);
+    const outbox = t.app.get(OutboxRelay);
     const queue = t.app.get<Queue>(getQueueToken(WEBHOOKS_QUEUE));
     const rows = t.app.get(DataSource).getRepository(WebhookDelivery);
     await svc.createEndpoint({ url: receiver.url('/reconcile'), customerId: 'reconcile' });

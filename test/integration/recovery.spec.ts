@@ -2,8 +2,8 @@ import { getQueueToken } from '@nestjs/bull';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Queue } from 'bull';
 import { DataSource, In, IsNull, Not } from 'typeorm';
-import { WebhookDelivery } from '../../src/entities/webhook-delivery.entity.js';
-import { OutboxService } from '../../src/outbound/outbox.service.js';
+import { WebhookDelivery } from '../../src/database/entities/webhook-delivery.entity.js';
+import { OutboxRelay } from '../../src/outbound/outbox.relay.js';
 import { WebhookService } from '../../src/outbound/webhook.service.js';
 import { WEBHOOKS_QUEUE } from '../../src/webhooks.constants.js';
 import { FAST_OUTBOUND, startTestApp, type TestApp } from '../support/app.js';
@@ -124,7 +124,7 @@ describe.each(testDatabases())('recovery of committed deliveries on %s', (kind) 
       const claimedA: string[] = [];
       const claimedB: string[] = [];
       for (;;) {
-        const [ra, rb] = await Promise.all([a.app.get(OutboxService).relay(), b.app.get(OutboxService).relay()]);
+        const [ra, rb] = await Promise.all([a.app.get(OutboxRelay).relay(), b.app.get(OutboxRelay).relay()]);
         claimedA.push(...ra);
         claimedB.push(...rb);
         if (ra.length === 0 && rb.length === 0) break;

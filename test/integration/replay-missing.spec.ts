@@ -1,13 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { DataSource } from 'typeorm';
-import { WebhookDelivery } from '../../src/entities/webhook-delivery.entity.js';
-import { WebhookNotFoundError, WebhookValidationError } from '../../src/errors/webhook-validation.error.js';
-import { newId } from '../../src/ids.js';
-import { forDriver, rows, SQLITE } from '../../src/outbound/sql.js';
-import { DELIVERY_ROWS_PER_INSERT, WebhookService } from '../../src/outbound/webhook.service.js';
+import { WebhookDelivery } from '../../src/database/entities/webhook-delivery.entity.js';
+import { WebhookValidationError } from '../../src/errors/webhook-validation.error.js';
+import { newId } from '../../src/database/ids.js';
+import { forDriver, rows, SQLITE } from '../../src/database/sql.js';
+import { DELIVERY_ROWS_PER_INSERT } from '../../src/outbound/message.store.js';
+import { WebhookService } from '../../src/outbound/webhook.service.js';
 import { FAST_OUTBOUND, startTestApp, type TestApp } from '../support/app.js';
 import { testDatabases } from '../support/databases.js';
 import { eventually, Receiver } from '../support/receiver.js';
+import { WebhookNotFoundError } from '../../src/errors/webhook-not-found.error.js';
 
 const tick = () => new Promise((resolve) => setTimeout(resolve, 5));
 

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { DataSource, type EntitySubscriberInterface } from 'typeorm';
-import { WebhookDelivery } from '../../src/entities/webhook-delivery.entity.js';
-import { WebhookEndpoint } from '../../src/entities/webhook-endpoint.entity.js';
-import { WebhookMessage } from '../../src/entities/webhook-message.entity.js';
+import { WebhookDelivery } from '../../src/database/entities/webhook-delivery.entity.js';
+import { WebhookEndpoint } from '../../src/database/entities/webhook-endpoint.entity.js';
+import { WebhookMessage } from '../../src/database/entities/webhook-message.entity.js';
 import { WebhookValidationError } from '../../src/errors/webhook-validation.error.js';
-import { forDriver, SQLITE } from '../../src/outbound/sql.js';
+import { forDriver, SQLITE } from '../../src/database/sql.js';
 import { WebhookService } from '../../src/outbound/webhook.service.js';
 import { FAST_OUTBOUND, startTestApp, type TestApp } from '../support/app.js';
 import { testDatabases } from '../support/databases.js';

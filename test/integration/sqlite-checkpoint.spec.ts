@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import { statSync } from 'node:fs';
 import type { Worker } from 'node:worker_threads';
 import { DataSource } from 'typeorm';
-import { BACKSTOP_FRAMES, SqliteCheckpointer } from '../../src/sqlite/sqlite-checkpointer.js';
+import { BACKSTOP_FRAMES, SqliteCheckpointer } from '../../src/database/sqlite-checkpointer.js';
 import { FAST_OUTBOUND, startTestApp, type TestApp } from '../support/app.js';
 import { createTestDatabase, testDatabases, type TestDatabase } from '../support/databases.js';
 import { CapturingLogger } from '../support/logger.js';

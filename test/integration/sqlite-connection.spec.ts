@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { DataSource } from 'typeorm';
-import { WebhookMessage } from '../../src/entities/webhook-message.entity.js';
+import { WebhookMessage } from '../../src/database/entities/webhook-message.entity.js';
 import { WebhookService } from '../../src/outbound/webhook.service.js';
-import { TransactionRunner } from '../../src/transaction.runner.js';
+import { TransactionRunner } from '../../src/database/transaction.runner.js';
 import { messages } from '../../src/webhooks.messages.js';
 import { FAST_OUTBOUND, startTestApp, type TestApp } from '../support/app.js';
 import { type DbKind, testDatabases } from '../support/databases.js';

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { describe, expect, it } from '@jest/globals';
-import { EmitsWebhook, declaredWebhooks } from '../../src/entity-events/emits-webhook.decorator.js';
-import { OnWebhook } from '../../src/inbound/decorators/on-webhook.decorator.js';
+import { EmitsWebhook, declaredWebhooks } from '../../src/decorators/emits-webhook.decorator.js';
+import { OnWebhook } from '../../src/decorators/on-webhook.decorator.js';
 import { ON_WEBHOOK_METADATA } from '../../src/webhooks.constants.js';
 
 /** Decorator arguments are checked where they are written: a mistake fails when the class is loaded. */

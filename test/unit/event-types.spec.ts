@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { filtersMatching, isValidEventFilter, isValidEventType, matchesAnyFilter, matchesEventFilter } from '../../src/event-types.js';
+import { filtersMatching, isValidEventFilter, isValidEventType, matchesAnyFilter, matchesEventFilter } from '../../src/utils/event-types.js';
 
 describe('event types and filters', () => {
   it.each(['order.completed', 'a', 'invoice.payment_failed', 'x-y.z_1'])('accepts type %s', (t) => expect(isValidEventType(t)).toBe(true));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { newId } from '../../src/ids.js';
+import { newId } from '../../src/database/ids.js';
 
 describe('newId', () => {
   it('is prefixed, 26 Crockford base32 characters, and sorts by time', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { createHmac } from 'node:crypto';
 import { hashId, InboundSource } from '../../src/inbound/inbound.sources.js';
-import { builtInVerifier } from '../../src/inbound/schemes/index.js';
+import { builtInVerifier } from '../../src/inbound/verifiers/index.js';
 import type { BuiltInScheme } from '../../src/interfaces/inbound-source.interface.js';
 import type { VerifyInput } from '../../src/interfaces/webhook-verifier.interface.js';
 import { resolveWebhooksOptions } from '../../src/webhooks.options.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { WebhookValidationError } from '../../src/errors/webhook-validation.error.js';
-import { deleteInBatches, pruneCutoff } from '../../src/prune.js';
+import { deleteInBatches, pruneCutoff } from '../../src/database/prune.js';
 
 describe('deleteInBatches', () => {
   it('runs full batches until one deletes fewer, and adds them up', async () => {

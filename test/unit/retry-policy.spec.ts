@@ -1,7 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import type { HttpAttemptResult } from '../../src/outbound/http.client.js';
-import { decideOutcome, deliveryBackoff, parseRetryAfter, RetryLaterError, withJitter } from '../../src/outbound/retry.policy.js';
+import { decideOutcome, deliveryBackoff, parseRetryAfter, withJitter } from '../../src/outbound/retry.policy.js';
 import { DEFAULT_SCHEDULE } from '../../src/webhooks.options.js';
+import { RetryLaterError } from '../../src/errors/retry-later.error.js';
 
 const policy = { schedule: DEFAULT_SCHEDULE, jitter: 0.2, retryAfterMaxFactor: 2 };
 const result = (statusCode: number | null, extra: Partial<HttpAttemptResult> = {}): HttpAttemptResult => ({

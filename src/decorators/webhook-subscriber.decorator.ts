@@ -1,7 +1,5 @@
 import { applyDecorators, Injectable, SetMetadata } from '@nestjs/common';
-
-/** Metadata key of {@link WebhookSubscriber}. */
-export const WEBHOOK_SUBSCRIBER_METADATA = 'webhooks:entity-subscriber';
+import { WEBHOOK_SUBSCRIBER_METADATA } from '../webhooks.constants.js';
 
 /**
  * Makes a TypeORM `EntitySubscriberInterface` a Nest provider that the module registers on the

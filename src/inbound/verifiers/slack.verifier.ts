@@ -13,7 +13,7 @@ import {
   type BuiltInVerifier,
   type SigningInput,
   type WebhookHeaders,
-} from './scheme.utils.js';
+} from './verifier.utils.js';
 import { webhookReply, type WebhookReply } from '../webhook-reply.js';
 
 /** Largest body read as a possible `ssl_check` (`ssl_check=1&token=…`) before verification. */

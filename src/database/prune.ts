@@ -1,4 +1,4 @@
-import { WebhookValidationError } from './errors/webhook-validation.error.js';
+import { WebhookValidationError } from '../errors/webhook-validation.error.js';
 
 /** `olderThan` of a prune as epoch ms; anything but a valid Date is refused. */
 export function pruneCutoff(olderThan: unknown): number {

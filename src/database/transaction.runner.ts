@@ -2,10 +2,10 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager, EntitySubscriberInterface } from 'typeorm';
-import type { ResolvedWebhooksOptions } from './interfaces/webhooks-options.interface.js';
-import { SQLITE } from './outbound/sql.js';
-import { WEBHOOKS_OPTIONS } from './webhooks.constants.js';
-import { messages } from './webhooks.messages.js';
+import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
+import { SQLITE } from './sql.js';
+import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
+import { messages } from '../webhooks.messages.js';
 
 
 /** The module's transaction open on the shared SQLite connection, and when it ends. */

@@ -10,7 +10,7 @@ import {
   withinTolerance,
   type BuiltInVerifier,
   type SigningInput,
-} from './scheme.utils.js';
+} from './verifier.utils.js';
 
 /**
  * Stripe: `Stripe-Signature: t=<unix>,v1=<hex>[,v1=…]`, the hex HMAC-SHA256 of `${t}.${body}`

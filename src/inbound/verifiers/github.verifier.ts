@@ -9,7 +9,7 @@ import {
   type BuiltInVerifier,
   type SigningInput,
   type WebhookHeaders,
-} from './scheme.utils.js';
+} from './verifier.utils.js';
 
 /**
  * GitHub: `X-Hub-Signature-256: sha256=<hex>` of the body. The type is the `X-GitHub-Event`

@@ -1,10 +1,12 @@
 import { Injectable, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
-import { storedBody, WebhookInboxEntry, type InboxStatus } from '../entities/webhook-inbox.entity.js';
-import { idTimePrefix, newId } from '../ids.js';
-import { TransactionRunner } from '../transaction.runner.js';
-import { marks, preparedOn, returnedRows, runSql, sqliteConnection, withReturnedRows } from '../outbound/sql.js';
+import { storedBody, WebhookInboxEntry, type InboxStatus } from '../database/entities/webhook-inbox.entity.js';
+import { idTimePrefix, newId } from '../database/ids.js';
+import { TransactionRunner } from '../database/transaction.runner.js';
+import { placeholders, preparedOn, returnedRows, runSql, sqliteConnection, withReturnedRows } from '../database/sql.js';
+import { InboxUnavailableError } from '../errors/inbox-unavailable.error.js';
+import { InboxDataError } from '../errors/inbox-data.error.js';
 
 /** A verified call about to be claimed. */
 export interface InboxClaim {
@@ -21,19 +23,6 @@ export interface InboxClaim {
 export interface ClaimedRow {
   id: string;
   attempts: number;
-}
-
-/** The inbox could not be read or written (connection lost, database locked, table missing). */
-export class InboxUnavailableError extends Error {
-  override readonly name = 'InboxUnavailableError';
-}
-
-/**
- * The database refused the values themselves (a data or constraint error), while it is reachable:
- * the same write would fail again, so this is not answered as an unavailable inbox.
- */
-export class InboxDataError extends Error {
-  override readonly name = 'InboxDataError';
 }
 
 /** PostgreSQL's SQLSTATE classes 22 (data exception) and 23 (integrity constraint violation). */
@@ -62,7 +51,7 @@ const GROUP_READY = 8;
 
 type Row = { id: string; attempts?: number };
 
-/** A page of {@link InboxService.receivedAmong}. */
+/** A page of {@link InboxStore.receivedAmong}. */
 export interface ReceivedPage {
   ids: string[];
   last: string | null;
@@ -95,8 +84,8 @@ interface PendingStatement {
  * grouped into shared commits.
  */
 @Injectable()
-export class InboxService implements BeforeApplicationShutdown {
-  private readonly logger = new Logger(InboxService.name);
+export class InboxStore implements BeforeApplicationShutdown {
+  private readonly logger = new Logger(InboxStore.name);
   private readonly postgres: boolean;
   private pending: PendingStatement[] = [];
   private flushing: Promise<void> | null = null;
@@ -208,7 +197,7 @@ export class InboxService implements BeforeApplicationShutdown {
   /** Of `ids`, those still `received` and untouched since before `olderThan`. */
   async stillReceived(ids: string[], olderThan: number): Promise<string[]> {
     const rows = await this.read<{ id: string }>(
-      `SELECT id FROM webhook_inbox WHERE id IN (${marks(ids.length)}) AND status = 'received' AND updated_at < ?`,
+      `SELECT id FROM webhook_inbox WHERE id IN (${placeholders(ids.length)}) AND status = 'received' AND updated_at < ?`,
       [...ids, olderThan],
     );
     return rows.map((r) => r.id);

@@ -1,5 +1,5 @@
-import { didYouMean, unknownKey } from '../../known-keys.js';
-import { ON_WEBHOOK_METADATA } from '../../webhooks.constants.js';
+import { didYouMean, unknownKey } from '../utils/known-keys.js';
+import { ON_WEBHOOK_METADATA } from '../webhooks.constants.js';
 
 /**
  * Options of {@link OnWebhook}.

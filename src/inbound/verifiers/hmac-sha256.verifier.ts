@@ -9,7 +9,7 @@ import {
   type BuiltInVerifier,
   type SigningInput,
   type WebhookHeaders,
-} from './scheme.utils.js';
+} from './verifier.utils.js';
 
 /** Settings of the generic HMAC scheme (the Django tutorial's `X-Webhook-Signature`). */
 export interface HmacSha256Settings {

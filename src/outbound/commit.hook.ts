@@ -1,7 +1,7 @@
 import { Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntitySubscriberInterface, QueryRunner, TransactionCommitEvent, TransactionRollbackEvent } from 'typeorm';
-import { RedisStalledError } from './redis.breaker.js';
+import { RedisStalledError } from '../errors/redis-stalled.error.js';
 
 /** Ids published in one addBulk at most. */
 const PUBLISH_BATCH = 500;
@@ -21,8 +21,8 @@ const BACKLOG_LIMIT = 1_000;
  * publishes everything. Registered on the DataSource at init, removed at shutdown.
  */
 @Injectable()
-export class TransactionOutbox implements EntitySubscriberInterface, OnModuleInit, OnApplicationShutdown {
-  private readonly logger = new Logger(TransactionOutbox.name);
+export class CommitHook implements EntitySubscriberInterface, OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger(CommitHook.name);
   private readonly pending = new WeakMap<QueryRunner, Map<number, string[]>>();
   private publish: (ids: string[]) => Promise<void> = async () => undefined;
   private backlog: string[] = [];

@@ -3,8 +3,8 @@ import { Injectable, Logger, type OnApplicationBootstrap, type OnModuleInit } fr
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { Queue } from 'bull';
 import type { DataSource } from 'typeorm';
-import { WEBHOOKS_QUEUE } from './webhooks.constants.js';
-import { messages } from './webhooks.messages.js';
+import { WEBHOOKS_QUEUE } from '../webhooks.constants.js';
+import { messages } from '../webhooks.messages.js';
 
 const TABLES = ['webhook_endpoints', 'webhook_messages', 'webhook_deliveries', 'webhook_attempts', 'webhook_inbox'];
 

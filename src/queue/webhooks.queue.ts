@@ -2,11 +2,11 @@ import { getQueueToken, getSharedConfigToken } from '@nestjs/bull';
 import type { Provider } from '@nestjs/common';
 import Bull, { type QueueOptions } from 'bull';
 import type { Redis } from 'ioredis';
-import { deliveryBackoff } from './outbound/retry.policy.js';
-import { WebhooksConfigError } from './errors/webhooks-config.error.js';
-import type { ResolvedWebhooksOptions } from './interfaces/webhooks-options.interface.js';
-import { WEBHOOKS_BACKOFF, WEBHOOKS_OPTIONS, WEBHOOKS_QUEUE } from './webhooks.constants.js';
-import { messages } from './webhooks.messages.js';
+import { deliveryBackoff } from '../outbound/retry.policy.js';
+import { WebhooksConfigError } from '../errors/webhooks-config.error.js';
+import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
+import { WEBHOOKS_BACKOFF, WEBHOOKS_OPTIONS, WEBHOOKS_QUEUE } from '../webhooks.constants.js';
+import { messages } from '../webhooks.messages.js';
 
 /**
  * The module's Bull queue: the app's `BullModule.forRoot` settings plus the delivery backoff,

@@ -1,6 +1,6 @@
 import { LessThan, type FindOptionsWhere, type ObjectLiteral, type Repository } from 'typeorm';
-import { WebhookValidationError } from './errors/webhook-validation.error.js';
-import type { Page, PageOptions } from './interfaces/webhook-service.interface.js';
+import { WebhookValidationError } from '../errors/webhook-validation.error.js';
+import type { Page, PageOptions } from '../interfaces/webhook-service.interface.js';
 
 /**
  * One page of rows, newest first, by their time-ordered ids: `cursor` is the last id of the

@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type { DataSource } from 'typeorm';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
-import { sqliteConnection } from '../outbound/sql.js';
+import { sqliteConnection } from './sql.js';
 import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
 
 /** How often the background thread checkpoints. */

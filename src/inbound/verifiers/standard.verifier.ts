@@ -11,7 +11,7 @@ import {
   type BuiltInVerifier,
   type SigningInput,
   type WebhookHeaders,
-} from './scheme.utils.js';
+} from './verifier.utils.js';
 
 /** Decoded keys kept per secret: a source has a few, fixed at boot; the cap only guards misuse. */
 const KEY_CACHE_LIMIT = 64;

@@ -1,5 +1,6 @@
-import { isValidEventType } from '../event-types.js';
-import { didYouMean, unknownKey } from '../known-keys.js';
+import { isValidEventType } from '../utils/event-types.js';
+import { didYouMean, unknownKey } from '../utils/known-keys.js';
+import { EMITS_WEBHOOK_METADATA } from '../webhooks.constants.js';
 import { messages } from '../webhooks.messages.js';
 
 /**
@@ -29,7 +30,6 @@ export interface EmitsWebhookOptions<E = any> {
   customerId?: (entity: E) => string | null | undefined;
 }
 
-const EMITS_WEBHOOK = Symbol('webhooks:emits-webhook');
 const OPTION_KEYS = ['on', 'type', 'when', 'data', 'customerId'] as const satisfies readonly (keyof EmitsWebhookOptions)[];
 const FUNCTION_KEYS = ['when', 'data', 'customerId'] as const;
 
@@ -63,13 +63,13 @@ export function EmitsWebhook<E = any>(options: EmitsWebhookOptions<E>): ClassDec
     }
   }
   return (target) => {
-    const own: EmitsWebhookOptions[] = Reflect.getOwnMetadata(EMITS_WEBHOOK, target) ?? [];
-    Reflect.defineMetadata(EMITS_WEBHOOK, [...own, { ...options, on }], target);
+    const own: EmitsWebhookOptions[] = Reflect.getOwnMetadata(EMITS_WEBHOOK_METADATA, target) ?? [];
+    Reflect.defineMetadata(EMITS_WEBHOOK_METADATA, [...own, { ...options, on }], target);
   };
 }
 
 /** The declarations on an entity class (its own and inherited) for one kind of change. */
 export function declaredWebhooks(target: Function, change: EntityChange): EmitsWebhookOptions[] {
-  const all: EmitsWebhookOptions[] = Reflect.getMetadata(EMITS_WEBHOOK, target) ?? [];
+  const all: EmitsWebhookOptions[] = Reflect.getMetadata(EMITS_WEBHOOK_METADATA, target) ?? [];
   return all.filter((d) => (d.on as EntityChange[]).includes(change));
 }

@@ -18,7 +18,7 @@ export function withReturnedRows(text: string): string {
 }
 
 /** `n` placeholders: `?, ?, ?`. */
-export function marks(n: number): string {
+export function placeholders(n: number): string {
   return rows(n, '?');
 }
 

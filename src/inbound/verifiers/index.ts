@@ -1,16 +1,16 @@
 import type { BuiltInScheme, InboundSourceOptions } from '../../interfaces/inbound-source.interface.js';
 import type { WebhookVerifier } from '../../interfaces/webhook-verifier.interface.js';
-import { GitHubVerifier } from './github.scheme.js';
-import { HmacSha256Verifier } from './hmac-sha256.scheme.js';
-import type { BuiltInVerifier } from './scheme.utils.js';
-import { ShopifyVerifier } from './shopify.scheme.js';
-import { SlackVerifier } from './slack.scheme.js';
-import { StandardWebhooksVerifier } from './standard.scheme.js';
-import { StripeVerifier } from './stripe.scheme.js';
+import { GitHubVerifier } from './github.verifier.js';
+import { HmacSha256Verifier } from './hmac-sha256.verifier.js';
+import type { BuiltInVerifier } from './verifier.utils.js';
+import { ShopifyVerifier } from './shopify.verifier.js';
+import { SlackVerifier } from './slack.verifier.js';
+import { StandardWebhooksVerifier } from './standard.verifier.js';
+import { StripeVerifier } from './stripe.verifier.js';
 
 export { GitHubVerifier, HmacSha256Verifier, ShopifyVerifier, SlackVerifier, StandardWebhooksVerifier, StripeVerifier };
-export type { HmacSha256Settings } from './hmac-sha256.scheme.js';
-export type { BuiltInVerifier, SigningInput } from './scheme.utils.js';
+export type { HmacSha256Settings } from './hmac-sha256.verifier.js';
+export type { BuiltInVerifier, SigningInput } from './verifier.utils.js';
 
 /** The verifier of a built-in scheme, with the `hmac-sha256` settings taken from `source`. */
 export function builtInVerifier(scheme: BuiltInScheme, source: Partial<InboundSourceOptions> = {}): BuiltInVerifier {

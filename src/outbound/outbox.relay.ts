@@ -3,14 +3,14 @@ import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnAppl
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { JobOptions, Queue } from 'bull';
 import type { DataSource } from 'typeorm';
-import { WebhookDelivery } from '../entities/webhook-delivery.entity.js';
+import { WebhookDelivery } from '../database/entities/webhook-delivery.entity.js';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
-import { TransactionRunner } from '../transaction.runner.js';
+import { TransactionRunner } from '../database/transaction.runner.js';
 import { DELIVERY_JOB, WEBHOOKS_BACKOFF, WEBHOOKS_OPTIONS, WEBHOOKS_QUEUE } from '../webhooks.constants.js';
 import { RedisBreaker } from './redis.breaker.js';
-import { settleWithin, SHUTDOWN_MARGIN_MS } from './shutdown.js';
-import { marks, runSql } from './sql.js';
-import { TransactionOutbox } from './transaction.outbox.js';
+import { settleWithin, SHUTDOWN_MARGIN_MS } from '../utils/shutdown.js';
+import { placeholders, runSql } from '../database/sql.js';
+import { CommitHook } from './commit.hook.js';
 
 /** Data of a delivery job; its `jobId` is the delivery id. */
 export interface DeliveryJobData {
@@ -41,8 +41,8 @@ const MARK_DELAY_MS = 20;
  * whose job vanished (Redis restarted without persistence, a job Bull failed for stalling).
  */
 @Injectable()
-export class OutboxService implements OnApplicationBootstrap, BeforeApplicationShutdown {
-  private readonly logger = new Logger(OutboxService.name);
+export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger(OutboxRelay.name);
   private readonly timers = new Set<NodeJS.Timeout>();
   private running = new Set<Promise<unknown>>();
   private stopped = false;
@@ -56,10 +56,10 @@ export class OutboxService implements OnApplicationBootstrap, BeforeApplicationS
     @InjectQueue(WEBHOOKS_QUEUE) private readonly queue: Queue,
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly tx: TransactionRunner,
-    private readonly transactionOutbox: TransactionOutbox,
+    private readonly commitHook: CommitHook,
   ) {
     this.breaker = new RedisBreaker(queue, this.logger);
-    transactionOutbox.setPublisher((ids) => this.enqueue(ids));
+    commitHook.setPublisher((ids) => this.enqueue(ids));
   }
 
   onApplicationBootstrap(): void {
@@ -75,7 +75,7 @@ export class OutboxService implements OnApplicationBootstrap, BeforeApplicationS
     // Bounded like the worker's wait: a database or Redis that hangs must not hold shutdown;
     // what is left unmarked or unrelayed is picked up by the relay of the next process.
     const bound = this.options.outbound.timeoutMs + SHUTDOWN_MARGIN_MS;
-    const finished = this.transactionOutbox.drain().then(() => Promise.allSettled([...this.running]));
+    const finished = this.commitHook.drain().then(() => Promise.allSettled([...this.running]));
     if ((await settleWithin(finished, bound)) === 'late') {
       this.logger.warn(`Relay or enqueue work still running after ${bound} ms; stopping anyway (the relay of the next process picks up what it left).`);
     }
@@ -113,7 +113,7 @@ export class OutboxService implements OnApplicationBootstrap, BeforeApplicationS
       while (this.marks.length) {
         const batch = this.marks.splice(0, RELAY_BATCH);
         await this.tx
-          .write((m) => runSql(m, `UPDATE webhook_deliveries SET enqueued_at = ? WHERE id IN (${marks(batch.length)})`, [Date.now(), ...batch]))
+          .write((m) => runSql(m, `UPDATE webhook_deliveries SET enqueued_at = ? WHERE id IN (${placeholders(batch.length)})`, [Date.now(), ...batch]))
           .catch((err) => this.logger.warn(`Marking ${batch.length} deliveries enqueued failed (${(err as Error).message}); the relay may add them again, a no-op.`));
       }
       this.marking = null;

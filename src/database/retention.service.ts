@@ -1,9 +1,9 @@
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
-import { WebhookInbox } from './inbound/webhook-inbox.service.js';
-import type { ResolvedWebhooksOptions } from './interfaces/webhooks-options.interface.js';
-import { settleWithin, SHUTDOWN_MARGIN_MS } from './outbound/shutdown.js';
-import { WebhookService } from './outbound/webhook.service.js';
-import { WEBHOOKS_OPTIONS } from './webhooks.constants.js';
+import { WebhookInbox } from '../inbound/webhook-inbox.service.js';
+import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
+import { settleWithin, SHUTDOWN_MARGIN_MS } from '../utils/shutdown.js';
+import { WebhookService } from '../outbound/webhook.service.js';
+import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
 
 /** How often the retention pass runs. */
 export const RETENTION_INTERVAL_MS = 24 * 60 * 60_000;

@@ -7,7 +7,7 @@ import {
   type BuiltInVerifier,
   type SigningInput,
   type WebhookHeaders,
-} from './scheme.utils.js';
+} from './verifier.utils.js';
 
 /**
  * Shopify: `X-Shopify-Hmac-Sha256`, the base64 HMAC-SHA256 of the body. The type is the

@@ -1,0 +1,255 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
+import { WebhookDelivery } from '../database/entities/webhook-delivery.entity.js';
+import { WebhookMessage } from '../database/entities/webhook-message.entity.js';
+import { idTimePrefix, newId } from '../database/ids.js';
+import { deleteInBatches, pruneCutoff } from '../database/prune.js';
+import {
+  chunks,
+  forDriver,
+  type PgStatement,
+  pgNamed,
+  placeholders,
+  returnedRows,
+  rows,
+  runSql,
+  withReturnedRows,
+} from '../database/sql.js';
+import { TransactionRunner } from '../database/transaction.runner.js';
+import type { SendResult } from '../interfaces/webhook-service.interface.js';
+import { filtersMatching, matchesAnyFilter } from '../utils/event-types.js';
+
+/** Delivery ids made ahead for one PostgreSQL send; most events reach fewer endpoints. */
+const DELIVERY_IDS_MADE = 4;
+
+/**
+ * Rows per delivery INSERT (6 parameters each): under SQLite's limit of 32,766 parameters per
+ * statement and PostgreSQL's of 65,535, so a send to many endpoints is split, never refused.
+ */
+export const DELIVERY_ROWS_PER_INSERT = 5_000;
+
+const INSERT_DELIVERIES =
+  'INSERT INTO webhook_deliveries (id, message_id, endpoint_id, status, attempts, next_attempt_at, created_at, updated_at) VALUES';
+
+/** A new delivery: id, message id, endpoint id. */
+type DeliveryRow = readonly [string, string, string];
+
+type MessageRow = Pick<WebhookMessage, 'id' | 'type' | 'customerId' | 'body' | 'createdAt'>;
+
+/** An endpoint's filters as raw SQL reads them (`event_types` is simple-json: JSON text on both databases). */
+function storedFilters(eventTypes: string | null): string[] | null {
+  return eventTypes ? (JSON.parse(eventTypes) as string[]) : null;
+}
+
+/**
+ * PostgreSQL `send()` without an idempotency key: the message, the endpoint match and the delivery
+ * rows in one statement. Endpoints are matched by testing their filter list against every filter
+ * that matches the type ({@link filtersMatching}), the same rule as {@link matchesAnyFilter}.
+ * Delivery ids come from the few made in JavaScript ($7); past those (an event reaching many
+ * endpoints) the database makes them in the same format from the same time prefix ($8).
+ * Parameters: id, type, customer id, body, time (ms), matching filters, ids, id time prefix.
+ */
+function pgSend(forCustomer: boolean): PgStatement {
+  return forCustomer ? PG_SEND_CUSTOMER : PG_SEND_NO_CUSTOMER;
+}
+const pgSendText = (customer: string) => `WITH inserted AS (
+    INSERT INTO webhook_messages (id, type, customer_id, idempotency_key, idempotency_scope, body, created_at)
+    VALUES ($1, $2, $3, NULL, NULL, $4, $5)),
+  matched AS (
+    SELECT id, CAST(row_number() OVER (ORDER BY id) AS int) AS n FROM webhook_endpoints
+    WHERE ${customer} AND enabled = TRUE
+      AND (event_types IS NULL OR event_types = '[]' OR jsonb_exists_any(CAST(event_types AS jsonb), CAST($6 AS text[]))))
+  INSERT INTO webhook_deliveries (id, message_id, endpoint_id, status, attempts, next_attempt_at, created_at, updated_at)
+  SELECT COALESCE((CAST($7 AS varchar[]))[n], $8 || upper(substr(md5(random()::text || n::text), 1, 16))), $1, id, 'pending', 0, $5, $5, $5
+  FROM matched ORDER BY n RETURNING id`;
+const PG_SEND_CUSTOMER: PgStatement = { name: 'webhooks_send_customer_v1', text: pgSendText('customer_id = $3') };
+const PG_SEND_NO_CUSTOMER: PgStatement = { name: 'webhooks_send_v1', text: pgSendText('customer_id IS NULL') };
+
+/** Messages deleted per statement by {@link MessageStore.prune} (with their deliveries and attempts). */
+export const LOG_PRUNE_BATCH = 500;
+
+/**
+ * Messages created before a time whose every delivery succeeded (or that had none), oldest first;
+ * deleting them cascades to their deliveries and attempts. The id range (ids start with their
+ * creation time) lets the primary key find them without reading the whole table.
+ */
+const PRUNE_MESSAGES = `DELETE FROM webhook_messages WHERE id IN (SELECT m.id FROM webhook_messages m
+  WHERE m.id < ? AND m.created_at < ?
+  AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.message_id = m.id AND d.status <> 'succeeded')
+  ORDER BY m.id LIMIT ?) RETURNING id`;
+
+const SQLITE_INSERT_MESSAGE = `INSERT INTO webhook_messages (id, type, customer_id, idempotency_key, idempotency_scope, body, created_at) VALUES (${placeholders(7)})`;
+
+/** An endpoint row as `WebhookService.replayMissing` reads it. */
+export interface EndpointMatchRow {
+  enabled: boolean | number;
+  disabled_reason: string | null;
+  customer_id: string | null;
+  event_types: string | null;
+}
+
+/** A message to write, validated and serialised by `WebhookService.send`. */
+export interface NewMessage {
+  type: string;
+  customerId: string | null;
+  idempotencyKey: string | null;
+  scope: string | null;
+  body: string;
+  now: Date;
+}
+
+/** The messages already written since a point, as {@link MessageStore.insertMissing} pages through them. */
+export interface MissingPage {
+  seen: { id: string; type: string; created_at: string | number }[];
+  deliveryIds: string[];
+}
+
+/**
+ * The send path's hand-written SQL: the message and its delivery rows (one named statement on
+ * PostgreSQL), the deliveries an endpoint missed, and the pruning of the delivered log. Callers
+ * give the transaction; `WebhookService` validates, and enqueues what committed.
+ */
+@Injectable()
+export class MessageStore {
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly tx: TransactionRunner,
+  ) {}
+
+  /** The endpoint's `enabled`, its row locked on PostgreSQL until `m` commits; undefined when there is none. */
+  async lockEnabled(m: EntityManager, id: string): Promise<{ enabled: boolean | number } | undefined> {
+    const sql = `SELECT enabled FROM webhook_endpoints WHERE id = ?${this.forUpdate}`;
+    const [row] = await runSql<{ enabled: boolean | number }>(m, sql, [id]);
+    return row;
+  }
+
+  /**
+   * What a replay needs of the endpoint, its row locked on PostgreSQL until `m` commits, so that
+   * concurrent replays of it take turns; undefined when there is none.
+   */
+  async lockEndpoint(m: EntityManager, endpointId: string): Promise<EndpointMatchRow | undefined> {
+    const [ep] = await runSql<EndpointMatchRow>(
+      m,
+      `SELECT enabled, disabled_reason, customer_id, event_types FROM webhook_endpoints
+           WHERE id = ?${this.forUpdate}`,
+      [endpointId],
+    );
+    return ep;
+  }
+
+  /**
+   * Up to {@link DELIVERY_ROWS_PER_INSERT} messages of the endpoint's customer created in
+   * [`after`, `until`) with no delivery to it, and a pending delivery for each its filters match.
+   */
+  async insertMissing(
+    m: EntityManager,
+    endpointId: string,
+    ep: EndpointMatchRow,
+    after: { id: string; createdAt: number },
+    until: Date | undefined,
+  ): Promise<MissingPage> {
+    const customer = ep.customer_id === null ? 'm.customer_id IS NULL' : 'm.customer_id = ?';
+    const window = [after.createdAt, until?.getTime() ?? Number.MAX_SAFE_INTEGER, after.id];
+    const messagesSeen = await runSql<{ id: string; type: string; created_at: string | number }>(
+      m,
+      `SELECT m.id, m.type, m.created_at FROM webhook_messages m
+           WHERE ${customer} AND m.created_at >= ? AND m.created_at < ? AND m.id > ?
+             AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.message_id = m.id AND d.endpoint_id = ?)
+           ORDER BY m.created_at, m.id LIMIT ${DELIVERY_ROWS_PER_INSERT}`,
+      [...(ep.customer_id === null ? [] : [ep.customer_id]), ...window, endpointId],
+    );
+    const filters = storedFilters(ep.event_types);
+    const t = Date.now();
+    const deliveries = messagesSeen
+      .filter((msg) => matchesAnyFilter(filters, msg.type))
+      .map((msg) => [newId('dlv', t), msg.id, endpointId] as const);
+    await this.insertDeliveries(m, deliveries, t);
+    return { seen: messagesSeen, deliveryIds: deliveries.map(([id]) => id) };
+  }
+
+  /** Deletes fully delivered messages created before `olderThan`, in batches; see `WebhookService.prune`. */
+  async prune(olderThan: Date, signal?: AbortSignal): Promise<number> {
+    const before = pruneCutoff(olderThan);
+    const sql = this.tx.isSqlite ? withReturnedRows(PRUNE_MESSAGES) : forDriver(PRUNE_MESSAGES, false);
+    const batch = async () => returnedRows(await this.tx.write((m) => m.query(sql, [idTimePrefix('msg', before), before, LOG_PRUNE_BATCH]))).length;
+    return deleteInBatches(LOG_PRUNE_BATCH, batch, signal);
+  }
+
+  /** Writes the message and a pending delivery for each matching endpoint, in `m`'s transaction. */
+  async write(m: EntityManager, msg: NewMessage): Promise<SendResult> {
+    const { scope } = msg;
+    const messageId = newId('msg', msg.now.getTime());
+    const row = { id: messageId, type: msg.type, customerId: msg.customerId, idempotencyKey: msg.idempotencyKey, idempotencyScope: scope, body: msg.body, createdAt: msg.now };
+    const endpointsSql = msg.customerId === null
+      ? 'SELECT id, event_types FROM webhook_endpoints WHERE customer_id IS NULL AND enabled = TRUE'
+      : 'SELECT id, event_types FROM webhook_endpoints WHERE customer_id = ? AND enabled = TRUE';
+    const endpointsParams = msg.customerId === null ? [] : [msg.customerId];
+    let endpoints: { id: string; event_types: string | null }[];
+    if (scope !== null) {
+      // ON CONFLICT DO NOTHING: a concurrent twin neither fails nor aborts the caller's transaction.
+      await m.createQueryBuilder().insert().into(WebhookMessage).values(row).orIgnore().execute();
+      const first = await m.findOne(WebhookMessage, { select: { id: true }, where: { idempotencyScope: scope } });
+      if (first && first.id !== messageId) {
+        const deliveries = await m.find(WebhookDelivery, { select: { id: true }, where: { messageId: first.id }, order: { id: 'ASC' } });
+        return { messageId: first.id, deliveryIds: deliveries.map((d) => d.id), created: false };
+      }
+      endpoints = await runSql(m, endpointsSql, endpointsParams);
+    } else {
+      // Parametrised SQL, not m.insert: no read-back of defaulted columns, and a statement text
+      // that SQLite prepares once (TypeORM writes numbers into the text).
+      if (!this.tx.isSqlite) return this.writePostgres(m, row);
+      await runSql(
+        m,
+        SQLITE_INSERT_MESSAGE,
+        [row.id, row.type, row.customerId, row.idempotencyKey, row.idempotencyScope, row.body, msg.now.getTime()],
+      );
+      endpoints = await runSql(m, endpointsSql, endpointsParams);
+    }
+    const t = msg.now.getTime();
+    const ids = endpoints
+      .filter((e) => matchesAnyFilter(storedFilters(e.event_types), msg.type))
+      .map((e) => [newId('dlv', t), messageId, e.id] as const);
+    await this.insertDeliveries(m, ids, t);
+    return { messageId, deliveryIds: ids.map(([id]) => id), created: true };
+  }
+
+  /**
+   * Pending delivery rows `[id, messageId, endpointId]` created at `t`: one statement as a rule,
+   * several (in the caller's transaction) when the rows would exceed the drivers' parameter limits.
+   */
+  private async insertDeliveries(m: EntityManager, deliveries: readonly DeliveryRow[], t: number): Promise<void> {
+    if (deliveries.length === 0) return;
+    for (const run of chunks(deliveries, DELIVERY_ROWS_PER_INSERT)) {
+      await runSql(
+        m,
+        `${INSERT_DELIVERIES} ${rows(run.length, "(?, ?, ?, 'pending', 0, ?, ?, ?)")}`,
+        run.flatMap(([id, messageId, endpointId]) => [id, messageId, endpointId, t, t, t]),
+      );
+    }
+  }
+
+  /**
+   * PostgreSQL: the message, the endpoint match and the delivery rows in one named statement, one
+   * round trip inside the caller's transaction (see {@link pgSend}).
+   */
+  private async writePostgres(m: EntityManager, row: MessageRow): Promise<SendResult> {
+    const t = row.createdAt.getTime();
+    const made = Array.from({ length: DELIVERY_IDS_MADE }, () => newId('dlv', t));
+    const runner = m.queryRunner ?? this.dataSource.createQueryRunner();
+    try {
+      const created = await pgNamed<{ id: string }>(runner, pgSend(row.customerId !== null), [
+        row.id, row.type, row.customerId, row.body, t,
+        filtersMatching(row.type), made, idTimePrefix('dlv', t),
+      ]);
+      return { messageId: row.id, deliveryIds: created.map((r) => r.id), created: true };
+    } finally {
+      if (runner !== m.queryRunner) await runner.release();
+    }
+  }
+
+  /** ` FOR UPDATE` where row locks exist; on SQLite the {@link TransactionRunner} serialises writes instead. */
+  private get forUpdate(): string {
+    return this.tx.isSqlite ? '' : ' FOR UPDATE';
+  }
+}
