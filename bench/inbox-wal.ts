@@ -103,7 +103,10 @@ function walFrames(db: Connection, file: string): { framesPerCommit: number; byT
   let current: number[] = [];
   for (let off = WAL_HEADER; off + FRAME_HEADER + pageSize <= wal.length; off += FRAME_HEADER + pageSize) {
     current.push(wal.readUInt32BE(off));
-    if (wal.readUInt32BE(off + 4) !== 0) commits.push(current), (current = []);
+    if (wal.readUInt32BE(off + 4) !== 0) {
+      commits.push(current);
+      current = [];
+    }
   }
   const last = commits.slice(-SPLIT_COMMITS);
   const byTree = new Map<string, number>();

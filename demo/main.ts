@@ -76,7 +76,7 @@ async function main(): Promise<number> {
   class DemoModule {}
 
   const app = await NestFactory.createApplicationContext(DemoModule, { logger: ['error', 'warn'] });
-  let code = 1;
+  let code: number;
   try {
     const webhooks = app.get(WebhookService);
     const orders = app.get(DataSource).getRepository(Order);

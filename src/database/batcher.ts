@@ -40,7 +40,10 @@ export class Batcher<I, R> {
   }
 
   private start(): void {
-    if (this.timer) clearTimeout(this.timer as NodeJS.Timeout), clearImmediate(this.timer as NodeJS.Immediate);
+    if (this.timer) {
+      clearTimeout(this.timer as NodeJS.Timeout);
+      clearImmediate(this.timer as NodeJS.Immediate);
+    }
     this.timer = null;
     if (this.waiting.length === 0 || (this.flushing && this.options.serial)) return;
     const batch = this.waiting.splice(0, this.options.max);

@@ -13,7 +13,10 @@ let lastHi = 0;
 let lastLo = 0;
 
 function random40(): number {
-  if (used + 5 > pool.length) randomFillSync(pool), (used = 0);
+  if (used + 5 > pool.length) {
+    randomFillSync(pool);
+    used = 0;
+  }
   const b = pool;
   const n = b[used] * 2 ** 32 + ((b[used + 1] << 24) | (b[used + 2] << 16) | (b[used + 3] << 8) | b[used + 4]) >>> 0;
   used += 5;
@@ -47,7 +50,10 @@ export function newId(prefix: IdPrefix, now = Date.now()): string {
     // A step of 1 to 2^16 keeps the next id hard to guess; a carry goes to the high half.
     lo = lastLo + 1 + (random40() % 65_536);
     hi = lastHi;
-    if (lo >= TWO_40) lo -= TWO_40, hi++;
+    if (lo >= TWO_40) {
+      lo -= TWO_40;
+      hi++;
+    }
     if (hi >= TWO_40) hi = random40(); // 2^80 exhausted: astronomically rare, order given up.
   } else {
     hi = random40();

@@ -59,7 +59,7 @@ export function webhookReply(body: unknown, options: WebhookReplyOptions = {}): 
   try {
     json = JSON.stringify(body);
   } catch (err) {
-    throw new Error(`${NOT_SERIALISABLE} (${err instanceof Error ? err.message : String(err)}).`);
+    throw new Error(`${NOT_SERIALISABLE} (${err instanceof Error ? err.message : String(err)}).`, { cause: err });
   }
   if (json === undefined) throw new Error(`${NOT_SERIALISABLE} (got undefined or a function).`);
   return { [REPLY]: true, status, contentType: contentType ?? 'application/json; charset=utf-8', body: json };

@@ -61,7 +61,11 @@ export class CommitHook implements EntitySubscriberInterface, OnModuleInit, OnAp
       // A savepoint was released: its ids now belong to the enclosing level.
       const depth = depthOf(queryRunner);
       const merged = levels.get(depth) ?? [];
-      for (const [level, ids] of levels) if (level > depth) merged.push(...ids), levels.delete(level);
+      for (const [level, ids] of levels) {
+        if (level <= depth) continue;
+        merged.push(...ids);
+        levels.delete(level);
+      }
       if (merged.length) levels.set(depth, merged);
       return;
     }

@@ -66,7 +66,10 @@ function nameWorker(queue: Bull.Queue): void {
     const bclient = q.bclient;
     const name = q.clientName();
     const send = () => bclient.client('SETNAME', name).then(() => undefined, () => undefined);
-    if (!listening) (listening = true), bclient.on('connect', send);
+    if (!listening) {
+      listening = true;
+      bclient.on('connect', send);
+    }
     if (bclient.status === 'ready' || bclient.status === 'connect') await send();
   };
 }
