@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createServer } from 'node:net';
 import { DataSource } from 'typeorm';
 import { WebhookNotFoundError, WebhookValidationError } from '../../src/errors/webhook-validation.error.js';
 import { WebhookService } from '../../src/outbound/webhook.service.js';
@@ -7,7 +8,6 @@ import { messages } from '../../src/webhooks.messages.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { testDatabases } from '../support/databases.js';
 import { eventually, Receiver } from '../support/receiver.js';
-import { freePort } from '../support/redis-server.js';
 
 const OUTBOUND = {
   schedule: [0, 150, 300],
@@ -102,7 +102,7 @@ describe.each(testDatabases())('outbound delivery on %s', (db) => {
   });
 
   it('records a refused connection', async () => {
-    const port = await freePort();
+    const port = await closedPort();
     await svc.createEndpoint({ url: `http://127.0.0.1:${port}/x`, customerId: 'c-refused' });
     const sent = await svc.send('order.completed', {}, { customerId: 'c-refused' });
     const d = await finalDelivery(sent.messageId);
@@ -355,4 +355,12 @@ function circular() {
   const o: Record<string, unknown> = {};
   o.self = o;
   return o;
+}
+
+async function closedPort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
 }
