@@ -11,7 +11,10 @@ export async function sendMany(svc: WebhookService, count: number, customerId: s
     const batch = await Promise.all(
       Array.from({ length: Math.min(parallel, count - i) }, (_, k) => svc.send('fault.test', { n: i + k }, { customerId })),
     );
-    for (const r of batch) messageIds.push(r.messageId), deliveryIds.push(...r.deliveryIds);
+    for (const r of batch) {
+      messageIds.push(r.messageId);
+      deliveryIds.push(...r.deliveryIds);
+    }
   }
   return { messageIds, deliveryIds };
 }
