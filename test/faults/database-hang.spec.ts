@@ -11,9 +11,10 @@ import { WebhookService } from '../../src/outbound/webhook.service.js';
 import { FAST_OUTBOUND, startTestApp } from '../support/app.js';
 import { reapChildren, startWorker, stop } from '../support/child.js';
 import { PG_URL } from '../support/databases.js';
-import { eventually } from '../support/receiver.js';
+import { CountingReceiver, eventually } from '../support/receiver.js';
 import { REDIS_URL } from '../support/redis.js';
-import { CountingReceiver, SHORT_LOCKS, sleep, TcpProxy } from './support.js';
+import { sleep } from '../support/deliveries.js';
+import { SHORT_LOCKS, TcpProxy } from './support.js';
 
 const OUTBOUND = { ...FAST_OUTBOUND, timeoutMs: 2_000 };
 /** The processor's wait (attempt timeout + 5 s) and 3 s to close Redis and the database. */

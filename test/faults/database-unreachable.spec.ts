@@ -12,7 +12,9 @@ import { WebhookService } from '../../src/outbound/webhook.service.js';
 import { FAST_OUTBOUND, startTestApp } from '../support/app.js';
 import { createTestDatabase, PG_URL } from '../support/databases.js';
 import type { ReceivedRequest } from '../support/receiver.js';
-import { allSucceeded, CountingReceiver, sleep, tally, TcpProxy, warningsLogger } from './support.js';
+import { CountingReceiver } from '../support/receiver.js';
+import { allSucceeded, sleep } from '../support/deliveries.js';
+import { tally, TcpProxy, warningsLogger } from './support.js';
 
 const OUTBOUND = { ...FAST_OUTBOUND, schedule: [0, 200, 400, 800, 1_600], timeoutMs: 5_000, relayIntervalMs: 200, reconcileIntervalMs: 500 };
 const ENDPOINTS = ['/db-a', '/db-b'];

@@ -7,8 +7,9 @@ import { DataSource } from 'typeorm';
 import { WebhookService } from '../../src/outbound/webhook.service.js';
 import { FAST_OUTBOUND, startTestApp } from '../support/app.js';
 import { testDatabases } from '../support/databases.js';
-import { eventually } from '../support/receiver.js';
-import { allSucceeded, CountingReceiver, sendMany, tally } from './support.js';
+import { CountingReceiver, eventually } from '../support/receiver.js';
+import { allSucceeded, sendMany } from '../support/deliveries.js';
+import { tally } from './support.js';
 
 const SENT = 100;
 // Five attempts over 15 s: the receiver comes back after the first.

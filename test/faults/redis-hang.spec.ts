@@ -16,9 +16,10 @@ import { WebhookService } from '../../src/outbound/webhook.service.js';
 import { WEBHOOKS_QUEUE } from '../../src/webhooks.constants.js';
 import { FAST_OUTBOUND, startTestApp, type TestApp } from '../support/app.js';
 import { testDatabases } from '../support/databases.js';
-import { eventually } from '../support/receiver.js';
+import { CountingReceiver, eventually } from '../support/receiver.js';
 import { PrivateRedis } from '../support/redis-server.js';
-import { allSucceeded, CountingReceiver, sleep, tally, warningsLogger } from './support.js';
+import { allSucceeded, sleep } from '../support/deliveries.js';
+import { tally, warningsLogger } from './support.js';
 
 const ENDPOINTS = 4;
 /** Transactional sends while Redis hangs: with 4 endpoints, more deliveries than the backlog holds. */

@@ -8,9 +8,10 @@ import { DataSource } from 'typeorm';
 import { WebhookService } from '../../src/outbound/webhook.service.js';
 import { FAST_OUTBOUND, startTestApp } from '../support/app.js';
 import { testDatabases } from '../support/databases.js';
-import { eventually } from '../support/receiver.js';
+import { CountingReceiver, eventually } from '../support/receiver.js';
 import { PrivateRedis } from '../support/redis-server.js';
-import { allSucceeded, CountingReceiver, sendMany, SHORT_LOCKS, tally, warningsLogger } from './support.js';
+import { allSucceeded, sendMany } from '../support/deliveries.js';
+import { SHORT_LOCKS, tally, warningsLogger } from './support.js';
 
 const SENT_BEFORE = 300;
 const SENT_DURING = 20;

@@ -13,9 +13,10 @@ import { WEBHOOKS_QUEUE } from '../../src/webhooks.constants.js';
 import { FAST_OUTBOUND, startTestApp } from '../support/app.js';
 import { kill, reapChildren, startWorker } from '../support/child.js';
 import { testDatabases } from '../support/databases.js';
-import { eventually } from '../support/receiver.js';
+import { CountingReceiver, eventually } from '../support/receiver.js';
 import { REDIS_URL } from '../support/redis.js';
-import { allSucceeded, CountingReceiver, sendMany, SHORT_LOCKS, tally } from './support.js';
+import { allSucceeded, sendMany } from '../support/deliveries.js';
+import { SHORT_LOCKS, tally } from './support.js';
 
 const SENT = 40;
 const OUTBOUND = { ...FAST_OUTBOUND, timeoutMs: 15_000, concurrency: 4, relayIntervalMs: 200, reconcileIntervalMs: 500 };

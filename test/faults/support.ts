@@ -1,102 +1,16 @@
 /**
- * The fault-injection kit: a receiver that counts what it handled per `webhook-id`, the tally
- * every scenario prints, a TCP proxy that makes PostgreSQL unreachable for one app, and small
- * helpers to send many events and wait for the outcome. Also used by the workers and shutdown
- * integration tests.
+ * The fault-injection kit: the tally every scenario prints, Bull settings that make a dead
+ * worker's jobs stall soon, a logger that keeps warnings, and a TCP proxy that makes PostgreSQL
+ * unreachable for one app. The receiver that counts what it handled is test/support/receiver.ts's
+ * CountingReceiver; sending many events and waiting for them is test/support/deliveries.ts.
  */
 import type { LoggerService } from '@nestjs/common';
 import { createServer, type Server, type Socket, connect } from 'node:net';
-import type { ServerResponse } from 'node:http';
-import type { DataSource } from 'typeorm';
-import type { WebhookService } from '../../src/outbound/webhook.service.js';
 import type { TestDatabase } from '../support/databases.js';
-import { eventually, type ReceivedRequest, Receiver } from '../support/receiver.js';
 import { freePort } from '../support/redis-server.js';
 
 /** Bull settings that make a dead worker's jobs stall (and be noticed) within about 1.5 s. */
 export const SHORT_LOCKS = { lockDuration: 1_000, stalledInterval: 500 };
-
-/** How the receiver treats one request: handle it (answer 200, at once or after a delay), or hang. */
-export type Answer = { delayMs?: number } | 'hang';
-
-/**
- * A receiver that counts, per `webhook-id` (or another key), the requests it handled. A handled
- * request is one it answers 200, at once or after `delayMs`: it counts on arrival, as a real
- * receiver processes the event before its answer reaches the sender (or fails to, when the
- * sender died meanwhile). A request it hangs is never answered and not counted.
- */
-export class CountingReceiver {
-  readonly handled = new Map<string, number>();
-  /** Requests handled, by the sender's user agent (the tests name each worker by it). */
-  readonly bySender = new Map<string, number>();
-  /** Responses not written yet (delayed or hung), with the user agent of their sender. */
-  readonly open = new Map<ServerResponse, string>();
-  private readonly timers = new Set<NodeJS.Timeout>();
-  private readonly receiver: Receiver;
-  private port = 0;
-
-  /**
-   * @param policy how to treat each request
-   * @param keyOf what is counted: the webhook-id by default (one endpoint per message); with
-   *   several endpoints, the path and the webhook-id.
-   */
-  constructor(
-    public policy: (req: ReceivedRequest) => Answer = () => ({}),
-    private readonly keyOf: (req: ReceivedRequest) => string = (req) => String(req.headers['webhook-id']),
-  ) {
-    this.receiver = new Receiver((req, _n, res) => this.answer(req, res));
-  }
-
-  async start(): Promise<this> {
-    await this.receiver.start(this.port);
-    this.port = this.receiver.port;
-    return this;
-  }
-
-  /** Closes the listener and drops every connection: senders get "connection refused" until {@link start}. */
-  async stop(): Promise<void> {
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
-    this.open.clear();
-    await this.receiver.stop();
-  }
-
-  /** The URL of `path` on this receiver; it stays the same across stop and start. */
-  url(path = '/hook'): string {
-    return `http://127.0.0.1:${this.port}${path}`;
-  }
-
-  /** Every request that arrived, handled or not. */
-  get requests(): ReceivedRequest[] {
-    return this.receiver.requests;
-  }
-
-  /** Requests from `sender` still waiting for their answer. */
-  inFlight(sender: string): number {
-    return [...this.open.values()].filter((s) => s === sender).length;
-  }
-
-  private answer(req: ReceivedRequest, res: ServerResponse): 'hang' | { status: number; body: string } {
-    const sender = String(req.headers['user-agent']);
-    const answer = this.policy(req);
-    if (answer === 'hang') {
-      this.open.set(res, sender);
-      return 'hang';
-    }
-    const key = this.keyOf(req);
-    this.handled.set(key, (this.handled.get(key) ?? 0) + 1);
-    this.bySender.set(sender, (this.bySender.get(sender) ?? 0) + 1);
-    if (!answer.delayMs) return { status: 200, body: 'ok' };
-    this.open.set(res, sender);
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      this.open.delete(res);
-      if (!res.destroyed && !res.writableEnded) res.writeHead(200).end('ok');
-    }, answer.delayMs);
-    this.timers.add(timer);
-    return 'hang';
-  }
-}
 
 /** What a scenario ends with; `maxCopies` is the most times one webhook-id was handled. */
 export interface Tally {
@@ -129,43 +43,6 @@ export function tally(scenario: string, sent: string[], handled: Map<string, num
   console.log(`${scenario}: sent=${t.sent} delivered=${t.delivered} duplicate=${t.duplicate} lost=${t.lost}`);
   return t;
 }
-
-/** Sends `count` events to `customerId`, `parallel` at a time; returns the message ids (the webhook-ids). */
-export async function sendMany(svc: WebhookService, count: number, customerId: string, parallel = 10): Promise<{ messageIds: string[]; deliveryIds: string[] }> {
-  const messageIds: string[] = [];
-  const deliveryIds: string[] = [];
-  for (let i = 0; i < count; i += parallel) {
-    const batch = await Promise.all(
-      Array.from({ length: Math.min(parallel, count - i) }, (_, k) => svc.send('fault.test', { n: i + k }, { customerId })),
-    );
-    for (const r of batch) {
-      messageIds.push(r.messageId);
-      deliveryIds.push(...r.deliveryIds);
-    }
-  }
-  return { messageIds, deliveryIds };
-}
-
-/** Delivery rows by status, for the deliveries in `ids` (all of them when omitted). */
-export async function statusCounts(ds: DataSource, ids?: string[]): Promise<Record<string, number>> {
-  const qb = ds.createQueryBuilder().select('d.status', 'status').addSelect('COUNT(*)', 'n').from('webhook_deliveries', 'd').groupBy('d.status');
-  if (ids) qb.where('d.id IN (:...ids)', { ids });
-  const rows: { status: string; n: string | number }[] = await qb.getRawMany();
-  return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
-}
-
-/**
- * Waits until every delivery in `ids` has succeeded; resolves false instead of throwing on
- * timeout, so the scenario still prints its tally before its assertions fail.
- */
-export async function allSucceeded(ds: DataSource, ids: string[], timeoutMs = 60_000): Promise<boolean> {
-  return eventually(async () => (await statusCounts(ds, ids)).succeeded === ids.length, timeoutMs, 100).then(
-    () => true,
-    () => false,
-  );
-}
-
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A Nest logger that keeps warnings (to see which recovery path ran) and drops the rest. */
 export function warningsLogger(): LoggerService & { warnings: string[] } {

@@ -9,9 +9,10 @@ import { WebhookService } from '../../src/outbound/webhook.service.js';
 import { FAST_OUTBOUND, startTestApp } from '../support/app.js';
 import { kill, reapChildren, startWorker } from '../support/child.js';
 import { testDatabases } from '../support/databases.js';
-import { eventually } from '../support/receiver.js';
+import { CountingReceiver, eventually } from '../support/receiver.js';
 import { REDIS_URL } from '../support/redis.js';
-import { allSucceeded, CountingReceiver, sendMany, SHORT_LOCKS, sleep, tally } from './support.js';
+import { allSucceeded, sendMany, sleep } from '../support/deliveries.js';
+import { SHORT_LOCKS, tally } from './support.js';
 
 const SENT = 300;
 const OUTBOUND = { ...FAST_OUTBOUND, timeoutMs: 10_000, concurrency: 4, relayIntervalMs: 300, reconcileIntervalMs: 1_000 };

@@ -72,6 +72,88 @@ export class Receiver {
   }
 }
 
+/** How the receiver treats one request: handle it (answer 200, at once or after a delay), or hang. */
+export type Answer = { delayMs?: number } | 'hang';
+
+/**
+ * A receiver that counts, per `webhook-id` (or another key), the requests it handled. A handled
+ * request is one it answers 200, at once or after `delayMs`: it counts on arrival, as a real
+ * receiver processes the event before its answer reaches the sender (or fails to, when the
+ * sender died meanwhile). A request it hangs is never answered and not counted.
+ */
+export class CountingReceiver {
+  readonly handled = new Map<string, number>();
+  /** Requests handled, by the sender's user agent (the tests name each worker by it). */
+  readonly bySender = new Map<string, number>();
+  /** Responses not written yet (delayed or hung), with the user agent of their sender. */
+  readonly open = new Map<ServerResponse, string>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly receiver: Receiver;
+  private port = 0;
+
+  /**
+   * @param policy how to treat each request
+   * @param keyOf what is counted: the webhook-id by default (one endpoint per message); with
+   *   several endpoints, the path and the webhook-id.
+   */
+  constructor(
+    public policy: (req: ReceivedRequest) => Answer = () => ({}),
+    private readonly keyOf: (req: ReceivedRequest) => string = (req) => String(req.headers['webhook-id']),
+  ) {
+    this.receiver = new Receiver((req, _n, res) => this.answer(req, res));
+  }
+
+  async start(): Promise<this> {
+    await this.receiver.start(this.port);
+    this.port = this.receiver.port;
+    return this;
+  }
+
+  /** Closes the listener and drops every connection: senders get "connection refused" until {@link start}. */
+  async stop(): Promise<void> {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    this.open.clear();
+    await this.receiver.stop();
+  }
+
+  /** The URL of `path` on this receiver; it stays the same across stop and start. */
+  url(path = '/hook'): string {
+    return `http://127.0.0.1:${this.port}${path}`;
+  }
+
+  /** Every request that arrived, handled or not. */
+  get requests(): ReceivedRequest[] {
+    return this.receiver.requests;
+  }
+
+  /** Requests from `sender` still waiting for their answer. */
+  inFlight(sender: string): number {
+    return [...this.open.values()].filter((s) => s === sender).length;
+  }
+
+  private answer(req: ReceivedRequest, res: ServerResponse): 'hang' | { status: number; body: string } {
+    const sender = String(req.headers['user-agent']);
+    const answer = this.policy(req);
+    if (answer === 'hang') {
+      this.open.set(res, sender);
+      return 'hang';
+    }
+    const key = this.keyOf(req);
+    this.handled.set(key, (this.handled.get(key) ?? 0) + 1);
+    this.bySender.set(sender, (this.bySender.get(sender) ?? 0) + 1);
+    if (!answer.delayMs) return { status: 200, body: 'ok' };
+    this.open.set(res, sender);
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      this.open.delete(res);
+      if (!res.destroyed && !res.writableEnded) res.writeHead(200).end('ok');
+    }, answer.delayMs);
+    this.timers.add(timer);
+    return 'hang';
+  }
+}
+
 /** Polls `check` until it returns a truthy value (rejects after `timeoutMs`). */
 export async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 20_000, everyMs = 50): Promise<NonNullable<T>> {
   const until = Date.now() + timeoutMs;

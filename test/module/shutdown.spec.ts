@@ -10,11 +10,10 @@ import { settleWithin } from '../../src/utils/shutdown.js';
 import { WEBHOOKS_QUEUE } from '../../src/webhooks.constants.js';
 import { webhooksQueueProvider } from '../../src/queue/webhooks.queue.js';
 import { resolveWebhooksOptions } from '../../src/webhooks.options.js';
-import { CountingReceiver } from '../faults/support.js';
 import { FAST_OUTBOUND, startTestApp, type TestApp } from '../support/app.js';
 import { type Child, reapChildren, startWorker, stop } from '../support/child.js';
 import { testDatabases } from '../support/databases.js';
-import { eventually } from '../support/receiver.js';
+import { CountingReceiver, eventually } from '../support/receiver.js';
 import { REDIS_URL } from '../support/redis.js';
 import { PrivateRedis } from '../support/redis-server.js';
 

@@ -1,6 +1,6 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { promises as dns } from 'node:dns';
-import { createServer, type Server, type ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { Logger, type LoggerService } from '@nestjs/common';
@@ -10,6 +10,7 @@ import { WebhookHttpClient } from '../../src/outbound/http.client.js';
 import type { ResolveAll } from '../../src/outbound/network.policy.js';
 import { decideOutcome } from '../../src/outbound/retry.policy.js';
 import { resolveWebhooksOptions } from '../../src/webhooks.options.js';
+import { Receiver, type Responder } from '../support/receiver.js';
 
 // Every connection these tests make goes to 127.0.0.1. Host names resolve through a DNS server
 // on 127.0.0.1 that this file runs; where an answer also holds a non-loopback address, the
@@ -64,14 +65,15 @@ function resolverAt(port: number): ResolveAll {
 }
 
 describe('outbound egress policy (real HTTP server and DNS server on 127.0.0.1)', () => {
-  const hits: string[] = [];
   const warnings: { message: string; context: string }[] = [];
   const big = { written: 0, closed: Promise.resolve(false) };
   const clients: WebhookHttpClient[] = [];
-  let server: Server;
+  let receiver: Receiver;
   let dnsServer: Socket;
   let resolve: ResolveAll;
   let port: number;
+  /** The paths the receiver was asked for, in order. */
+  const hits = () => receiver.requests.map((r) => r.url);
 
   beforeAll(async () => {
     const recorder: LoggerService = {
@@ -80,17 +82,12 @@ describe('outbound egress policy (real HTTP server and DNS server on 127.0.0.1)'
       warn: (message: string, context: string) => warnings.push({ message, context }),
     };
     Logger.overrideLogger(recorder);
-    server = createServer((req, res) => {
-      req.resume();
-      req.on('end', () => {
-        hits.push(req.url ?? '');
-        if (req.url === '/redirect') return void res.writeHead(302, { location: `http://127.0.0.1:${port}/ok` }).end();
-        if (req.url === '/big') return streamTenMegabytes(res);
-        res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
-      });
-    });
-    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-    port = (server.address() as AddressInfo).port;
+    receiver = await new Receiver((req, _n, res): ReturnType<Responder> => {
+      if (req.url === '/redirect') return { status: 302, headers: { location: `http://127.0.0.1:${port}/ok` } };
+      if (req.url === '/big') return streamTenMegabytes(res);
+      return { status: 200, headers: { 'content-type': 'text/plain' }, body: 'ok' };
+    }).start();
+    port = receiver.port;
     dnsServer = await startDns({
       'hooks.test': { A: ['127.0.0.1'] },
       'internal.test': { A: ['127.0.0.1'] },
@@ -101,13 +98,12 @@ describe('outbound egress policy (real HTTP server and DNS server on 127.0.0.1)'
 
   afterEach(async () => {
     await Promise.all(clients.splice(0).map((c) => c.onApplicationShutdown()));
-    hits.length = 0;
+    receiver.requests.length = 0;
     warnings.length = 0;
   });
 
   afterAll(async () => {
-    server.closeAllConnections();
-    await new Promise((done) => server.close(done));
+    await receiver.stop();
     await new Promise<void>((done) => dnsServer.close(done));
   });
 
@@ -150,7 +146,7 @@ describe('outbound egress policy (real HTTP server and DNS server on 127.0.0.1)'
     expect(result).toMatchObject({ statusCode: null, body: null, errorClass: 'blocked' });
     expect(result.errorMessage).toContain(address);
     expect(result.errorMessage).not.toContain('secret');
-    expect(hits).toEqual([]);
+    expect(hits()).toEqual([]);
     expect(warnings).toHaveLength(1);
     expect(warnings[0].context).toBe('WebhookHttpClient');
     expect(warnings[0].message).toContain(address);
@@ -162,7 +158,7 @@ describe('outbound egress policy (real HTTP server and DNS server on 127.0.0.1)'
     const result = await post(client({}), `https://hooks.test:${port}/ok`);
     expect(result).toMatchObject({ statusCode: null, errorClass: 'blocked' });
     expect(result.errorMessage).toBe('hooks.test resolves to 127.0.0.1, which is refused (loopback range 127.0.0.0/8)');
-    expect(hits).toEqual([]);
+    expect(hits()).toEqual([]);
   });
 
   it('refuses the real system resolver answer for localhost', async () => {
@@ -171,7 +167,7 @@ describe('outbound egress policy (real HTTP server and DNS server on 127.0.0.1)'
     const result = await post(c, `http://localhost:${port}/ok`);
     expect(result.errorClass).toBe('blocked');
     expect(result.errorMessage).toMatch(/localhost resolves to (127\.0\.0\.1|::1), which is refused \(loopback/);
-    expect(hits).toEqual([]);
+    expect(hits()).toEqual([]);
   });
 
   it('delivers to loopback once 127.0.0.1/32 is allow-listed, in any URL form', async () => {
@@ -179,27 +175,27 @@ describe('outbound egress policy (real HTTP server and DNS server on 127.0.0.1)'
     for (const host of ['127.0.0.1', '2130706433', '127.1']) {
       expect(await post(c, `http://${host}:${port}/ok`)).toMatchObject({ statusCode: 200, body: 'ok', errorClass: null });
     }
-    expect(hits).toEqual(['/ok', '/ok', '/ok']);
+    expect(hits()).toEqual(['/ok', '/ok', '/ok']);
     expect((await post(c, `http://127.0.0.2:${port}/ok`)).errorClass).toBe('blocked');
   });
 
   it('connects to a host name whose every address is allow-listed', async () => {
     expect(await post(client({ allow: ['127.0.0.1/32'] }), `http://hooks.test:${port}/ok`)).toMatchObject({ statusCode: 200, body: 'ok' });
-    expect(hits).toEqual(['/ok']);
+    expect(hits()).toEqual(['/ok']);
   });
 
   it('connects to an allow-listed host name without checking its addresses', async () => {
     const c = client({ allow: ['internal.test'] });
     expect(await post(c, `http://internal.test:${port}/ok`)).toMatchObject({ statusCode: 200, body: 'ok' });
     expect((await post(c, `http://hooks.test:${port}/ok`)).errorClass).toBe('blocked');
-    expect(hits).toEqual(['/ok']);
+    expect(hits()).toEqual(['/ok']);
   });
 
   it('refuses a host whose DNS answer mixes acceptable (public, allow-listed) and private addresses', async () => {
     const result = await post(client({ allow: ['127.0.0.1/32'] }), `http://mixed.test:${port}/ok`);
     expect(result).toMatchObject({ statusCode: null, errorClass: 'blocked' });
     expect(result.errorMessage).toBe('mixed.test resolves to 10.20.30.40, which is refused (private range 10.0.0.0/8)');
-    expect(hits).toEqual([]);
+    expect(hits()).toEqual([]);
   });
 
   it('reports a name the DNS server does not know as a dns failure, not blocked', async () => {
@@ -212,7 +208,7 @@ describe('outbound egress policy (real HTTP server and DNS server on 127.0.0.1)'
     const result = await post(client({ allow: ['127.0.0.1/32'] }), `http://127.0.0.1:${port}/redirect`);
     expect(result).toMatchObject({ statusCode: 302, errorClass: 'http' });
     expect(result.headers.location).toBe(`http://127.0.0.1:${port}/ok`);
-    expect(hits).toEqual(['/redirect']);
+    expect(hits()).toEqual(['/redirect']);
   });
 
   it('reads a 10 MB body only up to the cap, drops the connection and stays usable', async () => {
@@ -232,6 +228,6 @@ describe('outbound egress policy (real HTTP server and DNS server on 127.0.0.1)'
       expect(result).toMatchObject({ statusCode: null, errorClass: 'blocked' });
       expect(result.errorMessage).toContain('httpsOnly');
     }
-    expect(hits).toEqual([]);
+    expect(hits()).toEqual([]);
   });
 });

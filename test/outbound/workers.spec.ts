@@ -1,11 +1,11 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { DataSource } from 'typeorm';
 import { WebhookService } from '../../src/outbound/webhook.service.js';
-import { CountingReceiver, sendMany, sleep, statusCounts } from '../faults/support.js';
+import { sendMany, sleep, statusCounts } from '../support/deliveries.js';
 import { FAST_OUTBOUND, startTestApp } from '../support/app.js';
 import { type Child, reapChildren, startWorker, stop } from '../support/child.js';
 import { testDatabases } from '../support/databases.js';
-import { eventually } from '../support/receiver.js';
+import { CountingReceiver, eventually } from '../support/receiver.js';
 import { REDIS_URL } from '../support/redis.js';
 
 const DELIVERIES = 2_000;
