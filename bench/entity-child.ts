@@ -17,7 +17,13 @@ export interface EntityTaskConfig {
 }
 
 type Row = Omit<BenchPlain, 'id'>;
-const row = (i: number): Row => ({ userId: `usr_${i % 1000}`, organizationId: 'org_bench', status: 'pending', total: '129.90', completedAt: null });
+const row = (i: number): Row => ({
+  userId: `usr_${i % 1000}`,
+  organizationId: 'org_bench',
+  status: 'pending',
+  total: '129.90',
+  completedAt: null,
+});
 
 /** Sequential awaited `repo.save()` of new rows; returns each call's milliseconds. */
 async function insert(repo: Repository<Row>, count: number, into: number[]): Promise<number> {
@@ -35,7 +41,13 @@ async function insert(repo: Repository<Row>, count: number, into: number[]): Pro
  * endpoint listening to `bench.*`; inserts BenchPlain and BenchOrder rows in alternating rounds.
  */
 async function run(c: EntityTaskConfig) {
-  const app = await bootApp({ db: c.db, prefix: c.prefix, role: 'emitter', entities: [BenchOrder, BenchPlain], logging: c.logging });
+  const app = await bootApp({
+    db: c.db,
+    prefix: c.prefix,
+    role: 'emitter',
+    entities: [BenchOrder, BenchPlain],
+    logging: c.logging,
+  });
   try {
     // Nothing is delivered in this benchmark (no worker); the URL only has to be allowed.
     await app.get(WebhookService).createEndpoint({ url: 'http://127.0.0.1:9/bench', eventTypes: ['bench.*'] });
@@ -57,9 +69,20 @@ async function run(c: EntityTaskConfig) {
     ]);
     const summary = (l: number[], total: number) => {
       const sorted = l.sort((a, b) => a - b);
-      return { inserts: l.length, seconds: total / 1000, perSecond: (l.length * 1000) / total, p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
+      return {
+        inserts: l.length,
+        seconds: total / 1000,
+        perSecond: (l.length * 1000) / total,
+        p50: percentile(sorted, 50),
+        p99: percentile(sorted, 99),
+      };
     };
-    return { plain: summary(lat.plain, ms.plain), order: summary(lat.order, ms.order), messages: Number(messages), durability: JSON.stringify(pragma) };
+    return {
+      plain: summary(lat.plain, ms.plain),
+      order: summary(lat.order, ms.order),
+      messages: Number(messages),
+      durability: JSON.stringify(pragma),
+    };
   } finally {
     await app.close();
   }

@@ -19,10 +19,21 @@ export interface EntityRun {
   durability: string;
 }
 
-export async function runEntityBench(kind: BenchDbKind, n: number, opts: { logging?: boolean; warmup?: number } = {}): Promise<EntityRun> {
+export async function runEntityBench(
+  kind: BenchDbKind,
+  n: number,
+  opts: { logging?: boolean; warmup?: number } = {},
+): Promise<EntityRun> {
   const db = await createBenchDb(kind);
   const prefix = benchPrefix();
-  const config: EntityTaskConfig = { db: db.spec, prefix, n, rounds: 5, warmup: opts.warmup ?? 200, logging: opts.logging };
+  const config: EntityTaskConfig = {
+    db: db.spec,
+    prefix,
+    n,
+    rounds: 5,
+    warmup: opts.warmup ?? 200,
+    logging: opts.logging,
+  };
   const child = forkBench('entity-child', config);
   try {
     return { kind, ...(await child.ask<Omit<EntityRun, 'kind'>>({}, 'result', 120_000 + n * 20)) };

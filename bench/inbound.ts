@@ -11,7 +11,15 @@ import { InboxStore } from '../src/inbound/inbox.store.js';
 import { generateSecret, signStandard } from '../src/signing/standard-webhooks.js';
 import { WebhooksModule } from '../src/webhooks.module.js';
 import { runInboxWal } from './inbox-wal.js';
-import { benchPrefix, createBenchDb, dataSourceOptions, deletePrefix, forkBench, percentile, REDIS_URL } from './support.js';
+import {
+  benchPrefix,
+  createBenchDb,
+  dataSourceOptions,
+  deletePrefix,
+  forkBench,
+  percentile,
+  REDIS_URL,
+} from './support.js';
 
 /**
  * Inbound benchmark: requests/s of a verified, inbox-recorded, dispatched webhook against a bare
@@ -92,13 +100,27 @@ class BareController {
   }
 }
 
-async function startApp(adapter: Adapter, db: Awaited<ReturnType<typeof createBenchDb>>, prefix: string, secret: string) {
+async function startApp(
+  adapter: Adapter,
+  db: Awaited<ReturnType<typeof createBenchDb>>,
+  prefix: string,
+  secret: string,
+) {
   @Module({
     imports: [
-      TypeOrmModule.forRoot({ ...dataSourceOptions(db.spec), prepareDatabase: walWith(SYNCHRONOUS), autoLoadEntities: true, logging: false } as any),
+      TypeOrmModule.forRoot({
+        ...dataSourceOptions(db.spec),
+        prepareDatabase: walWith(SYNCHRONOUS),
+        autoLoadEntities: true,
+        logging: false,
+      } as any),
       BullModule.forRoot({ redis: REDIS_URL, prefix }),
       // `emitter`: no delivery worker; sync-mode receiving runs in the request either way.
-      WebhooksModule.forRoot({ role: 'emitter', sqliteCheckpoint: CHECKPOINT, inbound: { sources: { bench: { scheme: 'standard', secrets: [secret] } } } }),
+      WebhooksModule.forRoot({
+        role: 'emitter',
+        sqliteCheckpoint: CHECKPOINT,
+        inbound: { sources: { bench: { scheme: 'standard', secrets: [secret] } } },
+      }),
     ],
     controllers: [BareController],
     providers: [BenchHandler],
@@ -109,7 +131,10 @@ async function startApp(adapter: Adapter, db: Awaited<ReturnType<typeof createBe
   let app: INestApplication;
   if (adapter === 'fastify') {
     const { FastifyAdapter } = await import('@nestjs/platform-fastify');
-    app = await NestFactory.create(InboundBenchModule, new FastifyAdapter() as any, { ...options, logger: [...options.logger] });
+    app = await NestFactory.create(InboundBenchModule, new FastifyAdapter() as any, {
+      ...options,
+      logger: [...options.logger],
+    });
   } else {
     app = await NestFactory.create(InboundBenchModule, { ...options, logger: [...options.logger] });
   }
@@ -124,11 +149,19 @@ async function startApp(adapter: Adapter, db: Awaited<ReturnType<typeof createBe
  * signed headers a call keeps, then marking it processed, as the controller does. Its event-loop
  * time per call is the SQLite work the webhook route carries on top of verifying and answering.
  */
-async function inboxAlone(app: INestApplication, secret: string, ms: number): Promise<{ calls: number; loopUs: number; perSecond: number }> {
+async function inboxAlone(
+  app: INestApplication,
+  secret: string,
+  ms: number,
+): Promise<{ calls: number; loopUs: number; perSecond: number }> {
   const inbox = app.get(InboxStore);
   const rawBody = body(0);
   const timestamp = Math.floor(Date.now() / 1000);
-  const headers = { 'webhook-id': 'msg_alone_0', 'webhook-timestamp': String(timestamp), 'webhook-signature': signStandard(secret, 'msg_alone_0', timestamp, rawBody) };
+  const headers = {
+    'webhook-id': 'msg_alone_0',
+    'webhook-timestamp': String(timestamp),
+    'webhook-signature': signStandard(secret, 'msg_alone_0', timestamp, rawBody),
+  };
   let calls = 0;
   const started = performance.now();
   const until = started + ms;
@@ -136,7 +169,14 @@ async function inboxAlone(app: INestApplication, secret: string, ms: number): Pr
   const loop = async () => {
     while (performance.now() < until) {
       const eventId = `msg_alone_${process.pid}_${++calls}`;
-      const claim = await inbox.claim({ source: 'bench', eventId, type: 'bench.event', rawBody, headers: { ...headers, 'webhook-id': eventId }, status: 'received' });
+      const claim = await inbox.claim({
+        source: 'bench',
+        eventId,
+        type: 'bench.event',
+        rawBody,
+        headers: { ...headers, 'webhook-id': eventId },
+        status: 'received',
+      });
       if (!claim) throw new Error(`inbox-alone: ${eventId} was taken for a duplicate`);
       await inbox.markProcessed(claim.id, 1);
     }
@@ -156,7 +196,11 @@ async function benchAdapter(adapter: Adapter) {
   const run = async (path: string, ms: number) => {
     const before = process.cpuUsage();
     const loopBefore = performance.eventLoopUtilization();
-    const result = await load.ask<PhaseResult>({ type: 'phase', url: `${base}${path}`, secret, ms } satisfies Phase, 'phase-done', ms + 30_000);
+    const result = await load.ask<PhaseResult>(
+      { type: 'phase', url: `${base}${path}`, secret, ms } satisfies Phase,
+      'phase-done',
+      ms + 30_000,
+    );
     const cpu = process.cpuUsage(before);
     const loop = performance.eventLoopUtilization(loopBefore);
     const answered = Math.max(1, result.ok + result.failed);
@@ -184,9 +228,11 @@ async function benchAdapter(adapter: Adapter) {
   }
 }
 
-const rate = (phases: PhaseResult[]) => phases.reduce((s, p) => s + p.ok, 0) / phases.reduce((s, p) => s + p.seconds, 0);
+const rate = (phases: PhaseResult[]) =>
+  phases.reduce((s, p) => s + p.ok, 0) / phases.reduce((s, p) => s + p.seconds, 0);
 const worst = (phases: PhaseResult[], key: 'p50' | 'p99') => Math.max(...phases.map((p) => p[key])).toFixed(2);
-const mean = (phases: PhaseResult[], key: 'cpuUs' | 'loopUs') => (phases.reduce((s, p) => s + (p[key] ?? 0), 0) / phases.length).toFixed(0);
+const mean = (phases: PhaseResult[], key: 'cpuUs' | 'loopUs') =>
+  (phases.reduce((s, p) => s + (p[key] ?? 0), 0) / phases.length).toFixed(0);
 
 /** Runs the inbound benchmark on both adapters and returns its markdown section. */
 export async function runInboundBench(): Promise<string> {
@@ -216,13 +262,13 @@ export async function runInboundBench(): Promise<string> {
   }
   lines.push(
     '',
-    'Latencies are the worst round\'s. Rates are totals over all measured rounds. Server CPU counts every thread of the' +
+    "Latencies are the worst round's. Rates are totals over all measured rounds. Server CPU counts every thread of the" +
       ' server process; server loop is the time its event loop was busy (CPU on the main thread, or blocked in a system call).' +
       ` Inbox alone: after the rounds, in the same app and without HTTP, ${CONNECTIONS} loops at once each claim a fresh event id` +
       ` (the same body and kept headers) and mark it processed, through the module's InboxStore, for ${INBOX_ALONE_MS / 1000} s:` +
       ' the SQLite work a webhook call carries, as event-loop time per call.',
     '',
-    '### The inbox\'s writes at their floor',
+    "### The inbox's writes at their floor",
     '',
     await runInboxWal(),
   );

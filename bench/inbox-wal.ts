@@ -55,7 +55,11 @@ async function measure(group: number, marks: boolean): Promise<Row> {
     const mark = db.prepare(MARK_PROCESSED);
     const begin = db.prepare('BEGIN');
     const commit = db.prepare('COMMIT');
-    const headers = JSON.stringify({ 'webhook-id': 'msg_wal_0000000', 'webhook-timestamp': '1764300000', 'webhook-signature': `v1,${'A'.repeat(44)}` });
+    const headers = JSON.stringify({
+      'webhook-id': 'msg_wal_0000000',
+      'webhook-timestamp': '1764300000',
+      'webhook-signature': `v1,${'A'.repeat(44)}`,
+    });
     let claimMs = 0;
     let markMs = 0;
     let commitMs = 0;
@@ -96,7 +100,11 @@ function walFrames(db: Connection, file: string): { framesPerCommit: number; byT
   const pageSize = Number(db.pragma('page_size', { simple: true }));
   const wal = readFileSync(`${file}-wal`);
   const owner = new Map<number, string>();
-  for (const r of db.prepare('SELECT name, pageno, pagetype FROM dbstat').all() as { name: string; pageno: number; pagetype: string }[]) {
+  for (const r of db.prepare('SELECT name, pageno, pagetype FROM dbstat').all() as {
+    name: string;
+    pageno: number;
+    pagetype: string;
+  }[]) {
     owner.set(r.pageno, r.pageno === 1 ? 'page 1 (header)' : `${r.name} ${r.pagetype}`);
   }
   const commits: number[][] = [];
@@ -133,7 +141,10 @@ export async function runInboxWal(): Promise<string> {
     '| ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |',
   ];
   for (const r of rows) {
-    const trees = [...r.byTree].sort((a, b) => b[1] - a[1]).map(([name, n]) => `${name} ${n.toFixed(2)}`).join('; ');
+    const trees = [...r.byTree]
+      .sort((a, b) => b[1] - a[1])
+      .map(([name, n]) => `${name} ${n.toFixed(2)}`)
+      .join('; ');
     lines.push(
       `| ${r.group} | ${r.marks ? 'claim + mark' : 'claim only'} | ${r.claimUs.toFixed(1)} | ${r.markUs.toFixed(1)} | ${r.commitUs.toFixed(1)} | ` +
         `${(r.claimUs + r.markUs + r.commitUs).toFixed(1)} | ${r.framesPerCommit.toFixed(1)} | ${trees} |`,

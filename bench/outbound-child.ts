@@ -31,7 +31,13 @@ export function benchPayload(i: number) {
 /** Latency summary of awaited calls, in milliseconds. */
 function summarise(lat: Float64Array, startedAt: number, endedAt: number) {
   const sorted = Array.from(lat).sort((a, b) => a - b);
-  return { startedAt, endedAt, p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted[sorted.length - 1] };
+  return {
+    startedAt,
+    endedAt,
+    p50: percentile(sorted, 50),
+    p99: percentile(sorted, 99),
+    max: sorted[sorted.length - 1],
+  };
 }
 
 /** User + system CPU milliseconds of this process since `since`. */
@@ -94,9 +100,18 @@ async function deliver(c: OutboundTaskConfig) {
     let failed = 0;
     const bootMemory = memory();
     const done = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`deliver: ${succeeded} of ${c.n} succeeded (${failed} failed attempts) within ${c.deadlineMs} ms`)), c.deadlineMs);
+      const timer = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `deliver: ${succeeded} of ${c.n} succeeded (${failed} failed attempts) within ${c.deadlineMs} ms`,
+            ),
+          ),
+        c.deadlineMs,
+      );
       events.on('delivery.succeeded', () => {
-        if (wanted.has(++succeeded)) checkpoints.push({ delivered: succeeded, ...memoryWithGc(c.forceGc ?? false), at: wallMs() });
+        if (wanted.has(++succeeded))
+          checkpoints.push({ delivered: succeeded, ...memoryWithGc(c.forceGc ?? false), at: wallMs() });
         if (succeeded === c.n) resolve(clearTimeout(timer));
       });
       events.on('delivery.failed', () => failed++);
@@ -106,7 +121,15 @@ async function deliver(c: OutboundTaskConfig) {
     const cpu = process.cpuUsage();
     await app.get<Queue>(getQueueToken(WEBHOOKS_QUEUE)).resume();
     await done;
-    return { startedAt, endedAt: wallMs(), cpuMs: cpuMs(cpu), peakRss: sampler.peak() / MB, bootMemory, checkpoints, failed };
+    return {
+      startedAt,
+      endedAt: wallMs(),
+      cpuMs: cpuMs(cpu),
+      peakRss: sampler.peak() / MB,
+      bootMemory,
+      checkpoints,
+      failed,
+    };
   } finally {
     sampler.stop();
     await app.close();
@@ -124,7 +147,11 @@ async function ceilingFill(c: OutboundTaskConfig) {
     for (let i = 0; i < c.n; i++) {
       const t = performance.now();
       const deliveryId = `dlv_ceiling_${i}`;
-      await queue.add('deliver', { deliveryId, trigger: 'scheduled' }, { jobId: deliveryId, attempts: 8, removeOnComplete: true });
+      await queue.add(
+        'deliver',
+        { deliveryId, trigger: 'scheduled' },
+        { jobId: deliveryId, attempts: 8, removeOnComplete: true },
+      );
       lat[i] = performance.now() - t;
     }
     return { ...summarise(lat, startedAt, wallMs()), cpuMs: cpuMs(cpu) };
@@ -142,21 +169,48 @@ async function ceilingDrain(c: OutboundTaskConfig) {
     const bootMemory = memory();
     let succeeded = 0;
     const done = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`ceiling: ${succeeded} of ${c.n} within ${c.deadlineMs} ms`)), c.deadlineMs);
-      queue.process('deliver', c.concurrency, async (job) => {
-        const body = JSON.stringify({ type: 'bench.delivered', timestamp: new Date().toISOString(), data: benchPayload(succeeded) });
-        const headers = { 'content-type': 'application/json', 'webhook-id': String(job.id), 'webhook-timestamp': String(Math.floor(Date.now() / 1000)) };
-        const res = await request(c.url, { method: 'POST', headers, body, dispatcher: agent, signal: AbortSignal.timeout(15_000) });
-        await res.body.text();
-        if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}`);
-        if (++succeeded === c.n) resolve(clearTimeout(timer));
-      }).catch(reject);
+      const timer = setTimeout(
+        () => reject(new Error(`ceiling: ${succeeded} of ${c.n} within ${c.deadlineMs} ms`)),
+        c.deadlineMs,
+      );
+      queue
+        .process('deliver', c.concurrency, async (job) => {
+          const body = JSON.stringify({
+            type: 'bench.delivered',
+            timestamp: new Date().toISOString(),
+            data: benchPayload(succeeded),
+          });
+          const headers = {
+            'content-type': 'application/json',
+            'webhook-id': String(job.id),
+            'webhook-timestamp': String(Math.floor(Date.now() / 1000)),
+          };
+          const res = await request(c.url, {
+            method: 'POST',
+            headers,
+            body,
+            dispatcher: agent,
+            signal: AbortSignal.timeout(15_000),
+          });
+          await res.body.text();
+          if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}`);
+          if (++succeeded === c.n) resolve(clearTimeout(timer));
+        })
+        .catch(reject);
     });
     const startedAt = wallMs();
     const cpu = process.cpuUsage();
     await queue.resume();
     await done;
-    return { startedAt, endedAt: wallMs(), cpuMs: cpuMs(cpu), peakRss: sampler.peak() / MB, bootMemory, checkpoints: [], failed: 0 };
+    return {
+      startedAt,
+      endedAt: wallMs(),
+      cpuMs: cpuMs(cpu),
+      peakRss: sampler.peak() / MB,
+      bootMemory,
+      checkpoints: [],
+      failed: 0,
+    };
   } finally {
     sampler.stop();
     await queue.close();

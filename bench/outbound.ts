@@ -189,7 +189,9 @@ export function outboundSection(pairs: { ceiling: OutboundRun; pipeline: Outboun
         `${f0(endToEndRate(r))} (${f2(endToEndRate(r) / endToEndRate(ceiling))})`,
         `${f0(r.drain.bootMemory.rss)} → ${f0(r.drain.peakRss)}`,
         [r.enqueue.cpuMs, r.drain.cpuMs].map((ms) => f0((ms * 1000) / r.n)).join(' / ') +
-          (r.pgCpuMs ? ` (PostgreSQL server: ${f0((r.pgCpuMs.enqueue * 1000) / r.n)} / ${f0((r.pgCpuMs.drain * 1000) / r.n)})` : ''),
+          (r.pgCpuMs
+            ? ` (PostgreSQL server: ${f0((r.pgCpuMs.enqueue * 1000) / r.n)} / ${f0((r.pgCpuMs.drain * 1000) / r.n)})`
+            : ''),
       ];
     }),
   );

@@ -34,7 +34,7 @@ function machine(): string {
   return [
     `- CPU: ${cpu}; \`nproc\` ${sh('nproc')} (Node sees ${availableParallelism()})`,
     `- Memory: ${(totalmem() / 1024 ** 3).toFixed(1)} GiB`,
-    `- Node ${process.version}; Redis ${sh("redis-cli -h 127.0.0.1 INFO server | grep redis_version | cut -d: -f2")}; ` +
+    `- Node ${process.version}; Redis ${sh('redis-cli -h 127.0.0.1 INFO server | grep redis_version | cut -d: -f2')}; ` +
       `PostgreSQL ${sh("psql -h 127.0.0.1 -U postgres -tAc 'SHOW server_version'")}`,
     `- Everything on this one machine: Redis, PostgreSQL, the receiver child, the emitter/worker children.`,
     `- Load average (1 min) at start ${startLoad.toFixed(2)}, at end ${loadavg()[0].toFixed(2)}: other sessions' tests may share the two cores, so compare the ratios (same run) more than the absolute rates.`,
@@ -45,8 +45,21 @@ function machine(): string {
 const log = (msg: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}`);
 
 const startLoad = loadavg()[0];
-const KNOBS = ['BENCH_PARTS', 'BENCH_N', 'BENCH_ENTITY_N', 'BENCH_DBS', 'BENCH_CONCURRENCY', 'BENCH_SOAK', 'BENCH_SOAK_N', 'BENCH_SOAK_RUNS', 'BENCH_SOAK_HEAP_MB'];
-const command = KNOBS.filter((k) => process.env[k]).map((k) => `${k}=${process.env[k]}`).concat('npm run bench').join(' ');
+const KNOBS = [
+  'BENCH_PARTS',
+  'BENCH_N',
+  'BENCH_ENTITY_N',
+  'BENCH_DBS',
+  'BENCH_CONCURRENCY',
+  'BENCH_SOAK',
+  'BENCH_SOAK_N',
+  'BENCH_SOAK_RUNS',
+  'BENCH_SOAK_HEAP_MB',
+];
+const command = KNOBS.filter((k) => process.env[k])
+  .map((k) => `${k}=${process.env[k]}`)
+  .concat('npm run bench')
+  .join(' ');
 const sections: string[] = [];
 const receiver = await startReceiver();
 const outbound: { ceiling: OutboundRun; pipeline: OutboundRun }[] = [];
@@ -89,7 +102,9 @@ if (!PARTS.has('inbound')) {
   const { runInboundBench } = (await import(path)) as { runInboundBench: () => Promise<string> };
   sections.push(`## 4. Inbound\n\n${await runInboundBench()}`);
 } else {
-  sections.push('## 4. Inbound\n\n**HOOK, not yet filled:** bench/inbound.ts does not exist yet; once it exports `runInboundBench(): Promise<string>`, its section appears here.');
+  sections.push(
+    '## 4. Inbound\n\n**HOOK, not yet filled:** bench/inbound.ts does not exist yet; once it exports `runInboundBench(): Promise<string>`, its section appears here.',
+  );
 }
 
 const header = [

@@ -37,7 +37,7 @@ const CONFIGS: SoakConfig[] = [
     forceGc: false,
     workerArgs: [],
     reading:
-      'The worker reads `process.memoryUsage()` as it is. V8 sizes its heap limit from the machine\'s memory and, under a high ' +
+      "The worker reads `process.memoryUsage()` as it is. V8 sizes its heap limit from the machine's memory and, under a high " +
       'allocation rate, lets the heap grow before it collects.',
   },
   {
@@ -71,7 +71,10 @@ function report(config: SoakConfig, run: OutboundRun): { md: string; growth: num
     '',
     `| delivered | worker RSS MB | heap used MB | RSS after full GC MB | heap used after full GC MB |`,
     '|---:|---:|---:|---:|---:|',
-    ...points.map((p) => `| ${count(p.delivered)} | ${mb(p.rss)} | ${mb(p.heapUsed)} | ${mb(p.rssAfterGc)} | ${mb(p.heapUsedAfterGc)} |`),
+    ...points.map(
+      (p) =>
+        `| ${count(p.delivered)} | ${mb(p.rss)} | ${mb(p.heapUsed)} | ${mb(p.rssAfterGc)} | ${mb(p.heapUsedAfterGc)} |`,
+    ),
     '',
     `RSS as read at ${count(EARLY)}: ${mb(early.rss)} MB; at ${count(N)}: ${mb(late.rss)} MB; difference ${pct(growth)} ` +
       `(under ${LIMIT * 100} %: ${verdict(growth)}).`,

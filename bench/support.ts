@@ -35,7 +35,11 @@ export async function createBenchDb(kind: BenchDbKind): Promise<{ spec: BenchDbS
 /** TypeORM options of a {@link BenchDbSpec}; SQLite is opened with journal_mode=WAL. */
 export function dataSourceOptions(spec: BenchDbSpec): DataSourceOptions {
   if (spec.kind === 'postgres') return { type: 'postgres', url: spec.location };
-  return { type: 'better-sqlite3', database: spec.location, prepareDatabase: (db: any) => db.pragma('journal_mode = WAL') };
+  return {
+    type: 'better-sqlite3',
+    database: spec.location,
+    prepareDatabase: (db: any) => db.pragma('journal_mode = WAL'),
+  };
 }
 
 /** Deliveries at once: the module's default, unless BENCH_CONCURRENCY says otherwise. */
@@ -71,7 +75,13 @@ export async function bootApp(opts: BenchAppOptions): Promise<INestApplicationCo
 
   @Module({
     imports: [
-      TypeOrmModule.forRoot({ ...dataSourceOptions(opts.db), autoLoadEntities: true, entities, synchronize: entities.length > 0, logging: opts.logging ? ['query'] : false } as any),
+      TypeOrmModule.forRoot({
+        ...dataSourceOptions(opts.db),
+        autoLoadEntities: true,
+        entities,
+        synchronize: entities.length > 0,
+        logging: opts.logging ? ['query'] : false,
+      } as any),
       BullModule.forRoot({ redis: REDIS_URL, prefix: opts.prefix }),
       WebhooksModule.forRoot(webhooks),
     ],
@@ -125,13 +135,22 @@ export function forkBench(name: string, config: object, args: string[] = []): Be
     process: child,
     ask(msg, reply, timeoutMs) {
       return new Promise((resolve, reject) => {
-        const done = (fn: () => void) => (clearTimeout(timer), child.off('message', onMessage), child.off('exit', onExit), fn());
+        const done = (fn: () => void) => (
+          clearTimeout(timer),
+          child.off('message', onMessage),
+          child.off('exit', onExit),
+          fn()
+        );
         const onMessage = (m: any) => {
           if (m?.type === 'error') done(() => reject(new Error(`${name}: ${m.message}`)));
           else if (m?.type === reply) done(() => resolve(m));
         };
-        const onExit = (code: number | null) => done(() => reject(new Error(`${name} exited (${code}) before "${reply}"`)));
-        const timer = setTimeout(() => done(() => reject(new Error(`${name}: no "${reply}" within ${timeoutMs} ms`))), timeoutMs);
+        const onExit = (code: number | null) =>
+          done(() => reject(new Error(`${name} exited (${code}) before "${reply}"`)));
+        const timer = setTimeout(
+          () => done(() => reject(new Error(`${name}: no "${reply}" within ${timeoutMs} ms`))),
+          timeoutMs,
+        );
         child.on('message', onMessage);
         child.once('exit', onExit);
         if (Object.keys(msg).length) child.send(msg);

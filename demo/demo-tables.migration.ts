@@ -23,7 +23,11 @@ export class CreateDemoTables1764000000001 implements MigrationInterface {
     await q.createTable(
       new Table({
         name: 'subscriptions',
-        columns: [...common, { name: 'plan', type: 'varchar', length: '64' }, { name: 'status', type: 'varchar', length: '16' }],
+        columns: [
+          ...common,
+          { name: 'plan', type: 'varchar', length: '64' },
+          { name: 'status', type: 'varchar', length: '16' },
+        ],
       }),
     );
   }

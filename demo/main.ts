@@ -42,7 +42,15 @@ async function main(): Promise<number> {
       const body = Buffer.concat(chunks).toString('utf8');
       const h = req.headers;
       const fresh = Math.abs(Date.now() / 1000 - Number(h['webhook-timestamp'])) < 300;
-      const verified = fresh && verifyStandardSignature(String(h['webhook-signature']), [secret], String(h['webhook-id']), Number(h['webhook-timestamp']), body);
+      const verified =
+        fresh &&
+        verifyStandardSignature(
+          String(h['webhook-signature']),
+          [secret],
+          String(h['webhook-id']),
+          Number(h['webhook-timestamp']),
+          body,
+        );
       arrived.push({ headers: h, body, verified });
       res.writeHead(verified ? 200 : 401).end();
     });
@@ -82,7 +90,11 @@ async function main(): Promise<number> {
     const orders = app.get(DataSource).getRepository(Order);
     log(`SQLite database ${join(dir, 'demo.sqlite')} (WAL), migrations applied.`);
 
-    const endpoint = await webhooks.createEndpoint({ url: receiverUrl, customerId: 'org_1', eventTypes: ['order.*', 'subscription.*'] });
+    const endpoint = await webhooks.createEndpoint({
+      url: receiverUrl,
+      customerId: 'org_1',
+      eventTypes: ['order.*', 'subscription.*'],
+    });
     secret = endpoint.secret;
     log(`Endpoint ${endpoint.id} → ${receiverUrl} for customer org_1 (secret ${secret.slice(0, 10)}…).`);
 
@@ -94,7 +106,9 @@ async function main(): Promise<number> {
     log(`Order ${order.id} saved as completed: order.completed committed with it and enqueued after commit.`);
 
     const subscriptions = app.get(DataSource).getRepository(Subscription);
-    const sub = await subscriptions.save(subscriptions.create({ userId: 'user_7', organizationId: 'org_1', plan: 'pro', status: 'active' }));
+    const sub = await subscriptions.save(
+      subscriptions.create({ userId: 'user_7', organizationId: 'org_1', plan: 'pro', status: 'active' }),
+    );
     await subscriptions.save({ ...sub, status: 'past_due' });
     log(`Subscription ${sub.id} created, then updated: subscription.created and subscription.updated.`);
 
@@ -104,7 +118,8 @@ async function main(): Promise<number> {
     if (!got) throw new Error('no order.completed webhook arrived within 15 s');
     log();
     log('Arrived at the receiver:');
-    for (const name of ['webhook-id', 'webhook-timestamp', 'webhook-signature', 'content-type', 'user-agent']) log(`  ${name}: ${got.headers[name]}`);
+    for (const name of ['webhook-id', 'webhook-timestamp', 'webhook-signature', 'content-type', 'user-agent'])
+      log(`  ${name}: ${got.headers[name]}`);
     log(`  body: ${got.body}`);
     log(`  signature verified with the endpoint secret: ${got.verified ? 'yes' : 'NO'}`);
 
@@ -123,7 +138,9 @@ async function main(): Promise<number> {
     log(`Delivery log of ${message.id} (${message.type}):`);
     log(`  delivery ${delivery.id}: ${delivery.status}, ${delivery.attempts} attempt(s)`);
     for (const a of (await webhooks.listAttempts(delivery.id)).data) {
-      log(`  attempt ${a.number}: HTTP ${a.statusCode ?? '-'} in ${a.durationMs} ms (${a.trigger})${a.errorClass ? `, ${a.errorClass}` : ''}`);
+      log(
+        `  attempt ${a.number}: HTTP ${a.statusCode ?? '-'} in ${a.durationMs} ms (${a.trigger})${a.errorClass ? `, ${a.errorClass}` : ''}`,
+      );
     }
     code = arrived.length === 3 && arrived.every((a) => a.verified) && delivery.status === 'succeeded' ? 0 : 1;
   } finally {

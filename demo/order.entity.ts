@@ -36,6 +36,14 @@ export class Order {
   @Column({ type: 'varchar', length: 32 })
   total: string;
 
-  @Column({ name: 'completed_at', type: 'bigint', nullable: true, transformer: { to: (d?: Date | null) => d?.getTime() ?? d, from: (v: string | null) => (v == null ? null : new Date(Number(v))) } })
+  @Column({
+    name: 'completed_at',
+    type: 'bigint',
+    nullable: true,
+    transformer: {
+      to: (d?: Date | null) => d?.getTime() ?? d,
+      from: (v: string | null) => (v == null ? null : new Date(Number(v))),
+    },
+  })
   completedAt: Date | null;
 }

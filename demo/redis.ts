@@ -3,7 +3,12 @@ import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 
 async function answers(url: string): Promise<boolean> {
-  const client = new Redis(url, { lazyConnect: true, connectTimeout: 1000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const client = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: 1000,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
   client.on('error', () => undefined);
   try {
     await client.connect();
@@ -32,7 +37,11 @@ export async function findRedis(): Promise<{ url: string; own?: ChildProcess } |
   if (await answers(url)) return { url };
   if (spawnSync('redis-server', ['--version']).status !== 0) return null;
   const port = await freePort();
-  const own = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  const own = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    { stdio: 'ignore' },
+  );
   const ownUrl = `redis://127.0.0.1:${port}`;
   for (let i = 0; i < 100; i++) {
     if (await answers(ownUrl)) return { url: ownUrl, own };

@@ -1,12 +1,27 @@
 import { Column, Entity, PrimaryGeneratedColumn } from 'typeorm';
 import { EmitsWebhook } from '../src/index.js';
 
-const payload = (s: Subscription) => ({ subscription_id: String(s.id), user_id: s.userId, plan: s.plan, status: s.status });
+const payload = (s: Subscription) => ({
+  subscription_id: String(s.id),
+  user_id: s.userId,
+  plan: s.plan,
+  status: s.status,
+});
 
 /** The seed's `Subscription`: `subscription.created` on insert, `subscription.updated` on every update. */
 @Entity('subscriptions')
-@EmitsWebhook<Subscription>({ on: 'insert', type: 'subscription.created', data: payload, customerId: (s) => s.organizationId })
-@EmitsWebhook<Subscription>({ on: 'update', type: 'subscription.updated', data: payload, customerId: (s) => s.organizationId })
+@EmitsWebhook<Subscription>({
+  on: 'insert',
+  type: 'subscription.created',
+  data: payload,
+  customerId: (s) => s.organizationId,
+})
+@EmitsWebhook<Subscription>({
+  on: 'update',
+  type: 'subscription.updated',
+  data: payload,
+  customerId: (s) => s.organizationId,
+})
 export class Subscription {
   @PrimaryGeneratedColumn()
   id: number;

@@ -33,7 +33,12 @@ export { WebhookInbox, type InboxReplay, type ListInboxOptions } from './inbound
 export { WebhookInboxError, type WebhookInboxErrorCode } from './errors/webhook-inbox.error.js';
 export { isWebhookRoute } from './inbound/webhook-route.js';
 export type { WebhookProblemCode } from './inbound/webhook.problem.js';
-export type { VerifyFailure, VerifyInput, VerifyResult, WebhookVerifier } from './interfaces/webhook-verifier.interface.js';
+export type {
+  VerifyFailure,
+  VerifyInput,
+  VerifyResult,
+  WebhookVerifier,
+} from './interfaces/webhook-verifier.interface.js';
 export { constantTimeEqual } from './signing/constant-time.js';
 
 // Tables

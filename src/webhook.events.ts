@@ -7,9 +7,22 @@ import { EventEmitter } from 'node:events';
  */
 export interface WebhookEventMap {
   /** A delivery got a 2xx. */
-  'delivery.succeeded': { deliveryId: string; messageId: string; endpointId: string; attempt: number; statusCode: number };
+  'delivery.succeeded': {
+    deliveryId: string;
+    messageId: string;
+    endpointId: string;
+    attempt: number;
+    statusCode: number;
+  };
   /** An attempt failed and another is scheduled. */
-  'delivery.failed': { deliveryId: string; messageId: string; endpointId: string; attempt: number; error: string; nextAttemptAt: Date };
+  'delivery.failed': {
+    deliveryId: string;
+    messageId: string;
+    endpointId: string;
+    attempt: number;
+    error: string;
+    nextAttemptAt: Date;
+  };
   /** A delivery ended without success (schedule used up, 410, refused by the network policy). */
   'delivery.exhausted': { deliveryId: string; messageId: string; endpointId: string; attempt: number; error: string };
   /** An endpoint was disabled (410 Gone, or failing for `outbound.disableAfterMs`). */

@@ -24,11 +24,11 @@ export const messages = {
   invalidUrl: (url: unknown, why: string) => `Endpoint url ${safeShow(url)} is invalid: ${why}.`,
   invalidFilter: (filter: unknown) =>
     `Event type filter ${safeShow(filter)} is invalid: use an exact type, "prefix.*" or "*".`,
-  reservedHeader: (name: string) =>
-    `Header "${name}" is set by the module on every request and cannot be overridden.`,
+  reservedHeader: (name: string) => `Header "${name}" is set by the module on every request and cannot be overridden.`,
   invalidHeader: (name: string) => `Header ${safeShow(name)} is not a valid HTTP header name or value.`,
   invalidSecret: () => 'Endpoint secret must be "whsec_" followed by base64 of 24 to 64 bytes.',
-  invalidCustomerId: (id: unknown) => `customerId ${safeShow(id)} must be a non-empty string of at most 255 characters.`,
+  invalidCustomerId: (id: unknown) =>
+    `customerId ${safeShow(id)} must be a non-empty string of at most 255 characters.`,
   invalidIdempotencyKey: (key: unknown) =>
     `idempotencyKey ${safeShow(key)} must be a non-empty string of at most 255 characters.`,
   notFound: (kind: string, id: string) => `No webhook ${kind} with id "${id}".`,
@@ -38,7 +38,7 @@ export const messages = {
   sqliteTransactionOpen: (ms: number) =>
     `WebhooksModule: a transaction has been open on the shared SQLite connection for ${ms} ms, and the module's ` +
     'write waits for it to end. If this call runs inside your own transaction (dataSource.transaction(async (m) => ' +
-    '{ await webhooks.send(...) })), pass that transaction\'s manager: send(type, data, { manager: m }); call ' +
+    "{ await webhooks.send(...) })), pass that transaction's manager: send(type, data, { manager: m }); call " +
     'the other WebhookService methods after it commits. Otherwise keep transactions shorter, or raise sqliteWaitMs.',
   migrationsMissing: (table: string) =>
     `WebhooksModule: table "${table}" does not exist. Add WEBHOOK_MIGRATIONS to your DataSource's ` +

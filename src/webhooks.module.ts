@@ -118,15 +118,21 @@ export class WebhooksModule extends ConfigurableWebhooksModule implements NestMo
  * `inboundPath`, so an `inbound.path` from the factory that names another route would be ignored
  * in silence: refused instead.
  */
-function resolveForRoute(raw: WebhooksModuleOptions, path: string | undefined, dataSource: DataSource): ResolvedWebhooksOptions {
+function resolveForRoute(
+  raw: WebhooksModuleOptions,
+  path: string | undefined,
+  dataSource: DataSource,
+): ResolvedWebhooksOptions {
   checkEntities(dataSource);
   // Nest takes the extras out of forRoot's options; in what a forRootAsync factory returns they would be ignored.
   for (const extra of ['isGlobal', 'inboundPath']) {
-    if (raw !== null && typeof raw === 'object' && extra in raw) throw new WebhooksConfigError(messages.extraInFactoryResult(extra));
+    if (raw !== null && typeof raw === 'object' && extra in raw)
+      throw new WebhooksConfigError(messages.extraInFactoryResult(extra));
   }
   const resolved = resolveWebhooksOptions(raw);
   const route = routePath('inboundPath', path);
-  if (resolved.inbound.path !== route) throw new WebhooksConfigError(messages.inboundPathMismatch(resolved.inbound.path, route));
+  if (resolved.inbound.path !== route)
+    throw new WebhooksConfigError(messages.inboundPathMismatch(resolved.inbound.path, route));
   return resolved;
 }
 

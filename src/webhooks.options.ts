@@ -31,18 +31,48 @@ const ROLES = ['all', 'emitter', 'worker'];
  * interfaces, so a key added there and forgotten here (or the reverse) fails the build.
  */
 const TOP_KEYS = {
-  role: 1, sqliteWaitMs: 1, sqliteCheckpoint: 1, outbound: 1, inbound: 1, isGlobal: 1, inboundPath: 1,
+  role: 1,
+  sqliteWaitMs: 1,
+  sqliteCheckpoint: 1,
+  outbound: 1,
+  inbound: 1,
+  isGlobal: 1,
+  inboundPath: 1,
 } satisfies Record<keyof (WebhooksModuleOptions & WebhooksModuleExtras), 1>;
 const OUTBOUND_KEYS = {
-  schedule: 1, jitter: 1, timeoutMs: 1, maxResponseBodyBytes: 1, maxPayloadBytes: 1, concurrency: 1, userAgent: 1,
-  retryAfterMaxFactor: 1, disableAfterMs: 1, relayIntervalMs: 1, reconcileIntervalMs: 1, retentionMs: 1, network: 1,
+  schedule: 1,
+  jitter: 1,
+  timeoutMs: 1,
+  maxResponseBodyBytes: 1,
+  maxPayloadBytes: 1,
+  concurrency: 1,
+  userAgent: 1,
+  retryAfterMaxFactor: 1,
+  disableAfterMs: 1,
+  relayIntervalMs: 1,
+  reconcileIntervalMs: 1,
+  retentionMs: 1,
+  network: 1,
 } satisfies Record<keyof OutboundOptions, 1>;
 const NETWORK_KEYS = { allow: 1, httpsOnly: 1 } satisfies Record<keyof NetworkPolicyOptions, 1>;
 const INBOUND_KEYS = {
-  path: 1, sources: 1, mode: 1, bodyLimit: 1, retentionMs: 1, queueAttempts: 1, reconcileIntervalMs: 1,
+  path: 1,
+  sources: 1,
+  mode: 1,
+  bodyLimit: 1,
+  retentionMs: 1,
+  queueAttempts: 1,
+  reconcileIntervalMs: 1,
 } satisfies Record<keyof InboundOptions, 1>;
 const SOURCE_KEYS = {
-  scheme: 1, secrets: 1, tolerance: 1, header: 1, prefix: 1, encoding: 1, eventType: 1, eventId: 1,
+  scheme: 1,
+  secrets: 1,
+  tolerance: 1,
+  header: 1,
+  prefix: 1,
+  encoding: 1,
+  eventType: 1,
+  eventId: 1,
 } satisfies Record<keyof InboundSourceOptions, 1>;
 /** Source settings that only some schemes read; anywhere else they would be silently ignored. */
 const HMAC_ONLY = ['header', 'prefix', 'encoding'] as const;
@@ -87,7 +117,11 @@ export function resolveWebhooksOptions(raw: WebhooksModuleOptions = {}): Resolve
       disableAfterMs: int('outbound.disableAfterMs', out.disableAfterMs, 5 * 24 * HOUR, 1),
       relayIntervalMs: int('outbound.relayIntervalMs', out.relayIntervalMs, 1000, 10),
       reconcileIntervalMs: int('outbound.reconcileIntervalMs', out.reconcileIntervalMs, 30_000, 10),
-      retentionMs: retention('outbound.retentionMs', out.retentionMs, 'a shorter window forgets idempotency keys and log rows still in use'),
+      retentionMs: retention(
+        'outbound.retentionMs',
+        out.retentionMs,
+        'a shorter window forgets idempotency keys and log rows still in use',
+      ),
       network: {
         allow: allow.map((a) => a.trim()),
         httpsOnly: bool('outbound.network.httpsOnly', net.httpsOnly, false),
@@ -99,7 +133,11 @@ export function resolveWebhooksOptions(raw: WebhooksModuleOptions = {}): Resolve
       bodyLimit: int('inbound.bodyLimit', inb.bodyLimit, 1024 * 1024, 1),
       queueAttempts: int('inbound.queueAttempts', inb.queueAttempts, 5, 1),
       reconcileIntervalMs: int('inbound.reconcileIntervalMs', inb.reconcileIntervalMs, 30_000, 10),
-      retentionMs: retention('inbound.retentionMs', inb.retentionMs, 'a shorter window forgets calls that senders still retry'),
+      retentionMs: retention(
+        'inbound.retentionMs',
+        inb.retentionMs,
+        'a shorter window forgets calls that senders still retry',
+      ),
       sources: resolveSources(inb.sources ?? {}),
     },
   };
@@ -143,31 +181,49 @@ function checkSchemeSettings(at: string, source: InboundSourceOptions): void {
   }
   for (const key of HMAC_ONLY) {
     if (source[key] !== undefined && source.scheme !== 'hmac-sha256') {
-      throw new WebhooksConfigError(messages.optionNotForScheme(`${at}.${key}`, 'is read by the hmac-sha256 scheme only', schemeName(source)));
+      throw new WebhooksConfigError(
+        messages.optionNotForScheme(`${at}.${key}`, 'is read by the hmac-sha256 scheme only', schemeName(source)),
+      );
     }
   }
   if (source.tolerance !== undefined && UNSIGNED_TIMESTAMP.includes(source.scheme as string)) {
     throw new WebhooksConfigError(
-      messages.optionNotForScheme(`${at}.tolerance`, 'applies to schemes that sign a timestamp (standard, stripe, slack, custom verifiers)', schemeName(source)),
+      messages.optionNotForScheme(
+        `${at}.tolerance`,
+        'applies to schemes that sign a timestamp (standard, stripe, slack, custom verifiers)',
+        schemeName(source),
+      ),
     );
   }
   if (source.scheme === 'hmac-sha256') {
-    if (source.header !== undefined && !/^[A-Za-z0-9-]+$/.test(source.header)) fail(`${at}.header`, 'an HTTP header name', source.header);
-    if (source.prefix !== undefined && typeof source.prefix !== 'string') fail(`${at}.prefix`, 'a string', source.prefix);
+    if (source.header !== undefined && !/^[A-Za-z0-9-]+$/.test(source.header))
+      fail(`${at}.header`, 'an HTTP header name', source.header);
+    if (source.prefix !== undefined && typeof source.prefix !== 'string')
+      fail(`${at}.prefix`, 'a string', source.prefix);
     oneOf(`${at}.encoding`, source.encoding, 'hex', ['hex', 'base64']);
   }
-  if (typeof source.scheme === 'object' && typeof source.scheme.eventType !== 'function' && typeof source.eventType !== 'function') {
-    fail(`${at}.scheme`, 'a WebhookVerifier with eventType(), or a source eventType function', 'a verifier without eventType');
+  if (
+    typeof source.scheme === 'object' &&
+    typeof source.scheme.eventType !== 'function' &&
+    typeof source.eventType !== 'function'
+  ) {
+    fail(
+      `${at}.scheme`,
+      'a WebhookVerifier with eventType(), or a source eventType function',
+      'a verifier without eventType',
+    );
   }
   for (const key of ['eventType', 'eventId'] as const) {
-    if (source[key] !== undefined && typeof source[key] !== 'function') fail(`${at}.${key}`, 'a function (payload, headers) => string', source[key]);
+    if (source[key] !== undefined && typeof source[key] !== 'function')
+      fail(`${at}.${key}`, 'a function (payload, headers) => string', source[key]);
   }
 }
 
 /** A retention window: 0 (keep every row) or at least a day. */
 function retention(path: string, v: unknown, why: string): number {
   if (v === undefined) return 30 * 24 * HOUR;
-  if (v !== 0 && !isInt(v, 24 * HOUR)) fail(path, `0 (keep every row) or an integer >= ${24 * HOUR} (one day: ${why})`, v);
+  if (v !== 0 && !isInt(v, 24 * HOUR))
+    fail(path, `0 (keep every row) or an integer >= ${24 * HOUR} (one day: ${why})`, v);
   return v as number;
 }
 
@@ -188,7 +244,8 @@ function section<T extends object>(path: string, v: T | undefined, keys: Record<
 function knownKeys(prefix: string, v: object, keys: Record<string, 1>): void {
   const known = Object.keys(keys);
   const unknown = unknownKey(v, known);
-  if (unknown) throw new WebhooksConfigError(messages.unknownOption(`${prefix}${unknown.key}`, unknown.suggestion, known));
+  if (unknown)
+    throw new WebhooksConfigError(messages.unknownOption(`${prefix}${unknown.key}`, unknown.suggestion, known));
 }
 
 /** What a value that may hold a secret is, without a character of it: boot errors end up in logs. */
@@ -214,7 +271,8 @@ function int(path: string, v: unknown, def: number, min: number): number {
 }
 function num(path: string, v: unknown, def: number, min: number, max: number): number {
   if (v === undefined) return def;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) fail(path, `a number from ${min} to ${max}`, v);
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max)
+    fail(path, `a number from ${min} to ${max}`, v);
   return v;
 }
 function str(path: string, v: unknown, def: string): string {

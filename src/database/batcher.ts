@@ -35,7 +35,11 @@ export class Batcher<I, R> {
       this.waiting.push({ item, resolve, reject });
       if (this.flushing && this.options.serial) return;
       if (this.waiting.length >= this.options.max) this.start();
-      else this.timer ??= this.options.waitMs > 0 ? setTimeout(() => this.start(), this.options.waitMs) : setImmediate(() => this.start());
+      else
+        this.timer ??=
+          this.options.waitMs > 0
+            ? setTimeout(() => this.start(), this.options.waitMs)
+            : setImmediate(() => this.start());
     });
   }
 

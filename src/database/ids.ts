@@ -18,7 +18,7 @@ function random40(): number {
     used = 0;
   }
   const b = pool;
-  const n = b[used] * 2 ** 32 + ((b[used + 1] << 24) | (b[used + 2] << 16) | (b[used + 3] << 8) | b[used + 4]) >>> 0;
+  const n = (b[used] * 2 ** 32 + ((b[used + 1] << 24) | (b[used + 2] << 16) | (b[used + 3] << 8) | b[used + 4])) >>> 0;
   used += 5;
   return n;
 }

@@ -12,7 +12,8 @@ export async function findPage<T extends { id: string }>(
   opts: PageOptions,
 ): Promise<Page<T>> {
   const limit = opts.limit ?? 50;
-  if (!Number.isSafeInteger(limit) || limit < 1 || limit > 500) throw new WebhookValidationError('limit', 'limit must be an integer from 1 to 500.');
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > 500)
+    throw new WebhookValidationError('limit', 'limit must be an integer from 1 to 500.');
   if (opts.cursor !== undefined && (typeof opts.cursor !== 'string' || opts.cursor === '')) {
     throw new WebhookValidationError('cursor', 'cursor must be the nextCursor of a previous page.');
   }

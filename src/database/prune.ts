@@ -12,7 +12,11 @@ export function pruneCutoff(olderThan: unknown): number {
  * deletes fewer, or `signal` is aborted between batches; resolves to the total. What was deleted
  * stays deleted.
  */
-export async function deleteInBatches(size: number, batch: () => Promise<number>, signal?: AbortSignal): Promise<number> {
+export async function deleteInBatches(
+  size: number,
+  batch: () => Promise<number>,
+  signal?: AbortSignal,
+): Promise<number> {
   let total = 0;
   for (;;) {
     const deleted = await batch();

@@ -14,7 +14,9 @@ export function returnedRows<R = Record<string, unknown>>(result: unknown): R[] 
  * returned as they are.
  */
 export function withReturnedRows(text: string): string {
-  return /^\s*(INSERT|UPDATE|DELETE)\b/i.test(text) && /\bRETURNING\b/i.test(text) ? `WITH returned AS (SELECT 1) ${text.trimStart()}` : text;
+  return /^\s*(INSERT|UPDATE|DELETE)\b/i.test(text) && /\bRETURNING\b/i.test(text)
+    ? `WITH returned AS (SELECT 1) ${text.trimStart()}`
+    : text;
 }
 
 /** `n` placeholders: `?, ?, ?`. */
@@ -49,7 +51,16 @@ export function forDriver(text: string, isSqlite: boolean): string {
 }
 
 /** TypeORM's SQLite drivers: one shared connection, `?` placeholders. */
-export const SQLITE = new Set(['sqlite', 'better-sqlite3', 'capacitor', 'cordova', 'expo', 'nativescript', 'react-native', 'sqljs']);
+export const SQLITE = new Set([
+  'sqlite',
+  'better-sqlite3',
+  'capacitor',
+  'cordova',
+  'expo',
+  'nativescript',
+  'react-native',
+  'sqljs',
+]);
 
 /** The part of a better-sqlite3 statement used here. */
 export interface SqliteStatement {
@@ -97,7 +108,11 @@ export function preparedOn(db: SqliteConnection, text: string): SqliteStatement 
  * numbers TypeORM writes into the text, keep flushing, and its query wrapper costs more than the
  * statement. Elsewhere it is `manager.query`.
  */
-export async function runSql<R = Record<string, unknown>>(manager: EntityManager, text: string, params: unknown[]): Promise<R[]> {
+export async function runSql<R = Record<string, unknown>>(
+  manager: EntityManager,
+  text: string,
+  params: unknown[],
+): Promise<R[]> {
   const db = sqliteConnection(manager.connection);
   if (!db) return (await manager.query(forDriver(text, SQLITE.has(manager.connection.options.type)), params)) as R[];
   const statement = preparedOn(db, text);
@@ -121,7 +136,11 @@ interface PgClient {
  * Runs a named statement on the node-postgres client of `runner` (TypeORM's query() takes no
  * statement name), so it joins the transaction open on that runner, if any.
  */
-export async function pgNamed<R = Record<string, unknown>>(runner: QueryRunner, statement: PgStatement, values: unknown[]): Promise<R[]> {
+export async function pgNamed<R = Record<string, unknown>>(
+  runner: QueryRunner,
+  statement: PgStatement,
+  values: unknown[],
+): Promise<R[]> {
   const client = (await runner.connect()) as PgClient;
   return (await client.query({ ...statement, values })).rows as R[];
 }

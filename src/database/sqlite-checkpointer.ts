@@ -127,11 +127,15 @@ export class SqliteCheckpointer implements OnModuleInit, BeforeApplicationShutdo
   onModuleInit(): void {
     if (this.options.sqliteCheckpoint !== 'background') return;
     const db = sqliteConnection(this.dataSource) as unknown as WalConnection | null;
-    if (!db || db.memory || !db.name || String(db.pragma('journal_mode', { simple: true })).toLowerCase() !== 'wal') return;
+    if (!db || db.memory || !db.name || String(db.pragma('journal_mode', { simple: true })).toLowerCase() !== 'wal')
+      return;
     // An app that set its own value manages its checkpoints itself.
     if (Number(db.pragma('wal_autocheckpoint', { simple: true })) !== SQLITE_DEFAULT_AUTOCHECKPOINT) return;
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
-    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { driver, file: db.name, intervalMs: CHECKPOINT_INTERVAL_MS } });
+    const worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { driver, file: db.name, intervalMs: CHECKPOINT_INTERVAL_MS },
+    });
     worker.unref();
     this.worker = worker;
     let tookOver = false;

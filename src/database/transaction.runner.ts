@@ -7,7 +7,6 @@ import { SQLITE } from './sql.js';
 import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
 import { messages } from '../webhooks.messages.js';
 
-
 /** The module's transaction open on the shared SQLite connection, and when it ends. */
 interface OpenTransaction {
   token: object;

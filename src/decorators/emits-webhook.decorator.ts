@@ -30,7 +30,13 @@ export interface EmitsWebhookOptions<E = any> {
   customerId?: (entity: E) => string | null | undefined;
 }
 
-const OPTION_KEYS = ['on', 'type', 'when', 'data', 'customerId'] as const satisfies readonly (keyof EmitsWebhookOptions)[];
+const OPTION_KEYS = [
+  'on',
+  'type',
+  'when',
+  'data',
+  'customerId',
+] as const satisfies readonly (keyof EmitsWebhookOptions)[];
 const FUNCTION_KEYS = ['when', 'data', 'customerId'] as const;
 
 /**
@@ -45,21 +51,28 @@ const FUNCTION_KEYS = ['when', 'data', 'customerId'] as const;
  */
 export function EmitsWebhook<E = any>(options: EmitsWebhookOptions<E>): ClassDecorator {
   // Checked where it is written, so a typo fails at import, long before an event is lost.
-  if (options === null || typeof options !== 'object') throw new Error('@EmitsWebhook takes an options object: { on, type, when?, data?, customerId? }.');
+  if (options === null || typeof options !== 'object')
+    throw new Error('@EmitsWebhook takes an options object: { on, type, when?, data?, customerId? }.');
   if (!isValidEventType(options.type)) throw new Error(`@EmitsWebhook: ${messages.invalidEventType(options.type)}`);
   const unknown = unknownKey(options, OPTION_KEYS);
   if (unknown) {
-    throw new Error(`@EmitsWebhook(${options.type}): unknown option "${unknown.key}"${didYouMean(unknown.suggestion)}; it takes ${OPTION_KEYS.join(', ')}.`);
+    throw new Error(
+      `@EmitsWebhook(${options.type}): unknown option "${unknown.key}"${didYouMean(unknown.suggestion)}; it takes ${OPTION_KEYS.join(', ')}.`,
+    );
   }
   for (const key of FUNCTION_KEYS) {
     if (options[key] !== undefined && typeof options[key] !== 'function') {
-      throw new Error(`@EmitsWebhook(${options.type}): "${key}" must be a function of the entity (got ${typeof options[key]}).`);
+      throw new Error(
+        `@EmitsWebhook(${options.type}): "${key}" must be a function of the entity (got ${typeof options[key]}).`,
+      );
     }
   }
   const on = Array.isArray(options.on) ? options.on : [options.on];
   for (const change of on) {
     if (!['insert', 'update', 'remove', 'softRemove'].includes(change)) {
-      throw new Error(`@EmitsWebhook(${options.type}): "on" must be insert, update, remove or softRemove (got ${JSON.stringify(change)}).`);
+      throw new Error(
+        `@EmitsWebhook(${options.type}): "on" must be insert, update, remove or softRemove (got ${JSON.stringify(change)}).`,
+      );
     }
   }
   return (target) => {

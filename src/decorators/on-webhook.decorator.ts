@@ -32,10 +32,13 @@ export function OnWebhook(type: string | string[], options: OnWebhookOptions = {
   // A misspelt `source` would make the handler run for every source: refused where it is written.
   const at = `@OnWebhook(${JSON.stringify(type)})`;
   if (options === null || typeof options !== 'object') {
-    throw new Error(`${at}: the second argument is an options object such as { source: "stripe" } (got ${JSON.stringify(options)}).`);
+    throw new Error(
+      `${at}: the second argument is an options object such as { source: "stripe" } (got ${JSON.stringify(options)}).`,
+    );
   }
   const unknown = unknownKey(options, ['source']);
-  if (unknown) throw new Error(`${at}: unknown option "${unknown.key}"${didYouMean(unknown.suggestion)}; it takes { source? }.`);
+  if (unknown)
+    throw new Error(`${at}: unknown option "${unknown.key}"${didYouMean(unknown.suggestion)}; it takes { source? }.`);
   if (options.source !== undefined && (typeof options.source !== 'string' || options.source === '')) {
     throw new Error(`${at}: "source" must be the name of an inbound source (got ${JSON.stringify(options.source)}).`);
   }

@@ -1,5 +1,12 @@
 import { Injectable, Logger } from '@nestjs/common';
-import type { EntityManager, EntitySubscriberInterface, InsertEvent, RemoveEvent, SoftRemoveEvent, UpdateEvent } from 'typeorm';
+import type {
+  EntityManager,
+  EntitySubscriberInterface,
+  InsertEvent,
+  RemoveEvent,
+  SoftRemoveEvent,
+  UpdateEvent,
+} from 'typeorm';
 import { WebhookService } from '../outbound/webhook.service.js';
 import { declaredWebhooks, type EntityChange } from '../decorators/emits-webhook.decorator.js';
 import { WebhookSubscriber } from '../decorators/webhook-subscriber.decorator.js';
@@ -29,14 +36,32 @@ export class EntityWebhooksSubscriber implements EntitySubscriberInterface {
   }
 
   afterRemove(event: RemoveEvent<any>): Promise<void> {
-    return this.emit('remove', event.metadata.target, merge(event.databaseEntity, event.entity), event.databaseEntity, event.manager);
+    return this.emit(
+      'remove',
+      event.metadata.target,
+      merge(event.databaseEntity, event.entity),
+      event.databaseEntity,
+      event.manager,
+    );
   }
 
   afterSoftRemove(event: SoftRemoveEvent<any>): Promise<void> {
-    return this.emit('softRemove', event.metadata.target, merge(event.databaseEntity, event.entity), event.databaseEntity, event.manager);
+    return this.emit(
+      'softRemove',
+      event.metadata.target,
+      merge(event.databaseEntity, event.entity),
+      event.databaseEntity,
+      event.manager,
+    );
   }
 
-  private async emit(change: EntityChange, target: Function | string, entity: any, previous: any, manager: EntityManager): Promise<void> {
+  private async emit(
+    change: EntityChange,
+    target: Function | string,
+    entity: any,
+    previous: any,
+    manager: EntityManager,
+  ): Promise<void> {
     if (typeof target !== 'function' || !entity) return;
     for (const decl of declaredWebhooks(target, change)) {
       if (decl.when && !decl.when(entity, previous)) continue;

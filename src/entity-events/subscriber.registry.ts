@@ -29,7 +29,9 @@ export class SubscriberRegistry implements OnModuleInit, OnApplicationShutdown {
       if (subscribers.includes(instance)) continue;
       const copy = subscribers.findIndex((s) => s.constructor === metatype);
       if (copy >= 0) {
-        this.logger.warn(`${metatype.name} was also listed in the DataSource's "subscribers"; the injected instance replaces it.`);
+        this.logger.warn(
+          `${metatype.name} was also listed in the DataSource's "subscribers"; the injected instance replaces it.`,
+        );
         subscribers.splice(copy, 1);
       }
       subscribers.push(instance);

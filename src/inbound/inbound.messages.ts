@@ -28,7 +28,8 @@ export const inboundMessages = {
     'parser kept as raw bytes: send JSON or form data, or register a parser for it (app.useBodyParser) ' +
     'with { rawBody: true }.',
   unknownSource: (source: string) => `No webhook source is configured as ${shown(source)}.`,
-  payloadTooLarge: (bytes: number, limit: number) => `The body is ${bytes} bytes; the limit is ${limit} (inbound.bodyLimit).`,
+  payloadTooLarge: (bytes: number, limit: number) =>
+    `The body is ${bytes} bytes; the limit is ${limit} (inbound.bodyLimit).`,
   adapterBodyLimit: (limit: number) => `The body is over the HTTP adapter's own limit of ${limit} bytes.`,
   rejected: (source: string, code: string, status: number, ip: string | undefined) =>
     `Rejected webhook for source ${shown(source)}${ip ? ` from ${shown(ip, 64)}` : ''}: ${code} (${status}).`,
@@ -54,7 +55,8 @@ export const inboundMessages = {
   unfinishedRun: () => 'The process ended while the handlers ran; released at the next boot.',
   ignored: (source: string, type: string, id: string) =>
     `Ignored webhook ${source}/${shown(type)} (${shown(id)}): no handler matches.`,
-  replyNotSent: (handler: string, why: string) => `Handler ${handler} returned a webhookReply that is not sent: ${why}.`,
+  replyNotSent: (handler: string, why: string) =>
+    `Handler ${handler} returned a webhookReply that is not sent: ${why}.`,
   handshake: (source: string, type: string) =>
     `Answered the ${shown(type)} handshake of source "${source}": not an event, so not stored.`,
   handlerThrew: (handler: string, source: string, type: string, id: string) =>

@@ -1,5 +1,11 @@
 import { InjectQueue } from '@nestjs/bull';
-import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type BeforeApplicationShutdown,
+  type OnApplicationBootstrap,
+} from '@nestjs/common';
 import type { Job, Queue } from 'bull';
 import type { WebhookInboxEntry } from '../database/entities/webhook-inbox.entity.js';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
@@ -116,7 +122,10 @@ export class InboundProcessor implements OnApplicationBootstrap, BeforeApplicati
   async enqueue(inboxId: string): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`Redis did not accept the job within ${ENQUEUE_TIMEOUT_MS} ms`)), ENQUEUE_TIMEOUT_MS);
+      timer = setTimeout(
+        () => reject(new Error(`Redis did not accept the job within ${ENQUEUE_TIMEOUT_MS} ms`)),
+        ENQUEUE_TIMEOUT_MS,
+      );
     });
     const add = this.queue.add(INBOUND_JOB, { inboxId } satisfies InboundJobData, {
       jobId: inboxId,
@@ -160,7 +169,10 @@ export class InboundProcessor implements OnApplicationBootstrap, BeforeApplicati
     const payload = source.parse(Buffer.from(row.rawBody, 'utf8'), headers);
     const handlers = this.dispatcher.handlersFor(source.name, type);
     try {
-      await this.dispatcher.dispatch({ id, type, source: source.name, headers, receivedAt: row.receivedAt, payload }, handlers);
+      await this.dispatcher.dispatch(
+        { id, type, source: source.name, headers, receivedAt: row.receivedAt, payload },
+        handlers,
+      );
     } catch (error) {
       await this.inbox.markFailed(row.id, attempts, error, failedStatus);
       return { status: failedStatus, attempts, error, retryable: true };

@@ -53,7 +53,13 @@ export class InboundSource {
 
   /** Checks the signature of the exact bytes received. */
   verify(rawBody: Buffer, headers: WebhookHeaders, now = Math.floor(Date.now() / 1000)): VerifyResult {
-    return this.verifier.verify({ rawBody, headers, secrets: this.options.secrets, tolerance: this.options.tolerance, now });
+    return this.verifier.verify({
+      rawBody,
+      headers,
+      secrets: this.options.secrets,
+      tolerance: this.options.tolerance,
+      now,
+    });
   }
 
   /** The payload of a verified body; throws a 400 problem when it is not what the scheme reads. */
@@ -77,10 +83,16 @@ export class InboundSource {
     const { payload, text } = this.parsed(rawBody, headers);
     const type = this.readType(payload, headers);
     if (typeof type !== 'string' || type === '') {
-      throw new WebhookProblem('invalid_event_type', inboundMessages.invalidEventType(`no event type was found in it (scheme ${this.verifier.name})`));
+      throw new WebhookProblem(
+        'invalid_event_type',
+        inboundMessages.invalidEventType(`no event type was found in it (scheme ${this.verifier.name})`),
+      );
     }
     if (type.length > MAX_LENGTH) {
-      throw new WebhookProblem('invalid_event_type', inboundMessages.invalidEventType(`its event type is longer than ${MAX_LENGTH}`));
+      throw new WebhookProblem(
+        'invalid_event_type',
+        inboundMessages.invalidEventType(`its event type is longer than ${MAX_LENGTH}`),
+      );
     }
     // Handlers are chosen by the type, so it must be stored as it is, on either database.
     if (UNSTORABLE.test(type)) {

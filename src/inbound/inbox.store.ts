@@ -109,8 +109,17 @@ export class InboxStore implements BeforeApplicationShutdown {
     const id = newId('in', now);
     const inserted = await this.rows(
       `${CLAIM_INSERT} RETURNING id`,
-      [id, entry.source, entry.eventId, entry.type, storedBody(entry.rawBody), JSON.stringify(entry.headers), entry.status, now,
-        now],
+      [
+        id,
+        entry.source,
+        entry.eventId,
+        entry.type,
+        storedBody(entry.rawBody),
+        JSON.stringify(entry.headers),
+        entry.status,
+        now,
+        now,
+      ],
       { sql: CLAIM_INSERT, rows: [{ id }] },
     );
     if (inserted.length > 0) return { id, attempts: 0 };
@@ -158,8 +167,16 @@ export class InboxStore implements BeforeApplicationShutdown {
     await this.exec(
       `INSERT INTO webhook_inbox (id, source, event_id, type, raw_body, headers, status, attempts, last_error, received_at, updated_at)
        VALUES (?, ?, ?, '', ?, ?, 'failed', 0, ?, ?, ?) ON CONFLICT (source, event_id) DO NOTHING`,
-      [newId('in', now), entry.source, entry.eventId, storedBody(entry.rawBody), JSON.stringify(entry.headers), errorText(reason),
-        now, now],
+      [
+        newId('in', now),
+        entry.source,
+        entry.eventId,
+        storedBody(entry.rawBody),
+        JSON.stringify(entry.headers),
+        errorText(reason),
+        now,
+        now,
+      ],
     );
   }
 
@@ -281,11 +298,13 @@ export class InboxStore implements BeforeApplicationShutdown {
     while (this.pending.length > 0) {
       const group = this.pending.splice(0, MAX_GROUP);
       try {
-        const results = this.runDirect(group) ?? (await this.tx.run(async (m) => {
-          const out: unknown[] = [];
-          for (const statement of group) out.push(await m.query(withReturnedRows(statement.sql), statement.params));
-          return out;
-        }));
+        const results =
+          this.runDirect(group) ??
+          (await this.tx.run(async (m) => {
+            const out: unknown[] = [];
+            for (const statement of group) out.push(await m.query(withReturnedRows(statement.sql), statement.params));
+            return out;
+          }));
         group.forEach((statement, i) => statement.resolve(returnedRows<Row>(results[i])));
       } catch (err) {
         const error = this.storageError(err);
@@ -307,7 +326,8 @@ export class InboxStore implements BeforeApplicationShutdown {
     preparedOn(db, 'BEGIN').run();
     try {
       const out = group.map(({ sql, params, direct }) => {
-        if (direct) return (preparedOn(db, direct.sql).run(...params) as { changes: number }).changes > 0 ? direct.rows : [];
+        if (direct)
+          return (preparedOn(db, direct.sql).run(...params) as { changes: number }).changes > 0 ? direct.rows : [];
         const statement = preparedOn(db, sql);
         return statement.reader ? statement.all(...params) : statement.run(...params);
       });

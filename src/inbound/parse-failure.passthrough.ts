@@ -49,7 +49,9 @@ export class ParseFailurePassthrough {
     const path = `/${this.routePath.replace(/^\/+|\/+$/g, '')}`;
     const prefix = this.config.getGlobalPrefix().replace(/^\/+|\/+$/g, '');
     if (!prefix) return [path];
-    const excluded = (this.config.getGlobalPrefixOptions().exclude ?? []).some((route) => route.pathRegex.test(`${path}/:source`));
+    const excluded = (this.config.getGlobalPrefixOptions().exclude ?? []).some((route) =>
+      route.pathRegex.test(`${path}/:source`),
+    );
     return excluded ? [`/${prefix}${path}`, path] : [`/${prefix}${path}`];
   }
 }
@@ -61,7 +63,12 @@ export class ParseFailurePassthrough {
  * no error is pending, so other calls pay nothing.
  */
 function expressPassthrough(route: RegExp) {
-  return function webhookParseFailure(err: { type?: string; limit?: number }, req: ParsedRequest, _res: unknown, next: Next): void {
+  return function webhookParseFailure(
+    err: { type?: string; limit?: number },
+    req: ParsedRequest,
+    _res: unknown,
+    next: Next,
+  ): void {
     const tooLarge = err?.type === 'entity.too.large';
     const refused = tooLarge || (err?.type === 'entity.parse.failed' && Buffer.isBuffer(req.rawBody));
     if (!refused || req.method !== 'POST' || !route.test(req.path)) return next(err);

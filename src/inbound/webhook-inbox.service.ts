@@ -131,7 +131,14 @@ export class WebhookInbox implements OnApplicationBootstrap, OnApplicationShutdo
     if (!opts.replayable) return findPage(repo, opts.status ? { ...where, status: opts.status } : where, opts);
     // Epoch milliseconds, as the column stores them (passed through its transformer unchanged).
     const stale = LessThan(Date.now() - CLAIM_LEASE_MS);
-    return findPage(repo, [{ ...where, status: 'failed' }, { ...where, status: 'received', updatedAt: stale }], opts);
+    return findPage(
+      repo,
+      [
+        { ...where, status: 'failed' },
+        { ...where, status: 'received', updatedAt: stale },
+      ],
+      opts,
+    );
   }
 
   /** The stored call with that inbox row id, or null. */
@@ -178,7 +185,12 @@ export class WebhookInbox implements OnApplicationBootstrap, OnApplicationShutdo
     }
     const run = await this.processor.run({ ...row, status: 'received', attempts: claim.attempts });
     if (!('error' in run)) return { id, status: run.status, attempts: run.attempts };
-    return { id, status: 'failed', attempts: run.attempts, error: run.error instanceof Error ? run.error.message : String(run.error) };
+    return {
+      id,
+      status: 'failed',
+      attempts: run.attempts,
+      error: run.error instanceof Error ? run.error.message : String(run.error),
+    };
   }
 }
 

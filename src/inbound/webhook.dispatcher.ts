@@ -46,7 +46,9 @@ export class WebhookDispatcher {
     let found = this.cache.get(key);
     if (!found) {
       found = this.handlers.filter((h) =>
-        h.rules.some((r) => (r.source === undefined || r.source === source) && r.types.some((f) => matchesEventFilter(f, type))),
+        h.rules.some(
+          (r) => (r.source === undefined || r.source === source) && r.types.some((f) => matchesEventFilter(f, type)),
+        ),
       );
       // Types come from verified senders, yet their number is theirs to choose: keep the cache bounded.
       if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
@@ -72,7 +74,10 @@ export class WebhookDispatcher {
         const result = await handler.invoke(data, ctx);
         if (isWebhookReply(result)) reply = this.firstReply(reply, result, handler.name);
       } catch (error) {
-        this.logger.error(inboundMessages.handlerThrew(handler.name, ctx.source, ctx.type, ctx.id), error instanceof Error ? error.stack : String(error));
+        this.logger.error(
+          inboundMessages.handlerThrew(handler.name, ctx.source, ctx.type, ctx.id),
+          error instanceof Error ? error.stack : String(error),
+        );
         failures.push({ handler: handler.name, error });
       }
     }
@@ -84,17 +89,22 @@ export class WebhookDispatcher {
   private firstReply(first: WebhookReply | undefined, reply: WebhookReply, handler: string): WebhookReply | undefined {
     if (this.options.inbound.mode === 'queue') {
       if (!this.unsentReplies.has(handler)) {
-        this.logger.warn(inboundMessages.replyNotSent(handler, 'in queue mode the call was answered 202 before it ran'));
+        this.logger.warn(
+          inboundMessages.replyNotSent(handler, 'in queue mode the call was answered 202 before it ran'),
+        );
       }
       this.unsentReplies.add(handler);
       return undefined;
     }
-    if (first) this.logger.warn(inboundMessages.replyNotSent(handler, 'an earlier handler of the call replied already'));
+    if (first)
+      this.logger.warn(inboundMessages.replyNotSent(handler, 'an earlier handler of the call replied already'));
     return first ?? reply;
   }
 }
 
 /** A handler's first argument: the payload's `data` when it has one (Standard Webhooks, Stripe, the seed), else the payload. */
 function dataOf(payload: unknown): unknown {
-  return payload !== null && typeof payload === 'object' && 'data' in payload ? (payload as { data: unknown }).data : payload;
+  return payload !== null && typeof payload === 'object' && 'data' in payload
+    ? (payload as { data: unknown }).data
+    : payload;
 }

@@ -47,7 +47,8 @@ export class WebhookExplorer implements OnModuleInit {
           throw new WebhooksConfigError(inboundMessages.unknownHandlerSource(name, rule.source, this.sources.names()));
         }
         const bad = rule.types.find((t) => !isValidEventFilter(t));
-        if (bad !== undefined || rule.types.length === 0) throw new WebhooksConfigError(inboundMessages.invalidHandlerFilter(name, bad));
+        if (bad !== undefined || rule.types.length === 0)
+          throw new WebhooksConfigError(inboundMessages.invalidHandlerFilter(name, bad));
       }
       this.dispatcher.register({ name, rules, invoke: (data, ctx) => prototype[method].call(instance, data, ctx) });
     }

@@ -56,7 +56,8 @@ export class WebhookGuard implements CanActivate {
     const headers = lowerCased(req.headers);
     const rawBody = this.rawBody(req, headers, name);
     const limit = this.options.inbound.bodyLimit;
-    if (rawBody.length > limit) return this.reject(req, name, 'payload_too_large', inboundMessages.payloadTooLarge(rawBody.length, limit));
+    if (rawBody.length > limit)
+      return this.reject(req, name, 'payload_too_large', inboundMessages.payloadTooLarge(rawBody.length, limit));
 
     const probed = source.probe?.(rawBody, headers);
     if (probed) {
@@ -81,8 +82,12 @@ export class WebhookGuard implements CanActivate {
     // An app that gave the route a raw parser of its own (express.raw()) has the bytes as the body.
     if (Buffer.isBuffer(req.body)) return req.body;
     const adapterLimit = req[ADAPTER_BODY_LIMIT];
-    if (adapterLimit !== undefined) return this.reject(req, name, 'payload_too_large', inboundMessages.adapterBodyLimit(adapterLimit));
-    if (headers['content-length'] === '0' || (headers['content-length'] === undefined && !headers['transfer-encoding'])) {
+    if (adapterLimit !== undefined)
+      return this.reject(req, name, 'payload_too_large', inboundMessages.adapterBodyLimit(adapterLimit));
+    if (
+      headers['content-length'] === '0' ||
+      (headers['content-length'] === undefined && !headers['transfer-encoding'])
+    ) {
       return Buffer.alloc(0);
     }
     if (parsedWithoutBytes(req.body, headers['content-type'])) {
@@ -90,7 +95,12 @@ export class WebhookGuard implements CanActivate {
       this.logger.error(detail);
       throw new WebhookProblem('raw_body_missing', detail);
     }
-    return this.reject(req, name, 'unsupported_media_type', inboundMessages.unsupportedMediaType(name, headers['content-type']));
+    return this.reject(
+      req,
+      name,
+      'unsupported_media_type',
+      inboundMessages.unsupportedMediaType(name, headers['content-type']),
+    );
   }
 
   private reject(req: WebhookRequest, source: string, code: WebhookProblemCode, detail: string): never {

@@ -1,4 +1,17 @@
-import { Controller, HttpStatus, Inject, Logger, Post, Req, Res, SetMetadata, UseFilters, UseGuards, VERSION_NEUTRAL, type Type } from '@nestjs/common';
+import {
+  Controller,
+  HttpStatus,
+  Inject,
+  Logger,
+  Post,
+  Req,
+  Res,
+  SetMetadata,
+  UseFilters,
+  UseGuards,
+  VERSION_NEUTRAL,
+  type Type,
+} from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
 import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
@@ -116,9 +129,19 @@ export function createWebhooksController(path: string): Type<unknown> {
     }
 
     /** An unreadable verified body is still kept (as `failed`) before its 400. */
-    private async unreadable(source: InboundSource, rawBody: Buffer, headers: WebhookHeaders, err: unknown): Promise<never> {
+    private async unreadable(
+      source: InboundSource,
+      rawBody: Buffer,
+      headers: WebhookHeaders,
+      err: unknown,
+    ): Promise<never> {
       if (!(err instanceof WebhookProblem)) throw err;
-      const entry = { source: source.name, eventId: hashId(rawBody), rawBody: rawBody.toString('utf8'), headers: source.keptHeaders(headers) };
+      const entry = {
+        source: source.name,
+        eventId: hashId(rawBody),
+        rawBody: rawBody.toString('utf8'),
+        headers: source.keptHeaders(headers),
+      };
       await this.inbox.recordUnreadable(entry, `${err.code}: ${err.body.detail}`).catch(() => undefined);
       throw err;
     }
@@ -130,7 +153,9 @@ export function createWebhooksController(path: string): Type<unknown> {
         // The database refused the values themselves: retrying the same call cannot help, so no 503.
         if (err instanceof InboxDataError) throw new WebhookProblem('unstorable_event', inboundMessages.unstorable());
         if (!(err instanceof InboxUnavailableError)) throw err;
-        throw new WebhookProblem('inbox_unavailable', inboundMessages.inboxUnavailable(), { 'Retry-After': RETRY_AFTER_SECONDS });
+        throw new WebhookProblem('inbox_unavailable', inboundMessages.inboxUnavailable(), {
+          'Retry-After': RETRY_AFTER_SECONDS,
+        });
       }
     }
 
@@ -140,7 +165,9 @@ export function createWebhooksController(path: string): Type<unknown> {
       } catch (err) {
         this.logger.error(`${inboundMessages.queueUnavailable()} ${err instanceof Error ? err.message : String(err)}`);
         await this.inbox.markFailed(claim.id, claim.attempts, err).catch(() => undefined);
-        throw new WebhookProblem('inbox_unavailable', inboundMessages.queueUnavailable(), { 'Retry-After': RETRY_AFTER_SECONDS });
+        throw new WebhookProblem('inbox_unavailable', inboundMessages.queueUnavailable(), {
+          'Retry-After': RETRY_AFTER_SECONDS,
+        });
       }
     }
   }

@@ -1,6 +1,13 @@
 import { InjectQueue } from '@nestjs/bull';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type BeforeApplicationShutdown, Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
+import {
+  type BeforeApplicationShutdown,
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnModuleDestroy,
+} from '@nestjs/common';
 import type { Job, Queue } from 'bull';
 import type { EntityManager } from 'typeorm';
 import { WebhookDelivery } from '../database/entities/webhook-delivery.entity.js';
@@ -67,7 +74,9 @@ export class DeliveryProcessor implements OnApplicationBootstrap, OnModuleDestro
     // process() settles only when the queue closes; a rejection then (closing mid-start) is not news.
     this.queue
       .process(DELIVERY_JOB, this.options.outbound.concurrency, (job: Job<DeliveryJobData>) => this.process(job))
-      .catch((err: unknown) => this.logger.debug(`Delivery worker stopped: ${(err as Error | undefined)?.message ?? err}`));
+      .catch((err: unknown) =>
+        this.logger.debug(`Delivery worker stopped: ${(err as Error | undefined)?.message ?? err}`),
+      );
     this.logger.log(`Delivering with concurrency ${this.options.outbound.concurrency}.`);
   }
 
@@ -81,7 +90,9 @@ export class DeliveryProcessor implements OnApplicationBootstrap, OnModuleDestro
     this.working = false;
     // Every module's onModuleDestroy runs before any beforeApplicationShutdown: stop taking jobs
     // here, so an app that itself waits at shutdown (a Terminus grace period) takes none meanwhile.
-    this.stopping = this.queue.pause(true, true).catch((err: Error) => this.logger.debug(`Local pause failed: ${err.message}`));
+    this.stopping = this.queue
+      .pause(true, true)
+      .catch((err: Error) => this.logger.debug(`Local pause failed: ${err.message}`));
     await this.stopping;
   }
 
@@ -108,7 +119,13 @@ export class DeliveryProcessor implements OnApplicationBootstrap, OnModuleDestro
     if (!delivery || TERMINAL.includes(delivery.status)) return 'skipped';
     const { endpoint } = delivery;
     if (!endpoint.enabled) {
-      await this.tx.write((m) => this.updateDelivery(m, deliveryId, { status: 'discarded', nextAttemptAt: null, lastError: `endpoint disabled: ${endpoint.disabledReason}` }));
+      await this.tx.write((m) =>
+        this.updateDelivery(m, deliveryId, {
+          status: 'discarded',
+          nextAttemptAt: null,
+          lastError: `endpoint disabled: ${endpoint.disabledReason}`,
+        }),
+      );
       return 'discarded';
     }
 
@@ -191,7 +208,11 @@ export class DeliveryProcessor implements OnApplicationBootstrap, OnModuleDestro
   private headers({ endpoint, messageId, body }: LoadedDelivery): Record<string, string> {
     const timestamp = Math.floor(Date.now() / 1000);
     const secrets = [endpoint.secret];
-    if (endpoint.previousSecret && endpoint.previousSecretExpiresAt && endpoint.previousSecretExpiresAt.getTime() > Date.now()) {
+    if (
+      endpoint.previousSecret &&
+      endpoint.previousSecretExpiresAt &&
+      endpoint.previousSecretExpiresAt.getTime() > Date.now()
+    ) {
       secrets.push(endpoint.previousSecret);
     }
     return {
@@ -252,15 +273,21 @@ export class DeliveryProcessor implements OnApplicationBootstrap, OnModuleDestro
   ): void {
     const ids = { deliveryId: delivery.id, messageId: delivery.messageId, endpointId: delivery.endpointId, attempt };
     const error = result.errorMessage ?? '';
-    if (outcome.kind === 'succeeded') this.events.emit('delivery.succeeded', { ...ids, statusCode: result.statusCode! });
-    else if (outcome.kind === 'retry') this.events.emit('delivery.failed', { ...ids, error, nextAttemptAt: nextAttemptAt! });
+    if (outcome.kind === 'succeeded')
+      this.events.emit('delivery.succeeded', { ...ids, statusCode: result.statusCode! });
+    else if (outcome.kind === 'retry')
+      this.events.emit('delivery.failed', { ...ids, error, nextAttemptAt: nextAttemptAt! });
     else {
       this.logger.warn(`Delivery ${delivery.id} to ${delivery.endpointId} ended after attempt ${attempt}: ${error}`);
       this.events.emit('delivery.exhausted', { ...ids, error });
     }
     if (disableReason) {
       this.logger.warn(`Endpoint ${delivery.endpointId} disabled: ${disableReason}`);
-      this.events.emit('endpoint.disabled', { endpointId: delivery.endpointId, customerId: delivery.endpoint.customerId, reason: disableReason });
+      this.events.emit('endpoint.disabled', {
+        endpointId: delivery.endpointId,
+        customerId: delivery.endpoint.customerId,
+        reason: disableReason,
+      });
     }
   }
 }

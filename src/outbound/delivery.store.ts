@@ -69,7 +69,8 @@ const LOAD_SQL = `SELECT d.id, d.message_id, d.endpoint_id, d.status, d.attempts
   JOIN webhook_endpoints e ON e.id = d.endpoint_id
   JOIN webhook_messages m ON m.id = d.message_id
   WHERE d.id IN `;
-const ATTEMPT_COLUMNS = 'id, delivery_id, number, status_code, duration_ms, response_body, error_class, error_message, "trigger", created_at';
+const ATTEMPT_COLUMNS =
+  'id, delivery_id, number, status_code, duration_ms, response_body, error_class, error_message, "trigger", created_at';
 /**
  * A success ends its endpoint's failure streak, read from the row as it is now (the attempt's own
  * read of the endpoint may be stale). An endpoint with no streak is not written.
@@ -77,7 +78,8 @@ const ATTEMPT_COLUMNS = 'id, delivery_id, number, status_code, duration_ms, resp
 const RESET_STREAK = `UPDATE webhook_endpoints SET failing_since = NULL, consecutive_failures = 0
   WHERE (failing_since IS NOT NULL OR consecutive_failures <> 0) AND id IN`;
 // SQLite's multi-row record (PostgreSQL uses PG_RECORD); CAST keeps the columns' types exact.
-const UPDATE_ROW = '(CAST(? AS varchar), CAST(? AS varchar), CAST(? AS integer), CAST(? AS bigint), CAST(? AS integer), CAST(? AS varchar), CAST(? AS bigint))';
+const UPDATE_ROW =
+  '(CAST(? AS varchar), CAST(? AS varchar), CAST(? AS integer), CAST(? AS bigint), CAST(? AS integer), CAST(? AS varchar), CAST(? AS bigint))';
 const UPDATE_SQL = `UPDATE webhook_deliveries SET status = v.status, attempts = v.attempts, next_attempt_at = v.next_attempt_at,
   last_status_code = v.last_status_code, last_error = v.last_error, updated_at = v.updated_at
   FROM v WHERE webhook_deliveries.id = v.id`;
@@ -154,7 +156,13 @@ export class DeliveryStore {
       if (records.length === 1 || !isDataError(err)) return records.map(() => err as Error);
       // One bad row (its delivery deleted meanwhile) must not fail its neighbours' jobs.
       const alone: (string | null | Error)[] = [];
-      for (const r of records) alone.push(await this.write([r]).then(([reason]) => reason, (e: Error) => e));
+      for (const r of records)
+        alone.push(
+          await this.write([r]).then(
+            ([reason]) => reason,
+            (e: Error) => e,
+          ),
+        );
       return alone;
     }
   }
@@ -172,13 +180,34 @@ export class DeliveryStore {
       });
     }
     const attempts = records.flatMap((r) => [
-      r.id, r.deliveryId, r.number, r.statusCode, r.durationMs, r.responseBody, r.errorClass, r.errorMessage, r.trigger, r.at.getTime(),
+      r.id,
+      r.deliveryId,
+      r.number,
+      r.statusCode,
+      r.durationMs,
+      r.responseBody,
+      r.errorClass,
+      r.errorMessage,
+      r.trigger,
+      r.at.getTime(),
     ]);
-    const updates = records.flatMap((r) => [r.deliveryId, r.status, r.number, r.nextAttemptAt?.getTime() ?? null, r.statusCode, r.errorMessage, r.at.getTime()]);
+    const updates = records.flatMap((r) => [
+      r.deliveryId,
+      r.status,
+      r.number,
+      r.nextAttemptAt?.getTime() ?? null,
+      r.statusCode,
+      r.errorMessage,
+      r.at.getTime(),
+    ]);
     const succeeded = records.filter((r) => r.status === 'succeeded').map((r) => r.deliveryId);
     return this.tx.run(async (m) => {
       const values = rows(records.length, `(${placeholders(10)})`);
-      await runSql(m, `INSERT INTO webhook_attempts (${ATTEMPT_COLUMNS}) VALUES ${values} ON CONFLICT (id) DO NOTHING`, attempts);
+      await runSql(
+        m,
+        `INSERT INTO webhook_attempts (${ATTEMPT_COLUMNS}) VALUES ${values} ON CONFLICT (id) DO NOTHING`,
+        attempts,
+      );
       await runSql(m, `WITH ${UPDATE_WITH}${rows(records.length, UPDATE_ROW)}) ${UPDATE_SQL}`, updates);
       if (succeeded.length) {
         const endpoints = `SELECT endpoint_id FROM webhook_deliveries WHERE id IN (${placeholders(succeeded.length)})`;
@@ -226,8 +255,20 @@ export function isDataError(err: unknown): boolean {
 function recordColumns(records: AttemptRecord[]): unknown[][] {
   const columns: unknown[][] = Array.from({ length: 12 }, () => []);
   for (const r of records) {
-    const row = [r.id, r.deliveryId, r.number, r.statusCode, r.durationMs, r.responseBody, r.errorClass, r.errorMessage, r.trigger,
-      r.at.getTime(), r.status, r.nextAttemptAt?.getTime() ?? null];
+    const row = [
+      r.id,
+      r.deliveryId,
+      r.number,
+      r.statusCode,
+      r.durationMs,
+      r.responseBody,
+      r.errorClass,
+      r.errorMessage,
+      r.trigger,
+      r.at.getTime(),
+      r.status,
+      r.nextAttemptAt?.getTime() ?? null,
+    ];
     row.forEach((v, i) => columns[i].push(v));
   }
   return columns;

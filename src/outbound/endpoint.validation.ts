@@ -8,7 +8,11 @@ const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 /** Checks an endpoint URL: absolute http(s) (https only when required), no fragment. */
 export function validateUrl(url: unknown, httpsOnly: boolean): string {
-  if (typeof url !== 'string' || url.length > 2048) throw new WebhookValidationError('url', messages.invalidUrl(url, 'a URL string of at most 2048 characters is required'));
+  if (typeof url !== 'string' || url.length > 2048)
+    throw new WebhookValidationError(
+      'url',
+      messages.invalidUrl(url, 'a URL string of at most 2048 characters is required'),
+    );
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -28,14 +32,16 @@ export function validateUrl(url: unknown, httpsOnly: boolean): string {
 export function validateFilters(filters: unknown): string[] | null {
   if (filters === undefined || filters === null) return null;
   if (!Array.isArray(filters)) throw new WebhookValidationError('eventTypes', messages.invalidFilter(filters));
-  for (const f of filters) if (!isValidEventFilter(f)) throw new WebhookValidationError('eventTypes', messages.invalidFilter(f));
+  for (const f of filters)
+    if (!isValidEventFilter(f)) throw new WebhookValidationError('eventTypes', messages.invalidFilter(f));
   return filters.length === 0 ? null : [...new Set(filters as string[])];
 }
 
 /** Checks custom headers: valid names and values, none that the module sets itself. */
 export function validateHeaders(headers: unknown): Record<string, string> | null {
   if (headers === undefined || headers === null) return null;
-  if (typeof headers !== 'object' || Array.isArray(headers)) throw new WebhookValidationError('headers', messages.invalidHeader(String(headers)));
+  if (typeof headers !== 'object' || Array.isArray(headers))
+    throw new WebhookValidationError('headers', messages.invalidHeader(String(headers)));
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
     const lower = name.toLowerCase();
@@ -52,7 +58,8 @@ export function validateHeaders(headers: unknown): Record<string, string> | null
 
 /** Checks a `whsec_` secret: base64 of 24 to 64 bytes. */
 export function validateSecret(secret: unknown): string {
-  if (typeof secret !== 'string' || !secret.startsWith('whsec_')) throw new WebhookValidationError('secret', messages.invalidSecret());
+  if (typeof secret !== 'string' || !secret.startsWith('whsec_'))
+    throw new WebhookValidationError('secret', messages.invalidSecret());
   const body = secret.slice(6);
   const bytes = /^[A-Za-z0-9+/]+={0,2}$/.test(body) ? Buffer.from(body, 'base64').length : 0;
   if (bytes < 24 || bytes > 64) throw new WebhookValidationError('secret', messages.invalidSecret());
@@ -63,7 +70,10 @@ export function validateSecret(secret: unknown): string {
 export function validateKey(field: 'customerId' | 'idempotencyKey', value: unknown): string | null {
   if (value === undefined || value === null) return null;
   if (typeof value !== 'string' || value === '' || value.length > 255) {
-    throw new WebhookValidationError(field, field === 'customerId' ? messages.invalidCustomerId(value) : messages.invalidIdempotencyKey(value));
+    throw new WebhookValidationError(
+      field,
+      field === 'customerId' ? messages.invalidCustomerId(value) : messages.invalidIdempotencyKey(value),
+    );
   }
   return value;
 }

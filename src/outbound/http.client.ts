@@ -79,7 +79,14 @@ export class WebhookHttpClient implements OnApplicationShutdown {
   private blocked(url: string, reason: string, started: number): HttpAttemptResult {
     this.logger.warn(`POST to ${hostOf(url)} refused by the outbound network policy: ${reason}`);
     const durationMs = Math.round(performance.now() - started);
-    return { statusCode: null, headers: {}, body: null, durationMs, errorClass: 'blocked', errorMessage: storableText(reason).slice(0, 500) };
+    return {
+      statusCode: null,
+      headers: {},
+      body: null,
+      durationMs,
+      errorClass: 'blocked',
+      errorMessage: storableText(reason).slice(0, 500),
+    };
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -107,7 +114,12 @@ function classify(err: unknown): AttemptErrorClass {
   const e = err as { name?: string; code?: string; cause?: { code?: string } };
   const code = e.code ?? e.cause?.code ?? '';
   if (code === BLOCKED_ERROR_CODE) return 'blocked';
-  if (e.name === 'TimeoutError' || err instanceof errors.HeadersTimeoutError || err instanceof errors.BodyTimeoutError || err instanceof errors.ConnectTimeoutError) {
+  if (
+    e.name === 'TimeoutError' ||
+    err instanceof errors.HeadersTimeoutError ||
+    err instanceof errors.BodyTimeoutError ||
+    err instanceof errors.ConnectTimeoutError
+  ) {
     return 'timeout';
   }
   if (code === 'ECONNREFUSED') return 'refused';

@@ -172,7 +172,9 @@ export class MessageStore {
   async prune(olderThan: Date, signal?: AbortSignal): Promise<number> {
     const before = pruneCutoff(olderThan);
     const sql = this.tx.isSqlite ? withReturnedRows(PRUNE_MESSAGES) : forDriver(PRUNE_MESSAGES, false);
-    const batch = async () => returnedRows(await this.tx.write((m) => m.query(sql, [idTimePrefix('msg', before), before, LOG_PRUNE_BATCH]))).length;
+    const batch = async () =>
+      returnedRows(await this.tx.write((m) => m.query(sql, [idTimePrefix('msg', before), before, LOG_PRUNE_BATCH])))
+        .length;
     return deleteInBatches(LOG_PRUNE_BATCH, batch, signal);
   }
 
@@ -180,10 +182,19 @@ export class MessageStore {
   async write(m: EntityManager, msg: NewMessage): Promise<SendResult> {
     const { scope } = msg;
     const messageId = newId('msg', msg.now.getTime());
-    const row = { id: messageId, type: msg.type, customerId: msg.customerId, idempotencyKey: msg.idempotencyKey, idempotencyScope: scope, body: msg.body, createdAt: msg.now };
-    const endpointsSql = msg.customerId === null
-      ? 'SELECT id, event_types FROM webhook_endpoints WHERE customer_id IS NULL AND enabled = TRUE'
-      : 'SELECT id, event_types FROM webhook_endpoints WHERE customer_id = ? AND enabled = TRUE';
+    const row = {
+      id: messageId,
+      type: msg.type,
+      customerId: msg.customerId,
+      idempotencyKey: msg.idempotencyKey,
+      idempotencyScope: scope,
+      body: msg.body,
+      createdAt: msg.now,
+    };
+    const endpointsSql =
+      msg.customerId === null
+        ? 'SELECT id, event_types FROM webhook_endpoints WHERE customer_id IS NULL AND enabled = TRUE'
+        : 'SELECT id, event_types FROM webhook_endpoints WHERE customer_id = ? AND enabled = TRUE';
     const endpointsParams = msg.customerId === null ? [] : [msg.customerId];
     let endpoints: { id: string; event_types: string | null }[];
     if (scope !== null) {
@@ -191,7 +202,11 @@ export class MessageStore {
       await m.createQueryBuilder().insert().into(WebhookMessage).values(row).orIgnore().execute();
       const first = await m.findOne(WebhookMessage, { select: { id: true }, where: { idempotencyScope: scope } });
       if (first && first.id !== messageId) {
-        const deliveries = await m.find(WebhookDelivery, { select: { id: true }, where: { messageId: first.id }, order: { id: 'ASC' } });
+        const deliveries = await m.find(WebhookDelivery, {
+          select: { id: true },
+          where: { messageId: first.id },
+          order: { id: 'ASC' },
+        });
         return { messageId: first.id, deliveryIds: deliveries.map((d) => d.id), created: false };
       }
       endpoints = await runSql(m, endpointsSql, endpointsParams);
@@ -199,11 +214,15 @@ export class MessageStore {
       // Parametrised SQL, not m.insert: no read-back of defaulted columns, and a statement text
       // that SQLite prepares once (TypeORM writes numbers into the text).
       if (!this.tx.isSqlite) return this.writePostgres(m, row);
-      await runSql(
-        m,
-        SQLITE_INSERT_MESSAGE,
-        [row.id, row.type, row.customerId, row.idempotencyKey, row.idempotencyScope, row.body, msg.now.getTime()],
-      );
+      await runSql(m, SQLITE_INSERT_MESSAGE, [
+        row.id,
+        row.type,
+        row.customerId,
+        row.idempotencyKey,
+        row.idempotencyScope,
+        row.body,
+        msg.now.getTime(),
+      ]);
       endpoints = await runSql(m, endpointsSql, endpointsParams);
     }
     const t = msg.now.getTime();
@@ -239,8 +258,14 @@ export class MessageStore {
     const runner = m.queryRunner ?? this.dataSource.createQueryRunner();
     try {
       const created = await pgNamed<{ id: string }>(runner, pgSend(row.customerId !== null), [
-        row.id, row.type, row.customerId, row.body, t,
-        filtersMatching(row.type), made, idTimePrefix('dlv', t),
+        row.id,
+        row.type,
+        row.customerId,
+        row.body,
+        t,
+        filtersMatching(row.type),
+        made,
+        idTimePrefix('dlv', t),
       ]);
       return { messageId: row.id, deliveryIds: created.map((r) => r.id), created: true };
     } finally {

@@ -22,28 +22,53 @@ const systemResolver: ResolveAll = (hostname) => dns.lookup(hostname, { all: tru
 // named so the log says why, and only an allow-list entry for the single address opens them.
 const METADATA = new Set(
   [
-    '169.254.169.254', '169.254.170.2', '169.254.170.23', 'fd00:ec2::254', 'fd00:ec2::23', // AWS, GCP, Azure, ECS, EKS
-    '100.100.100.200', '192.0.0.192', '168.63.129.16', // Alibaba, Oracle, Azure WireServer
+    '169.254.169.254',
+    '169.254.170.2',
+    '169.254.170.23',
+    'fd00:ec2::254',
+    'fd00:ec2::23', // AWS, GCP, Azure, ECS, EKS
+    '100.100.100.200',
+    '192.0.0.192',
+    '168.63.129.16', // Alibaba, Oracle, Azure WireServer
   ].map((ip) => ipaddr.parse(ip).toString()),
 );
 
 // Not globally reachable (IANA special-purpose registries), or not a place a webhook belongs.
 const IPV4_REFUSED = table([
-  ['0.0.0.0/8', 'unspecified'], ['10.0.0.0/8', 'private'], ['100.64.0.0/10', 'CGNAT'],
-  ['127.0.0.0/8', 'loopback'], ['169.254.0.0/16', 'link-local'], ['172.16.0.0/12', 'private'],
-  ['192.0.0.0/24', 'IETF protocol assignments'], ['192.0.2.0/24', 'documentation'],
-  ['192.88.99.0/24', '6to4 relay anycast'], ['192.168.0.0/16', 'private'], ['198.18.0.0/15', 'benchmarking'],
-  ['198.51.100.0/24', 'documentation'], ['203.0.113.0/24', 'documentation'], ['224.0.0.0/4', 'multicast'],
-  ['255.255.255.255/32', 'broadcast'], ['240.0.0.0/4', 'reserved'],
+  ['0.0.0.0/8', 'unspecified'],
+  ['10.0.0.0/8', 'private'],
+  ['100.64.0.0/10', 'CGNAT'],
+  ['127.0.0.0/8', 'loopback'],
+  ['169.254.0.0/16', 'link-local'],
+  ['172.16.0.0/12', 'private'],
+  ['192.0.0.0/24', 'IETF protocol assignments'],
+  ['192.0.2.0/24', 'documentation'],
+  ['192.88.99.0/24', '6to4 relay anycast'],
+  ['192.168.0.0/16', 'private'],
+  ['198.18.0.0/15', 'benchmarking'],
+  ['198.51.100.0/24', 'documentation'],
+  ['203.0.113.0/24', 'documentation'],
+  ['224.0.0.0/4', 'multicast'],
+  ['255.255.255.255/32', 'broadcast'],
+  ['240.0.0.0/4', 'reserved'],
 ]);
 // IPv6 forms that embed an IPv4 address are decoded first (see embeddedIPv4); the rest is
 // refused here, and anything outside global unicast 2000::/3 after that.
 const IPV6_REFUSED = table([
-  ['::/128', 'unspecified'], ['::1/128', 'loopback'], ['::/96', 'IPv4-compatible (deprecated)'],
-  ['64:ff9b:1::/48', 'local-use NAT64'], ['2001::/32', 'Teredo tunnel'], ['2001:2::/48', 'benchmarking'],
-  ['2001:db8::/32', 'documentation'], ['2001:10::/28', 'ORCHID'], ['2001:20::/28', 'ORCHIDv2'],
-  ['3fff::/20', 'documentation'], ['fc00::/7', 'unique-local'], ['fe80::/10', 'link-local'],
-  ['fec0::/10', 'site-local (deprecated)'], ['ff00::/8', 'multicast'],
+  ['::/128', 'unspecified'],
+  ['::1/128', 'loopback'],
+  ['::/96', 'IPv4-compatible (deprecated)'],
+  ['64:ff9b:1::/48', 'local-use NAT64'],
+  ['2001::/32', 'Teredo tunnel'],
+  ['2001:2::/48', 'benchmarking'],
+  ['2001:db8::/32', 'documentation'],
+  ['2001:10::/28', 'ORCHID'],
+  ['2001:20::/28', 'ORCHIDv2'],
+  ['3fff::/20', 'documentation'],
+  ['fc00::/7', 'unique-local'],
+  ['fe80::/10', 'link-local'],
+  ['fec0::/10', 'site-local (deprecated)'],
+  ['ff00::/8', 'multicast'],
 ]);
 const GLOBAL_UNICAST = ipaddr.parseCIDR('2000::/3');
 
@@ -56,7 +81,10 @@ export class NetworkPolicy {
   private readonly cidrs: [Address, number][] = [];
   private readonly hosts = new Set<string>();
 
-  constructor(private readonly options: Required<NetworkPolicyOptions>, private readonly resolve: ResolveAll = systemResolver) {
+  constructor(
+    private readonly options: Required<NetworkPolicyOptions>,
+    private readonly resolve: ResolveAll = systemResolver,
+  ) {
     for (const entry of options.allow) this.addAllowed(entry);
   }
 
@@ -76,7 +104,8 @@ export class NetworkPolicy {
       return 'the URL is not valid';
     }
     if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') return `${parsed.protocol} URLs are refused`;
-    if (this.options.httpsOnly && parsed.protocol !== 'https:') return 'http:// URLs are refused (outbound.network.httpsOnly)';
+    if (this.options.httpsOnly && parsed.protocol !== 'https:')
+      return 'http:// URLs are refused (outbound.network.httpsOnly)';
     // URL parsing has already turned 2130706433, 0x7f.1, 127.1 ... into dotted quads.
     const host = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
     return isIP(host) ? this.checkAddress(host) : null;
@@ -88,13 +117,16 @@ export class NetworkPolicy {
    * private answer is refused whole), unless the host name itself is allow-listed.
    */
   readonly lookup: LookupFunction = (hostname, options: LookupOptions, callback) => {
-    this.resolveChecked(hostname).then((all) => {
-      const family = options.family === 'IPv4' ? 4 : options.family === 'IPv6' ? 6 : options.family;
-      const wanted = family ? all.filter((a) => a.family === family) : all;
-      if (wanted.length === 0) return callback(errorWith('ENOTFOUND', `no address for ${hostname}`), '');
-      if (options.all) return callback(null, wanted);
-      callback(null, wanted[0].address, wanted[0].family);
-    }, (err: NodeJS.ErrnoException) => callback(err, ''));
+    this.resolveChecked(hostname).then(
+      (all) => {
+        const family = options.family === 'IPv4' ? 4 : options.family === 'IPv6' ? 6 : options.family;
+        const wanted = family ? all.filter((a) => a.family === family) : all;
+        if (wanted.length === 0) return callback(errorWith('ENOTFOUND', `no address for ${hostname}`), '');
+        if (options.all) return callback(null, wanted);
+        callback(null, wanted[0].address, wanted[0].family);
+      },
+      (err: NodeJS.ErrnoException) => callback(err, ''),
+    );
   };
 
   private async resolveChecked(hostname: string): Promise<LookupAddress[]> {
@@ -118,8 +150,11 @@ export class NetworkPolicy {
     // A metadata address needs its own /32 (/128) entry: opening 100.64.0.0/10 for a VPN must
     // not open 100.100.100.200 with it.
     const exact = candidates.some((a) => METADATA.has(a.toString()));
-    const allowed = this.cidrs.some(([net, bits]) =>
-      (!exact || bits === (net.kind() === 'ipv4' ? 32 : 128)) && candidates.some((a) => a.kind() === net.kind() && a.match(net, bits)));
+    const allowed = this.cidrs.some(
+      ([net, bits]) =>
+        (!exact || bits === (net.kind() === 'ipv4' ? 32 : 128)) &&
+        candidates.some((a) => a.kind() === net.kind() && a.match(net, bits)),
+    );
     return allowed ? null : why;
   }
 
@@ -133,7 +168,8 @@ export class NetworkPolicy {
     }
     const host = normaliseHost(entry);
     // A numeric last label makes URL parsing read the host as an IPv4 address, never a name.
-    if (bits !== undefined || !/^[a-z0-9_-]+(\.[a-z0-9_-]+)*$/.test(host) || /(^|\.)(0x[0-9a-f]*|\d+)$/.test(host)) invalidEntry(entry);
+    if (bits !== undefined || !/^[a-z0-9_-]+(\.[a-z0-9_-]+)*$/.test(host) || /(^|\.)(0x[0-9a-f]*|\d+)$/.test(host))
+      invalidEntry(entry);
     this.hosts.add(host);
   }
 }
@@ -158,7 +194,8 @@ function embeddedIPv4(addr: Address): { ip: ipaddr.IPv4; form: string } | null {
   const zeros = (n: number) => p.slice(0, n).every((x) => x === 0);
   if (zeros(5) && p[5] === 0xffff) return { ip: v4(p[6], p[7]), form: 'IPv4-mapped' };
   if (zeros(4) && p[4] === 0xffff && p[5] === 0) return { ip: v4(p[6], p[7]), form: 'IPv4-translated' };
-  if (p[0] === 0x64 && p[1] === 0xff9b && p.slice(2, 6).every((x) => x === 0)) return { ip: v4(p[6], p[7]), form: 'NAT64' };
+  if (p[0] === 0x64 && p[1] === 0xff9b && p.slice(2, 6).every((x) => x === 0))
+    return { ip: v4(p[6], p[7]), form: 'NAT64' };
   if (p[0] === 0x2002) return { ip: v4(p[1], p[2]), form: '6to4' };
   return null;
 }
@@ -182,6 +219,10 @@ function errorWith(code: string, message: string): NodeJS.ErrnoException {
 
 function invalidEntry(entry: string): never {
   throw new WebhooksConfigError(
-    messages.invalidOption('outbound.network.allow', 'a list of CIDRs (10.0.0.0/8, ::1/128), IP addresses or exact host names', entry),
+    messages.invalidOption(
+      'outbound.network.allow',
+      'a list of CIDRs (10.0.0.0/8, ::1/128), IP addresses or exact host names',
+      entry,
+    ),
   );
 }

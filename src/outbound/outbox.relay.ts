@@ -1,5 +1,11 @@
 import { InjectQueue } from '@nestjs/bull';
-import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type BeforeApplicationShutdown,
+  type OnApplicationBootstrap,
+} from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { JobOptions, Queue } from 'bull';
 import type { DataSource } from 'typeorm';
@@ -25,7 +31,8 @@ const ENQUEUE_TIMEOUT_MS = 2_000;
 const RELAY_BATCH = 500;
 const RECONCILE_BATCH = 1_000;
 /** The number of a delivery's last manual attempt: where its current schedule began. */
-const LAST_MANUAL = "(SELECT MAX(a.number) FROM webhook_attempts a WHERE a.delivery_id = d.id AND a.trigger = 'manual')";
+const LAST_MANUAL =
+  "(SELECT MAX(a.number) FROM webhook_attempts a WHERE a.delivery_id = d.id AND a.trigger = 'manual')";
 /** A pending row the reconciler re-adds, with what it needs to resume the schedule. */
 interface LostRow {
   id: string;
@@ -77,7 +84,9 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
     const bound = this.options.outbound.timeoutMs + SHUTDOWN_MARGIN_MS;
     const finished = this.commitHook.drain().then(() => Promise.allSettled([...this.running]));
     if ((await settleWithin(finished, bound)) === 'late') {
-      this.logger.warn(`Relay or enqueue work still running after ${bound} ms; stopping anyway (the relay of the next process picks up what it left).`);
+      this.logger.warn(
+        `Relay or enqueue work still running after ${bound} ms; stopping anyway (the relay of the next process picks up what it left).`,
+      );
     }
   }
 
@@ -113,8 +122,17 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
       while (this.marks.length) {
         const batch = this.marks.splice(0, RELAY_BATCH);
         await this.tx
-          .write((m) => runSql(m, `UPDATE webhook_deliveries SET enqueued_at = ? WHERE id IN (${placeholders(batch.length)})`, [Date.now(), ...batch]))
-          .catch((err) => this.logger.warn(`Marking ${batch.length} deliveries enqueued failed (${(err as Error).message}); the relay may add them again, a no-op.`));
+          .write((m) =>
+            runSql(m, `UPDATE webhook_deliveries SET enqueued_at = ? WHERE id IN (${placeholders(batch.length)})`, [
+              Date.now(),
+              ...batch,
+            ]),
+          )
+          .catch((err) =>
+            this.logger.warn(
+              `Marking ${batch.length} deliveries enqueued failed (${(err as Error).message}); the relay may add them again, a no-op.`,
+            ),
+          );
       }
       this.marking = null;
     });
@@ -200,7 +218,8 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
     }
     if (resumed.size) await this.addJobs([...resumed.keys()], 'scheduled', resumed);
     if (manual.length) await this.addJobs(manual, 'manual');
-    if (lost.length) this.logger.warn(`Re-enqueued ${lost.length} pending deliveries whose job had vanished or failed.`);
+    if (lost.length)
+      this.logger.warn(`Re-enqueued ${lost.length} pending deliveries whose job had vanished or failed.`);
     return lost.length;
   }
 
@@ -212,7 +231,10 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
       .addSelect('d.attempts', 'attempts')
       .addSelect(LAST_MANUAL, 'manual_from')
       .from('webhook_deliveries', 'd')
-      .where("d.id IN (:...ids) AND d.status = 'pending' AND d.enqueued_at IS NOT NULL AND d.enqueued_at < :olderThan", { ids, olderThan })
+      .where(
+        "d.id IN (:...ids) AND d.status = 'pending' AND d.enqueued_at IS NOT NULL AND d.enqueued_at < :olderThan",
+        { ids, olderThan },
+      )
       .getRawMany();
   }
 
@@ -250,7 +272,8 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
   ): Promise<void> {
     // Redis known to be away or stalled: fail at once instead of holding the caller.
     this.breaker.check();
-    if (['end', 'close', 'reconnecting'].includes(this.queue.client.status)) throw new Error(`Redis is ${this.queue.client.status}`);
+    if (['end', 'close', 'reconnecting'].includes(this.queue.client.status))
+      throw new Error(`Redis is ${this.queue.client.status}`);
     const jobs = ids.map((deliveryId) => {
       const before = attemptsBefore?.get(deliveryId) ?? 0;
       const data: DeliveryJobData = before ? { deliveryId, trigger, attemptsBefore: before } : { deliveryId, trigger };

@@ -42,7 +42,14 @@ import { WebhookEvents } from '../webhook.events.js';
 import { WEBHOOKS_OPTIONS, WEBHOOKS_QUEUE } from '../webhooks.constants.js';
 import { messages } from '../webhooks.messages.js';
 import { CommitHook } from './commit.hook.js';
-import { idempotencyScope, validateFilters, validateHeaders, validateKey, validateSecret, validateUrl } from './endpoint.validation.js';
+import {
+  idempotencyScope,
+  validateFilters,
+  validateHeaders,
+  validateKey,
+  validateSecret,
+  validateUrl,
+} from './endpoint.validation.js';
 import { DELIVERY_ROWS_PER_INSERT, MessageStore } from './message.store.js';
 import { OutboxRelay } from './outbox.relay.js';
 
@@ -197,9 +204,13 @@ export class WebhookService {
    * Replaces the signing secret. The old one keeps signing alongside for `graceSeconds`, so
    * receivers can switch without rejecting anything. Writes only the secret columns.
    */
-  async rotateEndpointSecret(id: string, opts: { graceSeconds?: number; secret?: string } = {}): Promise<WebhookEndpoint> {
+  async rotateEndpointSecret(
+    id: string,
+    opts: { graceSeconds?: number; secret?: string } = {},
+  ): Promise<WebhookEndpoint> {
     const grace = opts.graceSeconds ?? 86_400;
-    if (!Number.isSafeInteger(grace) || grace < 0) throw new WebhookValidationError('graceSeconds', 'graceSeconds must be an integer >= 0.');
+    if (!Number.isSafeInteger(grace) || grace < 0)
+      throw new WebhookValidationError('graceSeconds', 'graceSeconds must be an integer >= 0.');
     const next = opts.secret === undefined ? generateSecret() : validateSecret(opts.secret);
     const now = Date.now();
     // The current secret moves to previous_secret within the statement: no read, nothing else written.
@@ -274,7 +285,11 @@ export class WebhookService {
     await this.getEndpoint(opts.endpointId);
     const rows = await this.repo(WebhookDelivery).find({
       select: { id: true },
-      where: { endpointId: opts.endpointId, status: In(['failed', 'discarded']), createdAt: MoreThanOrEqual(opts.since) },
+      where: {
+        endpointId: opts.endpointId,
+        status: In(['failed', 'discarded']),
+        createdAt: MoreThanOrEqual(opts.since),
+      },
       order: { id: 'ASC' },
     });
     for (const { id } of rows) await this.redeliver(id);
@@ -336,7 +351,8 @@ export class WebhookService {
     } catch (err) {
       throw new WebhookValidationError('data', messages.payloadNotSerialisable((err as Error).message));
     }
-    if (json === undefined) throw new WebhookValidationError('data', messages.payloadNotSerialisable(`${typeof data} has no JSON form`));
+    if (json === undefined)
+      throw new WebhookValidationError('data', messages.payloadNotSerialisable(`${typeof data} has no JSON form`));
     const bytes = Buffer.byteLength(json);
     if (bytes > this.options.outbound.maxPayloadBytes) {
       throw new WebhookValidationError('data', messages.payloadTooLarge(bytes, this.options.outbound.maxPayloadBytes));
@@ -382,7 +398,11 @@ export class WebhookService {
     return found;
   }
 
-  private page<T extends { id: string }>(entity: new () => T, where: ObjectLiteral, opts: PageOptions): Promise<Page<T>> {
+  private page<T extends { id: string }>(
+    entity: new () => T,
+    where: ObjectLiteral,
+    opts: PageOptions,
+  ): Promise<Page<T>> {
     return findPage(this.repo(entity), where, opts);
   }
 }

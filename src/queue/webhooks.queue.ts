@@ -18,7 +18,10 @@ import { messages } from '../webhooks.messages.js';
 export const webhooksQueueProvider: Provider = {
   provide: getQueueToken(WEBHOOKS_QUEUE),
   inject: [{ token: getSharedConfigToken(), optional: true }, WEBHOOKS_OPTIONS],
-  useFactory: (shared?: QueueOptions & { url?: string; redis?: QueueOptions['redis'] | string }, resolved?: ResolvedWebhooksOptions) => {
+  useFactory: (
+    shared?: QueueOptions & { url?: string; redis?: QueueOptions['redis'] | string },
+    resolved?: ResolvedWebhooksOptions,
+  ) => {
     // When a dependency of the options is missing (no TypeOrmModule: no DataSource), Nest still
     // calls this, with the options' empty placeholder. A queue built then would hold its Redis
     // connection after the failed boot.
@@ -65,7 +68,11 @@ function nameWorker(queue: Bull.Queue): void {
   q.setWorkerName = async () => {
     const bclient = q.bclient;
     const name = q.clientName();
-    const send = () => bclient.client('SETNAME', name).then(() => undefined, () => undefined);
+    const send = () =>
+      bclient.client('SETNAME', name).then(
+        () => undefined,
+        () => undefined,
+      );
     if (!listening) {
       listening = true;
       bclient.on('connect', send);

@@ -40,7 +40,12 @@ export interface SignedWebhook {
 export function signWebhook(options: SignWebhookOptions): SignedWebhook {
   const { scheme, secret, payload } = options;
   const form = payload instanceof URLSearchParams;
-  const body = form || typeof payload === 'string' ? String(payload) : Buffer.isBuffer(payload) ? payload.toString('utf8') : JSON.stringify(payload);
+  const body =
+    form || typeof payload === 'string'
+      ? String(payload)
+      : Buffer.isBuffer(payload)
+        ? payload.toString('utf8')
+        : JSON.stringify(payload);
   const signed = builtInVerifier(scheme, options).sign({
     secret,
     body: Buffer.from(body),
@@ -72,17 +77,25 @@ export interface PostWebhookOptions extends Partial<Omit<SignWebhookOptions, 'pa
  * A Fastify app must be ready first (`await app.getHttpAdapter().getInstance().ready()`).
  * @publicApi
  */
-export function postWebhook(app: INestApplication, source: string, payload: unknown, options: PostWebhookOptions = {}): request.Test {
+export function postWebhook(
+  app: INestApplication,
+  source: string,
+  payload: unknown,
+  options: PostWebhookOptions = {},
+): request.Test {
   const resolved = app.get<ResolvedWebhooksOptions>(WEBHOOKS_OPTIONS, { strict: false });
   const config = resolved.inbound.sources[source];
   const scheme = options.scheme ?? config?.scheme;
   if (typeof scheme !== 'string') {
     throw new Error(
-      config ? `Source "${source}" uses a custom verifier: sign the request yourself and send it with supertest.` : `No inbound source "${source}" is configured.`,
+      config
+        ? `Source "${source}" uses a custom verifier: sign the request yourself and send it with supertest.`
+        : `No inbound source "${source}" is configured.`,
     );
   }
   const signed = signWebhook({ ...config, ...options, scheme, secret: options.secret ?? config.secrets[0], payload });
   const req = request(app.getHttpServer()).post(options.path ?? `/${resolved.inbound.path}/${source}`);
-  for (const [name, value] of Object.entries({ ...signed.headers, ...options.headers })) if (value !== null) req.set(name, value);
+  for (const [name, value] of Object.entries({ ...signed.headers, ...options.headers }))
+    if (value !== null) req.set(name, value);
   return req.send(options.body ?? signed.body);
 }

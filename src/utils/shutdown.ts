@@ -10,7 +10,13 @@ export async function settleWithin(work: Promise<unknown>, ms: number): Promise<
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), ms)));
   try {
-    return await Promise.race([work.then(() => 'done' as const, () => 'done' as const), late]);
+    return await Promise.race([
+      work.then(
+        () => 'done' as const,
+        () => 'done' as const,
+      ),
+      late,
+    ]);
   } finally {
     clearTimeout(timer);
   }

@@ -16,10 +16,17 @@ describe.each(testDatabases())('what entity events capture on %s', (db) => {
   let ds: DataSource;
   let org = 0;
   const types = async (customerId: string) =>
-    (await ds.getRepository(WebhookMessage).find({ where: { customerId }, order: { id: 'ASC' } })).map((m) => [m.type, JSON.parse(m.body).data]);
+    (await ds.getRepository(WebhookMessage).find({ where: { customerId }, order: { id: 'ASC' } })).map((m) => [
+      m.type,
+      JSON.parse(m.body).data,
+    ]);
 
   beforeAll(async () => {
-    t = await startTestApp({ db, entities: [Order, Subscription], webhooks: { role: 'emitter', outbound: FAST_OUTBOUND } });
+    t = await startTestApp({
+      db,
+      entities: [Order, Subscription],
+      webhooks: { role: 'emitter', outbound: FAST_OUTBOUND },
+    });
     ds = t.app.get(DataSource);
     await t.app.get(WebhookService).createEndpoint({ url: 'https://example.com/hook' });
   });
@@ -37,14 +44,21 @@ describe.each(testDatabases())('what entity events capture on %s', (db) => {
     const o = newOrg();
     const order = await ds.getRepository(Order).save({ userId: 'u', organizationId: o, total: '5.00' });
     await ds.getRepository(Order).save({ id: order.id, status: 'completed' });
-    expect(await types(o)).toEqual([['order.completed', expect.objectContaining({ order_id: String(order.id), total: '5.00' })]]);
+    expect(await types(o)).toEqual([
+      ['order.completed', expect.objectContaining({ order_id: String(order.id), total: '5.00' })],
+    ]);
   });
 
   it('repository.update() / QueryBuilder update: not captured (no entity, no previous row)', async () => {
     const o = newOrg();
     const order = await ds.getRepository(Order).save({ userId: 'u', organizationId: o, total: '5.00' });
     await ds.getRepository(Order).update({ id: order.id }, { status: 'completed' });
-    await ds.createQueryBuilder().update(Order).set({ status: 'cancelled' }).where('id = :id', { id: order.id }).execute();
+    await ds
+      .createQueryBuilder()
+      .update(Order)
+      .set({ status: 'cancelled' })
+      .where('id = :id', { id: order.id })
+      .execute();
     expect(await types(o)).toEqual([]);
   });
 
@@ -77,7 +91,9 @@ describe.each(testDatabases())('what entity events capture on %s', (db) => {
 
   it('raw SQL: not captured', async () => {
     const o = newOrg();
-    await ds.query(`INSERT INTO subscriptions (user_id, organization_id, plan, status) VALUES ('u', '${o}', 'raw', 'active')`);
+    await ds.query(
+      `INSERT INTO subscriptions (user_id, organization_id, plan, status) VALUES ('u', '${o}', 'raw', 'active')`,
+    );
     expect(await types(o)).toEqual([]);
   });
 });

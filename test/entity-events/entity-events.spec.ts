@@ -41,7 +41,12 @@ describe.each(testDatabases())('entity events and transactional send on %s', (db
 
   beforeAll(async () => {
     receiver = await new Receiver().start();
-    t = await startTestApp({ db, entities: [Order, Subscription, Shipment], providers: [ShipmentWebhooks], webhooks: { outbound: FAST_OUTBOUND } });
+    t = await startTestApp({
+      db,
+      entities: [Order, Subscription, Shipment],
+      providers: [ShipmentWebhooks],
+      webhooks: { outbound: FAST_OUTBOUND },
+    });
     svc = t.app.get(WebhookService);
     ds = t.app.get(DataSource);
     queue = t.app.get(getQueueToken(WEBHOOKS_QUEUE));
@@ -74,7 +79,9 @@ describe.each(testDatabases())('entity events and transactional send on %s', (db
   it('emits subscription.created and subscription.updated', async () => {
     const { customerId, requests } = await newTenant();
     const subs = ds.getRepository(Subscription);
-    const sub = await subs.save(subs.create({ userId: 'u2', organizationId: customerId, plan: 'pro', status: 'active' }));
+    const sub = await subs.save(
+      subs.create({ userId: 'u2', organizationId: customerId, plan: 'pro', status: 'active' }),
+    );
     await subs.save({ ...sub, status: 'past_due' });
     await settle();
     const got = bodies(requests()).map((b) => [b.type, b.data.plan, b.data.status]);
@@ -108,7 +115,9 @@ describe.each(testDatabases())('entity events and transactional send on %s', (db
     await shipments.save({ ...s, state: 'sent' });
     await shipments.save({ ...s, state: 'sent', carrier: 'dhl' });
     await settle();
-    const types = bodies(receiver.requests.filter((r) => r.url === '/shipments')).map((b) => b.type).sort();
+    const types = bodies(receiver.requests.filter((r) => r.url === '/shipments'))
+      .map((b) => b.type)
+      .sort();
     expect(types).toEqual(['shipment.created', 'shipment.state_changed']);
   });
 
@@ -149,21 +158,24 @@ describe.each(testDatabases())('entity events and transactional send on %s', (db
     expect(requests()).toHaveLength(1);
   });
 
-  it.each(transactionKinds)('stores, enqueues and delivers nothing when %s rolls back', async (_kind, inTransaction) => {
-    const { customerId, requests } = await newTenant();
-    let ids: string[] = [];
-    await expect(
-      inTransaction(async (m) => {
-        ids = (await svc.send('invoice.paid', {}, { customerId, manager: m })).deliveryIds;
-        throw new Error('rollback');
-      }),
-    ).rejects.toThrow('rollback');
-    await settle();
-    expect(ids).toHaveLength(1);
-    expect(await queue.getJob(ids[0])).toBeNull();
-    expect(await countRows(customerId)).toEqual({ messages: 0, deliveries: 0 });
-    expect(requests()).toHaveLength(0);
-  });
+  it.each(transactionKinds)(
+    'stores, enqueues and delivers nothing when %s rolls back',
+    async (_kind, inTransaction) => {
+      const { customerId, requests } = await newTenant();
+      let ids: string[] = [];
+      await expect(
+        inTransaction(async (m) => {
+          ids = (await svc.send('invoice.paid', {}, { customerId, manager: m })).deliveryIds;
+          throw new Error('rollback');
+        }),
+      ).rejects.toThrow('rollback');
+      await settle();
+      expect(ids).toHaveLength(1);
+      expect(await queue.getJob(ids[0])).toBeNull();
+      expect(await countRows(customerId)).toEqual({ messages: 0, deliveries: 0 });
+      expect(requests()).toHaveLength(0);
+    },
+  );
 
   it('releasing a savepoint enqueues nothing; the outer commit enqueues all', async () => {
     const { customerId, requests } = await newTenant();
@@ -177,7 +189,11 @@ describe.each(testDatabases())('entity events and transactional send on %s', (db
       ids.push(...(await svc.send('a.outer', {}, { customerId, manager: outer })).deliveryIds);
     });
     for (const id of ids) await expectDelivered(id);
-    expect(bodies(requests()).map((b) => b.type).sort()).toEqual(['a.inner', 'a.outer']);
+    expect(
+      bodies(requests())
+        .map((b) => b.type)
+        .sort(),
+    ).toEqual(['a.inner', 'a.outer']);
   });
 
   it('an outer rollback discards what inner savepoints produced', async () => {
@@ -222,7 +238,9 @@ describe.each(testDatabases())('entity events and transactional send on %s', (db
       return r.deliveryIds;
     });
     await expectDelivered(ids[0]);
-    await ds.getRepository(WebhookDelivery).update({ id: ids[0] }, { status: 'pending', enqueuedAt: new Date(Date.now() - 10_000) });
+    await ds
+      .getRepository(WebhookDelivery)
+      .update({ id: ids[0] }, { status: 'pending', enqueuedAt: new Date(Date.now() - 10_000) });
     expect(await queue.getJob(ids[0])).toBeNull();
     expect(await outbox.reconcile()).toBeGreaterThanOrEqual(1);
     await expectDelivered(ids[0]);
@@ -230,10 +248,21 @@ describe.each(testDatabases())('entity events and transactional send on %s', (db
   });
 
   it('unregisters its subscribers at shutdown', async () => {
-    const other = await startTestApp({ db: t.db, prefix: t.prefix, entities: [Order, Subscription, Shipment], providers: [ShipmentWebhooks], webhooks: { outbound: FAST_OUTBOUND } });
+    const other = await startTestApp({
+      db: t.db,
+      prefix: t.prefix,
+      entities: [Order, Subscription, Shipment],
+      providers: [ShipmentWebhooks],
+      webhooks: { outbound: FAST_OUTBOUND },
+    });
     const otherDs = other.app.get(DataSource);
     // On SQLite the TransactionRunner listens too: it isolates the module's transactions on the shared connection.
-    const expected = ['CommitHook', 'EntityWebhooksSubscriber', 'ShipmentWebhooks', ...(db === 'postgres' ? [] : ['TransactionRunner'])];
+    const expected = [
+      'CommitHook',
+      'EntityWebhooksSubscriber',
+      'ShipmentWebhooks',
+      ...(db === 'postgres' ? [] : ['TransactionRunner']),
+    ];
     expect(otherDs.subscribers.map((s) => s.constructor.name).sort()).toEqual(expected);
     await other.app.close();
     expect(otherDs.subscribers).toEqual([]);

@@ -28,7 +28,11 @@ describe('fault: the database stops answering during an attempt, then SIGTERM (p
    * INSERT; `beforeSigterm` ms later worker-a is SIGTERMed. Returns how it ended, and a check
    * that worker-b then makes the unrecorded attempt again.
    */
-  async function frozenWhileRecording(outbound: Record<string, unknown>, beforeSigterm: number, check: (end: Awaited<ReturnType<typeof stop>>, again: () => Promise<void>) => Promise<void>) {
+  async function frozenWhileRecording(
+    outbound: Record<string, unknown>,
+    beforeSigterm: number,
+    check: (end: Awaited<ReturnType<typeof stop>>, again: () => Promise<void>) => Promise<void>,
+  ) {
     const pg = new URL(PG_URL);
     const proxy = await TcpProxy.start({ host: pg.hostname, port: Number(pg.port || 5432) });
     const receiver = await new CountingReceiver(() => ({})).start();
@@ -37,11 +41,21 @@ describe('fault: the database stops answering during an attempt, then SIGTERM (p
       const svc = emitter.app.get(WebhookService);
       await svc.createEndpoint({ url: receiver.url('/hang'), customerId: 'hang' });
       const worker = (name: string, db = emitter.db) =>
-        startWorker({ db, prefix: emitter.prefix, redisUrl: REDIS_URL, name, outbound: { ...OUTBOUND, ...outbound }, bullSettings: SHORT_LOCKS });
+        startWorker({
+          db,
+          prefix: emitter.prefix,
+          redisUrl: REDIS_URL,
+          name,
+          outbound: { ...OUTBOUND, ...outbound },
+          bullSettings: SHORT_LOCKS,
+        });
       // As docs/guarantees.md advises for PostgreSQL: a connect timeout, so that a connection being opened
       // to a hung database (by a relay pass) cannot hold DataSource.destroy() forever.
       const routed = proxy.route(emitter.db);
-      const a = await worker('worker-a', { ...routed, options: { ...routed.options, extra: { connectionTimeoutMillis: 2_000 } } as typeof routed.options });
+      const a = await worker('worker-a', {
+        ...routed,
+        options: { ...routed.options, extra: { connectionTimeoutMillis: 2_000 } } as typeof routed.options,
+      });
       const frozen = proxy.freezeOn(/INSERT INTO "?webhook_attempts"?/i);
       const sent = await svc.send('fault.hang', {}, { customerId: 'hang' });
       await frozen;
@@ -67,11 +81,15 @@ describe('fault: the database stops answering during an attempt, then SIGTERM (p
 
   it('the worker exits by itself within the bound; another worker makes the unrecorded attempt again', async () => {
     // No relay or reconcile pass in flight: this is the processor's bound alone.
-    await frozenWhileRecording({ relayIntervalMs: 3_600_000, reconcileIntervalMs: 3_600_000 }, 0, async (end, again) => {
-      expect(end).toMatchObject({ code: 0, signal: null, timedOut: false });
-      expect(end.ms).toBeLessThan(EXIT_BOUND_MS);
-      await again();
-    });
+    await frozenWhileRecording(
+      { relayIntervalMs: 3_600_000, reconcileIntervalMs: 3_600_000 },
+      0,
+      async (end, again) => {
+        expect(end).toMatchObject({ code: 0, signal: null, timedOut: false });
+        expect(end.ms).toBeLessThan(EXIT_BOUND_MS);
+        await again();
+      },
+    );
   }, 90_000);
 
   /*

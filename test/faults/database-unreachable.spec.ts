@@ -16,7 +16,13 @@ import { CountingReceiver } from '../support/receiver.js';
 import { allSucceeded, sleep } from '../support/deliveries.js';
 import { tally, TcpProxy, warningsLogger } from './support.js';
 
-const OUTBOUND = { ...FAST_OUTBOUND, schedule: [0, 200, 400, 800, 1_600], timeoutMs: 5_000, relayIntervalMs: 200, reconcileIntervalMs: 500 };
+const OUTBOUND = {
+  ...FAST_OUTBOUND,
+  schedule: [0, 200, 400, 800, 1_600],
+  timeoutMs: 5_000,
+  relayIntervalMs: 200,
+  reconcileIntervalMs: 500,
+};
 const ENDPOINTS = ['/db-a', '/db-b'];
 /** Counted per endpoint and webhook-id: every message goes to both endpoints. */
 const perEndpoint = (req: ReceivedRequest) => `${req.url} ${req.headers['webhook-id']}`;
@@ -59,7 +65,10 @@ describe('fault: the database unreachable while sending (postgres)', () => {
 
       const ok = [...sent.values()].flatMap((o) => (o.result ? [o.result] : []));
       const ds = app.app.get(DataSource);
-      const done = await allSucceeded(ds, ok.flatMap((r) => r.deliveryIds));
+      const done = await allSucceeded(
+        ds,
+        ok.flatMap((r) => r.deliveryIds),
+      );
       const t = tally(
         'database-unreachable[postgres]',
         ok.flatMap((r) => ENDPOINTS.map((path) => `${path} ${r.messageId}`)),

@@ -13,7 +13,13 @@ import { tally } from './support.js';
 
 const SENT = 100;
 // Five attempts over 15 s: the receiver comes back after the first.
-const OUTBOUND = { ...FAST_OUTBOUND, schedule: [0, 1_000, 2_000, 4_000, 8_000], timeoutMs: 5_000, relayIntervalMs: 200, reconcileIntervalMs: 500 };
+const OUTBOUND = {
+  ...FAST_OUTBOUND,
+  schedule: [0, 1_000, 2_000, 4_000, 8_000],
+  timeoutMs: 5_000,
+  relayIntervalMs: 200,
+  reconcileIntervalMs: 500,
+};
 
 describe.each(testDatabases())('fault: the receiver down for a while (%s)', (kind) => {
   it('delivers on a later attempt once it is up', async () => {

@@ -41,7 +41,10 @@ describe.each(testDatabases())('fault: Redis hangs (%s)', (kind) => {
   it('commits and sends do not wait for a silent Redis; the relay delivers everything once it answers', async () => {
     const redis = await PrivateRedis.start();
     const paths = Array.from({ length: ENDPOINTS }, (_, e) => `/hang/${e}`);
-    const receiver = await new CountingReceiver(() => ({}), (req) => `${req.url} ${req.headers['webhook-id']}`).start();
+    const receiver = await new CountingReceiver(
+      () => ({}),
+      (req) => `${req.url} ${req.headers['webhook-id']}`,
+    ).start();
     const logger = warningsLogger();
     let t: TestApp | undefined;
     try {

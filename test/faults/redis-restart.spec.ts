@@ -24,7 +24,13 @@ describe.each(testDatabases())('fault: Redis restarted without persistence (%s)'
     const receiver = await new CountingReceiver(() => ({ delayMs: 20 })).start();
     const logger = warningsLogger();
     // One process that emits and delivers, on the private Redis.
-    const app = await startTestApp({ db: kind, redisUrl: redis.url, webhooks: { outbound: OUTBOUND }, bullSettings: SHORT_LOCKS, logger });
+    const app = await startTestApp({
+      db: kind,
+      redisUrl: redis.url,
+      webhooks: { outbound: OUTBOUND },
+      bullSettings: SHORT_LOCKS,
+      logger,
+    });
     try {
       const svc = app.app.get(WebhookService);
       await svc.createEndpoint({ url: receiver.url('/redis'), customerId: 'redis' });

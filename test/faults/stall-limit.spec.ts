@@ -19,7 +19,13 @@ import { allSucceeded, sendMany } from '../support/deliveries.js';
 import { SHORT_LOCKS, tally } from './support.js';
 
 const SENT = 40;
-const OUTBOUND = { ...FAST_OUTBOUND, timeoutMs: 15_000, concurrency: 4, relayIntervalMs: 200, reconcileIntervalMs: 500 };
+const OUTBOUND = {
+  ...FAST_OUTBOUND,
+  timeoutMs: 15_000,
+  concurrency: 4,
+  relayIntervalMs: 200,
+  reconcileIntervalMs: 500,
+};
 const BULL = { ...SHORT_LOCKS, maxStalledCount: 0 };
 
 describe.each(testDatabases())('fault: a job failed by Bull for stalling (%s)', (kind) => {
@@ -27,9 +33,15 @@ describe.each(testDatabases())('fault: a job failed by Bull for stalling (%s)', 
 
   it('is not lost: the reconciler removes the failed job and adds it again', async () => {
     // worker-a's requests get no answer (it dies with them in flight); worker-b's are answered.
-    const receiver = await new CountingReceiver((req) => (req.headers['user-agent'] === 'worker-a' ? 'hang' : {})).start();
+    const receiver = await new CountingReceiver((req) =>
+      req.headers['user-agent'] === 'worker-a' ? 'hang' : {},
+    ).start();
     // The emitter runs the reconciler; the workers run it too (every role does).
-    const emitter = await startTestApp({ db: kind, webhooks: { role: 'emitter', outbound: OUTBOUND }, bullSettings: BULL });
+    const emitter = await startTestApp({
+      db: kind,
+      webhooks: { role: 'emitter', outbound: OUTBOUND },
+      bullSettings: BULL,
+    });
     try {
       const svc = emitter.app.get(WebhookService);
       await svc.createEndpoint({ url: receiver.url('/stalled'), customerId: 'stalled' });
@@ -40,12 +52,21 @@ describe.each(testDatabases())('fault: a job failed by Bull for stalling (%s)', 
       await registered;
 
       const worker = (name: string) =>
-        startWorker({ db: emitter.db, prefix: emitter.prefix, redisUrl: REDIS_URL, name, outbound: OUTBOUND, bullSettings: BULL });
+        startWorker({
+          db: emitter.db,
+          prefix: emitter.prefix,
+          redisUrl: REDIS_URL,
+          name,
+          outbound: OUTBOUND,
+          bullSettings: BULL,
+        });
       const a = await worker('worker-a');
       await worker('worker-b');
       const { messageIds, deliveryIds } = await sendMany(svc, SENT, 'stalled');
       await eventually(() => receiver.inFlight('worker-a') > 0, 30_000, 5);
-      const stranded = receiver.requests.filter((r) => r.headers['user-agent'] === 'worker-a').map((r) => String(r.headers['webhook-id']));
+      const stranded = receiver.requests
+        .filter((r) => r.headers['user-agent'] === 'worker-a')
+        .map((r) => String(r.headers['webhook-id']));
       await kill(a);
 
       const ds = emitter.app.get(DataSource);

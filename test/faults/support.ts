@@ -48,7 +48,15 @@ export function tally(scenario: string, sent: string[], handled: Map<string, num
 export function warningsLogger(): LoggerService & { warnings: string[] } {
   const warnings: string[] = [];
   const none = () => undefined;
-  return { warnings, log: none, error: none, debug: none, verbose: none, fatal: none, warn: (m: unknown) => void warnings.push(String(m)) };
+  return {
+    warnings,
+    log: none,
+    error: none,
+    debug: none,
+    verbose: none,
+    fatal: none,
+    warn: (m: unknown) => void warnings.push(String(m)),
+  };
 }
 
 /**

@@ -15,7 +15,13 @@ import { allSucceeded, sendMany, sleep } from '../support/deliveries.js';
 import { SHORT_LOCKS, tally } from './support.js';
 
 const SENT = 300;
-const OUTBOUND = { ...FAST_OUTBOUND, timeoutMs: 10_000, concurrency: 4, relayIntervalMs: 300, reconcileIntervalMs: 1_000 };
+const OUTBOUND = {
+  ...FAST_OUTBOUND,
+  timeoutMs: 10_000,
+  concurrency: 4,
+  relayIntervalMs: 300,
+  reconcileIntervalMs: 1_000,
+};
 
 describe.each(testDatabases())('fault: a worker killed during an attempt (%s)', (kind) => {
   afterEach(() => reapChildren());
@@ -28,12 +34,23 @@ describe.each(testDatabases())('fault: a worker killed during an attempt (%s)', 
       const svc = emitter.app.get(WebhookService);
       await svc.createEndpoint({ url: receiver.url('/killed'), customerId: 'killed' });
       const worker = (name: string) =>
-        startWorker({ db: emitter.db, prefix: emitter.prefix, redisUrl: REDIS_URL, name, outbound: OUTBOUND, bullSettings: SHORT_LOCKS });
+        startWorker({
+          db: emitter.db,
+          prefix: emitter.prefix,
+          redisUrl: REDIS_URL,
+          name,
+          outbound: OUTBOUND,
+          bullSettings: SHORT_LOCKS,
+        });
       const a = await worker('worker-a');
       await worker('worker-b');
 
       const { messageIds, deliveryIds } = await sendMany(svc, SENT, 'killed');
-      await eventually(() => (receiver.bySender.get('worker-a') ?? 0) >= 20 && receiver.inFlight('worker-a') > 0, 30_000, 5);
+      await eventually(
+        () => (receiver.bySender.get('worker-a') ?? 0) >= 20 && receiver.inFlight('worker-a') > 0,
+        30_000,
+        5,
+      );
       const inFlightAtKill = receiver.inFlight('worker-a');
       await kill(a);
 

@@ -54,7 +54,12 @@ describe.each(testDatabases())('inbound answers on %s', (kind) => {
     it('logs a rejected signature as a warning with its reason, and stores nothing', async () => {
       const warn = jest.spyOn(Logger.prototype, 'warn');
       const rows = (await inboxRows(t.app)).length;
-      const res = await postWebhook(t.app, 'orders', { event: 'order.completed', data: { note: 'body-marker' } }, { secret: 'wrong' });
+      const res = await postWebhook(
+        t.app,
+        'orders',
+        { event: 'order.completed', data: { note: 'body-marker' } },
+        { secret: 'wrong' },
+      );
       expect(res.status).toBe(401);
       const line = String(warn.mock.calls.at(-1)?.[0]);
       expect(line).toMatch(/^Rejected webhook for source "orders".*: signature_mismatch \(401\)\.$/);
@@ -75,9 +80,18 @@ describe.each(testDatabases())('inbound answers on %s', (kind) => {
       const before = t.handlers.calls.length;
       const res = await postWebhook(t.app, 'github', form, { type: 'push' });
       expect(res.status).toBe(400);
-      expect(problem(res.text)).toMatchObject({ code: 'invalid_json', status: 400, detail: inboundMessages.invalidJson() });
+      expect(problem(res.text)).toMatchObject({
+        code: 'invalid_json',
+        status: 400,
+        detail: inboundMessages.invalidJson(),
+      });
       const row = (await inboxRows(t.app)).find((r) => r.source === 'github' && r.rawBody === form.toString())!;
-      expect(row).toMatchObject({ type: '', status: 'failed', attempts: 0, lastError: `invalid_json: ${inboundMessages.invalidJson()}` });
+      expect(row).toMatchObject({
+        type: '',
+        status: 'failed',
+        attempts: 0,
+        lastError: `invalid_json: ${inboundMessages.invalidJson()}`,
+      });
       expect(row.eventId).toMatch(/^sha256:[0-9a-f]{64}$/);
       // A resend is answered the same and stores nothing more.
       expect((await postWebhook(t.app, 'github', form, { type: 'push' })).status).toBe(400);
@@ -91,15 +105,28 @@ describe.each(testDatabases())('inbound answers on %s', (kind) => {
       const res = await postWebhook(t.app, 'partner', body, { type: 'order.completed' });
       expect(res.status).toBe(400);
       expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
-      expect(problem(res.text)).toMatchObject({ code: 'invalid_json', status: 400, detail: inboundMessages.invalidJson() });
+      expect(problem(res.text)).toMatchObject({
+        code: 'invalid_json',
+        status: 400,
+        detail: inboundMessages.invalidJson(),
+      });
       const rows = (await inboxRows(t.app)).filter((r) => r.rawBody === body);
-      expect(rows).toEqual([expect.objectContaining({ source: 'partner', status: 'failed', lastError: `invalid_json: ${inboundMessages.invalidJson()}` })]);
+      expect(rows).toEqual([
+        expect.objectContaining({
+          source: 'partner',
+          status: 'failed',
+          lastError: `invalid_json: ${inboundMessages.invalidJson()}`,
+        }),
+      ]);
       expect(t.handlers.calls.length).toBe(before);
     });
 
     it('answers an unsigned or wrongly signed non-JSON body sent as application/json with 401, and stores nothing', async () => {
       const body = `{not json ${Math.random()}`;
-      const unsigned = await postWebhook(t.app, 'partner', body, { type: 'order.completed', headers: { 'webhook-signature': null } });
+      const unsigned = await postWebhook(t.app, 'partner', body, {
+        type: 'order.completed',
+        headers: { 'webhook-signature': null },
+      });
       const wrong = await postWebhook(t.app, 'partner', body, { type: 'order.completed', secret: 'whsec_d3Jvbmc=' });
       const unknown = await postWebhook(t.app, 'partner', body, { type: 'order.completed', path: '/webhooks/nobody' });
       expect([unsigned.status, problem(unsigned.text).code]).toEqual([401, 'missing_signature']);
@@ -109,7 +136,10 @@ describe.each(testDatabases())('inbound answers on %s', (kind) => {
     });
 
     it("leaves invalid JSON on the app's other routes to the adapter's parser", async () => {
-      const res = await request(t.app.getHttpServer()).post('/api/echo').set('content-type', 'application/json').send('{not json');
+      const res = await request(t.app.getHttpServer())
+        .post('/api/echo')
+        .set('content-type', 'application/json')
+        .send('{not json');
       expect(res.status).toBe(400);
       expect(res.headers['content-type']).toMatch(/^application\/json/);
       expect(JSON.parse(res.text)).toMatchObject({ statusCode: 400 });
@@ -125,7 +155,10 @@ describe.each(testDatabases())('inbound answers on %s', (kind) => {
     it('answers a body no parser kept (text/plain) with 415', async () => {
       const res = await postWebhook(t.app, 'partner', 'plain words', { headers: { 'content-type': 'text/plain' } });
       expect(res.status).toBe(415);
-      expect(problem(res.text)).toMatchObject({ code: 'unsupported_media_type', detail: inboundMessages.unsupportedMediaType('partner', 'text/plain') });
+      expect(problem(res.text)).toMatchObject({
+        code: 'unsupported_media_type',
+        detail: inboundMessages.unsupportedMediaType('partner', 'text/plain'),
+      });
     });
   });
 
@@ -140,7 +173,10 @@ describe.each(testDatabases())('inbound answers on %s', (kind) => {
       const error = jest.spyOn(Logger.prototype, 'error');
       const res = await postWebhook(t.app, 'partner', { type: 'order.completed', data: {} });
       expect(res.status).toBe(500);
-      expect(problem(res.text)).toMatchObject({ code: 'raw_body_missing', detail: inboundMessages.rawBodyMissing('partner') });
+      expect(problem(res.text)).toMatchObject({
+        code: 'raw_body_missing',
+        detail: inboundMessages.rawBodyMissing('partner'),
+      });
       expect(error).toHaveBeenCalledWith(inboundMessages.rawBodyMissing('partner'));
       expect(inboundMessages.rawBodyMissing('partner')).toContain('{ rawBody: true }');
     });
@@ -156,13 +192,22 @@ describe.each(ADAPTERS)('the webhook route under a global prefix, over %s', (htt
 
   it('verifies a non-JSON body sent as application/json there, and leaves other paths to the adapter', async () => {
     const body = `{not json ${Math.random()}`;
-    const signed = await postWebhook(t.app, 'partner', body, { type: 'order.completed', path: '/api/webhooks/partner' });
-    const unsigned = await postWebhook(t.app, 'partner', body, { path: '/api/webhooks/partner', headers: { 'webhook-signature': null } });
+    const signed = await postWebhook(t.app, 'partner', body, {
+      type: 'order.completed',
+      path: '/api/webhooks/partner',
+    });
+    const unsigned = await postWebhook(t.app, 'partner', body, {
+      path: '/api/webhooks/partner',
+      headers: { 'webhook-signature': null },
+    });
     expect([signed.status, problem(signed.text).code]).toEqual([400, 'invalid_json']);
     expect([unsigned.status, problem(unsigned.text).code]).toEqual([401, 'missing_signature']);
     // Outside the prefix there is no webhook route: the adapter answers as it always did.
     const outside = await postWebhook(t.app, 'partner', body, { type: 'order.completed' });
-    expect([outside.status, outside.headers['content-type']]).toEqual([400, expect.stringMatching(/^application\/json/)]);
+    expect([outside.status, outside.headers['content-type']]).toEqual([
+      400,
+      expect.stringMatching(/^application\/json/),
+    ]);
   });
 });
 
@@ -174,9 +219,16 @@ describe.each(ADAPTERS)('the webhook route in an app with URI versioning, over %
   afterAll(() => t?.close());
 
   it('keeps the URL senders were given, and verifies a non-JSON body sent as application/json there', async () => {
-    const valid = await postWebhook(t.app, 'partner', { type: 'order.completed', id: `evt_${Math.random()}`, data: {} });
+    const valid = await postWebhook(t.app, 'partner', {
+      type: 'order.completed',
+      id: `evt_${Math.random()}`,
+      data: {},
+    });
     expect([valid.status, JSON.parse(valid.text).status]).toEqual([200, 'processed']);
-    expect((await postWebhook(t.app, 'partner', { type: 'order.completed', data: {} }, { path: '/v1/webhooks/partner' })).status).toBe(404);
+    expect(
+      (await postWebhook(t.app, 'partner', { type: 'order.completed', data: {} }, { path: '/v1/webhooks/partner' }))
+        .status,
+    ).toBe(404);
     const body = `{not json ${Math.random()}`;
     const signed = await postWebhook(t.app, 'partner', body, { type: 'order.completed' });
     const unsigned = await postWebhook(t.app, 'partner', body, { headers: { 'webhook-signature': null } });
@@ -188,91 +240,129 @@ describe.each(ADAPTERS)('the webhook route in an app with URI versioning, over %
 
 describe.each(ADAPTERS)('the webhook route in an app with header or media-type versioning, over %s', (http) => {
   const cases = [
-    { name: 'header', versioning: { type: VersioningType.HEADER, header: 'X-API-Version', defaultVersion: '1' }, asks: { 'x-api-version': '2' } },
-    { name: 'media type', versioning: { type: VersioningType.MEDIA_TYPE, key: 'v=', defaultVersion: '1' }, asks: { accept: 'application/json;v=2' } },
+    {
+      name: 'header',
+      versioning: { type: VersioningType.HEADER, header: 'X-API-Version', defaultVersion: '1' },
+      asks: { 'x-api-version': '2' },
+    },
+    {
+      name: 'media type',
+      versioning: { type: VersioningType.MEDIA_TYPE, key: 'v=', defaultVersion: '1' },
+      asks: { accept: 'application/json;v=2' },
+    },
   ] as const;
 
-  it.each(cases)('$name versioning: answers a call with or without a version asked for', async ({ versioning, asks }) => {
-    const t = await startInboundApp({ db: 'sqlite', http, versioning });
-    try {
-      const plain = await postWebhook(t.app, 'partner', { type: 'order.completed', id: `evt_${Math.random()}`, data: {} });
-      const versioned = await postWebhook(t.app, 'partner', { type: 'order.completed', id: `evt_${Math.random()}`, data: {} }, { headers: asks });
-      expect([plain.status, JSON.parse(plain.text).status]).toEqual([200, 'processed']);
-      expect([versioned.status, JSON.parse(versioned.text).status]).toEqual([200, 'processed']);
-      expect(t.handlers.calls).toHaveLength(2);
-    } finally {
-      await t.close();
-    }
-  });
+  it.each(cases)(
+    '$name versioning: answers a call with or without a version asked for',
+    async ({ versioning, asks }) => {
+      const t = await startInboundApp({ db: 'sqlite', http, versioning });
+      try {
+        const plain = await postWebhook(t.app, 'partner', {
+          type: 'order.completed',
+          id: `evt_${Math.random()}`,
+          data: {},
+        });
+        const versioned = await postWebhook(
+          t.app,
+          'partner',
+          { type: 'order.completed', id: `evt_${Math.random()}`, data: {} },
+          { headers: asks },
+        );
+        expect([plain.status, JSON.parse(plain.text).status]).toEqual([200, 'processed']);
+        expect([versioned.status, JSON.parse(versioned.text).status]).toEqual([200, 'processed']);
+        expect(t.handlers.calls).toHaveLength(2);
+      } finally {
+        await t.close();
+      }
+    },
+  );
 });
 
 describe('the adapters own body limits', () => {
-  it.each(ADAPTERS)('%s refuses a body above its default limit, answered as payload_too_large before the signature', async (http) => {
-    const t = await startInboundApp({ db: 'sqlite', http });
-    try {
-      const [size, limit] = http === 'express' ? [150_000, 100 * 1024] : [1_100_000, 1024 * 1024];
-      const big = { type: 'order.completed', data: { pad: 'x'.repeat(size) } };
-      for (const res of [await postWebhook(t.app, 'partner', big), await postWebhook(t.app, 'partner', big, { secret: 'whsec_d3Jvbmc=' })]) {
-        expect(res.status).toBe(413);
-        expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
-        expect(problem(res.text)).toMatchObject({ code: 'payload_too_large', detail: inboundMessages.adapterBodyLimit(limit) });
-      }
-      expect((await postWebhook(t.app, 'partner', big, { path: '/webhooks/nobody' })).status).toBe(404);
-      expect(t.handlers.calls).toHaveLength(0);
-      expect(await inboxRows(t.app)).toHaveLength(0);
-    } finally {
-      await t.close();
-    }
-  });
-});
-
-describe.each(ADAPTERS)('an app that raises the adapter limit and adds a text parser, as docs/inbound.md says, over %s', (http) => {
-  const MiB = 1024 * 1024;
-  let t: Awaited<ReturnType<typeof startInboundApp>>;
-  beforeAll(async () => {
-    t = await startInboundApp({
-      db: 'sqlite',
-      http,
-      inbound: { bodyLimit: 5 * MiB },
-      fastifyOptions: { bodyLimit: 5 * MiB },
-      beforeInit: (app) => {
-        const parsers = app as unknown as { useBodyParser(type: string, options?: object): void };
-        if (http === 'express') {
-          parsers.useBodyParser('json', { limit: '5mb' });
-          parsers.useBodyParser('text');
-        } else {
-          // Straight on Fastify: on Nest 11, app.useBodyParser() of any type stops Nest from
-          // registering its own JSON and form parsers, and JSON calls would lose their raw body.
-          const fastify = app.getHttpAdapter().getInstance() as {
-            addContentTypeParser(type: string, opts: object, parse: (req: { rawBody?: Buffer }, body: Buffer, done: (err: null, body: string) => void) => void): void;
-          };
-          fastify.addContentTypeParser('text/plain', { parseAs: 'buffer', bodyLimit: 5 * MiB }, (req, body, done) => {
-            req.rawBody = body;
-            done(null, body.toString('utf8'));
+  it.each(ADAPTERS)(
+    '%s refuses a body above its default limit, answered as payload_too_large before the signature',
+    async (http) => {
+      const t = await startInboundApp({ db: 'sqlite', http });
+      try {
+        const [size, limit] = http === 'express' ? [150_000, 100 * 1024] : [1_100_000, 1024 * 1024];
+        const big = { type: 'order.completed', data: { pad: 'x'.repeat(size) } };
+        for (const res of [
+          await postWebhook(t.app, 'partner', big),
+          await postWebhook(t.app, 'partner', big, { secret: 'whsec_d3Jvbmc=' }),
+        ]) {
+          expect(res.status).toBe(413);
+          expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+          expect(problem(res.text)).toMatchObject({
+            code: 'payload_too_large',
+            detail: inboundMessages.adapterBodyLimit(limit),
           });
         }
-      },
-    });
-  });
-  afterAll(() => t?.close());
-
-  it('takes a body above the adapter default, up to the raised limits', async () => {
-    const big = { type: 'order.completed', data: { pad: 'x'.repeat(2 * MiB) } };
-    const res = await postWebhook(t.app, 'partner', big);
-    expect([res.status, res.body.status]).toEqual([200, 'processed']);
-    expect((t.handlers.calls.at(-1)!.data as { pad: string }).pad).toHaveLength(2 * MiB);
-  });
-
-  it('verifies and dispatches JSON sent as text/plain (senders such as AWS SNS do)', async () => {
-    const payload = { type: 'order.completed', data: { via: 'text' } };
-    const asText = { 'content-type': 'text/plain; charset=utf-8' };
-    const forged = await postWebhook(t.app, 'partner', payload, { headers: { ...asText, 'webhook-signature': 'v1,AAAA' } });
-    expect([forged.status, problem(forged.text).code]).toEqual([401, 'signature_mismatch']);
-    const res = await postWebhook(t.app, 'partner', payload, { headers: asText });
-    expect([res.status, res.body.status]).toEqual([200, 'processed']);
-    expect(t.handlers.calls.at(-1)!.data).toEqual({ via: 'text' });
-  });
+        expect((await postWebhook(t.app, 'partner', big, { path: '/webhooks/nobody' })).status).toBe(404);
+        expect(t.handlers.calls).toHaveLength(0);
+        expect(await inboxRows(t.app)).toHaveLength(0);
+      } finally {
+        await t.close();
+      }
+    },
+  );
 });
+
+describe.each(ADAPTERS)(
+  'an app that raises the adapter limit and adds a text parser, as docs/inbound.md says, over %s',
+  (http) => {
+    const MiB = 1024 * 1024;
+    let t: Awaited<ReturnType<typeof startInboundApp>>;
+    beforeAll(async () => {
+      t = await startInboundApp({
+        db: 'sqlite',
+        http,
+        inbound: { bodyLimit: 5 * MiB },
+        fastifyOptions: { bodyLimit: 5 * MiB },
+        beforeInit: (app) => {
+          const parsers = app as unknown as { useBodyParser(type: string, options?: object): void };
+          if (http === 'express') {
+            parsers.useBodyParser('json', { limit: '5mb' });
+            parsers.useBodyParser('text');
+          } else {
+            // Straight on Fastify: on Nest 11, app.useBodyParser() of any type stops Nest from
+            // registering its own JSON and form parsers, and JSON calls would lose their raw body.
+            const fastify = app.getHttpAdapter().getInstance() as {
+              addContentTypeParser(
+                type: string,
+                opts: object,
+                parse: (req: { rawBody?: Buffer }, body: Buffer, done: (err: null, body: string) => void) => void,
+              ): void;
+            };
+            fastify.addContentTypeParser('text/plain', { parseAs: 'buffer', bodyLimit: 5 * MiB }, (req, body, done) => {
+              req.rawBody = body;
+              done(null, body.toString('utf8'));
+            });
+          }
+        },
+      });
+    });
+    afterAll(() => t?.close());
+
+    it('takes a body above the adapter default, up to the raised limits', async () => {
+      const big = { type: 'order.completed', data: { pad: 'x'.repeat(2 * MiB) } };
+      const res = await postWebhook(t.app, 'partner', big);
+      expect([res.status, res.body.status]).toEqual([200, 'processed']);
+      expect((t.handlers.calls.at(-1)!.data as { pad: string }).pad).toHaveLength(2 * MiB);
+    });
+
+    it('verifies and dispatches JSON sent as text/plain (senders such as AWS SNS do)', async () => {
+      const payload = { type: 'order.completed', data: { via: 'text' } };
+      const asText = { 'content-type': 'text/plain; charset=utf-8' };
+      const forged = await postWebhook(t.app, 'partner', payload, {
+        headers: { ...asText, 'webhook-signature': 'v1,AAAA' },
+      });
+      expect([forged.status, problem(forged.text).code]).toEqual([401, 'signature_mismatch']);
+      const res = await postWebhook(t.app, 'partner', payload, { headers: asText });
+      expect([res.status, res.body.status]).toEqual([200, 'processed']);
+      expect(t.handlers.calls.at(-1)!.data).toEqual({ via: 'text' });
+    });
+  },
+);
 
 describe('an Express app whose own middleware sets req.body = {} on every request (as body-parser 1.x does)', () => {
   let t: Awaited<ReturnType<typeof startInboundApp>>;
@@ -280,7 +370,8 @@ describe('an Express app whose own middleware sets req.body = {} on every reques
     t = await startInboundApp({
       db: 'sqlite',
       http: 'express',
-      beforeInit: (app) => app.use((req: { body?: unknown }, _res: unknown, next: () => void) => ((req.body ??= {}), next())),
+      beforeInit: (app) =>
+        app.use((req: { body?: unknown }, _res: unknown, next: () => void) => ((req.body ??= {}), next())),
     });
   });
   afterAll(() => t?.close());

@@ -14,7 +14,8 @@ const sha512: WebhookVerifier = {
     const given = headers['x-custom-signature'];
     if (!given) return { ok: false, reason: 'missing_signature' };
     let match = false;
-    for (const secret of secrets) match = constantTimeEqual(given, createHmac('sha512', secret).update(rawBody).digest('hex')) || match;
+    for (const secret of secrets)
+      match = constantTimeEqual(given, createHmac('sha512', secret).update(rawBody).digest('hex')) || match;
     return match ? { ok: true } : { ok: false, reason: 'signature_mismatch' };
   },
   eventType: (payload) => payload?.kind,
@@ -70,12 +71,21 @@ describe.each(testDatabases())('inbound configuration on %s', (db) => {
     expect((await post('wrong')).status).toBe(401);
     const ok = await post('k2');
     expect([ok.status, ok.body.id]).toEqual([200, 'c-1']);
-    expect(t.handlers.calls.at(-1)!.ctx).toMatchObject({ source: 'custom', id: 'c-1', headers: { 'x-custom-id': 'c-1' } });
+    expect(t.handlers.calls.at(-1)!.ctx).toMatchObject({
+      source: 'custom',
+      id: 'c-1',
+      headers: { 'x-custom-id': 'c-1' },
+    });
     expect(() => postWebhook(t.app, 'custom', {})).toThrow(/custom verifier/);
   });
 
   it('lets a source override how type and id are read', async () => {
-    const res = await postWebhook(t.app, 'relabelled', { meta: { kind: 'completed' }, data: {} }, { headers: { 'x-delivery': 'd-42' } });
+    const res = await postWebhook(
+      t.app,
+      'relabelled',
+      { meta: { kind: 'completed' }, data: {} },
+      { headers: { 'x-delivery': 'd-42' } },
+    );
     expect([res.status, res.body.id]).toEqual([200, 'd-42']);
     expect(t.handlers.calls.at(-1)!.ctx).toMatchObject({ type: 'order.completed', id: 'd-42', source: 'relabelled' });
   });

@@ -47,7 +47,10 @@ async function discover(handlers: Type<unknown>) {
   moduleRef.useLogger(false);
   try {
     await moduleRef.init();
-    return moduleRef.get(WebhookDispatcher).all().map((h) => h.name);
+    return moduleRef
+      .get(WebhookDispatcher)
+      .all()
+      .map((h) => h.name);
   } finally {
     await moduleRef.close();
   }
@@ -61,7 +64,9 @@ describe('handler discovery at boot', () => {
   });
 
   it('fails the boot on an invalid event type filter', async () => {
-    await expect(discover(BadFilterHandlers)).rejects.toThrow(inboundMessages.invalidHandlerFilter('BadFilterHandlers.handle', 'order completed'));
+    await expect(discover(BadFilterHandlers)).rejects.toThrow(
+      inboundMessages.invalidHandlerFilter('BadFilterHandlers.handle', 'order completed'),
+    );
   });
 
   it('skips request-scoped handlers with a warning', async () => {

@@ -87,13 +87,18 @@ describe.each(testDatabases())('webhook route beside global guards and CSRF, on 
       const server = t.app.getHttpServer();
       await request(server).post('/api/orders').set('x-csrf-token', 'token').expect(403);
       await request(server).post('/api/orders').set('authorization', 'Bearer letmein').expect(403);
-      await request(server).post('/api/orders').set({ authorization: 'Bearer letmein', 'x-csrf-token': 'token' }).expect(201);
+      await request(server)
+        .post('/api/orders')
+        .set({ authorization: 'Bearer letmein', 'x-csrf-token': 'token' })
+        .expect(201);
     });
 
     it('lets a signed webhook through without token or CSRF header, and still verifies it', async () => {
       const res = await postWebhook(t.app, 'partner', event());
       expect([res.status, res.body.status]).toEqual([200, 'processed']);
-      expect((await postWebhook(t.app, 'partner', event(), { secret: 'whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' })).status).toBe(401);
+      expect(
+        (await postWebhook(t.app, 'partner', event(), { secret: 'whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' })).status,
+      ).toBe(401);
     });
   });
 });

@@ -65,7 +65,12 @@ describe.each(testDatabases())('inbox and dispatch on %s', (kind) => {
       const payload = order();
       const first = await postWebhook(t.app, 'partner', payload, { id });
       const second = await postWebhook(t.app, 'partner', payload, { id });
-      expect([first.status, first.body.status, second.status, second.body.status]).toEqual([200, 'processed', 200, 'duplicate']);
+      expect([first.status, first.body.status, second.status, second.body.status]).toEqual([
+        200,
+        'processed',
+        200,
+        'duplicate',
+      ]);
       expect(t.handlers.calls.filter((c) => c.ctx.id === id)).toHaveLength(1);
       expect((await inboxRows(t.app)).filter((r) => r.eventId === id)).toHaveLength(1);
     });
@@ -74,7 +79,9 @@ describe.each(testDatabases())('inbox and dispatch on %s', (kind) => {
       const id = msgId();
       const payload = order();
       t.handlers.delayMs = 300;
-      const answers = await Promise.all(Array.from({ length: 8 }, () => postWebhook(t.app, 'partner', payload, { id })));
+      const answers = await Promise.all(
+        Array.from({ length: 8 }, () => postWebhook(t.app, 'partner', payload, { id })),
+      );
       expect(answers.map((a) => a.status)).toEqual(Array(8).fill(200));
       expect(answers.filter((a) => a.body.status === 'processed')).toHaveLength(1);
       expect(t.handlers.calls.filter((c) => c.ctx.id === id)).toHaveLength(1);
@@ -90,7 +97,11 @@ describe.each(testDatabases())('inbox and dispatch on %s', (kind) => {
       expect(JSON.parse(failed.text)).toMatchObject({ code: 'handler_failed', status: 500 });
       expect(failed.text).not.toContain('planned failure');
       let row = (await inboxRows(t.app)).find((r) => r.eventId === id)!;
-      expect(row).toMatchObject({ status: 'failed', attempts: 1, lastError: 'RecordingHandlers.misc: planned failure of fail.once' });
+      expect(row).toMatchObject({
+        status: 'failed',
+        attempts: 1,
+        lastError: 'RecordingHandlers.misc: planned failure of fail.once',
+      });
 
       const retried = await postWebhook(t.app, 'partner', order('fail.once'), { id });
       expect([retried.status, retried.body.status]).toEqual([200, 'processed']);
@@ -115,15 +126,23 @@ describe.each(testDatabases())('inbox and dispatch on %s', (kind) => {
 
     it('runs every handler of an event, and a method with two matching decorators once', async () => {
       const res = await postWebhook(t.app, 'partner', order(), {}).expect(200);
-      expect(t.handlers.calls.filter((c) => c.ctx.id === res.body.id).map((c) => c.handler)).toEqual(['orderCompleted']);
+      expect(t.handlers.calls.filter((c) => c.ctx.id === res.body.id).map((c) => c.handler)).toEqual([
+        'orderCompleted',
+      ]);
       expect(t.audit.seen).toContain(res.body.id);
 
-      const paid = await postWebhook(t.app, 'stripe', { id: `evt_${msgId()}`, type: 'invoice.paid', data: {} }).expect(200);
+      const paid = await postWebhook(t.app, 'stripe', { id: `evt_${msgId()}`, type: 'invoice.paid', data: {} }).expect(
+        200,
+      );
       expect(t.handlers.calls.filter((c) => c.ctx.id === paid.body.id).map((c) => c.handler)).toEqual(['billing']);
     });
 
     it('matches prefix.* and * and honours the source of a rule', async () => {
-      const created = await postWebhook(t.app, 'stripe', { id: `evt_${msgId()}`, type: 'invoice.created', data: {} }).expect(200);
+      const created = await postWebhook(t.app, 'stripe', {
+        id: `evt_${msgId()}`,
+        type: 'invoice.created',
+        data: {},
+      }).expect(200);
       expect(created.body.status).toBe('processed');
       // `invoice.*` is for stripe only: from another source the type has no handler.
       const elsewhere = await postWebhook(t.app, 'partner', { type: 'invoice.created', data: {} }).expect(200);
@@ -134,12 +153,19 @@ describe.each(testDatabases())('inbox and dispatch on %s', (kind) => {
 
     it('hands (data, ctx) to handlers: data is the payload data, ctx the whole call', async () => {
       const payload = { type: 'order.completed', timestamp: '2024-01-01T00:00:00Z', data: { order: 'o-1', total: 5 } };
-      const res = await postWebhook(t.app, 'partner', payload, { headers: { authorization: 'Bearer app-token', cookie: 'sid=1' } });
+      const res = await postWebhook(t.app, 'partner', payload, {
+        headers: { authorization: 'Bearer app-token', cookie: 'sid=1' },
+      });
       const call = t.handlers.calls.find((c) => c.ctx.id === res.body.id)!;
       expect(call.data).toEqual({ order: 'o-1', total: 5 });
       expect(call.ctx).toMatchObject({ id: res.body.id, type: 'order.completed', source: 'partner', payload });
       expect(call.ctx.receivedAt).toBeInstanceOf(Date);
-      expect(Object.keys(call.ctx.headers).sort()).toEqual(['content-type', 'webhook-id', 'webhook-signature', 'webhook-timestamp']);
+      expect(Object.keys(call.ctx.headers).sort()).toEqual([
+        'content-type',
+        'webhook-id',
+        'webhook-signature',
+        'webhook-timestamp',
+      ]);
     });
 
     it('answers 2xx for a type without handler, stores it as ignored and logs it', async () => {

@@ -13,7 +13,8 @@ describe.each(testDatabases())('log lines of inbound calls on %s', (kind) => {
       t = await startInboundApp({ db: kind, http, logger });
     });
     afterAll(() => t?.close());
-    const post = (path: string) => request(t.app.getHttpServer()).post(path).set('content-type', 'application/json').send('{}');
+    const post = (path: string) =>
+      request(t.app.getHttpServer()).post(path).set('content-type', 'application/json').send('{}');
 
     it('escapes a line break in the :source segment instead of writing it into the log', async () => {
       const mark = logger.lines.length;

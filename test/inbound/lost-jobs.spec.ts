@@ -38,7 +38,12 @@ describe.each(testDatabases())('queue mode, a job Redis lost, on %s', (kind) => 
       await deletePrefix(prefix);
       expect(await queue.getJob(rowId)).toBeNull();
 
-      worker = await startInboundApp({ db, prefix, role: 'worker', inbound: { mode: 'queue', reconcileIntervalMs: 100 } });
+      worker = await startInboundApp({
+        db,
+        prefix,
+        role: 'worker',
+        inbound: { mode: 'queue', reconcileIntervalMs: 100 },
+      });
       await eventually(async () => (await row(worker!, id))?.status === 'processed', 15_000);
       // Later passes find nothing more to queue: the handler ran once.
       expect(await worker.app.get(InboundProcessor).reconcile(Date.now() + 60_000)).toBe(0);

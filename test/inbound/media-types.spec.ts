@@ -19,7 +19,11 @@ const BOUNDARY = 'x-boundary-1';
 const UNREADABLE: [string, string | undefined, string][] = [
   ['no Content-Type', undefined, '{"type":"order.completed","data":{}}'],
   ['application/octet-stream', 'application/octet-stream', '\u0000\u0001binary'],
-  ['application/cloudevents+json', 'application/cloudevents+json', '{"specversion":"1.0","type":"order.completed","id":"1"}'],
+  [
+    'application/cloudevents+json',
+    'application/cloudevents+json',
+    '{"specversion":"1.0","type":"order.completed","id":"1"}',
+  ],
   [
     'multipart/form-data',
     `multipart/form-data; boundary=${BOUNDARY}`,
@@ -54,7 +58,10 @@ describe.each(testDatabases())('webhook bodies of an unreadable content type on 
     expect(answers[0]).toEqual({
       status: 415,
       contentType: 'application/problem+json; charset=utf-8',
-      body: expect.objectContaining({ code: 'unsupported_media_type', detail: inboundMessages.unsupportedMediaType('partner', type) }),
+      body: expect.objectContaining({
+        code: 'unsupported_media_type',
+        detail: inboundMessages.unsupportedMediaType('partner', type),
+      }),
     });
     expect(answers[1]).toEqual(answers[0]);
   });

@@ -52,7 +52,10 @@ describe.each(testDatabases())('queue mode on %s', (kind) => {
       await eventually(async () => (await row(t, id))?.lastError !== null && (await row(t, id))?.attempts === 1);
       expect((await row(t, id))!.status).toBe('received');
       await eventually(async () => (await row(t, id))?.status === 'processed');
-      expect(await row(t, id)).toMatchObject({ attempts: 2, lastError: 'RecordingHandlers.misc: planned failure of fail.once' });
+      expect(await row(t, id)).toMatchObject({
+        attempts: 2,
+        lastError: 'RecordingHandlers.misc: planned failure of fail.once',
+      });
       expect(t.handlers.calls.filter((c) => c.ctx.id === id)).toHaveLength(2);
     });
 
@@ -61,7 +64,10 @@ describe.each(testDatabases())('queue mode on %s', (kind) => {
       t.handlers.failures.set('fail.always', 2);
       await postWebhook(t.app, 'partner', { type: 'fail.always', data: {} }, { id }).expect(202);
       await eventually(async () => (await row(t, id))?.status === 'failed');
-      expect(await row(t, id)).toMatchObject({ attempts: 2, lastError: 'RecordingHandlers.misc: planned failure of fail.always' });
+      expect(await row(t, id)).toMatchObject({
+        attempts: 2,
+        lastError: 'RecordingHandlers.misc: planned failure of fail.always',
+      });
       // The sender (or an operator) sends it again: the released claim is taken and queued anew.
       const again = await postWebhook(t.app, 'partner', { type: 'fail.always', data: {} }, { id });
       expect(again.status).toBe(202);
@@ -102,18 +108,30 @@ describe.each(testDatabases())('queue mode on %s', (kind) => {
       const id = msgId();
       const event = { type: 'order.completed', data: { n: 7 } };
       const res = await postWebhook(t.app, 'partner', event, { id });
-      expect([res.status, res.headers['retry-after'], res.headers['content-type']]).toEqual([503, '5', expect.stringMatching(/^application\/problem\+json/)]);
+      expect([res.status, res.headers['retry-after'], res.headers['content-type']]).toEqual([
+        503,
+        '5',
+        expect.stringMatching(/^application\/problem\+json/),
+      ]);
       expect(JSON.parse(res.text)).toMatchObject({ code: 'inbox_unavailable', status: 503 });
       // Stored, and released for the sender's retry.
-      expect(await row(t, id)).toMatchObject({ status: 'failed', attempts: 0, lastError: expect.stringContaining('Redis') });
+      expect(await row(t, id)).toMatchObject({
+        status: 'failed',
+        attempts: 0,
+        lastError: expect.stringContaining('Redis'),
+      });
       await redis.start();
       // A sender retries until it gets a 2xx (ioredis reconnects within a couple of seconds). Bull
       // may also run the job the first call queued while Redis was away, once it reconnects: the
       // row id is the job id and the worker skips a processed row, so the handler still runs once.
-      await eventually(async () => {
-        const again = await postWebhook(t.app, 'partner', event, { id });
-        return again.status === 202 || again.status === 200;
-      }, 20_000, 500);
+      await eventually(
+        async () => {
+          const again = await postWebhook(t.app, 'partner', event, { id });
+          return again.status === 202 || again.status === 200;
+        },
+        20_000,
+        500,
+      );
       await eventually(async () => (await row(t, id))?.status === 'processed');
       await new Promise((r) => setTimeout(r, 1_500));
       expect(t.handlers.calls.filter((c) => c.ctx.id === id).map((c) => c.data)).toEqual([{ n: 7 }]);

@@ -65,7 +65,9 @@ describe.each(testDatabases())('replaying stored inbound calls on %s', (kind) =>
       ]);
       // Processed now: neither a second replay nor the sender's resend runs it again.
       expect(await refusal(app.inbox, failed.id)).toBe('not_replayable');
-      expect((await postWebhook(app.t.app, 'partner', { type: 'fail.once', data: { n: 3 } }, { id })).body.status).toBe('duplicate');
+      expect((await postWebhook(app.t.app, 'partner', { type: 'fail.once', data: { n: 3 } }, { id })).body.status).toBe(
+        'duplicate',
+      );
       expect(app.t.handlers.calls.filter((c) => c.ctx.id === id)).toHaveLength(2);
     });
 
@@ -80,11 +82,15 @@ describe.each(testDatabases())('replaying stored inbound calls on %s', (kind) =>
         attempts: 2,
         error: 'RecordingHandlers.misc: planned failure of fail.twice',
       });
-      expect(await rowOf(app.t, id)).toMatchObject({ status: 'failed', attempts: 2, lastError: 'RecordingHandlers.misc: planned failure of fail.twice' });
+      expect(await rowOf(app.t, id)).toMatchObject({
+        status: 'failed',
+        attempts: 2,
+        lastError: 'RecordingHandlers.misc: planned failure of fail.twice',
+      });
       expect((await app.inbox.replay(row.id)).status).toBe('processed');
     });
 
-    it('runs a call once when two replays of it race, and not beside a sender\'s retry', async () => {
+    it("runs a call once when two replays of it race, and not beside a sender's retry", async () => {
       const id = msgId();
       const event = { type: 'fail.race', data: {} };
       app.t.handlers.failures.set('fail.race', 1);
@@ -93,13 +99,21 @@ describe.each(testDatabases())('replaying stored inbound calls on %s', (kind) =>
       app.t.handlers.delayMs = 200;
       try {
         const outcomes = await Promise.all([
-          app.inbox.replay(row.id).then((r) => r.status, (e: WebhookInboxError) => e.code),
-          app.inbox.replay(row.id).then((r) => r.status, (e: WebhookInboxError) => e.code),
+          app.inbox.replay(row.id).then(
+            (r) => r.status,
+            (e: WebhookInboxError) => e.code,
+          ),
+          app.inbox.replay(row.id).then(
+            (r) => r.status,
+            (e: WebhookInboxError) => e.code,
+          ),
           postWebhook(app.t.app, 'partner', event, { id }).then((r) => r.body.status),
         ]);
         // Whichever claims first runs it; the others are turned away (a replay refused, a resend a duplicate).
         expect(outcomes.filter((o) => o === 'processed')).toHaveLength(1);
-        expect(outcomes.filter((o) => o !== 'processed').every((o) => o === 'not_replayable' || o === 'duplicate')).toBe(true);
+        expect(
+          outcomes.filter((o) => o !== 'processed').every((o) => o === 'not_replayable' || o === 'duplicate'),
+        ).toBe(true);
       } finally {
         app.t.handlers.delayMs = 0;
       }
@@ -112,7 +126,15 @@ describe.each(testDatabases())('replaying stored inbound calls on %s', (kind) =>
       const row = await rowOf(app.t, id);
       const repo = app.t.app.get(DataSource).getRepository(WebhookInboxEntry);
       // As a process that died after its claim leaves it: received, handlers never finished.
-      await repo.update({ id: row.id }, { status: 'received', attempts: 0, processedAt: null as unknown as Date, updatedAt: new Date(Date.now() - 60_000) });
+      await repo.update(
+        { id: row.id },
+        {
+          status: 'received',
+          attempts: 0,
+          processedAt: null as unknown as Date,
+          updatedAt: new Date(Date.now() - 60_000),
+        },
+      );
       expect(await refusal(app.inbox, row.id)).toBe('not_replayable');
       expect(app.t.handlers.calls.filter((c) => c.ctx.id === id)).toHaveLength(1);
 
@@ -153,7 +175,10 @@ describe.each(testDatabases())('replaying stored inbound calls on %s', (kind) =>
       // Two rows as a process that died after its claim leaves them: one past the lease, one within it.
       const repo = app.t.app.get(DataSource).getRepository(WebhookInboxEntry);
       const idOf = async (eventId: string) => (await rowOf(app.t, eventId)).id;
-      await repo.update({ id: await idOf(stuck) }, { status: 'received', updatedAt: new Date(Date.now() - CLAIM_LEASE_MS - 1_000) });
+      await repo.update(
+        { id: await idOf(stuck) },
+        { status: 'received', updatedAt: new Date(Date.now() - CLAIM_LEASE_MS - 1_000) },
+      );
       await repo.update({ id: await idOf(running) }, { status: 'received', updatedAt: new Date() });
 
       const all = await app.inbox.list({ source: 'partner' });
@@ -162,7 +187,9 @@ describe.each(testDatabases())('replaying stored inbound calls on %s', (kind) =>
       expect((await app.inbox.list({ status: 'failed' })).data.map((r) => r.eventId)).toEqual([failed]);
       expect((await app.inbox.list({ type: 'nobody.listens' })).data.map((r) => r.eventId)).toEqual([ignored]);
       expect((await app.inbox.list({ source: 'orders' })).data.map((r) => r.eventId)).toEqual(['other-source']);
-      expect((await app.inbox.list({ source: 'partner', eventId: failed })).data.map((r) => r.status)).toEqual(['failed']);
+      expect((await app.inbox.list({ source: 'partner', eventId: failed })).data.map((r) => r.status)).toEqual([
+        'failed',
+      ]);
 
       const replayable = await app.inbox.list({ replayable: true });
       expect(replayable.data.map((r) => r.eventId)).toEqual([stuck, failed]);
@@ -226,7 +253,13 @@ describe.each(testDatabases())('replaying stored inbound calls on %s', (kind) =>
 
       expect((await t.app.get(RetentionService).pass(now)).inbox).toBe(2);
       const left = new Map((await inboxRows(t.app)).map((r) => [r.eventId, r.status]));
-      expect([processed, ignored, failed, stuck, recent].map((id) => left.get(id))).toEqual([undefined, undefined, 'failed', 'received', 'processed']);
+      expect([processed, ignored, failed, stuck, recent].map((id) => left.get(id))).toEqual([
+        undefined,
+        undefined,
+        'failed',
+        'received',
+        'processed',
+      ]);
       expect((await t.app.get(RetentionService).pass(now)).inbox).toBe(0);
 
       // Past the window a resend is no longer recognised: it runs like a first call.

@@ -11,7 +11,10 @@ import { startInboundApp } from './support.js';
 const msgId = () => `msg_${randomBytes(8).toString('hex')}`;
 
 /** A call's inbox row as the primary has it (DataSource.query goes to the primary). */
-async function primaryRow(app: { get(type: typeof DataSource): DataSource }, eventId: string): Promise<{ id: string; status: string }> {
+async function primaryRow(
+  app: { get(type: typeof DataSource): DataSource },
+  eventId: string,
+): Promise<{ id: string; status: string }> {
   const [row] = await app.get(DataSource).query('SELECT id, status FROM webhook_inbox WHERE event_id = $1', [eventId]);
   return row ?? { id: '', status: 'none' };
 }
@@ -28,7 +31,10 @@ async function replicatedDatabase(): Promise<{ db: TestDatabase; drop(): Promise
   const url = (db: TestDatabase) => (db.options as { url: string }).url;
   const db: TestDatabase = {
     kind: 'postgres',
-    options: { type: 'postgres', replication: { master: { url: url(primary) }, slaves: [{ url: url(replica) }] } } as never,
+    options: {
+      type: 'postgres',
+      replication: { master: { url: url(primary) }, slaves: [{ url: url(replica) }] },
+    } as never,
     drop: async () => undefined,
   };
   return { db, drop: () => Promise.all([primary.drop(), replica.drop()]).then(() => undefined) };

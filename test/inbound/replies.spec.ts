@@ -108,8 +108,16 @@ describe.each(testDatabases())('answers a provider needs, on %s', (kind) => {
     });
 
     it("sends a handler's webhookReply instead of the receipt: text, or JSON with its status", async () => {
-      const text = await postWebhook(t.app, 'orders', { event: 'reply.text', id: `e-${rnd()}`, data: { text: 'hello, sender' } });
-      expect([text.status, text.headers['content-type'], text.text]).toEqual([200, 'text/plain; charset=utf-8', 'hello, sender']);
+      const text = await postWebhook(t.app, 'orders', {
+        event: 'reply.text',
+        id: `e-${rnd()}`,
+        data: { text: 'hello, sender' },
+      });
+      expect([text.status, text.headers['content-type'], text.text]).toEqual([
+        200,
+        'text/plain; charset=utf-8',
+        'hello, sender',
+      ]);
       const json = await postWebhook(t.app, 'orders', { event: 'reply.json', id: `e-${rnd()}`, data: { n: 1 } });
       expect([json.status, json.headers['content-type']]).toEqual([201, 'application/json; charset=utf-8']);
       expect(json.body).toEqual({ ok: true, echo: { n: 1 } });
@@ -132,7 +140,10 @@ describe.each(testDatabases())('answers a provider needs, on %s', (kind) => {
       const mark = logger.lines.length;
       const res = await postWebhook(t.app, 'orders', { event: 'reply.twice', id: `e-${rnd()}`, data: {} });
       expect([res.status, res.text]).toEqual([200, 'first']);
-      const notSent = inboundMessages.replyNotSent('ReplyHandlers.second', 'an earlier handler of the call replied already');
+      const notSent = inboundMessages.replyNotSent(
+        'ReplyHandlers.second',
+        'an earlier handler of the call replied already',
+      );
       expect(logger.since(mark, 'warn')).toEqual([notSent]);
     });
 
@@ -169,7 +180,10 @@ describe.each(testDatabases())('handler replies in queue mode, on %s', (kind) =>
       expect([res.status, res.body]).toEqual([202, { received: true, id, status: 'queued' }]);
       await eventually(() => handlers.ran.length === i + 1, 10_000);
     }
-    const notSent = inboundMessages.replyNotSent('ReplyHandlers.text', 'in queue mode the call was answered 202 before it ran');
+    const notSent = inboundMessages.replyNotSent(
+      'ReplyHandlers.text',
+      'in queue mode the call was answered 202 before it ran',
+    );
     await eventually(() => logger.since(0, 'warn').includes(notSent), 10_000);
     expect(logger.since(0, 'warn').filter((l) => l === notSent)).toHaveLength(1);
   });

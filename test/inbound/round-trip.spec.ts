@@ -16,7 +16,11 @@ describe.each(testDatabases())('round trip on %s', (db) => {
     let url: string;
 
     beforeAll(async () => {
-      receiver = await startInboundApp({ db, http, inbound: { sources: { ...SOURCES, shop: { scheme: 'standard', secrets: [secret] } } } });
+      receiver = await startInboundApp({
+        db,
+        http,
+        inbound: { sources: { ...SOURCES, shop: { scheme: 'standard', secrets: [secret] } } },
+      });
       await receiver.app.listen(0, '127.0.0.1');
       url = `http://127.0.0.1:${(receiver.app.getHttpServer().address() as AddressInfo).port}/webhooks/shop`;
       sender = await startTestApp({ db, webhooks: { outbound: FAST_OUTBOUND } });
@@ -51,7 +55,9 @@ describe.each(testDatabases())('round trip on %s', (db) => {
         await eventually(async () => (await webhooks.getDelivery(deliveryIds[0])).status === 'succeeded', 15_000);
         const attempts = (await webhooks.listAttempts(deliveryIds[0])).data;
         expect(attempts.length).toBeGreaterThanOrEqual(2);
-        await eventually(async () => (await inboxRows(receiver.app)).find((r) => r.eventId === messageId)?.status === 'processed');
+        await eventually(
+          async () => (await inboxRows(receiver.app)).find((r) => r.eventId === messageId)?.status === 'processed',
+        );
         expect(receiver.handlers.calls.filter((c) => c.ctx.id === messageId)).toHaveLength(1);
       } finally {
         receiver.handlers.delayMs = 0;
@@ -64,7 +70,9 @@ describe.each(testDatabases())('round trip on %s', (db) => {
       await eventually(async () => (await webhooks.getDelivery(deliveryIds[0])).status === 'succeeded', 15_000);
       const attempts = (await webhooks.listAttempts(deliveryIds[0])).data.map((a) => a.statusCode).sort();
       expect(attempts).toEqual([200, 500]);
-      expect(receiver.handlers.calls.filter((c) => c.ctx.id === messageId && c.handler === 'orderCompleted')).toHaveLength(2);
+      expect(
+        receiver.handlers.calls.filter((c) => c.ctx.id === messageId && c.handler === 'orderCompleted'),
+      ).toHaveLength(2);
       const row = (await inboxRows(receiver.app)).find((r) => r.eventId === messageId)!;
       expect(row).toMatchObject({ status: 'processed', attempts: 2 });
     });

@@ -7,16 +7,27 @@ import { testDatabases } from '../support/databases.js';
 import { ADAPTERS, inboxRows, SOURCES, startInboundApp } from './support.js';
 
 const rnd = () => randomBytes(6).toString('hex');
-const wrongSecret = (scheme: BuiltInScheme) => (scheme === 'standard' ? `whsec_${randomBytes(24).toString('base64')}` : 'not-the-secret');
+const wrongSecret = (scheme: BuiltInScheme) =>
+  scheme === 'standard' ? `whsec_${randomBytes(24).toString('base64')}` : 'not-the-secret';
 
 /** A fresh, handled event per source: [payload, expected type, post options]. */
 const EVENTS: Record<string, () => { payload: unknown; type: string; options?: { type?: string } }> = {
   partner: () => ({ payload: { type: 'order.completed', data: { order: rnd() } }, type: 'order.completed' }),
   orders: () => ({ payload: { event: 'order.completed', data: { order: rnd() } }, type: 'order.completed' }),
-  stripe: () => ({ payload: { id: `evt_${rnd()}`, type: 'invoice.paid', data: { object: { id: 'in_1' } } }, type: 'invoice.paid' }),
-  github: () => ({ payload: { action: 'opened', number: 1 }, type: 'pull_request.opened', options: { type: 'pull_request' } }),
+  stripe: () => ({
+    payload: { id: `evt_${rnd()}`, type: 'invoice.paid', data: { object: { id: 'in_1' } } },
+    type: 'invoice.paid',
+  }),
+  github: () => ({
+    payload: { action: 'opened', number: 1 },
+    type: 'pull_request.opened',
+    options: { type: 'pull_request' },
+  }),
   shopify: () => ({ payload: { id: rnd() }, type: 'orders.create', options: { type: 'orders.create' } }),
-  slack: () => ({ payload: { type: 'event_callback', event_id: `Ev${rnd()}`, event: { type: 'app_mention' } }, type: 'app_mention' }),
+  slack: () => ({
+    payload: { type: 'event_callback', event_id: `Ev${rnd()}`, event: { type: 'app_mention' } },
+    type: 'app_mention',
+  }),
 };
 const SIGNATURE: Record<string, string> = {
   partner: 'webhook-signature',
@@ -74,7 +85,10 @@ describe.each(testDatabases())('inbound schemes on %s', (db) => {
         const rows = (await inboxRows(t.app)).length;
         const before = t.handlers.count(type);
         const signed = signWebhook({ scheme, secret: SOURCES[source].secrets[1], payload, ...options });
-        const res = await postWebhook(t.app, source, payload, { ...options, body: signed.body.replace('}', ',"x":1}') });
+        const res = await postWebhook(t.app, source, payload, {
+          ...options,
+          body: signed.body.replace('}', ',"x":1}'),
+        });
         expectProblem(res, 401, 'signature_mismatch');
         expect((await inboxRows(t.app)).length).toBe(rows);
         expect(t.handlers.count(type)).toBe(before);
@@ -85,7 +99,12 @@ describe.each(testDatabases())('inbound schemes on %s', (db) => {
         const id = `msg_${rnd()}`;
         const timestamp = Math.floor(Date.now() / 1000);
         const good = signWebhook({ scheme, secret: SOURCES[source].secrets[1], payload, id, timestamp, ...options });
-        const res = await postWebhook(t.app, source, payload, { ...options, id, timestamp, secret: wrongSecret(scheme) });
+        const res = await postWebhook(t.app, source, payload, {
+          ...options,
+          id,
+          timestamp,
+          secret: wrongSecret(scheme),
+        });
         expectProblem(res, 401, 'signature_mismatch');
         expect(res.text).not.toContain(good.headers[SIGNATURE[source]].replace(/^(v1,|sha256=|v0=)/, '').slice(0, 20));
       });
@@ -99,21 +118,36 @@ describe.each(testDatabases())('inbound schemes on %s', (db) => {
 
       it('answers a missing signature with 401 and a malformed one with 401', async () => {
         const { payload, options } = EVENTS[source]();
-        expectProblem(await postWebhook(t.app, source, payload, { ...options, headers: { [SIGNATURE[source]]: null } }), 401, 'missing_signature');
-        expectProblem(await postWebhook(t.app, source, payload, { ...options, headers: { [SIGNATURE[source]]: 'abc' } }), 401, 'malformed_signature');
+        expectProblem(
+          await postWebhook(t.app, source, payload, { ...options, headers: { [SIGNATURE[source]]: null } }),
+          401,
+          'missing_signature',
+        );
+        expectProblem(
+          await postWebhook(t.app, source, payload, { ...options, headers: { [SIGNATURE[source]]: 'abc' } }),
+          401,
+          'malformed_signature',
+        );
       });
 
       for (const header of REQUIRED[source] ?? []) {
         it(`answers a missing ${header} with 400`, async () => {
           const { payload, options } = EVENTS[source]();
-          expectProblem(await postWebhook(t.app, source, payload, { ...options, headers: { [header]: null } }), 400, 'missing_headers');
+          expectProblem(
+            await postWebhook(t.app, source, payload, { ...options, headers: { [header]: null } }),
+            400,
+            'missing_headers',
+          );
         });
       }
 
       if (TIMESTAMP[source]) {
         it('answers a malformed timestamp header with 400', async () => {
           const { payload, options } = EVENTS[source]();
-          const res = await postWebhook(t.app, source, payload, { ...options, headers: { [TIMESTAMP[source]]: 'yesterday' } });
+          const res = await postWebhook(t.app, source, payload, {
+            ...options,
+            headers: { [TIMESTAMP[source]]: 'yesterday' },
+          });
           expectProblem(res, 400, 'malformed_headers');
         });
       }
@@ -127,7 +161,11 @@ describe.each(testDatabases())('inbound schemes on %s', (db) => {
         ])('answers a %s timestamp with 401', async (_label, offset) => {
           const { payload, options } = EVENTS[source]();
           const timestamp = Math.floor(Date.now() / 1000) + offset;
-          expectProblem(await postWebhook(t.app, source, payload, { ...options, timestamp }), 401, 'timestamp_out_of_tolerance');
+          expectProblem(
+            await postWebhook(t.app, source, payload, { ...options, timestamp }),
+            401,
+            'timestamp_out_of_tolerance',
+          );
         });
       }
     });
@@ -135,7 +173,9 @@ describe.each(testDatabases())('inbound schemes on %s', (db) => {
     it('accepts Svix header names on a standard source', async () => {
       const { payload } = EVENTS.partner();
       const signed = signWebhook({ scheme: 'standard', secret: SOURCES.partner.secrets[0], payload });
-      const svix = Object.fromEntries(Object.entries(signed.headers).map(([k, v]) => [k.replace(/^webhook-/, 'svix-'), v]));
+      const svix = Object.fromEntries(
+        Object.entries(signed.headers).map(([k, v]) => [k.replace(/^webhook-/, 'svix-'), v]),
+      );
       const res = await postWebhook(t.app, 'partner', payload, {
         headers: { ...svix, 'webhook-id': null, 'webhook-timestamp': null, 'webhook-signature': null },
         body: signed.body,

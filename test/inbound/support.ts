@@ -85,7 +85,10 @@ export class AuditHandlers {
 
 /** One source per built-in scheme, with a rotated-out secret listed first. */
 export const SOURCES: Record<string, InboundSourceOptions> = {
-  partner: { scheme: 'standard', secrets: ['whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD', 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'] },
+  partner: {
+    scheme: 'standard',
+    secrets: ['whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD', 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'],
+  },
   orders: { scheme: 'hmac-sha256', secrets: ['old_secret', 'test_secret'] },
   stripe: { scheme: 'stripe', secrets: ['whsec_old_stripe', 'whsec_stripe_test'] },
   github: { scheme: 'github', secrets: ['old-gh', "It's a Secret to Everybody"] },
@@ -121,7 +124,10 @@ export async function workerStarted(app: INestApplication): Promise<void> {
 
 /** Every inbox row, oldest first. */
 export function inboxRows(app: INestApplication): Promise<WebhookInboxEntry[]> {
-  return app.get(DataSource).getRepository(WebhookInboxEntry).find({ order: { receivedAt: 'ASC', id: 'ASC' } });
+  return app
+    .get(DataSource)
+    .getRepository(WebhookInboxEntry)
+    .find({ order: { receivedAt: 'ASC', id: 'ASC' } });
 }
 
 /** The adapters every HTTP suite runs on. */
@@ -131,7 +137,10 @@ export const ADAPTERS = ['express', 'fastify'] as const;
  * An app created the way a user who forgot `{ rawBody: true }` would (startTestApp always sets
  * it), listening through the given adapter.
  */
-export async function startAppWithoutRawBody(kind: DbKind, http: (typeof ADAPTERS)[number]): Promise<Pick<TestApp, 'app' | 'close'>> {
+export async function startAppWithoutRawBody(
+  kind: DbKind,
+  http: (typeof ADAPTERS)[number],
+): Promise<Pick<TestApp, 'app' | 'close'>> {
   const db = await createTestDatabase(kind);
   await migrate(db);
   const prefix = testPrefix();

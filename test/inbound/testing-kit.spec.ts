@@ -25,7 +25,11 @@ describe.each(testDatabases())('the seed WebhookTests on %s', (db) => {
       db,
       http: 'express',
       providers: [OrderWebhooks],
-      webhooks: { inbound: { sources: { orders: { scheme: 'hmac-sha256', header: 'X-Webhook-Signature', secrets: ['test_secret'] } } } },
+      webhooks: {
+        inbound: {
+          sources: { orders: { scheme: 'hmac-sha256', header: 'X-Webhook-Signature', secrets: ['test_secret'] } },
+        },
+      },
     });
   });
   afterAll(async () => {
@@ -39,14 +43,26 @@ describe.each(testDatabases())('the seed WebhookTests on %s', (db) => {
   });
 
   it('test_invalid_signature_rejected', async () => {
-    await postWebhook(t.app, 'orders', { event: 'order.completed', data: {} }, { headers: { 'X-Webhook-Signature': 'invalid_signature' } }).expect(401);
+    await postWebhook(
+      t.app,
+      'orders',
+      { event: 'order.completed', data: {} },
+      { headers: { 'X-Webhook-Signature': 'invalid_signature' } },
+    ).expect(401);
   });
 
   it('signs exactly like the tutorial: hex HMAC-SHA256 of the raw body', () => {
     const payload = JSON.stringify({ event: 'order.completed', data: {} });
-    const signed = signWebhook({ scheme: 'hmac-sha256', secret: 'test_secret', payload, header: 'X-Webhook-Signature' });
+    const signed = signWebhook({
+      scheme: 'hmac-sha256',
+      secret: 'test_secret',
+      payload,
+      header: 'X-Webhook-Signature',
+    });
     // hmac.new(b'test_secret', payload, hashlib.sha256).hexdigest(), computed in Python.
-    expect(signed.headers['x-webhook-signature']).toBe('20b48f03d50cb6d9fa96cbd867b56125a0d79bd317c1d787317f8a883f223681');
+    expect(signed.headers['x-webhook-signature']).toBe(
+      '20b48f03d50cb6d9fa96cbd867b56125a0d79bd317c1d787317f8a883f223681',
+    );
     expect(signed.body).toBe(payload);
   });
 });

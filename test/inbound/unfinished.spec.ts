@@ -59,7 +59,11 @@ describe.each(testDatabases())('a run whose process died, on %s', (kind) => {
       const id = `msg_${randomBytes(8).toString('hex')}`;
       const payload = { type: 'order.completed', data: { order: randomBytes(4).toString('hex') } };
       const signed = signWebhook({ scheme: 'standard', secret: SOURCES.partner.secrets[0], payload, id });
-      const answer = request(`http://127.0.0.1:${port}/webhooks/partner`, { method: 'POST', headers: signed.headers, body: signed.body }).then(
+      const answer = request(`http://127.0.0.1:${port}/webhooks/partner`, {
+        method: 'POST',
+        headers: signed.headers,
+        body: signed.body,
+      }).then(
         (res) => res.statusCode,
         (err: Error) => err.name,
       );
@@ -126,11 +130,21 @@ describe.each(testDatabases())('a run whose process died, on %s', (kind) => {
     const payload = { type: 'order.completed', data: { order: randomBytes(4).toString('hex') } };
     const signed = signWebhook({ scheme: 'standard', secret: SOURCES.partner.secrets[0], payload, id });
     // 202 once queued, unless the worker's SIGKILL comes first: either way the row is committed.
-    void request(`http://127.0.0.1:${port}/webhooks/partner`, { method: 'POST', headers: signed.headers, body: signed.body }).catch(() => undefined);
+    void request(`http://127.0.0.1:${port}/webhooks/partner`, {
+      method: 'POST',
+      headers: signed.headers,
+      body: signed.body,
+    }).catch(() => undefined);
     await message(child, (m) => m.handling === id);
     expect((await exited(child)).signal).toBe('SIGKILL');
 
-    queued = await startInboundApp({ db, http: 'express', prefix: queuePrefix, bullSettings, inbound: { mode: 'queue' } });
+    queued = await startInboundApp({
+      db,
+      http: 'express',
+      prefix: queuePrefix,
+      bullSettings,
+      inbound: { mode: 'queue' },
+    });
     const row = await eventually(async () => {
       const found = (await inboxRows(queued!.app)).find((r) => r.eventId === id);
       return found?.status === 'processed' ? found : null;
@@ -140,34 +154,47 @@ describe.each(testDatabases())('a run whose process died, on %s', (kind) => {
   });
 });
 
-describe.each(testDatabases().filter((kind) => kind === 'sqlite'))('a second process on the same SQLite file (%s)', (kind) => {
-  it('does not release the rows the first is still running, which the first then finishes once', async () => {
-    const db = await createTestDatabase(kind);
-    const prefix = testPrefix();
-    let first: Awaited<ReturnType<typeof startInboundApp>> | undefined;
-    let second: Awaited<ReturnType<typeof startInboundApp>> | undefined;
-    let release!: () => void;
-    try {
-      first = await startInboundApp({ db, prefix });
-      first.handlers.hold = new Promise((resolve) => (release = resolve));
-      const id = `msg_${randomBytes(8).toString('hex')}`;
-      const answer = postWebhook(first.app, 'partner', { type: 'order.completed', data: {} }, { id }).then((res) => res.status);
-      await eventually(() => first!.handlers.calls.some((c) => c.ctx.id === id));
+describe.each(testDatabases().filter((kind) => kind === 'sqlite'))(
+  'a second process on the same SQLite file (%s)',
+  (kind) => {
+    it('does not release the rows the first is still running, which the first then finishes once', async () => {
+      const db = await createTestDatabase(kind);
+      const prefix = testPrefix();
+      let first: Awaited<ReturnType<typeof startInboundApp>> | undefined;
+      let second: Awaited<ReturnType<typeof startInboundApp>> | undefined;
+      let release!: () => void;
+      try {
+        first = await startInboundApp({ db, prefix });
+        first.handlers.hold = new Promise((resolve) => (release = resolve));
+        const id = `msg_${randomBytes(8).toString('hex')}`;
+        const answer = postWebhook(first.app, 'partner', { type: 'order.completed', data: {} }, { id }).then(
+          (res) => res.status,
+        );
+        await eventually(() => first!.handlers.calls.some((c) => c.ctx.id === id));
 
-      // Another process (a deploy overlapping the old one) boots on the same file meanwhile.
-      second = await startInboundApp({ db, prefix, skipMigrations: true });
-      expect((await inboxRows(second.app)).find((r) => r.eventId === id)).toMatchObject({ status: 'received', attempts: 0 });
-      // The first process finishes its run: the row is processed once, and no retry runs it again.
-      first.handlers.hold = null;
-      release();
-      expect(await answer).toBe(200);
-      expect((await inboxRows(second.app)).find((r) => r.eventId === id)).toMatchObject({ status: 'processed', attempts: 1 });
-      expect((await postWebhook(second.app, 'partner', { type: 'order.completed', data: {} }, { id })).body.status).toBe('duplicate');
-    } finally {
-      release?.();
-      await second?.close();
-      await first?.close();
-      await db.drop();
-    }
-  });
-});
+        // Another process (a deploy overlapping the old one) boots on the same file meanwhile.
+        second = await startInboundApp({ db, prefix, skipMigrations: true });
+        expect((await inboxRows(second.app)).find((r) => r.eventId === id)).toMatchObject({
+          status: 'received',
+          attempts: 0,
+        });
+        // The first process finishes its run: the row is processed once, and no retry runs it again.
+        first.handlers.hold = null;
+        release();
+        expect(await answer).toBe(200);
+        expect((await inboxRows(second.app)).find((r) => r.eventId === id)).toMatchObject({
+          status: 'processed',
+          attempts: 1,
+        });
+        expect(
+          (await postWebhook(second.app, 'partner', { type: 'order.completed', data: {} }, { id })).body.status,
+        ).toBe('duplicate');
+      } finally {
+        release?.();
+        await second?.close();
+        await first?.close();
+        await db.drop();
+      }
+    });
+  },
+);

@@ -56,7 +56,9 @@ describe.each(testDatabases())('inbound text PostgreSQL cannot store, on %s', (k
     const res = await postWebhook(t.app, 'partner', body, { type: 'order.completed' });
     expect([res.status, problem(res.text).code]).toEqual([400, 'invalid_json']);
     const rows = (await inboxRows(t.app)).filter((r) => r.rawBody === body);
-    expect(rows).toEqual([expect.objectContaining({ status: 'failed', lastError: `invalid_json: ${inboundMessages.invalidJson()}` })]);
+    expect(rows).toEqual([
+      expect.objectContaining({ status: 'failed', lastError: `invalid_json: ${inboundMessages.invalidJson()}` }),
+    ]);
     expect((await t.app.get(WebhookInbox).get(rows[0].id))?.rawBody).toBe(body);
   });
 
@@ -67,7 +69,10 @@ describe.each(testDatabases())('inbound text PostgreSQL cannot store, on %s', (k
     const res = await postWebhook(t.app, 'github', body, { type: 'issues', id, headers: form });
     expect([res.status, res.body.status]).toEqual([200, 'processed']);
     expect(t.handlers.calls.filter((c) => c.ctx.id === id).map((c) => c.ctx.type)).toEqual(['issues.opened']);
-    expect((await inboxRows(t.app)).find((r) => r.eventId === id)).toMatchObject({ status: 'processed', rawBody: body });
+    expect((await inboxRows(t.app)).find((r) => r.eventId === id)).toMatchObject({
+      status: 'processed',
+      rawBody: body,
+    });
   });
 
   it('releases the claim of a handler whose error message contains U+0000, so the retry runs it', async () => {
@@ -83,11 +88,16 @@ describe.each(testDatabases())('inbound text PostgreSQL cannot store, on %s', (k
   it('answers 422 unstorable_event, not 503, when the database refuses a verified call as bad data', async () => {
     // A refusal the test installs on its own database: a data error, while the database is up.
     const ds = t.app.get(DataSource);
-    const refuse = kind === 'postgres'
-      ? ["ALTER TABLE webhook_inbox ADD CONSTRAINT refuse_type CHECK (type <> 'refused.type')",
-        'ALTER TABLE webhook_inbox DROP CONSTRAINT refuse_type']
-      : ["CREATE TRIGGER refuse_type BEFORE INSERT ON webhook_inbox WHEN NEW.type = 'refused.type' BEGIN SELECT RAISE(ABORT, 'refused'); END",
-        'DROP TRIGGER refuse_type'];
+    const refuse =
+      kind === 'postgres'
+        ? [
+            "ALTER TABLE webhook_inbox ADD CONSTRAINT refuse_type CHECK (type <> 'refused.type')",
+            'ALTER TABLE webhook_inbox DROP CONSTRAINT refuse_type',
+          ]
+        : [
+            "CREATE TRIGGER refuse_type BEFORE INSERT ON webhook_inbox WHEN NEW.type = 'refused.type' BEGIN SELECT RAISE(ABORT, 'refused'); END",
+            'DROP TRIGGER refuse_type',
+          ];
     await ds.query(refuse[0]);
     try {
       const res = await postWebhook(t.app, 'partner', { type: 'refused.type', data: { n: nonce() } });
@@ -98,17 +108,20 @@ describe.each(testDatabases())('inbound text PostgreSQL cannot store, on %s', (k
     }
   });
 
-  (kind === 'postgres' ? it : it.skip)('rejects values PostgreSQL refuses as bad data, not as an unavailable inbox', async () => {
-    const claim = t.app.get(InboxStore).claim({
-      source: 'partner',
-      eventId: `msg_${nonce()}`,
-      // Callers check this first; a value that slips through is still not an outage.
-      type: 'order.\u0000completed',
-      rawBody: '{}',
-      headers: {},
-      status: 'received',
-    });
-    await expect(claim).rejects.toThrow();
-    await expect(claim).rejects.not.toBeInstanceOf(InboxUnavailableError);
-  });
+  (kind === 'postgres' ? it : it.skip)(
+    'rejects values PostgreSQL refuses as bad data, not as an unavailable inbox',
+    async () => {
+      const claim = t.app.get(InboxStore).claim({
+        source: 'partner',
+        eventId: `msg_${nonce()}`,
+        // Callers check this first; a value that slips through is still not an outage.
+        type: 'order.\u0000completed',
+        rawBody: '{}',
+        headers: {},
+        status: 'received',
+      });
+      await expect(claim).rejects.toThrow();
+      await expect(claim).rejects.not.toBeInstanceOf(InboxUnavailableError);
+    },
+  );
 });

@@ -21,7 +21,8 @@ class CapturingLogger implements LoggerService {
   readonly lines: { level: string; message: string; context?: string }[] = [];
   log = (message: any, context?: string) => void this.lines.push({ level: 'log', message: String(message), context });
   warn = (message: any, context?: string) => void this.lines.push({ level: 'warn', message: String(message), context });
-  error = (message: any, context?: string) => void this.lines.push({ level: 'error', message: String(message), context });
+  error = (message: any, context?: string) =>
+    void this.lines.push({ level: 'error', message: String(message), context });
   debug = () => undefined;
   verbose = () => undefined;
 }
@@ -40,7 +41,9 @@ async function bootFailureOnPrivateRedis(boot: (redisUrl: string) => Promise<unk
       (e: unknown) => e,
     );
     await new Promise((r) => setTimeout(r, 300));
-    const clients = String(await probe.client('LIST')).trim().split('\n');
+    const clients = String(await probe.client('LIST'))
+      .trim()
+      .split('\n');
     expect({ failed: err !== null, clients: clients.length }).toEqual({ failed: true, clients: 1 });
     return err;
   } finally {
@@ -69,27 +72,34 @@ describe.each(testDatabases())('WebhooksModule on %s', (db) => {
       const path = `/${name.replace(/\W+/g, '-')}`;
       await svc.createEndpoint({ url: receiver.url(path) });
       const sent = await svc.send('module.registered', { name });
-      const got = await eventually(() => receiver.requests.find((r) => r.url === path && r.headers['webhook-id'] === sent.messageId));
+      const got = await eventually(() =>
+        receiver.requests.find((r) => r.url === path && r.headers['webhook-id'] === sent.messageId),
+      );
       expect(JSON.parse(got.body).data).toEqual({ name });
     } finally {
       await t.close();
     }
   });
 
-  it.each(registrations)('fails at boot on invalid options with %s, naming the option, and leaves no Redis connection', async (_name, how) => {
-    const err = await bootFailureOnPrivateRedis((redisUrl) =>
-      startTestApp({ db, ...how, redisUrl, webhooks: { outbound: { ...FAST_OUTBOUND, timeoutMs: -1 } } }),
-    );
-    // Compared as one object, so that a failure shows which error came instead, and its message.
-    expect({ configError: err instanceof WebhooksConfigError, message: (err as Error)?.message }).toEqual({
-      configError: true,
-      message: messages.invalidOption('outbound.timeoutMs', 'an integer >= 1', -1),
-    });
-  });
+  it.each(registrations)(
+    'fails at boot on invalid options with %s, naming the option, and leaves no Redis connection',
+    async (_name, how) => {
+      const err = await bootFailureOnPrivateRedis((redisUrl) =>
+        startTestApp({ db, ...how, redisUrl, webhooks: { outbound: { ...FAST_OUTBOUND, timeoutMs: -1 } } }),
+      );
+      // Compared as one object, so that a failure shows which error came instead, and its message.
+      expect({ configError: err instanceof WebhooksConfigError, message: (err as Error)?.message }).toEqual({
+        configError: true,
+        message: messages.invalidOption('outbound.timeoutMs', 'an integer >= 1', -1),
+      });
+    },
+  );
 
   it('refuses an inbound route given where it would be ignored', async () => {
     // forRoot takes the route from inbound.path: an inboundPath there would be dropped.
-    expect(() => WebhooksModule.forRoot({ inboundPath: 'hooks' })).toThrow(new WebhooksConfigError(messages.inboundPathInForRoot()));
+    expect(() => WebhooksModule.forRoot({ inboundPath: 'hooks' })).toThrow(
+      new WebhooksConfigError(messages.inboundPathInForRoot()),
+    );
     // forRootAsync takes it from inboundPath: a factory's inbound.path naming another route fails the boot.
     for (const how of [{ async: true }, { asyncClass: true }]) {
       const booted = startTestApp({ db, ...how, inboundPath: undefined, webhooks: { inbound: { path: 'hooks' } } });
@@ -106,7 +116,9 @@ describe.each(testDatabases())('WebhooksModule on %s', (db) => {
   it('fails at boot, saying what to run, when the migrations were not applied', async () => {
     const fresh = await createTestDatabase(db);
     try {
-      await expect(startTestApp({ db: fresh, skipMigrations: true })).rejects.toThrow(messages.migrationsMissing('webhook_endpoints'));
+      await expect(startTestApp({ db: fresh, skipMigrations: true })).rejects.toThrow(
+        messages.migrationsMissing('webhook_endpoints'),
+      );
     } finally {
       await fresh.drop();
     }
@@ -128,7 +140,9 @@ describe.each(testDatabases())('WebhooksModule on %s', (db) => {
     try {
       // The check runs in the background after boot (boot does not wait for Redis).
       await t.app.get(BootChecks).evictionChecked;
-      expect(logger.lines.filter((l) => l.level === 'warn').map((l) => l.message)).toContain(messages.evictingRedis('allkeys-lru'));
+      expect(logger.lines.filter((l) => l.level === 'warn').map((l) => l.message)).toContain(
+        messages.evictingRedis('allkeys-lru'),
+      );
     } finally {
       await t.close();
       await lru.stop();
@@ -156,10 +170,16 @@ describe.each(testDatabases())('WebhooksModule on %s', (db) => {
       expect(receiver.requests.filter((r) => r.url === '/roles')).toHaveLength(0);
       expect((await svc.getDelivery(sent.deliveryIds[0])).status).toBe('pending');
 
-      worker = await startTestApp({ db: emitter.db, prefix: emitter.prefix, webhooks: { role: 'worker', outbound: FAST_OUTBOUND } });
+      worker = await startTestApp({
+        db: emitter.db,
+        prefix: emitter.prefix,
+        webhooks: { role: 'worker', outbound: FAST_OUTBOUND },
+      });
       expect(worker.app.get(DeliveryProcessor)).toBeDefined();
       await eventually(() => receiver.requests.some((r) => r.url === '/roles'));
-      expect(receiver.requests.filter((r) => r.url === '/roles').map((r) => r.headers['webhook-id'])).toEqual([sent.messageId]);
+      expect(receiver.requests.filter((r) => r.url === '/roles').map((r) => r.headers['webhook-id'])).toEqual([
+        sent.messageId,
+      ]);
     } finally {
       await worker?.app.close();
       await emitter.close();
@@ -170,7 +190,12 @@ describe.each(testDatabases())('WebhooksModule on %s', (db) => {
 describe('WebhooksModule without TypeOrmModule', () => {
   it('fails at boot naming the DataSource, and leaves no Redis connection', async () => {
     const err = await bootFailureOnPrivateRedis((redisUrl) => {
-      @Module({ imports: [BullModule.forRoot({ redis: redisUrl, prefix: testPrefix() }), WebhooksModule.forRoot({ outbound: FAST_OUTBOUND })] })
+      @Module({
+        imports: [
+          BullModule.forRoot({ redis: redisUrl, prefix: testPrefix() }),
+          WebhooksModule.forRoot({ outbound: FAST_OUTBOUND }),
+        ],
+      })
       class AppWithoutTypeOrm {}
       return NestFactory.create(AppWithoutTypeOrm, { logger: false, abortOnError: false });
     });

@@ -56,12 +56,22 @@ describe.each(testDatabases())('graceful shutdown of a worker on %s', (kind) => 
   });
 
   const setup = async (slowAnswer: 'delayed' | 'hang', gracefulShutdownMs = 0) => {
-    receiver = await new CountingReceiver((req) => (req.url !== '/slow' ? {} : slowAnswer === 'hang' ? 'hang' : { delayMs: SLOW_MS })).start();
+    receiver = await new CountingReceiver((req) =>
+      req.url !== '/slow' ? {} : slowAnswer === 'hang' ? 'hang' : { delayMs: SLOW_MS },
+    ).start();
     emitter = await startTestApp({ db: kind, webhooks: { role: 'emitter', outbound: OUTBOUND } });
     const svc = emitter.app.get(WebhookService);
     await svc.createEndpoint({ url: receiver.url('/slow'), customerId: 'slow' });
     await svc.createEndpoint({ url: receiver.url('/next'), customerId: 'next' });
-    const worker = (name: string) => startWorker({ db: emitter!.db, prefix: emitter!.prefix, redisUrl: REDIS_URL, name, outbound: OUTBOUND, gracefulShutdownMs });
+    const worker = (name: string) =>
+      startWorker({
+        db: emitter!.db,
+        prefix: emitter!.prefix,
+        redisUrl: REDIS_URL,
+        name,
+        outbound: OUTBOUND,
+        gracefulShutdownMs,
+      });
     const a = await worker('worker-a');
     // Delivery 1 is in flight at worker-a (concurrency 1); delivery 2 waits in the queue behind it.
     const slow = await svc.send('shutdown.slow', {}, { customerId: 'slow' });
@@ -70,7 +80,15 @@ describe.each(testDatabases())('graceful shutdown of a worker on %s', (kind) => 
     const queue = emitter.app.get<Queue>(getQueueToken(WEBHOOKS_QUEUE));
     expect(await (await queue.getJob(next.deliveryIds[0]))?.getState()).toBe('waiting');
     expect(receiver.inFlight('worker-a')).toBe(1);
-    return { svc, queue, a, worker, slow: slow.deliveryIds[0], next: next.deliveryIds[0], bound: EXIT_BOUND_MS + gracefulShutdownMs };
+    return {
+      svc,
+      queue,
+      a,
+      worker,
+      slow: slow.deliveryIds[0],
+      next: next.deliveryIds[0],
+      bound: EXIT_BOUND_MS + gracefulShutdownMs,
+    };
   };
 
   /** SIGTERMs `child`; it must run Nest's shutdown to its end, then exit 0 by itself promptly, within `bound`. */
@@ -81,7 +99,11 @@ describe.each(testDatabases())('graceful shutdown of a worker on %s', (kind) => 
     expect(child.messages.some((m) => m.sigterm)).toBe(true);
     const closed = child.messages.find((m) => m.closed);
     // Failing, this shows what was still open when the shutdown sequence finished.
-    expect({ closed: !!closed, lingered: exitAt - (closed?.closed ?? 0) < linger, open: closed?.open }).toEqual({ closed: true, lingered: true, open: expect.anything() });
+    expect({ closed: !!closed, lingered: exitAt - (closed?.closed ?? 0) < linger, open: closed?.open }).toEqual({
+      closed: true,
+      lingered: true,
+      open: expect.anything(),
+    });
   };
 
   /** After worker-a is gone: delivery 2 was not touched, and worker-b delivers it. */
@@ -94,7 +116,9 @@ describe.each(testDatabases())('graceful shutdown of a worker on %s', (kind) => 
     receiver!.policy = () => ({});
     const b: Child = await s.worker('worker-b');
     await eventually(async () => (await s.svc.getDelivery(s.next)).status === 'succeeded');
-    expect(receiver!.requests.filter((r) => r.url === '/next').map((r) => r.headers['user-agent'])).toEqual(['worker-b']);
+    expect(receiver!.requests.filter((r) => r.url === '/next').map((r) => r.headers['user-agent'])).toEqual([
+      'worker-b',
+    ]);
     // An idle worker stops by itself too.
     await stopsByItself(b, s.bound);
   };
@@ -104,7 +128,9 @@ describe.each(testDatabases())('graceful shutdown of a worker on %s', (kind) => 
     expect(receiver!.inFlight('worker-a')).toBe(0);
     expect(receiver!.requests.map((r) => [r.url, r.headers['user-agent']])).toEqual([['/slow', 'worker-a']]);
     expect(await s.svc.getDelivery(s.slow)).toMatchObject({ status: 'succeeded', attempts: 1, lastStatusCode: 200 });
-    expect((await s.svc.listAttempts(s.slow)).data).toMatchObject([{ number: 1, statusCode: 200, responseBody: 'ok', errorClass: null }]);
+    expect((await s.svc.listAttempts(s.slow)).data).toMatchObject([
+      { number: 1, statusCode: 200, responseBody: 'ok', errorClass: null },
+    ]);
   };
 
   it('SIGTERM during an attempt: the attempt finishes and is recorded, no new job is taken, the process exits 0 by itself', async () => {
@@ -120,7 +146,9 @@ describe.each(testDatabases())('graceful shutdown of a worker on %s', (kind) => 
     await stopsByItself(s.a, s.bound);
     // The attempt ended at its timeout and was logged as such, with the retry scheduled.
     expect(await s.svc.getDelivery(s.slow)).toMatchObject({ status: 'pending', attempts: 1, lastStatusCode: null });
-    expect((await s.svc.listAttempts(s.slow)).data).toMatchObject([{ number: 1, statusCode: null, errorClass: 'timeout' }]);
+    expect((await s.svc.listAttempts(s.slow)).data).toMatchObject([
+      { number: 1, statusCode: null, errorClass: 'timeout' },
+    ]);
 
     await nextTakenOnlyByAnotherWorker(s);
   }, 60_000);
@@ -144,11 +172,17 @@ describe.each(testDatabases())('graceful shutdown of a worker on %s', (kind) => 
 
   // Shutdown used to wait, before pausing the queue, for Bull to name the worker's connection in
   // Redis (CLIENT LIST): with Redis away that wait never ended, and the process never exited.
-  it('SIGTERM while Redis is down: Nest\'s shutdown finishes without Redis, and the process exits 0 by itself', async () => {
+  it("SIGTERM while Redis is down: Nest's shutdown finishes without Redis, and the process exits 0 by itself", async () => {
     const redis = await PrivateRedis.start();
     try {
       emitter = await startTestApp({ db: kind, webhooks: { role: 'emitter', outbound: OUTBOUND } });
-      const worker = await startWorker({ db: emitter.db, prefix: emitter.prefix, redisUrl: redis.url, name: 'worker-r', outbound: OUTBOUND });
+      const worker = await startWorker({
+        db: emitter.db,
+        prefix: emitter.prefix,
+        redisUrl: redis.url,
+        name: 'worker-r',
+        outbound: OUTBOUND,
+      });
       await redis.stop();
       // A Redis connection closed while its server is away keeps a timer of ioredis's own
       // (disconnectTimeout, 2 s) until it gives the socket up: the process may linger that long.
@@ -163,7 +197,13 @@ describe.each(testDatabases())('graceful shutdown of a worker on %s', (kind) => 
     try {
       emitter = await startTestApp({ db: kind, webhooks: { role: 'emitter', outbound: OUTBOUND } });
       await redis.stop();
-      const worker = await startWorker({ db: emitter.db, prefix: emitter.prefix, redisUrl: redis.url, name: 'worker-d', outbound: OUTBOUND });
+      const worker = await startWorker({
+        db: emitter.db,
+        prefix: emitter.prefix,
+        redisUrl: redis.url,
+        name: 'worker-d',
+        outbound: OUTBOUND,
+      });
       await stopsByItself(worker, EXIT_BOUND_MS, LINGER_MS + 2_000);
     } finally {
       await redis.stop();
@@ -225,7 +265,12 @@ describe("the module's Bull queue", () => {
       for (const socket of sockets) socket.destroy();
       await closed;
       // What the worker's shutdown does: a local pause that forces the blocking connection off.
-      expect(await settleWithin(queue.pause(true, true).catch(() => undefined), 3_000)).toBe('done');
+      expect(
+        await settleWithin(
+          queue.pause(true, true).catch(() => undefined),
+          3_000,
+        ),
+      ).toBe('done');
       expect(bclient.status).not.toBe('ready');
       expect(await settleWithin(queue.close(), 3_000)).toBe('done');
     } finally {
@@ -243,8 +288,16 @@ describe("the module's Bull queue", () => {
   it.each([
     ['url', { url: db7 }, true],
     ['redis as a URL string', { redis: db7 }, true],
-    ['redis as options', { redis: { host: new URL(db7).hostname, port: Number(new URL(db7).port || 6379), db: 7 } }, true],
-    ['url with redis options that set disableClientInfo: false', { url: db7, redis: { disableClientInfo: false } }, false],
+    [
+      'redis as options',
+      { redis: { host: new URL(db7).hostname, port: Number(new URL(db7).port || 6379), db: 7 } },
+      true,
+    ],
+    [
+      'url with redis options that set disableClientInfo: false',
+      { url: db7, redis: { disableClientInfo: false } },
+      false,
+    ],
   ])("takes the app's Redis settings as %s", async (_form, shared, handshakeOff) => {
     const queue = queueFrom(shared) as Queue & { client: Redis };
     try {

@@ -28,18 +28,20 @@ run('SQLite checkpoints on better-sqlite3', () => {
     t = undefined;
   });
 
-  const autocheckpoint = async (ds: DataSource) => Number((await ds.query('PRAGMA wal_autocheckpoint'))[0].wal_autocheckpoint);
+  const autocheckpoint = async (ds: DataSource) =>
+    Number((await ds.query('PRAGMA wal_autocheckpoint'))[0].wal_autocheckpoint);
   /** Commits about 4 MB in 200 transactions of 10 rows. */
   const write = async (ds: DataSource) => {
     await ds.query('CREATE TABLE IF NOT EXISTS filler (id INTEGER PRIMARY KEY, pad TEXT)');
     for (let i = 0; i < 200; i++) {
       await ds.transaction(async (m) => {
-        for (let j = 0; j < 10; j++) await m.query('INSERT INTO filler (pad) VALUES (?)', [`${i}-${j}-${'x'.repeat(2000)}`]);
+        for (let j = 0; j < 10; j++)
+          await m.query('INSERT INTO filler (pad) VALUES (?)', [`${i}-${j}-${'x'.repeat(2000)}`]);
       });
     }
   };
 
-  it('checkpoints in a background thread by default: the database file grows while the app\'s own checkpoint is out of reach', async () => {
+  it("checkpoints in a background thread by default: the database file grows while the app's own checkpoint is out of reach", async () => {
     t = await startTestApp({ db: 'sqlite', webhooks: WEBHOOKS });
     const ds = t.app.get(DataSource);
     const file = String((ds.options as { database: string }).database);
@@ -61,7 +63,7 @@ run('SQLite checkpoints on better-sqlite3', () => {
     expect(statSync(wal).size).toBeLessThan(30_000_000);
   });
 
-  it('puts the app\'s wal_autocheckpoint back at shutdown', async () => {
+  it("puts the app's wal_autocheckpoint back at shutdown", async () => {
     t = await startTestApp({ db: 'sqlite', webhooks: WEBHOOKS });
     const ds = t.app.get(DataSource);
     const checkpointer = t.app.get(SqliteCheckpointer);
@@ -101,8 +103,12 @@ run('SQLite checkpoints on better-sqlite3', () => {
     // At 0, 1, 3, 7, 15, 31 and 63 s, then every minute: 123, 183, … 543 s.
     expect(warnings).toHaveLength(15);
     expect(warnings[0]).toBe('Background SQLite checkpoints fail: disk I/O error');
-    expect(warnings[1]).toBe('Background SQLite checkpoints fail (10 failed passes since the last report): disk I/O error');
-    expect(warnings.at(-1)).toBe('Background SQLite checkpoints fail (600 failed passes since the last report): disk I/O error');
+    expect(warnings[1]).toBe(
+      'Background SQLite checkpoints fail (10 failed passes since the last report): disk I/O error',
+    );
+    expect(warnings.at(-1)).toBe(
+      'Background SQLite checkpoints fail (600 failed passes since the last report): disk I/O error',
+    );
     expect(logger.since(mark, 'log')).toEqual(['Background SQLite checkpoints work again, after 6000 failed passes.']);
   });
 
@@ -114,8 +120,17 @@ run('SQLite checkpoints on better-sqlite3', () => {
 
   it('leaves an app that set its own wal_autocheckpoint alone', async () => {
     const db = await createTestDatabase('sqlite');
-    const prepareDatabase = (conn: { pragma(s: string): unknown }) => (conn.pragma('journal_mode = WAL'), conn.pragma('wal_autocheckpoint = 4000'));
-    t = withDrop(await startTestApp({ db: { ...db, options: { ...db.options, prepareDatabase } as typeof db.options }, webhooks: WEBHOOKS }), db);
+    const prepareDatabase = (conn: { pragma(s: string): unknown }) => (
+      conn.pragma('journal_mode = WAL'),
+      conn.pragma('wal_autocheckpoint = 4000')
+    );
+    t = withDrop(
+      await startTestApp({
+        db: { ...db, options: { ...db.options, prepareDatabase } as typeof db.options },
+        webhooks: WEBHOOKS,
+      }),
+      db,
+    );
     expect(t.app.get(SqliteCheckpointer).running).toBe(false);
     expect(await autocheckpoint(t.app.get(DataSource))).toBe(4000);
   });

@@ -61,10 +61,11 @@ describe.each(testDatabases())('attempt recording on %s', (kind) => {
 
   const requestsTo = (path: string) => receiver.requests.filter((r) => r.url === path);
   const delivery = (id: string) => ds.getRepository(WebhookDelivery).findOneByOrFail({ id });
-  const ended = (id: string) => eventually(async () => {
-    const d = await delivery(id);
-    return ['succeeded', 'failed', 'discarded'].includes(d.status) ? d : null;
-  });
+  const ended = (id: string) =>
+    eventually(async () => {
+      const d = await delivery(id);
+      return ['succeeded', 'failed', 'discarded'].includes(d.status) ? d : null;
+    });
   async function endpoint(path: string, answer: (res: ServerResponse, n: number) => void): Promise<WebhookEndpoint> {
     routes.set(`/${path}`, answer);
     return svc.createEndpoint({ url: receiver.url(`/${path}`), customerId: path });
@@ -101,7 +102,10 @@ describe.each(testDatabases())('attempt recording on %s', (kind) => {
    * Sends to `/<path>`, whose answer (200) waits for `during` to release it; `during` runs inside
    * a transaction the test holds open. Then: one POST, one attempt recorded, the delivery succeeded.
    */
-  async function answerWhileHeld(path: string, during: (id: string, runner: QueryRunner, answer: () => void) => Promise<void>) {
+  async function answerWhileHeld(
+    path: string,
+    during: (id: string, runner: QueryRunner, answer: () => void) => Promise<void>,
+  ) {
     let answer!: () => void;
     const answered = new Promise<void>((resolve) => (answer = resolve));
     await endpoint(path, (res) => void answered.then(() => reply(res, 200, 'ok')));
@@ -181,7 +185,7 @@ describe.each(testDatabases())('attempt recording on %s', (kind) => {
       expect(requestsTo('/resume')).toHaveLength(3);
     });
 
-    it('counts a manual redelivery\'s schedule from its own first attempt, also when its job vanishes before it', async () => {
+    it("counts a manual redelivery's schedule from its own first attempt, also when its job vanishes before it", async () => {
       await endpoint('manual', (res) => reply(res, 500, 'down'));
       const [id] = (await svc.send('manual.it', {}, { customerId: 'manual' })).deliveryIds;
       await waitingAfter(id, 2);
@@ -195,7 +199,14 @@ describe.each(testDatabases())('attempt recording on %s', (kind) => {
       expect((await queue.getJob(id))!.data).toMatchObject({ trigger: 'scheduled', attemptsBefore: 2 });
       expect(await ended(id)).toMatchObject({ status: 'failed', attempts: 6 });
       const triggers = (await svc.listAttempts(id)).data.map((a) => [a.number, a.trigger]).reverse();
-      expect(triggers).toEqual([[1, 'scheduled'], [2, 'scheduled'], [3, 'scheduled'], [4, 'manual'], [5, 'scheduled'], [6, 'scheduled']]);
+      expect(triggers).toEqual([
+        [1, 'scheduled'],
+        [2, 'scheduled'],
+        [3, 'scheduled'],
+        [4, 'manual'],
+        [5, 'scheduled'],
+        [6, 'scheduled'],
+      ]);
 
       // One whose job vanishes before its first attempt gets the whole schedule, as asked.
       await queue.pause();
@@ -252,7 +263,10 @@ describe.each(testDatabases().filter((kind) => kind === 'sqlite'))('attempt reco
       return 'hang';
     }).start();
     // Bound at shutdown: the attempt timeout plus 5 s.
-    const t = await startTestApp({ db: kind, webhooks: { sqliteWaitMs: SQLITE_WAIT_MS, outbound: { ...OUTBOUND, timeoutMs: 500 } } });
+    const t = await startTestApp({
+      db: kind,
+      webhooks: { sqliteWaitMs: SQLITE_WAIT_MS, outbound: { ...OUTBOUND, timeoutMs: 500 } },
+    });
     const runner = t.app.get(DataSource).createQueryRunner();
     let closed = false;
     // Bull's local 'active' event hands over the promise of the job's run.

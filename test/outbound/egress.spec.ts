@@ -24,7 +24,8 @@ async function startDns(zone: Record<string, { A?: string[]; AAAA?: string[] }>)
   socket.on('message', (query, peer) => {
     let end = 12;
     const labels: string[] = [];
-    for (; query[end] !== 0; end += query[end] + 1) labels.push(query.subarray(end + 1, end + 1 + query[end]).toString());
+    for (; query[end] !== 0; end += query[end] + 1)
+      labels.push(query.subarray(end + 1, end + 1 + query[end]).toString());
     const type = query.readUInt16BE(end + 1);
     const records = zone[labels.join('.').toLowerCase()];
     const ips = (type === 1 ? records?.A : type === 28 ? records?.AAAA : undefined) ?? [];
@@ -129,7 +130,8 @@ describe('outbound egress policy (real HTTP server and DNS server on 127.0.0.1)'
     return c;
   }
 
-  const post = (c: WebhookHttpClient, url: string) => c.post(url, { 'content-type': 'application/json' }, '{"ok":true}');
+  const post = (c: WebhookHttpClient, url: string) =>
+    c.post(url, { 'content-type': 'application/json' }, '{"ok":true}');
 
   it.each([
     ['127.0.0.1', '127.0.0.1'],
@@ -151,7 +153,9 @@ describe('outbound egress policy (real HTTP server and DNS server on 127.0.0.1)'
     expect(warnings[0].context).toBe('WebhookHttpClient');
     expect(warnings[0].message).toContain(address);
     expect(warnings[0].message).not.toContain('secret');
-    expect(decideOutcome(result, 0, { schedule: [0, 5000], jitter: 0, retryAfterMaxFactor: 2 })).toEqual({ kind: 'failed' });
+    expect(decideOutcome(result, 0, { schedule: [0, 5000], jitter: 0, retryAfterMaxFactor: 2 })).toEqual({
+      kind: 'failed',
+    });
   });
 
   it('applies the connect-time check to https:// too (TLS sockets take the same lookup)', async () => {
@@ -173,14 +177,21 @@ describe('outbound egress policy (real HTTP server and DNS server on 127.0.0.1)'
   it('delivers to loopback once 127.0.0.1/32 is allow-listed, in any URL form', async () => {
     const c = client({ allow: ['127.0.0.1/32'] });
     for (const host of ['127.0.0.1', '2130706433', '127.1']) {
-      expect(await post(c, `http://${host}:${port}/ok`)).toMatchObject({ statusCode: 200, body: 'ok', errorClass: null });
+      expect(await post(c, `http://${host}:${port}/ok`)).toMatchObject({
+        statusCode: 200,
+        body: 'ok',
+        errorClass: null,
+      });
     }
     expect(hits()).toEqual(['/ok', '/ok', '/ok']);
     expect((await post(c, `http://127.0.0.2:${port}/ok`)).errorClass).toBe('blocked');
   });
 
   it('connects to a host name whose every address is allow-listed', async () => {
-    expect(await post(client({ allow: ['127.0.0.1/32'] }), `http://hooks.test:${port}/ok`)).toMatchObject({ statusCode: 200, body: 'ok' });
+    expect(await post(client({ allow: ['127.0.0.1/32'] }), `http://hooks.test:${port}/ok`)).toMatchObject({
+      statusCode: 200,
+      body: 'ok',
+    });
     expect(hits()).toEqual(['/ok']);
   });
 

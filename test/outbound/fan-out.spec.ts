@@ -44,10 +44,13 @@ describe.each(testDatabases())('send() to 12,000 endpoints on %s', (db) => {
     await t?.close();
   });
 
-  it('writes a delivery for every endpoint inside the caller\'s transaction, which commits', async () => {
+  it("writes a delivery for every endpoint inside the caller's transaction, which commits", async () => {
     const sent = await ds.transaction(async (m) => {
       // The caller's own change, which must commit with the message.
-      await m.query(forDriver('UPDATE webhook_endpoints SET description = ? WHERE id = ?', SQLITE.has(ds.options.type)), ['touched', endpointIds[0]]);
+      await m.query(
+        forDriver('UPDATE webhook_endpoints SET description = ? WHERE id = ?', SQLITE.has(ds.options.type)),
+        ['touched', endpointIds[0]],
+      );
       return svc.send('fan.out', { n: 1 }, { customerId: CUSTOMER, manager: m });
     });
     expect(sent.created).toBe(true);
@@ -57,7 +60,9 @@ describe.each(testDatabases())('send() to 12,000 endpoints on %s', (db) => {
   });
 
   it('with an idempotency key: every delivery written, and a repeat returns the same ids', async () => {
-    const first = await ds.transaction((m) => svc.send('fan.keyed', { n: 2 }, { customerId: CUSTOMER, idempotencyKey: 'fan-key', manager: m }));
+    const first = await ds.transaction((m) =>
+      svc.send('fan.keyed', { n: 2 }, { customerId: CUSTOMER, idempotencyKey: 'fan-key', manager: m }),
+    );
     expect(first.created).toBe(true);
     expect(new Set(first.deliveryIds).size).toBe(ENDPOINTS);
     expect(await deliveriesOf(first.messageId)).toBe(ENDPOINTS);

@@ -16,9 +16,16 @@ describe.each(testDatabases())('endpoint health, network policy and operational 
   afterAll(async () => receiver?.stop());
 
   function listen(t: TestApp): Seen {
-    const seen = { 'delivery.succeeded': [], 'delivery.failed': [], 'delivery.exhausted': [], 'endpoint.disabled': [], 'endpoint.enabled': [] } as Seen;
+    const seen = {
+      'delivery.succeeded': [],
+      'delivery.failed': [],
+      'delivery.exhausted': [],
+      'endpoint.disabled': [],
+      'endpoint.enabled': [],
+    } as Seen;
     const events = t.app.get(WebhookEvents);
-    for (const name of Object.keys(seen) as (keyof Seen)[]) events.on(name, (p: any) => void (seen[name] as any[]).push(p));
+    for (const name of Object.keys(seen) as (keyof Seen)[])
+      events.on(name, (p: any) => void (seen[name] as any[]).push(p));
     return seen;
   }
 
@@ -48,7 +55,14 @@ describe.each(testDatabases())('endpoint health, network policy and operational 
     up = false;
     const t = await startTestApp({
       db,
-      webhooks: { outbound: { schedule: [0, 150, 150, 150, 150, 150, 150], jitter: 0, disableAfterMs: 400, network: { allow: ['127.0.0.1/32'] } } },
+      webhooks: {
+        outbound: {
+          schedule: [0, 150, 150, 150, 150, 150, 150],
+          jitter: 0,
+          disableAfterMs: 400,
+          network: { allow: ['127.0.0.1/32'] },
+        },
+      },
     });
     try {
       const seen = listen(t);
@@ -62,9 +76,15 @@ describe.each(testDatabases())('endpoint health, network policy and operational 
       });
       expect(disabled.disabledReason).toMatch(/^failing without success since /);
       expect(disabled.consecutiveFailures).toBeGreaterThanOrEqual(3);
-      expect(seen['endpoint.disabled']).toEqual([{ endpointId: ep.id, customerId: 'health', reason: disabled.disabledReason }]);
+      expect(seen['endpoint.disabled']).toEqual([
+        { endpointId: ep.id, customerId: 'health', reason: disabled.disabledReason },
+      ]);
       expect(seen['delivery.failed'].length).toBeGreaterThanOrEqual(2);
-      expect(seen['delivery.failed'][0]).toMatchObject({ deliveryId: first.deliveryIds[0], attempt: 1, nextAttemptAt: expect.any(Date) });
+      expect(seen['delivery.failed'][0]).toMatchObject({
+        deliveryId: first.deliveryIds[0],
+        attempt: 1,
+        nextAttemptAt: expect.any(Date),
+      });
 
       // Kept, not dropped: the delivery is discarded with the reason, and replayable.
       const d1 = await eventually(async () => {
@@ -79,7 +99,12 @@ describe.each(testDatabases())('endpoint health, network policy and operational 
       up = true;
       await svc.updateEndpoint(ep.id, { enabled: true });
       expect(seen['endpoint.enabled']).toEqual([{ endpointId: ep.id, customerId: 'health' }]);
-      expect(await svc.getEndpoint(ep.id)).toMatchObject({ enabled: true, disabledReason: null, failingSince: null, consecutiveFailures: 0 });
+      expect(await svc.getEndpoint(ep.id)).toMatchObject({
+        enabled: true,
+        disabledReason: null,
+        failingSince: null,
+        consecutiveFailures: 0,
+      });
       const { deliveryIds } = await svc.recoverFailed({ endpointId: ep.id, since });
       expect(deliveryIds).toEqual([d1.id]);
       await eventually(async () => (await svc.getDelivery(d1.id)).status === 'succeeded');

@@ -61,10 +61,16 @@ describe.each(testDatabases())('outbound delivery on %s', (db) => {
     expect(req.headers['x-tenant']).toBe('acme');
     expect(req.headers['webhook-id']).toBe(sent.messageId);
     const body = JSON.parse(req.body);
-    expect(body).toEqual({ type: 'order.completed', timestamp: expect.any(String), data: { order_id: 'o1', total: '9.99' } });
+    expect(body).toEqual({
+      type: 'order.completed',
+      timestamp: expect.any(String),
+      data: { order_id: 'o1', total: '9.99' },
+    });
     const ts = Number(req.headers['webhook-timestamp']);
     expect(Math.abs(ts - Date.now() / 1000)).toBeLessThan(10);
-    expect(verifyStandardSignature(String(req.headers['webhook-signature']), [ep.secret], sent.messageId, ts, req.body)).toBe(true);
+    expect(
+      verifyStandardSignature(String(req.headers['webhook-signature']), [ep.secret], sent.messageId, ts, req.body),
+    ).toBe(true);
 
     const d = await finalDelivery(sent.messageId);
     expect(d).toMatchObject({ status: 'succeeded', attempts: 1, lastStatusCode: 200 });
@@ -192,7 +198,9 @@ describe.each(testDatabases())('outbound delivery on %s', (db) => {
     expect(noCustomerOther.deliveryIds).toHaveLength(0);
     await Promise.all([a.waitFor(2), aOrders.waitFor(1), none.waitFor(1)]);
     await new Promise((res) => setTimeout(res, 300));
-    expect(a.requests.map((q) => q.headers['webhook-id'])).toEqual(expect.arrayContaining([forA.messageId, orderForA.messageId]));
+    expect(a.requests.map((q) => q.headers['webhook-id'])).toEqual(
+      expect.arrayContaining([forA.messageId, orderForA.messageId]),
+    );
     expect(aOrders.requests.map((q) => q.headers['webhook-id'])).toEqual([orderForA.messageId]);
     expect(none.requests.map((q) => q.headers['webhook-id'])).toEqual([noCustomer.messageId]);
     expect(b.requests).toHaveLength(0);
@@ -202,8 +210,18 @@ describe.each(testDatabases())('outbound delivery on %s', (db) => {
     const r = await receiver();
     const matching = [['*'], ['order.*'], ['order.item.*'], ['order.item.added'], undefined, []] as const;
     const ids = new Set<string>();
-    for (const eventTypes of matching) ids.add((await svc.createEndpoint({ url: r.url(), customerId: 'tenant-fan', eventTypes: eventTypes && [...eventTypes] })).id);
-    for (const eventTypes of [['order'], ['other.*'], ['order.item']]) await svc.createEndpoint({ url: r.url(), customerId: 'tenant-fan', eventTypes });
+    for (const eventTypes of matching)
+      ids.add(
+        (
+          await svc.createEndpoint({
+            url: r.url(),
+            customerId: 'tenant-fan',
+            eventTypes: eventTypes && [...eventTypes],
+          })
+        ).id,
+      );
+    for (const eventTypes of [['order'], ['other.*'], ['order.item']])
+      await svc.createEndpoint({ url: r.url(), customerId: 'tenant-fan', eventTypes });
     await svc.createEndpoint({ url: r.url(), customerId: 'tenant-fan', enabled: false });
     await svc.createEndpoint({ url: r.url(), customerId: 'tenant-other' });
 
@@ -228,7 +246,9 @@ describe.each(testDatabases())('outbound delivery on %s', (db) => {
     expect(again).toEqual({ messageId: first.messageId, deliveryIds: first.deliveryIds, created: false });
     const otherCustomer = await svc.send('order.completed', { v: 3 }, { customerId: 'c-idem2', idempotencyKey: 'k1' });
     expect(otherCustomer.messageId).not.toBe(first.messageId);
-    const concurrent = await Promise.all([1, 2, 3, 4].map((v) => svc.send('order.completed', { v }, { customerId: 'c-idem', idempotencyKey: 'k2' })));
+    const concurrent = await Promise.all(
+      [1, 2, 3, 4].map((v) => svc.send('order.completed', { v }, { customerId: 'c-idem', idempotencyKey: 'k2' })),
+    );
     expect(new Set(concurrent.map((c) => c.messageId)).size).toBe(1);
     expect(concurrent.filter((c) => c.created)).toHaveLength(1);
     expect((await svc.listMessages({ customerId: 'c-idem' })).data).toHaveLength(2);
@@ -252,9 +272,21 @@ describe.each(testDatabases())('outbound delivery on %s', (db) => {
       [() => svc.createEndpoint({ url: 'ftp://example.com/x' }), 'url', /only http and https/],
       [() => svc.createEndpoint({ url: 'not a url' }), 'url', /not an absolute URL/],
       [() => svc.createEndpoint({ url: 'https://example.com', eventTypes: ['order*'] }), 'eventTypes', /prefix\.\*/],
-      [() => svc.createEndpoint({ url: 'https://example.com', headers: { 'Webhook-Id': 'x' } }), 'headers', /cannot be overridden/],
-      [() => svc.createEndpoint({ url: 'https://example.com', headers: { 'Content-Type': 'text/plain' } }), 'headers', /cannot be overridden/],
-      [() => svc.createEndpoint({ url: 'https://example.com', headers: { 'X-A': 'a\r\nb' } }), 'headers', /not a valid/],
+      [
+        () => svc.createEndpoint({ url: 'https://example.com', headers: { 'Webhook-Id': 'x' } }),
+        'headers',
+        /cannot be overridden/,
+      ],
+      [
+        () => svc.createEndpoint({ url: 'https://example.com', headers: { 'Content-Type': 'text/plain' } }),
+        'headers',
+        /cannot be overridden/,
+      ],
+      [
+        () => svc.createEndpoint({ url: 'https://example.com', headers: { 'X-A': 'a\r\nb' } }),
+        'headers',
+        /not a valid/,
+      ],
       [() => svc.createEndpoint({ url: 'https://example.com', secret: 'whsec_' }), 'secret', /whsec_/],
       [() => svc.createEndpoint({ url: 'https://example.com', secret: 'plain' }), 'secret', /whsec_/],
       [() => svc.listDeliveries({ limit: 0 }), 'limit', /1 to 500/],
@@ -275,7 +307,8 @@ describe.each(testDatabases())('outbound delivery on %s', (db) => {
 
   it('manages endpoints: update, list by customer, paginate, delete', async () => {
     const created = [];
-    for (let i = 0; i < 5; i++) created.push(await svc.createEndpoint({ url: `https://example.com/${i}`, customerId: 'c-list' }));
+    for (let i = 0; i < 5; i++)
+      created.push(await svc.createEndpoint({ url: `https://example.com/${i}`, customerId: 'c-list' }));
     const page1 = await svc.listEndpoints({ customerId: 'c-list', limit: 2 });
     expect(page1.data.map((e) => e.id)).toEqual([created[4].id, created[3].id]);
     const page2 = await svc.listEndpoints({ customerId: 'c-list', limit: 2, cursor: page1.nextCursor! });
@@ -283,8 +316,17 @@ describe.each(testDatabases())('outbound delivery on %s', (db) => {
     expect([...page2.data, ...page3.data].map((e) => e.id)).toEqual([created[2].id, created[1].id, created[0].id]);
     expect(page3.nextCursor).toBeNull();
 
-    const updated = await svc.updateEndpoint(created[0].id, { eventTypes: ['a.*'], description: 'mine', enabled: false });
-    expect(await svc.getEndpoint(created[0].id)).toMatchObject({ eventTypes: ['a.*'], description: 'mine', enabled: false, disabledReason: 'disabled by the app' });
+    const updated = await svc.updateEndpoint(created[0].id, {
+      eventTypes: ['a.*'],
+      description: 'mine',
+      enabled: false,
+    });
+    expect(await svc.getEndpoint(created[0].id)).toMatchObject({
+      eventTypes: ['a.*'],
+      description: 'mine',
+      enabled: false,
+      disabledReason: 'disabled by the app',
+    });
     expect(updated.enabled).toBe(false);
     await svc.deleteEndpoint(created[0].id);
     await expect(svc.getEndpoint(created[0].id)).rejects.toThrow(/No webhook endpoint/);
@@ -312,7 +354,9 @@ describe.each(testDatabases())('outbound delivery on %s', (db) => {
 
     const recovered = await svc.recoverFailed({ endpointId: ep.id, since });
     expect(recovered.deliveryIds).toEqual([s2.deliveryIds[0]]);
-    await eventually(async () => (await svc.listDeliveries({ messageId: s2.messageId })).data[0].status === 'succeeded');
+    await eventually(
+      async () => (await svc.listDeliveries({ messageId: s2.messageId })).data[0].status === 'succeeded',
+    );
     const ids = r.requests.map((q) => q.headers['webhook-id']);
     expect(ids.filter((id) => id === s1.messageId)).toHaveLength(4);
   });
@@ -328,9 +372,17 @@ describe.each(testDatabases())('outbound delivery on %s', (db) => {
     const nobody = await svc.send('gone.unrouted', { n: 3 }, { customerId: 'c-prune-nobody' });
     expect([gone.deliveryIds.length, kept.deliveryIds.length, nobody.deliveryIds.length]).toEqual([1, 2, 0]);
     expect((await finalDelivery(gone.messageId)).status).toBe('succeeded');
-    await eventually(async () => (await svc.listDeliveries({ messageId: kept.messageId })).data.every((d) => ['succeeded', 'failed'].includes(d.status)));
+    await eventually(async () =>
+      (await svc.listDeliveries({ messageId: kept.messageId })).data.every((d) =>
+        ['succeeded', 'failed'].includes(d.status),
+      ),
+    );
     const attempts = (deliveryIds: string[]) =>
-      t.app.get(DataSource).query(`SELECT COUNT(*) AS n FROM webhook_attempts WHERE delivery_id IN (${deliveryIds.map((id) => `'${id}'`).join(', ')})`);
+      t.app
+        .get(DataSource)
+        .query(
+          `SELECT COUNT(*) AS n FROM webhook_attempts WHERE delivery_id IN (${deliveryIds.map((id) => `'${id}'`).join(', ')})`,
+        );
     expect(Number((await attempts(gone.deliveryIds))[0].n)).toBe(1);
 
     // Nothing of these is a day old.
@@ -343,7 +395,10 @@ describe.each(testDatabases())('outbound delivery on %s', (db) => {
     expect((await svc.listDeliveries({ messageId: gone.messageId })).data).toEqual([]);
     expect(Number((await attempts(gone.deliveryIds))[0].n)).toBe(0);
     // A message with a failed delivery keeps its whole log, the succeeded delivery included.
-    expect((await svc.listDeliveries({ messageId: kept.messageId })).data.map((d) => d.status).sort()).toEqual(['failed', 'succeeded']);
+    expect((await svc.listDeliveries({ messageId: kept.messageId })).data.map((d) => d.status).sort()).toEqual([
+      'failed',
+      'succeeded',
+    ]);
     expect(Number((await attempts(kept.deliveryIds))[0].n)).toBeGreaterThan(1);
     // The idempotency key went with its message: the same key now makes a new message.
     const again = await svc.send('gone.delivered', { n: 1 }, { customerId: 'c-prune', idempotencyKey: 'k-prune' });

@@ -37,7 +37,8 @@ describe.each(testDatabases())('reconciler on %s', (kind) => {
     await queue.pause();
     const [done] = (await svc.send('rec.done', {}, { customerId: 'reconcile' })).deliveryIds;
     const [vanished] = (await svc.send('rec.vanished', {}, { customerId: 'reconcile' })).deliveryIds;
-    for (const id of [done, vanished]) await eventually(async () => (await rows.findOneByOrFail({ id })).enqueuedAt !== null);
+    for (const id of [done, vanished])
+      await eventually(async () => (await rows.findOneByOrFail({ id })).enqueuedAt !== null);
     await rows.update([done, vanished], { enqueuedAt: new Date(Date.now() - 7_200_000) });
 
     // The reconciler's scan sees both pending...

@@ -18,7 +18,8 @@ const OUTBOUND = { ...FAST_OUTBOUND, relayIntervalMs: 200, reconcileIntervalMs: 
 describe.each(testDatabases())('recovery of committed deliveries on %s', (kind) => {
   let db: TestDatabase;
   let receiver: Receiver;
-  const status = (t: TestApp, id: string) => t.app.get(DataSource).getRepository(WebhookDelivery).findOneByOrFail({ id });
+  const status = (t: TestApp, id: string) =>
+    t.app.get(DataSource).getRepository(WebhookDelivery).findOneByOrFail({ id });
 
   beforeAll(async () => {
     db = await createTestDatabase(kind);
@@ -37,11 +38,14 @@ describe.each(testDatabases())('recovery of committed deliveries on %s', (kind) 
       await svc.createEndpoint({ url: receiver.url('/redis-down'), customerId: 'redis-down' });
       await redis.stop();
       const ds = t.app.get(DataSource);
-      const inTx = await ds.transaction((m) => svc.send('redis.down', { n: 1 }, { customerId: 'redis-down', manager: m }));
+      const inTx = await ds.transaction((m) =>
+        svc.send('redis.down', { n: 1 }, { customerId: 'redis-down', manager: m }),
+      );
       const plain = await svc.send('redis.down', { n: 2 }, { customerId: 'redis-down' });
       // Committed and waiting. (Not `enqueuedAt: null`: the relay, every 200 ms, claims the rows
       // and hands them back when Redis refuses them, so a read can fall between the two.)
-      for (const id of [...inTx.deliveryIds, ...plain.deliveryIds]) expect((await status(t, id)).status).toBe('pending');
+      for (const id of [...inTx.deliveryIds, ...plain.deliveryIds])
+        expect((await status(t, id)).status).toBe('pending');
       expect(receiver.requests.filter((r) => r.url === '/redis-down')).toHaveLength(0);
       await redis.start();
       for (const id of [...inTx.deliveryIds, ...plain.deliveryIds]) {
@@ -69,7 +73,9 @@ describe.each(testDatabases())('recovery of committed deliveries on %s', (kind) 
       expect((await status(t, sent.deliveryIds[0])).status).toBe('pending');
       await redis.start();
       await eventually(async () => (await status(t, sent.deliveryIds[0])).status === 'succeeded', 30_000);
-      expect(receiver.requests.filter((r) => r.url === '/booted-down').map((r) => r.headers['webhook-id'])).toEqual([sent.messageId]);
+      expect(receiver.requests.filter((r) => r.url === '/booted-down').map((r) => r.headers['webhook-id'])).toEqual([
+        sent.messageId,
+      ]);
     } finally {
       await t.close();
       await redis.stop();
@@ -82,7 +88,14 @@ describe.each(testDatabases())('recovery of committed deliveries on %s', (kind) 
     await setup.app.get(WebhookService).createEndpoint({ url: receiver.url('/killed'), customerId: 'killed' });
     await setup.app.close();
 
-    const child = forkChild({ action: 'commit-then-die', db: db.options, redisUrl: REDIS_URL, prefix, webhooks: { outbound: OUTBOUND }, customerId: 'killed' });
+    const child = forkChild({
+      action: 'commit-then-die',
+      db: db.options,
+      redisUrl: REDIS_URL,
+      prefix,
+      webhooks: { outbound: OUTBOUND },
+      customerId: 'killed',
+    });
     const { deliveryIds } = await message<{ deliveryIds: string[] }>(child, (m) => m.deliveryIds);
     expect(await exited(child)).toEqual({ code: null, signal: 'SIGKILL' });
     expect(child.messages.some((m) => m.survived)).toBe(false);
@@ -103,14 +116,18 @@ describe.each(testDatabases())('recovery of committed deliveries on %s', (kind) 
   it('two relays on one database enqueue each delivery exactly once', async () => {
     const prefix = testPrefix();
     // Emitters with a relay that only runs when called, so the test decides when they race.
-    const opts = { outbound: { ...OUTBOUND, relayIntervalMs: 3_600_000, reconcileIntervalMs: 3_600_000 }, role: 'emitter' as const };
+    const opts = {
+      outbound: { ...OUTBOUND, relayIntervalMs: 3_600_000, reconcileIntervalMs: 3_600_000 },
+      role: 'emitter' as const,
+    };
     const a = await startTestApp({ db, prefix, webhooks: opts });
     const b = await startTestApp({ db, prefix, webhooks: opts });
     try {
       const svc = a.app.get(WebhookService);
       await svc.createEndpoint({ url: receiver.url('/relays'), customerId: 'relays' });
       const all: string[] = [];
-      for (let i = 0; i < 600; i++) all.push(...(await svc.send('relay.race', { i }, { customerId: 'relays' })).deliveryIds);
+      for (let i = 0; i < 600; i++)
+        all.push(...(await svc.send('relay.race', { i }, { customerId: 'relays' })).deliveryIds);
       // Make them look like rows whose enqueue never happened, once the real enqueue is over:
       // the enqueued_at marks are written a few ms after send() returns, and a late one would
       // land on the faked state.
@@ -119,7 +136,12 @@ describe.each(testDatabases())('recovery of committed deliveries on %s', (kind) 
       await eventually(async () => (await repo.countBy({ id: In(all), enqueuedAt: Not(IsNull()) })) === all.length);
       const queue = a.app.get<Queue>(getQueueToken(WEBHOOKS_QUEUE));
       await queue.empty();
-      await repo.createQueryBuilder().update().set({ enqueuedAt: null, createdAt: new Date(Date.now() - 7_200_000) }).whereInIds(all).execute();
+      await repo
+        .createQueryBuilder()
+        .update()
+        .set({ enqueuedAt: null, createdAt: new Date(Date.now() - 7_200_000) })
+        .whereInIds(all)
+        .execute();
 
       const claimedA: string[] = [];
       const claimedB: string[] = [];

@@ -30,7 +30,11 @@ describe.each(testDatabases())('replayMissing on %s', (db) => {
   });
 
   it('delivers what an endpoint missed while disabled: disable, send 3, re-enable, replay, 3 arrive', async () => {
-    const ep = await svc.createEndpoint({ url: receiver.url('/missed'), customerId: 'replay', eventTypes: ['order.*'] });
+    const ep = await svc.createEndpoint({
+      url: receiver.url('/missed'),
+      customerId: 'replay',
+      eventTypes: ['order.*'],
+    });
     const since = new Date();
     const before = await svc.send('order.created', { n: 0 }, { customerId: 'replay' });
     await receiver.waitFor(1);
@@ -72,7 +76,11 @@ describe.each(testDatabases())('replayMissing on %s', (db) => {
     expect(third.createdAt.getTime()).toBeGreaterThan(second.createdAt.getTime());
     await svc.updateEndpoint(ep.id, { enabled: true });
 
-    const { deliveryIds } = await svc.replayMissing({ endpointId: ep.id, since: first.createdAt, until: third.createdAt });
+    const { deliveryIds } = await svc.replayMissing({
+      endpointId: ep.id,
+      since: first.createdAt,
+      until: third.createdAt,
+    });
     const replayed = await Promise.all(deliveryIds.map((id) => svc.getDelivery(id)));
     expect(replayed.map((d) => d.messageId).sort()).toEqual([first.id, second.id].sort());
     expect(replayed.every((d) => d.endpointId === ep.id)).toBe(true);
@@ -83,7 +91,9 @@ describe.each(testDatabases())('replayMissing on %s', (db) => {
     const ep = await svc.createEndpoint({ url: receiver.url('/refused'), customerId: 'refused', enabled: false });
     await svc.send('refused.one', {}, { customerId: 'refused' });
     const since = new Date(Date.now() - 60_000);
-    await expect(svc.replayMissing({ endpointId: ep.id, since })).rejects.toThrow(/is disabled .*re-enable it with updateEndpoint before replaying/);
+    await expect(svc.replayMissing({ endpointId: ep.id, since })).rejects.toThrow(
+      /is disabled .*re-enable it with updateEndpoint before replaying/,
+    );
     await expect(svc.replayMissing({ endpointId: 'ep_missing', since })).rejects.toBeInstanceOf(WebhookNotFoundError);
     const bad: [unknown, string][] = [
       [{ endpointId: ep.id, since: 'yesterday' }, 'since'],
@@ -103,11 +113,18 @@ describe.each(testDatabases())('replayMissing on %s', (db) => {
 
   it('pages through more messages than one batch, with many made in the same millisecond', async () => {
     // An emitter of its own: no worker posts these thousands of deliveries.
-    const e = await startTestApp({ db, webhooks: { role: 'emitter', outbound: { ...FAST_OUTBOUND, relayIntervalMs: 3_600_000 } } });
+    const e = await startTestApp({
+      db,
+      webhooks: { role: 'emitter', outbound: { ...FAST_OUTBOUND, relayIntervalMs: 3_600_000 } },
+    });
     try {
       const service = e.app.get(WebhookService);
       const ds = e.app.get(DataSource);
-      const ep = await service.createEndpoint({ url: 'https://example.com/paged', customerId: 'paged', eventTypes: ['keep.*'] });
+      const ep = await service.createEndpoint({
+        url: 'https://example.com/paged',
+        customerId: 'paged',
+        eventTypes: ['keep.*'],
+      });
       const count = 2 * DELIVERY_ROWS_PER_INSERT + 500;
       const at = Date.now() - 1_000;
       // Every other message matches the filter; all share one created_at, so pages go by id.
@@ -115,14 +132,19 @@ describe.each(testDatabases())('replayMissing on %s', (db) => {
       for (let from = 0; from < count; from += 1_000) {
         const batch = ids.slice(from, from + 1_000);
         await ds.query(
-          forDriver(`INSERT INTO webhook_messages (id, type, customer_id, body, created_at) VALUES ${rows(batch.length, '(?, ?, ?, ?, ?)')}`, SQLITE.has(ds.options.type)),
+          forDriver(
+            `INSERT INTO webhook_messages (id, type, customer_id, body, created_at) VALUES ${rows(batch.length, '(?, ?, ?, ?, ?)')}`,
+            SQLITE.has(ds.options.type),
+          ),
           batch.flatMap((id, i) => [id, (from + i) % 2 ? 'skip.it' : 'keep.it', 'paged', '{}', at]),
         );
       }
       const { deliveryIds } = await service.replayMissing({ endpointId: ep.id, since: new Date(at) });
       const kept = ids.filter((_, i) => i % 2 === 0);
       expect(deliveryIds).toHaveLength(kept.length);
-      const written = await ds.getRepository(WebhookDelivery).find({ select: { messageId: true, status: true }, where: { endpointId: ep.id } });
+      const written = await ds
+        .getRepository(WebhookDelivery)
+        .find({ select: { messageId: true, status: true }, where: { endpointId: ep.id } });
       expect(written.map((d) => d.messageId).sort()).toEqual(kept.sort());
       expect(written.every((d) => d.status === 'pending')).toBe(true);
       expect(await service.replayMissing({ endpointId: ep.id, since: new Date(at) })).toEqual({ deliveryIds: [] });

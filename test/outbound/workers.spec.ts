@@ -18,7 +18,13 @@ const DELIVERIES = 2_000;
 // its attempts in flight time out once it resumes. With a 1 s timeout 30–120 of the 2,000
 // deliveries were sent twice: an attempt logged as `timeout` whose request the receiver did
 // handle, then the retry.
-const OUTBOUND = { ...FAST_OUTBOUND, timeoutMs: 10_000, concurrency: 10, relayIntervalMs: 300, reconcileIntervalMs: 500 };
+const OUTBOUND = {
+  ...FAST_OUTBOUND,
+  timeoutMs: 10_000,
+  concurrency: 10,
+  relayIntervalMs: 300,
+  reconcileIntervalMs: 500,
+};
 
 describe.each(testDatabases())('the worker role on %s', (kind) => {
   afterEach(() => reapChildren());
@@ -33,7 +39,9 @@ describe.each(testDatabases())('the worker role on %s', (kind) => {
       const ds = emitter.app.get(DataSource);
       await svc.createEndpoint({ url: receiver.url('/workers'), customerId: 'workers' });
       for (const name of ['worker-a', 'worker-b']) {
-        workers.push(await startWorker({ db: emitter.db, prefix: emitter.prefix, redisUrl: REDIS_URL, name, outbound: OUTBOUND }));
+        workers.push(
+          await startWorker({ db: emitter.db, prefix: emitter.prefix, redisUrl: REDIS_URL, name, outbound: OUTBOUND }),
+        );
       }
 
       const { messageIds, deliveryIds } = await sendMany(svc, DELIVERIES, 'workers');

@@ -1,5 +1,12 @@
 import { BullModule } from '@nestjs/bull';
-import type { INestApplication, LoggerService, ModuleMetadata, Provider, Type, VersioningOptions } from '@nestjs/common';
+import type {
+  INestApplication,
+  LoggerService,
+  ModuleMetadata,
+  Provider,
+  Type,
+  VersioningOptions,
+} from '@nestjs/common';
 import { Injectable } from '@nestjs/common';
 import { Module } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
@@ -90,14 +97,15 @@ export async function startTestApp(opts: TestAppOptions): Promise<TestApp> {
           dataSources.push(ds);
           return ds;
         },
-        useFactory: () => ({
-        ...db.options,
-        autoLoadEntities: opts.autoLoadEntities ?? true,
-        entities: opts.entities ?? [],
-        // The module's tables come from its migrations (run above); the fixtures' from synchronize.
-        synchronize: (opts.entities ?? []).some((entity) => !WEBHOOK_ENTITIES.includes(entity as never)),
-        logging: false,
-      } as any),
+        useFactory: () =>
+          ({
+            ...db.options,
+            autoLoadEntities: opts.autoLoadEntities ?? true,
+            entities: opts.entities ?? [],
+            // The module's tables come from its migrations (run above); the fixtures' from synchronize.
+            synchronize: (opts.entities ?? []).some((entity) => !WEBHOOK_ENTITIES.includes(entity as never)),
+            logging: false,
+          }) as any,
       }),
       BullModule.forRoot({
         redis: opts.redisUrl ?? REDIS_URL,
@@ -121,7 +129,10 @@ export async function startTestApp(opts: TestAppOptions): Promise<TestApp> {
     const moduleRef = await Test.createTestingModule({ imports: [TestAppModule] }).compile();
     if (opts.http === 'fastify') {
       const { FastifyAdapter } = await import('@nestjs/platform-fastify');
-      app = moduleRef.createNestApplication(new FastifyAdapter(opts.fastifyOptions as any) as any, { rawBody: true, logger: opts.logger ?? false });
+      app = moduleRef.createNestApplication(new FastifyAdapter(opts.fastifyOptions as any) as any, {
+        rawBody: true,
+        logger: opts.logger ?? false,
+      });
     } else {
       app = moduleRef.createNestApplication({ rawBody: true, logger: opts.logger ?? false });
     }
@@ -148,7 +159,7 @@ export async function startTestApp(opts: TestAppOptions): Promise<TestApp> {
     prefix,
     async close() {
       await app!.close();
-        await deletePrefix(prefix, opts.redisUrl ?? REDIS_URL);
+      await deletePrefix(prefix, opts.redisUrl ?? REDIS_URL);
       if (ownDb) await db.drop();
     },
   };

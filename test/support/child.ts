@@ -12,7 +12,8 @@ const running = new Set<Child>();
 
 /** Forks the compiled child app (see test/fixtures/child-app.ts) with its config. */
 export function forkChild(config: Record<string, unknown>): Child {
-  if (!existsSync(SCRIPT)) throw new Error(`${SCRIPT} is missing: run "npm run build:all" (npm test does it in pretest).`);
+  if (!existsSync(SCRIPT))
+    throw new Error(`${SCRIPT} is missing: run "npm run build:all" (npm test does it in pretest).`);
   const child = fork(SCRIPT, [], {
     env: { ...process.env, CHILD_CONFIG: JSON.stringify(config) },
     execArgv: [],
@@ -27,7 +28,8 @@ export function forkChild(config: Record<string, unknown>): Child {
 
 /** Resolves when the child exits, with its exit code and signal. */
 export function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  if (child.exitCode !== null || child.signalCode !== null)
+    return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
   return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
 }
 
@@ -38,7 +40,9 @@ export async function message<T>(child: Child, pick: (m: any) => boolean, timeou
     const m = child.messages.find(pick);
     if (m) return m;
     if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`child ${child.pid} exited (code ${child.exitCode}, signal ${child.signalCode}) without sending such a message`);
+      throw new Error(
+        `child ${child.pid} exited (code ${child.exitCode}, signal ${child.signalCode}) without sending such a message`,
+      );
     }
     if (Date.now() > until) throw new Error('child sent no such message');
     await new Promise((r) => setTimeout(r, 20));

@@ -13,7 +13,10 @@ export type DbKind = 'sqlite' | 'postgres' | 'sqlite3';
  */
 export function testDatabases(): DbKind[] {
   const raw = process.env.WEBHOOKS_TEST_DBS ?? 'sqlite,postgres';
-  return raw.split(',').map((s) => s.trim()).filter(Boolean) as DbKind[];
+  return raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean) as DbKind[];
 }
 
 export const PG_URL = process.env.WEBHOOKS_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432';
@@ -50,7 +53,11 @@ export async function createTestDatabase(kind: DbKind): Promise<TestDatabase> {
   const options: DataSourceOptions =
     kind === 'sqlite3'
       ? ({ type: 'sqlite', database } as unknown as DataSourceOptions)
-      : ({ type: 'better-sqlite3', database, prepareDatabase: (db: any) => db.pragma('journal_mode = WAL') } as DataSourceOptions);
+      : ({
+          type: 'better-sqlite3',
+          database,
+          prepareDatabase: (db: any) => db.pragma('journal_mode = WAL'),
+        } as DataSourceOptions);
   return {
     kind,
     options,

@@ -4,12 +4,19 @@ import type { WebhookService } from '../../src/outbound/webhook.service.js';
 import { eventually } from './receiver.js';
 
 /** Sends `count` events to `customerId`, `parallel` at a time; returns the message ids (the webhook-ids). */
-export async function sendMany(svc: WebhookService, count: number, customerId: string, parallel = 10): Promise<{ messageIds: string[]; deliveryIds: string[] }> {
+export async function sendMany(
+  svc: WebhookService,
+  count: number,
+  customerId: string,
+  parallel = 10,
+): Promise<{ messageIds: string[]; deliveryIds: string[] }> {
   const messageIds: string[] = [];
   const deliveryIds: string[] = [];
   for (let i = 0; i < count; i += parallel) {
     const batch = await Promise.all(
-      Array.from({ length: Math.min(parallel, count - i) }, (_, k) => svc.send('fault.test', { n: i + k }, { customerId })),
+      Array.from({ length: Math.min(parallel, count - i) }, (_, k) =>
+        svc.send('fault.test', { n: i + k }, { customerId }),
+      ),
     );
     for (const r of batch) {
       messageIds.push(r.messageId);
@@ -21,7 +28,12 @@ export async function sendMany(svc: WebhookService, count: number, customerId: s
 
 /** Delivery rows by status, for the deliveries in `ids` (all of them when omitted). */
 export async function statusCounts(ds: DataSource, ids?: string[]): Promise<Record<string, number>> {
-  const qb = ds.createQueryBuilder().select('d.status', 'status').addSelect('COUNT(*)', 'n').from('webhook_deliveries', 'd').groupBy('d.status');
+  const qb = ds
+    .createQueryBuilder()
+    .select('d.status', 'status')
+    .addSelect('COUNT(*)', 'n')
+    .from('webhook_deliveries', 'd')
+    .groupBy('d.status');
   if (ids) qb.where('d.id IN (:...ids)', { ids });
   const rows: { status: string; n: string | number }[] = await qb.getRawMany();
   return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));

@@ -12,7 +12,10 @@ export class CapturingLogger implements LoggerService {
 
   /** The messages logged after `mark` (an earlier `lines.length`), optionally of one level. */
   since(mark: number, level?: string): string[] {
-    return this.lines.slice(mark).filter((l) => level === undefined || l.level === level).map((l) => l.message);
+    return this.lines
+      .slice(mark)
+      .filter((l) => level === undefined || l.level === level)
+      .map((l) => l.message);
   }
 
   private add(level: string, message: unknown) {

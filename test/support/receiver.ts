@@ -11,7 +11,11 @@ export interface ReceivedRequest {
 }
 
 /** How to answer the n-th request (0-based); return nothing to answer 200. */
-export type Responder = (req: ReceivedRequest, n: number, res: ServerResponse) => void | { status: number; headers?: Record<string, string>; body?: string } | 'hang';
+export type Responder = (
+  req: ReceivedRequest,
+  n: number,
+  res: ServerResponse,
+) => void | { status: number; headers?: Record<string, string>; body?: string } | 'hang';
 
 /** A real HTTP server on 127.0.0.1 that records every request and answers as scripted. */
 export class Receiver {
@@ -27,7 +31,13 @@ export class Receiver {
       const chunks: Buffer[] = [];
       req.on('data', (c) => chunks.push(c));
       req.on('end', () => {
-        const rec: ReceivedRequest = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: Date.now() };
+        const rec: ReceivedRequest = {
+          method: req.method ?? '',
+          url: req.url ?? '',
+          headers: req.headers,
+          body: Buffer.concat(chunks).toString('utf8'),
+          at: Date.now(),
+        };
         const n = this.requests.push(rec) - 1;
         const answer = this.responder(rec, n, res);
         if (answer === 'hang') {
@@ -60,7 +70,10 @@ export class Receiver {
   waitFor(count: number, timeoutMs = 20_000): Promise<void> {
     if (this.requests.length >= count) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`receiver got ${this.requests.length} of ${count} requests`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`receiver got ${this.requests.length} of ${count} requests`)),
+        timeoutMs,
+      );
       this.waiters.push({ count, resolve: () => (clearTimeout(timer), resolve()) });
     });
   }
@@ -155,7 +168,11 @@ export class CountingReceiver {
 }
 
 /** Polls `check` until it returns a truthy value (rejects after `timeoutMs`). */
-export async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 20_000, everyMs = 50): Promise<NonNullable<T>> {
+export async function eventually<T>(
+  check: () => Promise<T> | T,
+  timeoutMs = 20_000,
+  everyMs = 50,
+): Promise<NonNullable<T>> {
   const until = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {

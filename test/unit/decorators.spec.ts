@@ -10,16 +10,24 @@ describe('@EmitsWebhook arguments', () => {
     const customerId = (e: { org: string }) => e.org;
     @EmitsWebhook<{ org: string }>({ on: ['insert', 'update'], type: 'order.created', customerId })
     class Order {}
-    expect(declaredWebhooks(Order, 'update')).toEqual([{ on: ['insert', 'update'], type: 'order.created', customerId }]);
+    expect(declaredWebhooks(Order, 'update')).toEqual([
+      { on: ['insert', 'update'], type: 'order.created', customerId },
+    ]);
     expect(declaredWebhooks(Order, 'remove')).toEqual([]);
   });
 
   it.each([
     [{ on: 'insert', type: 'Order Created' }, /@EmitsWebhook: Event type "Order Created" is invalid/],
     [{ on: 'save', type: 'order.created' }, /"on" must be insert, update, remove or softRemove \(got "save"\)/],
-    [{ on: 'insert', type: 'order.created', customerID: (e: any) => e.org }, /@EmitsWebhook\(order.created\): unknown option "customerID" \(did you mean "customerId"\?\); it takes on, type, when, data, customerId/],
+    [
+      { on: 'insert', type: 'order.created', customerID: (e: any) => e.org },
+      /@EmitsWebhook\(order.created\): unknown option "customerID" \(did you mean "customerId"\?\); it takes on, type, when, data, customerId/,
+    ],
     [{ on: 'insert', type: 'order.created', payload: () => ({}) }, /unknown option "payload"; it takes/],
-    [{ on: 'insert', type: 'order.created', customerId: 'org_1' }, /"customerId" must be a function of the entity \(got string\)/],
+    [
+      { on: 'insert', type: 'order.created', customerId: 'org_1' },
+      /"customerId" must be a function of the entity \(got string\)/,
+    ],
     [{ on: 'insert', type: 'order.created', when: true }, /"when" must be a function of the entity \(got boolean\)/],
     [undefined, /@EmitsWebhook takes an options object/],
   ])('refuses %j', (options, message) => {
@@ -41,7 +49,10 @@ describe('@OnWebhook arguments', () => {
   });
 
   it.each([
-    [{ sorce: 'stripe' }, /@OnWebhook\("payment.\*"\): unknown option "sorce" \(did you mean "source"\?\); it takes \{ source\? \}/],
+    [
+      { sorce: 'stripe' },
+      /@OnWebhook\("payment.\*"\): unknown option "sorce" \(did you mean "source"\?\); it takes \{ source\? \}/,
+    ],
     ['stripe', /the second argument is an options object such as \{ source: "stripe" \} \(got "stripe"\)/],
     [{ source: '' }, /"source" must be the name of an inbound source \(got ""\)/],
     [{ source: ['a'] }, /"source" must be the name of an inbound source/],

@@ -1,8 +1,16 @@
 import { describe, expect, it } from '@jest/globals';
-import { filtersMatching, isValidEventFilter, isValidEventType, matchesAnyFilter, matchesEventFilter } from '../../src/utils/event-types.js';
+import {
+  filtersMatching,
+  isValidEventFilter,
+  isValidEventType,
+  matchesAnyFilter,
+  matchesEventFilter,
+} from '../../src/utils/event-types.js';
 
 describe('event types and filters', () => {
-  it.each(['order.completed', 'a', 'invoice.payment_failed', 'x-y.z_1'])('accepts type %s', (t) => expect(isValidEventType(t)).toBe(true));
+  it.each(['order.completed', 'a', 'invoice.payment_failed', 'x-y.z_1'])('accepts type %s', (t) =>
+    expect(isValidEventType(t)).toBe(true),
+  );
   it.each(['', '.a', 'a.', 'a..b', 'a b', 'a.*', 'ä', 'a/b', 'x'.repeat(256), 42, null])('refuses type %p', (t) =>
     expect(isValidEventType(t)).toBe(false),
   );
@@ -30,12 +38,19 @@ describe('event types and filters', () => {
   });
 
   it('lists exactly the filters that match a type, the rule the database applies', () => {
-    expect(filtersMatching('order.item.added').sort()).toEqual(['*', 'order.*', 'order.item.*', 'order.item.added'].sort());
+    expect(filtersMatching('order.item.added').sort()).toEqual(
+      ['*', 'order.*', 'order.item.*', 'order.item.added'].sort(),
+    );
     expect(filtersMatching('ping')).toEqual(['*', 'ping']);
     const types = ['a', 'a.b', 'a.b.c', 'ab.c', 'a-b.c_d.e', 'b.a'];
     const filters = ['*', 'a', 'a.*', 'a.b', 'a.b.*', 'a.b.c', 'a.b.c.*', 'ab.*', 'b.*', 'a-b.*', 'a-b.c_d.*'];
     for (const type of types) {
-      for (const filter of filters) expect([type, filter, filtersMatching(type).includes(filter)]).toEqual([type, filter, matchesEventFilter(filter, type)]);
+      for (const filter of filters)
+        expect([type, filter, filtersMatching(type).includes(filter)]).toEqual([
+          type,
+          filter,
+          matchesEventFilter(filter, type),
+        ]);
     }
   });
 });

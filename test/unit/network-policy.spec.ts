@@ -19,7 +19,9 @@ function policy(network: NetworkPolicyOptions = {}, dns: ResolveAll = fakeDns({}
 }
 
 function lookup(p: NetworkPolicy, host: string, options: LookupOptions): Promise<string | LookupAddress[]> {
-  return new Promise((resolve, reject) => p.lookup(host, options, (err, address) => (err ? reject(err) : resolve(address))));
+  return new Promise((resolve, reject) =>
+    p.lookup(host, options, (err, address) => (err ? reject(err) : resolve(address))),
+  );
 }
 
 /** The URL host as written, what `new URL()` makes of it (brackets stripped), and the reason expected. */
@@ -136,7 +138,8 @@ describe('NetworkPolicy: refused addresses (default options)', () => {
   });
 
   it('checks the legacy IPv4 forms given straight to checkAddress too', () => {
-    for (const form of ['2130706433', '0x7f.1', '0177.0.0.1', '127.1']) expect(p.checkAddress(form)).toContain('loopback');
+    for (const form of ['2130706433', '0x7f.1', '0177.0.0.1', '127.1'])
+      expect(p.checkAddress(form)).toContain('loopback');
   });
 
   it('refuses what is not an address, and URLs that are not http(s)', () => {
@@ -186,7 +189,16 @@ describe('NetworkPolicy: allow-list', () => {
   });
 
   it('fails fast on entries that are neither a CIDR, an IP address nor a host name', () => {
-    for (const entry of ['10.0.0.0/33', '::1/129', '*.internal', '127.1', '0x7f.1', 'hooks.internal/24', 'two words', 'http://x.test']) {
+    for (const entry of [
+      '10.0.0.0/33',
+      '::1/129',
+      '*.internal',
+      '127.1',
+      '0x7f.1',
+      'hooks.internal/24',
+      'two words',
+      'http://x.test',
+    ]) {
       expect(() => policy({ allow: [entry] })).toThrow(WebhooksConfigError);
     }
     expect(() => policy({ allow: ['hooks.internal', 'Partner-API.example.', '10.0.0.0/8', '::1/128'] })).not.toThrow();
@@ -221,7 +233,9 @@ describe('NetworkPolicy: connect-time lookup', () => {
       { address: '2606:2800:21f:cb07:6820:80da:af6b:8b2c', family: 6 },
     ]);
     expect(await lookup(p, 'public.test', {})).toBe('93.184.215.14');
-    expect(await lookup(p, 'public.test', { all: true, family: 6 })).toEqual([{ address: '2606:2800:21f:cb07:6820:80da:af6b:8b2c', family: 6 }]);
+    expect(await lookup(p, 'public.test', { all: true, family: 6 })).toEqual([
+      { address: '2606:2800:21f:cb07:6820:80da:af6b:8b2c', family: 6 },
+    ]);
     expect(await lookup(p, 'public.test', { family: 'IPv6' })).toBe('2606:2800:21f:cb07:6820:80da:af6b:8b2c');
   });
 
@@ -233,7 +247,10 @@ describe('NetworkPolicy: connect-time lookup', () => {
   ])('refuses %s as a whole because it resolves to %s', async (host, address, reason) => {
     const p = policy({}, dns);
     for (const options of [{ all: true }, {}, { family: 4 }]) {
-      const err = await lookup(p, host, options).then(() => null, (e: NodeJS.ErrnoException) => e);
+      const err = await lookup(p, host, options).then(
+        () => null,
+        (e: NodeJS.ErrnoException) => e,
+      );
       expect(err?.code).toBe(BLOCKED_ERROR_CODE);
       expect(err?.message).toContain(host);
       expect(err?.message).toContain(address);
@@ -242,7 +259,10 @@ describe('NetworkPolicy: connect-time lookup', () => {
   });
 
   it('skips the check for an allow-listed host name, and only for it', async () => {
-    const p = policy({ allow: ['Hooks.Internal.'] }, fakeDns({ 'hooks.internal': ['10.1.2.3'], 'other.internal': ['10.1.2.3'] }));
+    const p = policy(
+      { allow: ['Hooks.Internal.'] },
+      fakeDns({ 'hooks.internal': ['10.1.2.3'], 'other.internal': ['10.1.2.3'] }),
+    );
     expect(await lookup(p, 'hooks.internal', { all: true })).toEqual([{ address: '10.1.2.3', family: 4 }]);
     expect(await lookup(p, 'HOOKS.internal.', {})).toBe('10.1.2.3');
     await expect(lookup(p, 'other.internal', { all: true })).rejects.toMatchObject({ code: BLOCKED_ERROR_CODE });

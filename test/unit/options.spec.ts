@@ -18,7 +18,13 @@ describe('resolveWebhooksOptions', () => {
       network: { allow: [], httpsOnly: false },
       retentionMs: 30 * 24 * 3600 * 1000,
     });
-    expect(o.inbound).toMatchObject({ path: 'webhooks', mode: 'sync', sources: {}, retentionMs: 30 * 24 * 3600 * 1000, reconcileIntervalMs: 30_000 });
+    expect(o.inbound).toMatchObject({
+      path: 'webhooks',
+      mode: 'sync',
+      sources: {},
+      retentionMs: 30 * 24 * 3600 * 1000,
+      reconcileIntervalMs: 30_000,
+    });
     expect(resolveWebhooksOptions({ inbound: { retentionMs: 0 } }).inbound.retentionMs).toBe(0);
   });
 
@@ -35,12 +41,21 @@ describe('resolveWebhooksOptions', () => {
     [{ outbound: { network: { httpsOnly: 'yes' } } }, /"outbound.network.httpsOnly" must be true or false/],
     [{ inbound: { mode: 'later' } }, /"inbound.mode" must be one of sync, queue/],
     [{ inbound: { reconcileIntervalMs: 5 } }, /"inbound.reconcileIntervalMs" must be an integer >= 10/],
-    [{ inbound: { retentionMs: 3_600_000 } }, /"inbound.retentionMs" must be 0 \(keep every row\) or an integer >= 86400000 \(one day/],
+    [
+      { inbound: { retentionMs: 3_600_000 } },
+      /"inbound.retentionMs" must be 0 \(keep every row\) or an integer >= 86400000 \(one day/,
+    ],
     [{ inbound: { retentionMs: -1 } }, /"inbound.retentionMs"/],
-    [{ outbound: { retentionMs: 60_000 } }, /"outbound.retentionMs" must be 0 \(keep every row\) or an integer >= 86400000 \(one day: a shorter window forgets idempotency keys/],
+    [
+      { outbound: { retentionMs: 60_000 } },
+      /"outbound.retentionMs" must be 0 \(keep every row\) or an integer >= 86400000 \(one day: a shorter window forgets idempotency keys/,
+    ],
     [{ inbound: { retentionMs: '30d' } }, /"inbound.retentionMs"/],
     [{ inbound: { sources: { s: { scheme: 'nope', secrets: ['x'] } } } }, /"inbound.sources.s.scheme" must be one of/],
-    [{ inbound: { sources: { s: { scheme: 'github', secrets: [] } } } }, /"inbound.sources.s.secrets" must be a non-empty array/],
+    [
+      { inbound: { sources: { s: { scheme: 'github', secrets: [] } } } },
+      /"inbound.sources.s.secrets" must be a non-empty array/,
+    ],
     [{ inbound: { sources: { 'a b': { scheme: 'github', secrets: ['x'] } } } }, /inbound.sources.a b/],
   ])('refuses %j', (raw, message) => {
     expect(() => resolveWebhooksOptions(raw as any)).toThrow(WebhooksConfigError);
@@ -52,8 +67,20 @@ describe('resolveWebhooksOptions', () => {
     [{ outbound: { network: { allowPrivate: true } } }, 'outbound.network.allowPrivate', undefined],
     [{ outbound: { network: { alow: ['10.0.0.0/8'] } } }, 'outbound.network.alow', 'allow'],
     [{ inbound: { bodylimit: 5_000_000 } }, 'inbound.bodylimit', 'bodyLimit'],
-    [{ inbound: { sources: { gh: { scheme: 'github', secrets: ['x'], secret: 'y' } } } }, 'inbound.sources.gh.secret', 'secrets'],
-    [{ inbound: { sources: { p: { scheme: 'standard', secrets: ['whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'], tolerence: 60 } } } }, 'inbound.sources.p.tolerence', 'tolerance'],
+    [
+      { inbound: { sources: { gh: { scheme: 'github', secrets: ['x'], secret: 'y' } } } },
+      'inbound.sources.gh.secret',
+      'secrets',
+    ],
+    [
+      {
+        inbound: {
+          sources: { p: { scheme: 'standard', secrets: ['whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'], tolerence: 60 } },
+        },
+      },
+      'inbound.sources.p.tolerence',
+      'tolerance',
+    ],
     [{ roles: 'worker' }, 'roles', 'role'],
     [{ Inbound: {} }, 'Inbound', 'inbound'],
   ])('refuses the unknown option in %j, naming it and the closest known one', (raw, path, suggestion) => {
@@ -72,17 +99,29 @@ describe('resolveWebhooksOptions', () => {
   });
 
   it('refuses a section that is not an object', () => {
-    expect(() => resolveWebhooksOptions({ outbound: 'fast' } as any)).toThrow(/"outbound" must be an object \(got "fast"\)/);
+    expect(() => resolveWebhooksOptions({ outbound: 'fast' } as any)).toThrow(
+      /"outbound" must be an object \(got "fast"\)/,
+    );
     expect(() => resolveWebhooksOptions({ inbound: [] } as any)).toThrow(/"inbound" must be an object/);
-    expect(() => resolveWebhooksOptions({ outbound: { network: null } } as any)).toThrow(/"outbound.network" must be an object/);
+    expect(() => resolveWebhooksOptions({ outbound: { network: null } } as any)).toThrow(
+      /"outbound.network" must be an object/,
+    );
   });
 
   it('refuses a source setting its scheme would ignore', () => {
     const refuse = (source: object, message: RegExp) =>
-      expect(() => resolveWebhooksOptions({ inbound: { sources: { s: { secrets: ['x'], ...source } } } } as any)).toThrow(message);
-    refuse({ scheme: 'github', header: 'X-Sig' }, /"inbound.sources.s.header" is read by the hmac-sha256 scheme only; this source uses github/);
+      expect(() =>
+        resolveWebhooksOptions({ inbound: { sources: { s: { secrets: ['x'], ...source } } } } as any),
+      ).toThrow(message);
+    refuse(
+      { scheme: 'github', header: 'X-Sig' },
+      /"inbound.sources.s.header" is read by the hmac-sha256 scheme only; this source uses github/,
+    );
     refuse({ scheme: 'stripe', prefix: 'v1=' }, /"inbound.sources.s.prefix" is read by the hmac-sha256 scheme only/);
-    refuse({ scheme: 'github', tolerance: 60 }, /"inbound.sources.s.tolerance" applies to schemes that sign a timestamp/);
+    refuse(
+      { scheme: 'github', tolerance: 60 },
+      /"inbound.sources.s.tolerance" applies to schemes that sign a timestamp/,
+    );
     refuse({ scheme: 'hmac-sha256', tolerance: 60 }, /"inbound.sources.s.tolerance"/);
     refuse({ scheme: 'shopify', tolerance: 60 }, /"inbound.sources.s.tolerance"/);
     // Where the scheme reads them, they stay accepted.
@@ -93,9 +132,10 @@ describe('resolveWebhooksOptions', () => {
       { scheme: 'slack', tolerance: 60 },
       { scheme: custom, tolerance: 60 },
     ]) {
-      expect(resolveWebhooksOptions({ inbound: { sources: { s: { secrets: ['x'], ...source } } } } as any).inbound.sources.s.tolerance).toBe(
-        (source as any).tolerance ?? 300,
-      );
+      expect(
+        resolveWebhooksOptions({ inbound: { sources: { s: { secrets: ['x'], ...source } } } } as any).inbound.sources.s
+          .tolerance,
+      ).toBe((source as any).tolerance ?? 300);
     }
   });
 });
@@ -103,8 +143,16 @@ describe('resolveWebhooksOptions', () => {
 describe('boot errors never print a secret', () => {
   const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
   it.each([
-    ['secrets given as a string', { s: { scheme: 'standard', secrets: SECRET } }, /"inbound.sources.s.secrets" must be a non-empty array/],
-    ['secrets given as an object', { s: { scheme: 'github', secrets: { current: SECRET } } }, /"inbound.sources.s.secrets"/],
+    [
+      'secrets given as a string',
+      { s: { scheme: 'standard', secrets: SECRET } },
+      /"inbound.sources.s.secrets" must be a non-empty array/,
+    ],
+    [
+      'secrets given as an object',
+      { s: { scheme: 'github', secrets: { current: SECRET } } },
+      /"inbound.sources.s.secrets"/,
+    ],
     ['a source given as its secret', { s: SECRET }, /"inbound.sources.s" must be an object/],
   ])('%s', (_name, sources, message) => {
     let error: unknown;

@@ -10,7 +10,8 @@ const result = (statusCode: number | null, extra: Partial<HttpAttemptResult> = {
   headers: {},
   body: '',
   durationMs: 1,
-  errorClass: statusCode !== null && statusCode < 300 && statusCode >= 200 ? null : statusCode === null ? 'refused' : 'http',
+  errorClass:
+    statusCode !== null && statusCode < 300 && statusCode >= 200 ? null : statusCode === null ? 'refused' : 'http',
   errorMessage: null,
   ...extra,
 });
@@ -53,7 +54,8 @@ describe('retry policy', () => {
   });
 
   it('honours Retry-After on 429 and 503, clamped to twice the scheduled delay', () => {
-    const r = (s: number, ra: string) => decideOutcome(result(s, { headers: { 'retry-after': ra } }), 1, policy, () => 0.5);
+    const r = (s: number, ra: string) =>
+      decideOutcome(result(s, { headers: { 'retry-after': ra } }), 1, policy, () => 0.5);
     expect(r(429, '10')).toEqual({ kind: 'retry', delayMs: 10_000 });
     expect(r(503, '100000')).toEqual({ kind: 'retry', delayMs: 600_000 });
     expect(r(500, '10')).toEqual({ kind: 'retry', delayMs: 300_000 });

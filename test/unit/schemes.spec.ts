@@ -9,7 +9,8 @@ import { resolveWebhooksOptions } from '../../src/webhooks.options.js';
 import { loadVectors } from '../support/vectors.js';
 
 const vectors = loadVectors();
-const lower = (h: Record<string, string>) => Object.fromEntries(Object.entries(h).map(([k, v]) => [k.toLowerCase(), v]));
+const lower = (h: Record<string, string>) =>
+  Object.fromEntries(Object.entries(h).map(([k, v]) => [k.toLowerCase(), v]));
 
 function input(over: Partial<VerifyInput> & { headers: Record<string, string | undefined> }): VerifyInput {
   return { rawBody: Buffer.alloc(0), secrets: [], tolerance: 300, now: Math.floor(Date.now() / 1000), ...over };
@@ -21,10 +22,16 @@ describe('published vectors', () => {
     const headers = { 'webhook-id': v.id, 'webhook-timestamp': String(v.timestamp), 'webhook-signature': v.signature };
     const rawBody = Buffer.from(v.payload);
     expect(verifier.verify(input({ rawBody, headers, secrets: [v.secret], now: v.timestamp }))).toEqual({ ok: true });
-    expect(verifier.sign({ secret: v.secret, body: rawBody, id: v.id, timestamp: v.timestamp, type: 'x' })['webhook-signature']).toBe(v.signature);
+    expect(
+      verifier.sign({ secret: v.secret, body: rawBody, id: v.id, timestamp: v.timestamp, type: 'x' })[
+        'webhook-signature'
+      ],
+    ).toBe(v.signature);
     // svix-* names carry the same signature.
     const svix = { 'svix-id': v.id, 'svix-timestamp': String(v.timestamp), 'svix-signature': v.signature };
-    expect(verifier.verify(input({ rawBody, headers: svix, secrets: [v.secret], now: v.timestamp }))).toEqual({ ok: true });
+    expect(verifier.verify(input({ rawBody, headers: svix, secrets: [v.secret], now: v.timestamp }))).toEqual({
+      ok: true,
+    });
   });
 
   const neg = vectors['standard-webhooks-negative'];
@@ -33,17 +40,23 @@ describe('published vectors', () => {
     builtInVerifier('standard').verify(
       input({
         rawBody: Buffer.from(first.payload),
-        headers: { 'webhook-id': first.id, 'webhook-timestamp': String(first.timestamp), 'webhook-signature': signature },
+        headers: {
+          'webhook-id': first.id,
+          'webhook-timestamp': String(first.timestamp),
+          'webhook-signature': signature,
+        },
         secrets: [first.secret],
         now: first.timestamp,
       }),
     );
   it.each(neg.must_fail as string[])('standard rejects %s', (sig) => expect(standardWith(sig).ok).toBe(false));
-  it.each(neg.must_pass as string[])('standard accepts a multi-signature header', (sig) => expect(standardWith(sig).ok).toBe(true));
+  it.each(neg.must_pass as string[])('standard accepts a multi-signature header', (sig) =>
+    expect(standardWith(sig).ok).toBe(true),
+  );
   it.each(neg.empty_secrets_rejected as string[])('a standard source refuses the secret %j at boot', (secret) => {
-    expect(() => resolveWebhooksOptions({ inbound: { sources: { s: { scheme: 'standard', secrets: [secret] } } } })).toThrow(
-      /inbound\.sources\.s\.secrets/,
-    );
+    expect(() =>
+      resolveWebhooksOptions({ inbound: { sources: { s: { scheme: 'standard', secrets: [secret] } } } }),
+    ).toThrow(/inbound\.sources\.s\.secrets/);
   });
 
   const headerVectors: [BuiltInScheme, string][] = [
@@ -62,8 +75,16 @@ describe('published vectors', () => {
       });
       const verifier = builtInVerifier(scheme);
       const now = v.timestamp ?? Math.floor(Date.now() / 1000);
-      expect(verifier.verify(input({ rawBody: Buffer.from(v.payload), headers, secrets: [v.secret], now }))).toEqual({ ok: true });
-      const signed = verifier.sign({ secret: v.secret, body: Buffer.from(v.payload), id: 'd-1', timestamp: now, type: 'push' });
+      expect(verifier.verify(input({ rawBody: Buffer.from(v.payload), headers, secrets: [v.secret], now }))).toEqual({
+        ok: true,
+      });
+      const signed = verifier.sign({
+        secret: v.secret,
+        body: Buffer.from(v.payload),
+        id: 'd-1',
+        timestamp: now,
+        type: 'push',
+      });
       expect(signed[(v.header ?? 'X-Slack-Signature').toLowerCase()]).toBe(v.signature);
     });
   }
@@ -80,25 +101,41 @@ const SECRET: Record<BuiltInScheme, string> = {
   slack: '8f742231b10e8888abcd99yyyzzz85a5',
 };
 const OTHER = 'whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD';
-const mac = (key: string | Buffer, data: string, enc: 'hex' | 'base64') => createHmac('sha256', key).update(data).digest(enc);
+const mac = (key: string | Buffer, data: string, enc: 'hex' | 'base64') =>
+  createHmac('sha256', key).update(data).digest(enc);
 
 /** Reference signatures written out from each provider's documentation, not from src/. */
 function referenceHeaders(scheme: BuiltInScheme, secret: string, body: string, ts = NOW): Record<string, string> {
   switch (scheme) {
     case 'standard': {
       const key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64');
-      return { 'webhook-id': 'msg_1', 'webhook-timestamp': String(ts), 'webhook-signature': `v1,${mac(key, `msg_1.${ts}.${body}`, 'base64')}` };
+      return {
+        'webhook-id': 'msg_1',
+        'webhook-timestamp': String(ts),
+        'webhook-signature': `v1,${mac(key, `msg_1.${ts}.${body}`, 'base64')}`,
+      };
     }
     case 'hmac-sha256':
       return { 'x-webhook-signature': mac(secret, body, 'hex') };
     case 'stripe':
       return { 'stripe-signature': `t=${ts},v1=${mac(secret, `${ts}.${body}`, 'hex')}` };
     case 'github':
-      return { 'x-hub-signature-256': `sha256=${mac(secret, body, 'hex')}`, 'x-github-event': 'issues', 'x-github-delivery': 'gh-1' };
+      return {
+        'x-hub-signature-256': `sha256=${mac(secret, body, 'hex')}`,
+        'x-github-event': 'issues',
+        'x-github-delivery': 'gh-1',
+      };
     case 'shopify':
-      return { 'x-shopify-hmac-sha256': mac(secret, body, 'base64'), 'x-shopify-topic': 'orders/create', 'x-shopify-webhook-id': 'sh-1' };
+      return {
+        'x-shopify-hmac-sha256': mac(secret, body, 'base64'),
+        'x-shopify-topic': 'orders/create',
+        'x-shopify-webhook-id': 'sh-1',
+      };
     case 'slack':
-      return { 'x-slack-request-timestamp': String(ts), 'x-slack-signature': `v0=${mac(secret, `v0:${ts}:${body}`, 'hex')}` };
+      return {
+        'x-slack-request-timestamp': String(ts),
+        'x-slack-signature': `v0=${mac(secret, `v0:${ts}:${body}`, 'hex')}`,
+      };
   }
 }
 const SIGNATURE_HEADER: Record<BuiltInScheme, string> = {
@@ -125,7 +162,8 @@ describe.each(SCHEMES)('%s scheme', (scheme) => {
   const check = (headers: Record<string, string | undefined>, secrets = [SECRET[scheme]], body = BODY, now = NOW) =>
     verifier.verify({ rawBody: Buffer.from(body), headers, secrets, tolerance: 300, now });
 
-  it('accepts a valid signature', () => expect(check(referenceHeaders(scheme, SECRET[scheme], BODY))).toEqual({ ok: true }));
+  it('accepts a valid signature', () =>
+    expect(check(referenceHeaders(scheme, SECRET[scheme], BODY))).toEqual({ ok: true }));
 
   it('rejects a tampered body', () => {
     expect(check(referenceHeaders(scheme, SECRET[scheme], BODY), undefined, BODY.replace('1', '2'))).toEqual({
@@ -168,7 +206,10 @@ describe.each(SCHEMES)('%s scheme', (scheme) => {
       ['future', 301],
     ])('rejects a %s timestamp, accepts one at the edge', (_label, offset) => {
       const ts = NOW + offset;
-      expect(check(referenceHeaders(scheme, SECRET[scheme], BODY, ts))).toEqual({ ok: false, reason: 'timestamp_out_of_tolerance' });
+      expect(check(referenceHeaders(scheme, SECRET[scheme], BODY, ts))).toEqual({
+        ok: false,
+        reason: 'timestamp_out_of_tolerance',
+      });
       const edge = NOW + Math.sign(offset) * 300;
       expect(check(referenceHeaders(scheme, SECRET[scheme], BODY, edge))).toEqual({ ok: true });
     });
@@ -185,9 +226,13 @@ describe('malformed id and timestamp headers', () => {
   const standard = builtInVerifier('standard');
   it.each(['abc', '1.5', '-1', ''])('standard timestamp %j', (ts) => {
     const headers = { ...referenceHeaders('standard', SECRET.standard, BODY), 'webhook-timestamp': ts };
-    expect(standard.verify(input({ rawBody: Buffer.from(BODY), headers, secrets: [SECRET.standard], now: NOW })).ok).toBe(false);
+    expect(
+      standard.verify(input({ rawBody: Buffer.from(BODY), headers, secrets: [SECRET.standard], now: NOW })).ok,
+    ).toBe(false);
     if (ts !== '') {
-      expect(standard.verify(input({ rawBody: Buffer.from(BODY), headers, secrets: [SECRET.standard], now: NOW }))).toEqual({
+      expect(
+        standard.verify(input({ rawBody: Buffer.from(BODY), headers, secrets: [SECRET.standard], now: NOW })),
+      ).toEqual({
         ok: false,
         reason: 'malformed_headers',
       });
@@ -195,7 +240,11 @@ describe('malformed id and timestamp headers', () => {
   });
   it('slack timestamp that is not a number', () => {
     const headers = { ...referenceHeaders('slack', SECRET.slack, BODY), 'x-slack-request-timestamp': 'soon' };
-    expect(builtInVerifier('slack').verify(input({ rawBody: Buffer.from(BODY), headers, secrets: [SECRET.slack], now: NOW }))).toEqual({
+    expect(
+      builtInVerifier('slack').verify(
+        input({ rawBody: Buffer.from(BODY), headers, secrets: [SECRET.slack], now: NOW }),
+      ),
+    ).toEqual({
       ok: false,
       reason: 'malformed_headers',
     });
@@ -216,7 +265,11 @@ describe('hmac-sha256 settings', () => {
     const v = builtInVerifier('hmac-sha256', { header: 'X-Signature', prefix: 'sha256=', encoding: 'base64' });
     const headers = { 'x-signature': `sha256=${mac('k', BODY, 'base64')}` };
     expect(v.verify(input({ rawBody: Buffer.from(BODY), headers, secrets: ['k'] }))).toEqual({ ok: true });
-    expect(v.verify(input({ rawBody: Buffer.from(BODY), headers: { 'x-signature': mac('k', BODY, 'base64') }, secrets: ['k'] }))).toEqual({
+    expect(
+      v.verify(
+        input({ rawBody: Buffer.from(BODY), headers: { 'x-signature': mac('k', BODY, 'base64') }, secrets: ['k'] }),
+      ),
+    ).toEqual({
       ok: false,
       reason: 'malformed_signature',
     });
@@ -228,7 +281,9 @@ describe('hmac-sha256 settings', () => {
   });
   it('refuses bad settings at boot', () => {
     const boot = (extra: object) => () =>
-      resolveWebhooksOptions({ inbound: { sources: { s: { scheme: 'hmac-sha256', secrets: ['k'], ...extra } as any } } });
+      resolveWebhooksOptions({
+        inbound: { sources: { s: { scheme: 'hmac-sha256', secrets: ['k'], ...extra } as any } },
+      });
     expect(boot({ encoding: 'hex' })).not.toThrow();
     expect(boot({ encoding: 'base32' })).toThrow(/inbound\.sources\.s\.encoding/);
     expect(boot({ header: 'bad header' })).toThrow(/inbound\.sources\.s\.header/);
@@ -252,7 +307,10 @@ describe('event type and id per scheme', () => {
   });
   it('stripe: body type and id', () => {
     const v = builtInVerifier('stripe');
-    expect([v.eventType({ type: 'invoice.paid', id: 'evt_1' }, {}), v.eventId({ id: 'evt_1' }, {})]).toEqual(['invoice.paid', 'evt_1']);
+    expect([v.eventType({ type: 'invoice.paid', id: 'evt_1' }, {}), v.eventId({ id: 'evt_1' }, {})]).toEqual([
+      'invoice.paid',
+      'evt_1',
+    ]);
   });
   it('github: event header plus action, delivery header; form-encoded payloads', () => {
     const v = builtInVerifier('github');
@@ -272,10 +330,16 @@ describe('event type and id per scheme', () => {
     const v = builtInVerifier('slack');
     const form = { 'content-type': 'application/x-www-form-urlencoded' };
     const command = v.parse!(Buffer.from(vectors.slack[0].payload), form);
-    expect([v.eventType(command, {}), v.eventId(command, {})]).toEqual(['slash_command', '398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c']);
+    expect([v.eventType(command, {}), v.eventId(command, {})]).toEqual([
+      'slash_command',
+      '398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c',
+    ]);
     const event = v.parse!(body({ type: 'event_callback', event_id: 'Ev1', event: { type: 'app_mention' } }), {});
     expect([v.eventType(event, {}), v.eventId(event, {})]).toEqual(['app_mention', 'Ev1']);
-    const interactive = v.parse!(Buffer.from(`payload=${encodeURIComponent('{"type":"block_actions","trigger_id":"t1"}')}`), form);
+    const interactive = v.parse!(
+      Buffer.from(`payload=${encodeURIComponent('{"type":"block_actions","trigger_id":"t1"}')}`),
+      form,
+    );
     expect([v.eventType(interactive, {}), v.eventId(interactive, {})]).toEqual(['block_actions', 't1']);
   });
 });

@@ -1,5 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
-import { generateSecret, secretKey, signStandard, verifyStandardSignature } from '../../src/signing/standard-webhooks.js';
+import {
+  generateSecret,
+  secretKey,
+  signStandard,
+  verifyStandardSignature,
+} from '../../src/signing/standard-webhooks.js';
 import { loadVectors } from '../support/vectors.js';
 
 const vectors = loadVectors();

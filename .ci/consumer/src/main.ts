@@ -54,7 +54,13 @@ async function main(): Promise<number> {
     req.on('end', () => {
       const body = Buffer.concat(chunks).toString('utf8');
       const header = (name: string) => String(req.headers[name] ?? '');
-      const verified = verifyStandardSignature(header('webhook-signature'), [endpointSecret], header('webhook-id'), Number(header('webhook-timestamp')), body);
+      const verified = verifyStandardSignature(
+        header('webhook-signature'),
+        [endpointSecret],
+        header('webhook-id'),
+        Number(header('webhook-timestamp')),
+        body,
+      );
       arrived.push({ body, verified });
       res.end();
     });
@@ -101,15 +107,23 @@ async function main(): Promise<number> {
     else {
       if (!got.verified) failures.push('the delivery arrived with a signature that does not verify');
       const body = JSON.parse(got.body);
-      if (body.type !== 'order.created' || body.data?.order_id !== order.id) failures.push(`unexpected delivery body ${got.body}`);
+      if (body.type !== 'order.created' || body.data?.order_id !== order.id)
+        failures.push(`unexpected delivery body ${got.body}`);
     }
 
     const res = await postWebhook(app, 'partner', { type: 'payment.completed', data: { id: 'pay_1' } });
     const seen = app.get(PaymentHandlers).seen;
     if (res.status !== 200) failures.push(`the signed call was answered ${res.status}: ${res.text}`);
-    if (seen.length !== 1 || (seen[0].data as { id?: string })?.id !== 'pay_1') failures.push(`handler saw ${JSON.stringify(seen)}`);
-    const forged = await postWebhook(app, 'partner', { type: 'payment.completed', data: {} }, { secret: 'whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD' });
-    if (forged.status !== 401 || seen.length !== 1) failures.push(`a call signed with another secret was answered ${forged.status}`);
+    if (seen.length !== 1 || (seen[0].data as { id?: string })?.id !== 'pay_1')
+      failures.push(`handler saw ${JSON.stringify(seen)}`);
+    const forged = await postWebhook(
+      app,
+      'partner',
+      { type: 'payment.completed', data: {} },
+      { secret: 'whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD' },
+    );
+    if (forged.status !== 401 || seen.length !== 1)
+      failures.push(`a call signed with another secret was answered ${forged.status}`);
   } finally {
     await app.close();
     receiver.close();
@@ -119,7 +133,8 @@ async function main(): Promise<number> {
     redis.disconnect();
   }
   for (const f of failures) console.error(`pack check: ${f}`);
-  if (!failures.length) console.log('pack check: the packed module delivered a verified order.created and ran the @OnWebhook handler');
+  if (!failures.length)
+    console.log('pack check: the packed module delivered a verified order.created and ran the @OnWebhook handler');
   return failures.length ? 1 : 0;
 }
 

@@ -26,7 +26,13 @@ export class WebhookMessage {
 
   /** `[customerId, idempotencyKey]` as JSON: unique, so a key is unique per customer (NULL: no key, not indexed). */
   @Index('uq_webhook_messages_idempotency', { unique: true, where: 'idempotency_scope IS NOT NULL' })
-  @Column({ name: 'idempotency_scope', type: 'varchar', length: IDEMPOTENCY_SCOPE_LENGTH, nullable: true, select: false })
+  @Column({
+    name: 'idempotency_scope',
+    type: 'varchar',
+    length: IDEMPOTENCY_SCOPE_LENGTH,
+    nullable: true,
+    select: false,
+  })
   idempotencyScope: string | null;
 
   /** The exact request body: `{"type","timestamp","data"}`. */

@@ -61,7 +61,12 @@ export class CreateWebhookTables1764000000000 implements MigrationInterface {
         indices: [
           { name: 'idx_webhook_messages_customer_created', columnNames: ['customer_id', 'created_at'] },
           // Partial: most messages have no key, and an index entry per NULL would slow every insert (bench/NOTES.md).
-          { name: 'uq_webhook_messages_idempotency', columnNames: ['idempotency_scope'], isUnique: true, where: 'idempotency_scope IS NOT NULL' },
+          {
+            name: 'uq_webhook_messages_idempotency',
+            columnNames: ['idempotency_scope'],
+            isUnique: true,
+            where: 'idempotency_scope IS NOT NULL',
+          },
         ],
       }),
     );
@@ -87,8 +92,18 @@ export class CreateWebhookTables1764000000000 implements MigrationInterface {
           { name: 'idx_webhook_deliveries_status', columnNames: ['status', 'enqueued_at'] },
         ],
         foreignKeys: [
-          { columnNames: ['message_id'], referencedTableName: 'webhook_messages', referencedColumnNames: ['id'], onDelete: 'CASCADE' },
-          { columnNames: ['endpoint_id'], referencedTableName: 'webhook_endpoints', referencedColumnNames: ['id'], onDelete: 'CASCADE' },
+          {
+            columnNames: ['message_id'],
+            referencedTableName: 'webhook_messages',
+            referencedColumnNames: ['id'],
+            onDelete: 'CASCADE',
+          },
+          {
+            columnNames: ['endpoint_id'],
+            referencedTableName: 'webhook_endpoints',
+            referencedColumnNames: ['id'],
+            onDelete: 'CASCADE',
+          },
         ],
       }),
     );
@@ -109,7 +124,12 @@ export class CreateWebhookTables1764000000000 implements MigrationInterface {
         ],
         indices: [{ name: 'idx_webhook_attempts_delivery', columnNames: ['delivery_id', 'number'] }],
         foreignKeys: [
-          { columnNames: ['delivery_id'], referencedTableName: 'webhook_deliveries', referencedColumnNames: ['id'], onDelete: 'CASCADE' },
+          {
+            columnNames: ['delivery_id'],
+            referencedTableName: 'webhook_deliveries',
+            referencedColumnNames: ['id'],
+            onDelete: 'CASCADE',
+          },
         ],
       }),
     );
@@ -136,7 +156,13 @@ export class CreateWebhookTables1764000000000 implements MigrationInterface {
   }
 
   async down(q: QueryRunner): Promise<void> {
-    for (const table of ['webhook_inbox', 'webhook_attempts', 'webhook_deliveries', 'webhook_messages', 'webhook_endpoints']) {
+    for (const table of [
+      'webhook_inbox',
+      'webhook_attempts',
+      'webhook_deliveries',
+      'webhook_messages',
+      'webhook_endpoints',
+    ]) {
       await q.dropTable(table, true);
     }
   }

@@ -26,7 +26,9 @@ export class GitHubVerifier implements BuiltInVerifier {
     if (!signature) return rejected('missing_signature');
     if (!/^sha256=[0-9a-fA-F]{64}$/.test(signature)) return rejected('malformed_signature');
     const expected = secrets.map((secret) => hmacSha256(secret, [rawBody], 'hex'));
-    return anySignatureMatches([signature.slice(7).toLowerCase()], expected) ? VERIFIED : rejected('signature_mismatch');
+    return anySignatureMatches([signature.slice(7).toLowerCase()], expected)
+      ? VERIFIED
+      : rejected('signature_mismatch');
   }
 
   readonly parse = parseJsonOrForm;

@@ -36,14 +36,17 @@ export class StandardWebhooksVerifier implements BuiltInVerifier {
     if (!signature) return rejected('missing_signature');
     // The `v1,` entries, as bytes; other versions are ignored.
     const given: Buffer[] = [];
-    for (const entry of signature.split(' ')) if (entry.length > 3 && entry.startsWith('v1,')) given.push(Buffer.from(entry.slice(3)));
+    for (const entry of signature.split(' '))
+      if (entry.length > 3 && entry.startsWith('v1,')) given.push(Buffer.from(entry.slice(3)));
     if (given.length === 0) return rejected('malformed_signature');
     if (!withinTolerance(timestamp, now, tolerance)) return rejected('timestamp_out_of_tolerance');
     // Every entry against every secret, each in constant time, as verifyStandardSignature does.
     const signed = `${id}.${timestamp}.`;
     let match = false;
     for (const secret of secrets) {
-      const expected = Buffer.from(createHmac('sha256', this.key(secret)).update(signed).update(rawBody).digest('base64'));
+      const expected = Buffer.from(
+        createHmac('sha256', this.key(secret)).update(signed).update(rawBody).digest('base64'),
+      );
       for (const entry of given) match = bytesEqual(entry, expected) || match;
     }
     return match ? VERIFIED : rejected('signature_mismatch');
