@@ -4,6 +4,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager, EntitySubscriberInterface } from 'typeorm';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
 import { SQLITE } from './sql.js';
+import { attachSubscriber, detachSubscriber } from './subscribers.js';
 import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
 import { messages } from '../webhooks.messages.js';
 
@@ -38,12 +39,11 @@ export class TransactionRunner implements EntitySubscriberInterface, OnModuleIni
   }
 
   onModuleInit(): void {
-    if (this.isSqlite && !this.dataSource.subscribers.includes(this)) this.dataSource.subscribers.push(this);
+    if (this.isSqlite) attachSubscriber(this.dataSource, this);
   }
 
   onApplicationShutdown(): void {
-    const at = this.dataSource.subscribers.indexOf(this);
-    if (at >= 0) this.dataSource.subscribers.splice(at, 1);
+    detachSubscriber(this.dataSource, this);
   }
 
   /** Runs `work` in a transaction of its own and returns its result. */

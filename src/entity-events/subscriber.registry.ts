@@ -2,6 +2,7 @@ import { Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } fro
 import { DiscoveryService, Reflector } from '@nestjs/core';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntitySubscriberInterface } from 'typeorm';
+import { attachSubscriber, detachSubscriber } from '../database/subscribers.js';
 import { WEBHOOK_SUBSCRIBER_METADATA } from '../webhooks.constants.js';
 
 /**
@@ -34,16 +35,13 @@ export class SubscriberRegistry implements OnModuleInit, OnApplicationShutdown {
         );
         subscribers.splice(copy, 1);
       }
-      subscribers.push(instance);
+      attachSubscriber(this.dataSource, instance);
       this.registered.push(instance);
       this.logger.log(`Registered entity subscriber ${metatype.name}.`);
     }
   }
 
   onApplicationShutdown(): void {
-    for (const s of this.registered.splice(0)) {
-      const at = this.dataSource.subscribers.indexOf(s);
-      if (at >= 0) this.dataSource.subscribers.splice(at, 1);
-    }
+    for (const s of this.registered.splice(0)) detachSubscriber(this.dataSource, s);
   }
 }

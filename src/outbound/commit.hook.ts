@@ -8,6 +8,7 @@ import type {
   TransactionRollbackEvent,
 } from 'typeorm';
 import { RedisStalledError } from '../errors/redis-stalled.error.js';
+import { attachSubscriber, detachSubscriber } from '../database/subscribers.js';
 
 /** Ids published in one addBulk at most. */
 const PUBLISH_BATCH = 500;
@@ -39,12 +40,11 @@ export class CommitHook implements EntitySubscriberInterface, OnModuleInit, OnAp
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
   onModuleInit(): void {
-    if (!this.dataSource.subscribers.includes(this)) this.dataSource.subscribers.push(this);
+    attachSubscriber(this.dataSource, this);
   }
 
   onApplicationShutdown(): void {
-    const at = this.dataSource.subscribers.indexOf(this);
-    if (at >= 0) this.dataSource.subscribers.splice(at, 1);
+    detachSubscriber(this.dataSource, this);
   }
 
   /** Sets what happens to ids at the real commit (the outbox service enqueues them). */
