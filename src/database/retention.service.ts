@@ -7,7 +7,8 @@ import {
 } from '@nestjs/common';
 import { WebhookInbox } from '../inbound/webhook-inbox.service.js';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
-import { settleWithin, SHUTDOWN_MARGIN_MS } from '../utils/shutdown.js';
+import { IntervalLoop } from '../utils/interval-loop.js';
+import { SHUTDOWN_MARGIN_MS } from '../utils/settle.js';
 import { WebhookService } from '../outbound/webhook.service.js';
 import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
 
@@ -32,9 +33,12 @@ export interface RetentionPass {
 @Injectable()
 export class RetentionService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(RetentionService.name);
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<unknown> | null = null;
-  private stopped = false;
+  private readonly loop = new IntervalLoop(
+    () => this.pass(),
+    // Unref'd: a daily pass must not keep the process alive.
+    { name: 'Retention pass', firstDelayMs: RETENTION_FIRST_PASS_MS, intervalMs: RETENTION_INTERVAL_MS, unref: true },
+    this.logger,
+  );
   private readonly abort = new AbortController();
 
   constructor(
@@ -45,7 +49,7 @@ export class RetentionService implements OnApplicationBootstrap, BeforeApplicati
 
   onApplicationBootstrap(): void {
     if (this.outboundWindow() === null && this.inboundWindow() === null) return;
-    this.schedule(RETENTION_FIRST_PASS_MS);
+    this.loop.start();
   }
 
   /** One pass now: deletes what is past each window and says how much went. */
@@ -61,11 +65,9 @@ export class RetentionService implements OnApplicationBootstrap, BeforeApplicati
   }
 
   async beforeApplicationShutdown(): Promise<void> {
-    this.stopped = true;
     this.abort.abort();
-    if (this.timer) clearTimeout(this.timer);
     // A pass is a few short transactions; a database that hangs must not hold shutdown.
-    if (this.running) await settleWithin(this.running, SHUTDOWN_MARGIN_MS);
+    await this.loop.stop(SHUTDOWN_MARGIN_MS);
   }
 
   private outboundWindow(): number | null {
@@ -75,17 +77,5 @@ export class RetentionService implements OnApplicationBootstrap, BeforeApplicati
   private inboundWindow(): number | null {
     const { retentionMs, sources } = this.options.inbound;
     return retentionMs > 0 && Object.keys(sources).length > 0 ? retentionMs : null;
-  }
-
-  private schedule(ms: number): void {
-    this.timer = setTimeout(() => {
-      this.running = this.pass()
-        .catch((err: Error) => this.logger.warn(`Retention pass failed: ${err.message}`))
-        .finally(() => {
-          this.running = null;
-          if (!this.stopped) this.schedule(RETENTION_INTERVAL_MS);
-        });
-    }, ms);
-    this.timer.unref();
   }
 }

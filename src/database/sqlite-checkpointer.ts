@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type { DataSource } from 'typeorm';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
+import { settleWithin } from '../utils/settle.js';
 import { sqliteConnection } from './sql.js';
 import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
 
@@ -169,9 +170,10 @@ export class SqliteCheckpointer implements OnModuleInit, BeforeApplicationShutdo
     if (!worker) return;
     const exited = new Promise((resolve) => worker.once('exit', resolve));
     worker.postMessage('stop');
-    const timer = setTimeout(() => void worker.terminate(), STOP_WAIT_MS);
-    await exited;
-    clearTimeout(timer);
+    if ((await settleWithin(exited, STOP_WAIT_MS)) === 'late') {
+      void worker.terminate();
+      await exited;
+    }
     this.restore?.();
   }
 }

@@ -9,7 +9,8 @@ import {
 import type { Job, Queue } from 'bull';
 import type { WebhookInboxEntry } from '../database/entities/webhook-inbox.entity.js';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
-import { settleWithin, SHUTDOWN_MARGIN_MS } from '../utils/shutdown.js';
+import { IntervalLoop } from '../utils/interval-loop.js';
+import { SHUTDOWN_MARGIN_MS, withTimeout } from '../utils/settle.js';
 import { INBOUND_JOB, WEBHOOKS_OPTIONS, WEBHOOKS_QUEUE } from '../webhooks.constants.js';
 import { InboxStore } from './inbox.store.js';
 import { inboundMessages } from './inbound.messages.js';
@@ -50,8 +51,7 @@ export class InboundProcessor implements OnApplicationBootstrap, BeforeApplicati
   private stopping = false;
   /** Where the reconciler's sweep through the inbox goes on (`''`: from the start). */
   private sweepFrom = '';
-  private reconcileTimer: NodeJS.Timeout | null = null;
-  private reconciling: Promise<unknown> | null = null;
+  private readonly reconciler: IntervalLoop;
 
   constructor(
     @Inject(WEBHOOKS_OPTIONS) private readonly options: ResolvedWebhooksOptions,
@@ -59,13 +59,21 @@ export class InboundProcessor implements OnApplicationBootstrap, BeforeApplicati
     private readonly inbox: InboxStore,
     private readonly sources: InboundSources,
     private readonly dispatcher: WebhookDispatcher,
-  ) {}
+  ) {
+    const { reconcileIntervalMs: intervalMs } = options.inbound;
+    const failureText = inboundMessages.reconcileFailed;
+    this.reconciler = new IntervalLoop(
+      () => this.reconcile(),
+      { name: 'reconcile', intervalMs, failureText },
+      this.logger,
+    );
+  }
 
   onApplicationBootstrap(): void {
     const { mode, sources } = this.options.inbound;
     if (mode !== 'queue') return;
     // No sources, no calls received: nothing to reconcile.
-    if (Object.keys(sources).length > 0) this.scheduleReconcile();
+    if (Object.keys(sources).length > 0) this.reconciler.start();
     // API processes (`emitter`) only store and enqueue; workers run the handlers.
     if (this.options.role === 'emitter') return;
     this.queue
@@ -76,9 +84,8 @@ export class InboundProcessor implements OnApplicationBootstrap, BeforeApplicati
 
   async beforeApplicationShutdown(): Promise<void> {
     this.stopping = true;
-    if (this.reconcileTimer) clearTimeout(this.reconcileTimer);
     // A pass is a few reads and Redis calls; a database that hangs must not hold shutdown.
-    if (this.reconciling) await settleWithin(this.reconciling, SHUTDOWN_MARGIN_MS);
+    await this.reconciler.stop(SHUTDOWN_MARGIN_MS);
   }
 
   /**
@@ -107,26 +114,8 @@ export class InboundProcessor implements OnApplicationBootstrap, BeforeApplicati
     return lost.length;
   }
 
-  private scheduleReconcile(): void {
-    this.reconcileTimer = setTimeout(() => {
-      this.reconciling = this.reconcile()
-        .catch((err: Error) => this.logger.warn(inboundMessages.reconcileFailed(err.message)))
-        .finally(() => {
-          this.reconciling = null;
-          if (!this.stopping) this.scheduleReconcile();
-        });
-    }, this.options.inbound.reconcileIntervalMs);
-  }
-
   /** Queues a claimed row; rejects when Redis does not take it in time. */
   async enqueue(inboxId: string): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`Redis did not accept the job within ${ENQUEUE_TIMEOUT_MS} ms`)),
-        ENQUEUE_TIMEOUT_MS,
-      );
-    });
     const add = this.queue.add(INBOUND_JOB, { inboxId } satisfies InboundJobData, {
       jobId: inboxId,
       attempts: this.options.inbound.queueAttempts,
@@ -135,11 +124,7 @@ export class InboundProcessor implements OnApplicationBootstrap, BeforeApplicati
       // The inbox row keeps the outcome; a removed job also lets a later claim queue the row again.
       removeOnFail: true,
     });
-    try {
-      await Promise.race([add, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
+    await withTimeout(add, ENQUEUE_TIMEOUT_MS, `Redis did not accept the job within ${ENQUEUE_TIMEOUT_MS} ms`);
   }
 
   private async process(job: Job<InboundJobData>): Promise<void> {

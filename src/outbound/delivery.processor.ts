@@ -22,7 +22,7 @@ import { type HttpAttemptResult, WebhookHttpClient } from './http.client.js';
 import { type AttemptRecord, DeliveryStore, isDataError, type LoadedDelivery } from './delivery.store.js';
 import type { DeliveryJobData } from './outbox.relay.js';
 import { type AttemptOutcome, decideOutcome } from './retry.policy.js';
-import { settleWithin, SHUTDOWN_MARGIN_MS } from '../utils/shutdown.js';
+import { settleWithin, SHUTDOWN_MARGIN_MS } from '../utils/settle.js';
 import { forDriver, returnedRows, withReturnedRows } from '../database/sql.js';
 import { RetryLaterError } from '../errors/retry-later.error.js';
 

@@ -14,7 +14,8 @@ import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.int
 import { TransactionRunner } from '../database/transaction.runner.js';
 import { DELIVERY_JOB, WEBHOOKS_BACKOFF, WEBHOOKS_OPTIONS, WEBHOOKS_QUEUE } from '../webhooks.constants.js';
 import { RedisBreaker } from './redis.breaker.js';
-import { settleWithin, SHUTDOWN_MARGIN_MS } from '../utils/shutdown.js';
+import { settleWithin, SHUTDOWN_MARGIN_MS, withTimeout } from '../utils/settle.js';
+import { IntervalLoop } from '../utils/interval-loop.js';
 import { placeholders, runSql } from '../database/sql.js';
 import { CommitHook } from './commit.hook.js';
 
@@ -50,9 +51,9 @@ const MARK_DELAY_MS = 20;
 @Injectable()
 export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(OutboxRelay.name);
-  private readonly timers = new Set<NodeJS.Timeout>();
+  /** Marks being written, awaited at shutdown with the passes of the loops. */
   private running = new Set<Promise<unknown>>();
-  private stopped = false;
+  private readonly loops: IntervalLoop[] = [];
   private reconcileCursor = '';
   private marks: string[] = [];
   private marking: Promise<unknown> | null = null;
@@ -71,18 +72,22 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
 
   onApplicationBootstrap(): void {
     const { relayIntervalMs, reconcileIntervalMs } = this.options.outbound;
-    this.every(relayIntervalMs, () => this.relay());
-    this.every(reconcileIntervalMs, () => this.reconcile());
+    this.loops.push(
+      new IntervalLoop(() => this.relay(), { name: 'outbox pass', intervalMs: relayIntervalMs }, this.logger),
+      new IntervalLoop(() => this.reconcile(), { name: 'outbox pass', intervalMs: reconcileIntervalMs }, this.logger),
+    );
+    for (const loop of this.loops) loop.start();
   }
 
   async beforeApplicationShutdown(): Promise<void> {
-    this.stopped = true;
-    for (const t of this.timers) clearTimeout(t);
+    for (const loop of this.loops) loop.halt();
     // Jobs of commits still in the backlog first: their marks join the passes awaited next.
     // Bounded like the worker's wait: a database or Redis that hangs must not hold shutdown;
     // what is left unmarked or unrelayed is picked up by the relay of the next process.
     const bound = this.options.outbound.timeoutMs + SHUTDOWN_MARGIN_MS;
-    const finished = this.commitHook.drain().then(() => Promise.allSettled([...this.running]));
+    const finished = this.commitHook
+      .drain()
+      .then(() => Promise.allSettled([...this.running, ...this.loops.map((loop) => loop.running)]));
     if ((await settleWithin(finished, bound)) === 'late') {
       this.logger.warn(
         `Relay or enqueue work still running after ${bound} ms; stopping anyway (the relay of the next process picks up what it left).`,
@@ -279,41 +284,8 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
       const data: DeliveryJobData = before ? { deliveryId, trigger, attemptsBefore: before } : { deliveryId, trigger };
       return { name: DELIVERY_JOB, data, opts: this.jobOptions(deliveryId, before) };
     });
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        const message = `Redis did not accept the jobs within ${ENQUEUE_TIMEOUT_MS} ms`;
-        // The connection looked ready (checked above), so Redis hangs: later enqueues fail at once.
-        this.breaker.trip(message);
-        reject(new Error(message));
-      }, ENQUEUE_TIMEOUT_MS);
-    });
-    try {
-      await Promise.race([this.queue.addBulk(jobs), timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  private every(ms: number, pass: () => Promise<unknown>): void {
-    const tick = () => {
-      if (this.stopped) return;
-      const run = pass()
-        .catch((err) => this.logger.warn(`${pass.name || 'outbox pass'} failed: ${(err as Error).message}`))
-        .finally(() => {
-          this.running.delete(run);
-          if (!this.stopped) this.schedule(ms, tick);
-        });
-      this.running.add(run);
-    };
-    this.schedule(ms, tick);
-  }
-
-  private schedule(ms: number, fn: () => void): void {
-    const t = setTimeout(() => {
-      this.timers.delete(t);
-      fn();
-    }, ms);
-    this.timers.add(t);
+    const message = `Redis did not accept the jobs within ${ENQUEUE_TIMEOUT_MS} ms`;
+    // The connection looked ready (checked above), so Redis hangs: later enqueues fail at once.
+    await withTimeout(this.queue.addBulk(jobs), ENQUEUE_TIMEOUT_MS, message, () => this.breaker.trip(message));
   }
 }

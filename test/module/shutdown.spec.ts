@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { createServer, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { WebhookService } from '../../src/outbound/webhook.service.js';
-import { settleWithin } from '../../src/utils/shutdown.js';
+import { settleWithin } from '../../src/utils/settle.js';
 import { WEBHOOKS_QUEUE } from '../../src/webhooks.constants.js';
 import { webhooksQueueProvider } from '../../src/queue/webhooks.queue.js';
 import { resolveWebhooksOptions } from '../../src/webhooks.options.js';

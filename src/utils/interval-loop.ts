@@ -1,0 +1,77 @@
+import type { LoggerService } from '@nestjs/common';
+import { settleWithin } from './settle.js';
+
+export interface IntervalLoopOptions {
+  /** Names the pass in the warning logged when a pass fails. */
+  name: string;
+  /** The wait between the end of one pass and the start of the next. */
+  intervalMs: number;
+  /** The wait before the first pass; `intervalMs` when absent. */
+  firstDelayMs?: number;
+  /** The warning of a failed pass; `<name> failed: <message>` when absent. */
+  failureText?: (message: string) => string;
+  /** Lets the process exit while only this timer is left (a rare pass that must not hold it). */
+  unref?: boolean;
+}
+
+/**
+ * Runs an async pass every `intervalMs` after the previous one ended, so passes never overlap;
+ * a failed pass is logged and the loop goes on. {@link halt} stops the timer and
+ * {@link stop} also waits, bounded, for the pass still running.
+ */
+export class IntervalLoop {
+  private timer: NodeJS.Timeout | null = null;
+  private current: Promise<void> | null = null;
+  private stopped = false;
+
+  constructor(
+    private readonly pass: () => Promise<unknown>,
+    private readonly options: IntervalLoopOptions,
+    private readonly logger: Pick<LoggerService, 'warn'>,
+  ) {}
+
+  /** The pass running now, if any; it never rejects. */
+  get running(): Promise<void> | null {
+    return this.current;
+  }
+
+  start(): void {
+    this.schedule(this.options.firstDelayMs ?? this.options.intervalMs);
+  }
+
+  /** No further pass starts; the running one goes on. */
+  halt(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  /** {@link halt}, then waits at most `boundMs` for the running pass. */
+  async stop(boundMs: number): Promise<'done' | 'late'> {
+    this.halt();
+    return this.current ? settleWithin(this.current, boundMs) : 'done';
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => this.tick(), ms);
+    if (this.options.unref) this.timer.unref();
+  }
+
+  private tick(): void {
+    this.timer = null;
+    if (this.stopped) return;
+    const { name, intervalMs, failureText } = this.options;
+    this.current = this.pass()
+      .then(
+        () => undefined,
+        (err: Error) => {
+          this.logger.warn(failureText ? failureText(err.message) : `${name} failed: ${err.message}`);
+        },
+      )
+      .finally(() => {
+        this.current = null;
+        this.schedule(intervalMs);
+      });
+  }
+}
