@@ -14,18 +14,15 @@ import { SHUTDOWN_MARGIN_MS, withTimeout } from '../utils/settle.js';
 import { INBOUND_JOB, WEBHOOKS_OPTIONS, WEBHOOKS_QUEUE } from '../webhooks.constants.js';
 import { InboxStore } from './inbox.store.js';
 import { inboundMessages } from './inbound.messages.js';
-import { InboundSources } from './inbound.sources.js';
-import { WebhookDispatcher } from './webhook.dispatcher.js';
+import type { RowRun } from './inbound.pipeline.js';
 
 /** Data of an inbound job; its `jobId` is the inbox row id, so a row is queued at most once. */
 export interface InboundJobData {
   inboxId: string;
 }
 
-/** What one run of a stored call's handlers came to. */
-export type RowRun =
-  | { status: 'processed' | 'ignored'; attempts: number }
-  | { status: 'failed' | 'received'; attempts: number; error: unknown; retryable: boolean };
+/** Runs a stored row's handlers and records the outcome (the pipeline's step for stored rows). */
+export type RowRunner = (row: WebhookInboxEntry, failedStatus: 'failed' | 'received') => Promise<RowRun>;
 
 /** Queued inbound calls run at once by one worker process. */
 export const INBOUND_CONCURRENCY = 10;
@@ -41,7 +38,7 @@ export const RECONCILE_PAGE = 5_000;
 export const RECONCILE_GRACE_MS = 5_000;
 
 /**
- * Queue mode: the controller stores the call and enqueues its row id; this worker runs the
+ * Queue mode: the pipeline stores the call and enqueues its row id; this worker runs the
  * handlers, retrying with exponential backoff, and records every run in the inbox row (status
  * stays `received` between retries, `failed` after the last, with `attempts` and `last_error`).
  */
@@ -52,13 +49,12 @@ export class InboundProcessor implements OnApplicationBootstrap, BeforeApplicati
   /** Where the reconciler's sweep through the inbox goes on (`''`: from the start). */
   private sweepFrom = '';
   private readonly reconciler: IntervalLoop;
+  private runRow: RowRunner | null = null;
 
   constructor(
     @Inject(WEBHOOKS_OPTIONS) private readonly options: ResolvedWebhooksOptions,
     @InjectQueue(WEBHOOKS_QUEUE) private readonly queue: Queue,
     private readonly inbox: InboxStore,
-    private readonly sources: InboundSources,
-    private readonly dispatcher: WebhookDispatcher,
   ) {
     const { reconcileIntervalMs: intervalMs } = options.inbound;
     const failureText = inboundMessages.reconcileFailed;
@@ -67,6 +63,11 @@ export class InboundProcessor implements OnApplicationBootstrap, BeforeApplicati
       { name: 'reconcile', intervalMs, failureText },
       this.logger,
     );
+  }
+
+  /** How the worker runs a job's row: the {@link InboundPipeline} hands its step over when built. */
+  runRowsWith(runner: RowRunner): void {
+    this.runRow = runner;
   }
 
   onApplicationBootstrap(): void {
@@ -128,43 +129,12 @@ export class InboundProcessor implements OnApplicationBootstrap, BeforeApplicati
   }
 
   private async process(job: Job<InboundJobData>): Promise<void> {
+    if (!this.runRow) throw new Error('No InboundPipeline was built to run inbound jobs.');
     const row = await this.inbox.find(job.data.inboxId);
     if (!row || row.status === 'processed' || row.status === 'ignored') return;
     const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-    const run = await this.run(row, last ? 'failed' : 'received');
+    const run = await this.runRow(row, last ? 'failed' : 'received');
     // Thrown back to Bull, which retries with backoff while attempts are left.
     if ('error' in run && run.retryable) throw run.error;
-  }
-
-  /**
-   * Runs the handlers of a claimed row and records the outcome in it: `processed` (or `ignored`
-   * when none matches), or, when a handler threw, `failedStatus` with the error (`received` keeps
-   * the row with a queue that retries by itself).
-   */
-  async run(row: WebhookInboxEntry, failedStatus: 'failed' | 'received' = 'failed'): Promise<RowRun> {
-    const attempts = row.attempts + 1;
-    const source = this.sources.get(row.source);
-    if (!source) {
-      const error = new Error(`source "${row.source}" is no longer configured`);
-      await this.inbox.markFailed(row.id, attempts, error);
-      return { status: 'failed', attempts, error, retryable: false };
-    }
-    const headers = row.headers ?? {};
-    const { eventId: id, type } = row;
-    const payload = source.parse(Buffer.from(row.rawBody, 'utf8'), headers);
-    const handlers = this.dispatcher.handlersFor(source.name, type);
-    try {
-      await this.dispatcher.dispatch(
-        { id, type, source: source.name, headers, receivedAt: row.receivedAt, payload },
-        handlers,
-      );
-    } catch (error) {
-      await this.inbox.markFailed(row.id, attempts, error, failedStatus);
-      return { status: failedStatus, attempts, error, retryable: true };
-    }
-    if (handlers.length === 0) this.logger.log(inboundMessages.ignored(source.name, type, id));
-    const status = handlers.length === 0 ? 'ignored' : 'processed';
-    await this.inbox.markProcessed(row.id, attempts, status);
-    return { status, attempts };
   }
 }

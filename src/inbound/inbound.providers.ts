@@ -1,5 +1,6 @@
 import type { Provider } from '@nestjs/common';
 import { InboxStore } from './inbox.store.js';
+import { InboundPipeline } from './inbound.pipeline.js';
 import { InboundProcessor } from './inbound.processor.js';
 import { InboundSources } from './inbound.sources.js';
 import { ParseFailurePassthrough } from './parse-failure.passthrough.js';
@@ -23,6 +24,7 @@ export const INBOUND_PROVIDERS: Provider[] = [
   WebhookGuard,
   WebhookProblemFilter,
   InboundProcessor,
+  InboundPipeline,
   ParseFailurePassthrough,
   WebhookInbox,
 ];

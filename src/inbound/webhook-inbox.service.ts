@@ -11,7 +11,7 @@ import { SQLITE } from '../database/sql.js';
 import { SqliteProcessLock } from '../database/process-lock.js';
 import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
 import { CLAIM_LEASE_MS, InboxStore } from './inbox.store.js';
-import { InboundProcessor } from './inbound.processor.js';
+import { InboundPipeline } from './inbound.pipeline.js';
 import { inboundMessages } from './inbound.messages.js';
 import { WebhookInboxError } from '../errors/webhook-inbox.error.js';
 
@@ -69,7 +69,7 @@ export class WebhookInbox implements OnApplicationBootstrap, OnApplicationShutdo
   constructor(
     @Inject(WEBHOOKS_OPTIONS) private readonly options: ResolvedWebhooksOptions,
     private readonly inbox: InboxStore,
-    private readonly processor: InboundProcessor,
+    private readonly pipeline: InboundPipeline,
     @InjectDataSource() private readonly dataSource: DataSource,
   ) {}
 
@@ -175,15 +175,10 @@ export class WebhookInbox implements OnApplicationBootstrap, OnApplicationShutdo
     const claim = await this.inbox.reclaim(id);
     if (!claim) throw new WebhookInboxError('not_replayable', notReplayable(row));
     if (this.options.inbound.mode === 'queue') {
-      try {
-        await this.processor.enqueue(id);
-      } catch (err) {
-        await this.inbox.markFailed(id, claim.attempts, err).catch(() => undefined);
-        throw err;
-      }
+      await this.pipeline.queueOrFail(claim);
       return { id, status: 'queued', attempts: claim.attempts };
     }
-    const run = await this.processor.run({ ...row, status: 'received', attempts: claim.attempts });
+    const run = await this.pipeline.runStored({ ...row, status: 'received', attempts: claim.attempts });
     if (!('error' in run)) return { id, status: run.status, attempts: run.attempts };
     return {
       id,

@@ -60,7 +60,7 @@ export class WebhookDispatcher {
   /**
    * Runs every matching handler, one after another, each even when an earlier one failed.
    * Throws a {@link WebhookHandlerError} if any failed, so the caller releases the claim.
-   * Resolves to the first {@link WebhookReply} a handler returned, for the controller to send.
+   * Resolves to the first {@link WebhookReply} a handler returned, for the route to send.
    */
   async dispatch(
     ctx: WebhookContext,
