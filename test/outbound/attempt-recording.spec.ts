@@ -15,7 +15,7 @@ import { OutboxRelay } from '../../src/outbound/outbox.relay.js';
 import { WebhookService } from '../../src/outbound/webhook.service.js';
 import { WEBHOOKS_QUEUE } from '../../src/webhooks.constants.js';
 import { FAST_OUTBOUND, startTestApp, type TestApp } from '../support/app.js';
-import { testDatabases } from '../support/databases.js';
+import { testDatabases, type DbKind } from '../support/databases.js';
 import { eventually, Receiver } from '../support/receiver.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -254,42 +254,45 @@ describe.each(testDatabases())('attempt recording on %s', (kind) => {
   });
 });
 
-describe.each(testDatabases().filter((kind) => kind === 'sqlite'))('attempt recording at shutdown on %s', (kind) => {
-  it('stops retrying a write the database keeps refusing once the shutdown bound has passed, leaving the job to Bull', async () => {
-    let answer!: () => void;
-    const answered = new Promise<void>((resolve) => (answer = resolve));
-    const receiver = await new Receiver((_req, _n, res) => {
-      void answered.then(() => res.end('ok'));
-      return 'hang';
-    }).start();
-    // Bound at shutdown: the attempt timeout plus 5 s.
-    const t = await startTestApp({
-      db: kind,
-      webhooks: { sqliteWaitMs: SQLITE_WAIT_MS, outbound: { ...OUTBOUND, timeoutMs: 500 } },
-    });
-    const runner = t.app.get(DataSource).createQueryRunner();
-    let closed = false;
-    // Bull's local 'active' event hands over the promise of the job's run.
-    let attempt: Promise<unknown> | undefined;
-    t.app.get<Queue>(getQueueToken(WEBHOOKS_QUEUE)).on('active', (_job, run: Promise<unknown>) => (attempt = run));
-    try {
-      const svc = t.app.get(WebhookService);
-      await svc.createEndpoint({ url: receiver.url('/stuck'), customerId: 'stuck' });
-      await svc.send('stuck.write', {}, { customerId: 'stuck' });
-      await receiver.waitFor(1);
-      // An app transaction that never ends: every try to record the attempt fails.
-      await runner.startTransaction();
-      answer();
-      await sleep(SQLITE_WAIT_MS * 3);
-      await t.close();
-      closed = true;
-      // The run ends (the test times out otherwise) without its outcome: Bull retries it as stalled.
-      await expect(attempt).rejects.toThrow(/transaction has been open|not initialized|closed/i);
-      expect(receiver.requests).toHaveLength(1);
-    } finally {
-      await runner.release().catch(() => undefined);
-      if (!closed) await t.close();
-      await receiver.stop();
-    }
-  }, 30_000);
-});
+(testDatabases().includes('sqlite') ? describe.each : describe.skip.each)<DbKind>(['sqlite'])(
+  'attempt recording at shutdown on %s',
+  (kind) => {
+    it('stops retrying a write the database keeps refusing once the shutdown bound has passed, leaving the job to Bull', async () => {
+      let answer!: () => void;
+      const answered = new Promise<void>((resolve) => (answer = resolve));
+      const receiver = await new Receiver((_req, _n, res) => {
+        void answered.then(() => res.end('ok'));
+        return 'hang';
+      }).start();
+      // Bound at shutdown: the attempt timeout plus 5 s.
+      const t = await startTestApp({
+        db: kind,
+        webhooks: { sqliteWaitMs: SQLITE_WAIT_MS, outbound: { ...OUTBOUND, timeoutMs: 500 } },
+      });
+      const runner = t.app.get(DataSource).createQueryRunner();
+      let closed = false;
+      // Bull's local 'active' event hands over the promise of the job's run.
+      let attempt: Promise<unknown> | undefined;
+      t.app.get<Queue>(getQueueToken(WEBHOOKS_QUEUE)).on('active', (_job, run: Promise<unknown>) => (attempt = run));
+      try {
+        const svc = t.app.get(WebhookService);
+        await svc.createEndpoint({ url: receiver.url('/stuck'), customerId: 'stuck' });
+        await svc.send('stuck.write', {}, { customerId: 'stuck' });
+        await receiver.waitFor(1);
+        // An app transaction that never ends: every try to record the attempt fails.
+        await runner.startTransaction();
+        answer();
+        await sleep(SQLITE_WAIT_MS * 3);
+        await t.close();
+        closed = true;
+        // The run ends (the test times out otherwise) without its outcome: Bull retries it as stalled.
+        await expect(attempt).rejects.toThrow(/transaction has been open|not initialized|closed/i);
+        expect(receiver.requests).toHaveLength(1);
+      } finally {
+        await runner.release().catch(() => undefined);
+        if (!closed) await t.close();
+        await receiver.stop();
+      }
+    }, 30_000);
+  },
+);
