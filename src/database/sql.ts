@@ -144,3 +144,14 @@ export async function pgNamed<R = Record<string, unknown>>(
   const client = (await runner.connect()) as PgClient;
   return (await client.query({ ...statement, values })).rows as R[];
 }
+
+/**
+ * Whether the database refused a write for what it holds (PostgreSQL SQLSTATE classes 22 and 23,
+ * SQLite's constraint and type errors), which trying again cannot fix; anything else (a lost
+ * connection, a lock, a busy SQLite) is worth another try.
+ */
+export function isDataError(err: unknown): boolean {
+  const e = err as { code?: unknown; driverError?: { code?: unknown } } | null;
+  const code = String(e?.code ?? e?.driverError?.code ?? '');
+  return /^2[23][0-9A-Z]{3}$/.test(code) || /^SQLITE_(CONSTRAINT|MISMATCH|TOOBIG|RANGE)/.test(code);
+}

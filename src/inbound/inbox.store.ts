@@ -4,7 +4,15 @@ import type { DataSource, EntityManager } from 'typeorm';
 import { storedBody, WebhookInboxEntry, type InboxStatus } from '../database/entities/webhook-inbox.entity.js';
 import { idTimePrefix, newId } from '../database/ids.js';
 import { TransactionRunner } from '../database/transaction.runner.js';
-import { placeholders, preparedOn, returnedRows, runSql, sqliteConnection, withReturnedRows } from '../database/sql.js';
+import {
+  isDataError,
+  placeholders,
+  preparedOn,
+  returnedRows,
+  runSql,
+  sqliteConnection,
+  withReturnedRows,
+} from '../database/sql.js';
 import { InboxUnavailableError } from '../errors/inbox-unavailable.error.js';
 import { InboxDataError } from '../errors/inbox-data.error.js';
 
@@ -24,11 +32,6 @@ export interface ClaimedRow {
   id: string;
   attempts: number;
 }
-
-/** PostgreSQL's SQLSTATE classes 22 (data exception) and 23 (integrity constraint violation). */
-const PG_DATA_ERROR = /^2[23][0-9A-Z]{3}$/;
-/** SQLite's result codes for values it refuses (constraint, too big, type mismatch, bad parameter). */
-const SQLITE_DATA_ERROR = /^SQLITE_(CONSTRAINT|TOOBIG|MISMATCH|RANGE)/;
 
 /**
  * A `received` row older than this is taken to belong to a process that died while running its
@@ -350,8 +353,8 @@ export class InboxStore implements BeforeApplicationShutdown {
   /** Unavailable (connection, lock, timeout, missing table: worth retrying later), or refused data. */
   private storageError(err: unknown): InboxUnavailableError | InboxDataError {
     const message = err instanceof Error ? err.message : String(err);
-    const code = String((err as { code?: unknown } | null)?.code ?? '');
-    if (PG_DATA_ERROR.test(code) || SQLITE_DATA_ERROR.test(code)) {
+    if (isDataError(err)) {
+      const code = String((err as { code?: unknown } | null)?.code ?? '');
       this.logger.error(`Webhook inbox refused the values (${code}): ${message}`);
       return new InboxDataError(message, { cause: err });
     }

@@ -19,11 +19,11 @@ import { TransactionRunner } from '../database/transaction.runner.js';
 import { WebhookEvents } from '../webhook.events.js';
 import { DELIVERY_JOB, WEBHOOKS_OPTIONS, WEBHOOKS_QUEUE } from '../webhooks.constants.js';
 import { type HttpAttemptResult, WebhookHttpClient } from './http.client.js';
-import { type AttemptRecord, DeliveryStore, isDataError, type LoadedDelivery } from './delivery.store.js';
+import { type AttemptRecord, DeliveryStore, type LoadedDelivery } from './delivery.store.js';
 import type { DeliveryJobData } from './outbox.relay.js';
 import { type AttemptOutcome, decideOutcome } from './retry.policy.js';
 import { settleWithin, SHUTDOWN_MARGIN_MS } from '../utils/settle.js';
-import { forDriver, returnedRows, withReturnedRows } from '../database/sql.js';
+import { forDriver, isDataError, returnedRows, withReturnedRows } from '../database/sql.js';
 import { RetryLaterError } from '../errors/retry-later.error.js';
 
 /** What one job run did, returned as the Bull job result. */

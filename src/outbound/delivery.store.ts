@@ -5,7 +5,7 @@ import type { AttemptErrorClass } from '../database/entities/webhook-attempt.ent
 import type { DeliveryStatus } from '../database/entities/webhook-delivery.entity.js';
 import { TransactionRunner } from '../database/transaction.runner.js';
 import { Batcher } from '../database/batcher.js';
-import { placeholders, pgNamed, type PgStatement, rows, runSql } from '../database/sql.js';
+import { isDataError, placeholders, pgNamed, type PgStatement, rows, runSql } from '../database/sql.js';
 import type { DeliveryJobData } from './outbox.relay.js';
 
 /** What an attempt needs of its delivery, endpoint and message, read in one query. */
@@ -179,18 +179,7 @@ export class DeliveryStore {
         return this.healthOf(records, m);
       });
     }
-    const attempts = records.flatMap((r) => [
-      r.id,
-      r.deliveryId,
-      r.number,
-      r.statusCode,
-      r.durationMs,
-      r.responseBody,
-      r.errorClass,
-      r.errorMessage,
-      r.trigger,
-      r.at.getTime(),
-    ]);
+    const attempts = records.flatMap(attemptValues);
     const updates = records.flatMap((r) => [
       r.deliveryId,
       r.status,
@@ -240,35 +229,27 @@ export class DeliveryStore {
   }
 }
 
-/**
- * Whether the database refused a write for what it holds (PostgreSQL SQLSTATE classes 22 and 23,
- * SQLite's constraint and type errors), which trying again cannot fix; anything else (a lost
- * connection, a lock, a busy SQLite) is worth another try.
- */
-export function isDataError(err: unknown): boolean {
-  const e = err as { code?: unknown; driverError?: { code?: unknown } } | null;
-  const code = String(e?.code ?? e?.driverError?.code ?? '');
-  return /^2[23][0-9A-Z]{3}$/.test(code) || /^SQLITE_(CONSTRAINT|MISMATCH|TOOBIG|RANGE)/.test(code);
+/** An attempt row's values, in ATTEMPT_COLUMNS order. */
+function attemptValues(r: AttemptRecord): unknown[] {
+  return [
+    r.id,
+    r.deliveryId,
+    r.number,
+    r.statusCode,
+    r.durationMs,
+    r.responseBody,
+    r.errorClass,
+    r.errorMessage,
+    r.trigger,
+    r.at.getTime(),
+  ];
 }
 
 /** The records as the twelve column arrays that PG_RECORD unnests. */
 function recordColumns(records: AttemptRecord[]): unknown[][] {
   const columns: unknown[][] = Array.from({ length: 12 }, () => []);
   for (const r of records) {
-    const row = [
-      r.id,
-      r.deliveryId,
-      r.number,
-      r.statusCode,
-      r.durationMs,
-      r.responseBody,
-      r.errorClass,
-      r.errorMessage,
-      r.trigger,
-      r.at.getTime(),
-      r.status,
-      r.nextAttemptAt?.getTime() ?? null,
-    ];
+    const row = [...attemptValues(r), r.status, r.nextAttemptAt?.getTime() ?? null];
     row.forEach((v, i) => columns[i].push(v));
   }
   return columns;
