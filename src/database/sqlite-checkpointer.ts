@@ -1,9 +1,9 @@
 import { type BeforeApplicationShutdown, Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type { DataSource } from 'typeorm';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
+import { resolveFromPackage } from '../utils/package-root.js';
 import { settleWithin } from '../utils/settle.js';
 import { sqliteConnection } from './sql.js';
 import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
@@ -132,7 +132,7 @@ export class SqliteCheckpointer implements OnModuleInit, BeforeApplicationShutdo
       return;
     // An app that set its own value manages its checkpoints itself.
     if (Number(db.pragma('wal_autocheckpoint', { simple: true })) !== SQLITE_DEFAULT_AUTOCHECKPOINT) return;
-    const driver = createRequire(import.meta.url).resolve('better-sqlite3');
+    const driver = resolveFromPackage('better-sqlite3');
     const worker = new Worker(WORKER_SOURCE, {
       eval: true,
       workerData: { driver, file: db.name, intervalMs: CHECKPOINT_INTERVAL_MS },

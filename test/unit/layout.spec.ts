@@ -50,4 +50,11 @@ describe('source layout', () => {
       .map((file) => relative(SRC, file));
     expect(outside).toEqual([]);
   });
+
+  it('uses no import.meta, which the CommonJS build cannot compile (utils/package-root.ts locates files)', () => {
+    const users = sourceFiles(SRC)
+      .filter((file) => /\bimport\.meta\b/.test(readFileSync(file, 'utf8')))
+      .map((file) => relative(SRC, file));
+    expect(users).toEqual([]);
+  });
 });
