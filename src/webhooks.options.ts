@@ -158,9 +158,17 @@ function resolveSources(sources: Record<string, InboundSourceOptions>): Record<s
       fail(`${at}.scheme`, `one of ${BUILT_IN_SCHEMES.join(', ')} or a WebhookVerifier`, scheme);
     }
     const secrets = source.secrets;
-    if (!Array.isArray(secrets) || secrets.length === 0 || !secrets.every((s) => typeof s === 'string' && s !== '')) {
-      const got = Array.isArray(secrets) ? `${secrets.length} entries` : hidden(secrets);
-      fail(`${at}.secrets`, 'a non-empty array of non-empty strings', got);
+    if (!Array.isArray(secrets) || secrets.length === 0) {
+      fail(`${at}.secrets`, 'a non-empty array of non-empty strings', Array.isArray(secrets) ? '[]' : hidden(secrets));
+    }
+    // Named by index: an unset environment variable shows as the entry it left empty.
+    for (const [i, secret] of secrets.entries()) {
+      if (typeof secret !== 'string' || secret === '')
+        fail(
+          `${at}.secrets[${i}]`,
+          'a non-empty string (is its environment variable set?)',
+          secret === '' || secret == null ? secret : hidden(secret),
+        );
     }
     checkSchemeSettings(at, source);
     resolved[name] = { ...source, name, tolerance: int(`${at}.tolerance`, source.tolerance, 300, 1) };
@@ -172,11 +180,13 @@ function resolveSources(sources: Record<string, InboundSourceOptions>): Record<s
 function checkSchemeSettings(at: string, source: InboundSourceOptions): void {
   if (source.scheme === 'standard') {
     for (const [i, secret] of source.secrets.entries()) {
+      let valid = secret.startsWith('whsec_');
       try {
         secretKey(secret);
       } catch {
-        fail(`${at}.secrets[${i}]`, 'a Standard Webhooks secret: "whsec_" and non-empty base64', '(hidden)');
+        valid = false;
       }
+      if (!valid) fail(`${at}.secrets[${i}]`, 'a Standard Webhooks secret: "whsec_" and non-empty base64', '(hidden)');
     }
   }
   for (const key of HMAC_ONLY) {

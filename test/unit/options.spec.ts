@@ -140,6 +140,28 @@ describe('resolveWebhooksOptions', () => {
   });
 });
 
+describe('inbound secrets at boot', () => {
+  const boot =
+    (secrets: unknown[], scheme = 'standard') =>
+    () =>
+      resolveWebhooksOptions({ inbound: { sources: { partner: { scheme, secrets } } } } as any);
+
+  it('names the entry an unset environment variable left empty', () => {
+    expect(boot(['whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', undefined])).toThrow(
+      'option "inbound.sources.partner.secrets[1]" must be a non-empty string (is its environment variable set?) (got undefined)',
+    );
+    expect(boot([''], 'github')).toThrow(/"inbound\.sources\.partner\.secrets\[0\]" .*\(got ""\)/);
+  });
+
+  it('refuses a standard secret that is not "whsec_" and base64, as docs/inbound.md says', () => {
+    for (const secret of ['shh', 'MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', 'whsec_not base64!'])
+      expect(boot([secret])).toThrow(
+        'option "inbound.sources.partner.secrets[0]" must be a Standard Webhooks secret: "whsec_" and non-empty base64',
+      );
+    expect(boot(['whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'])).not.toThrow();
+  });
+});
+
 describe('boot errors never print a secret', () => {
   const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
   it.each([
