@@ -21,6 +21,10 @@ export const messages = {
   payloadNotSerialisable: (why: string) => `Webhook data must be JSON-serialisable: ${why}.`,
   payloadTooLarge: (bytes: number, max: number) =>
     `Webhook data is ${bytes} bytes once serialised; the limit is ${max} (outbound.maxPayloadBytes).`,
+  addressRefused: (address: string, why: string) =>
+    `${address} is refused (${why}); to allow it, add '${address}${address.includes(':') ? '/128' : '/32'}' to outbound.network.allow`,
+  hostRefused: (host: string, address: string, why: string) =>
+    `${host} resolves to ${address}, which is refused (${why}); to allow this host, add '${host}' to outbound.network.allow`,
   invalidUrl: (url: unknown, why: string) => `Endpoint url ${safeShow(url)} is invalid: ${why}.`,
   invalidFilter: (filter: unknown) =>
     `Event type filter ${safeShow(filter)} is invalid: use an exact type, "prefix.*" or "*".`,

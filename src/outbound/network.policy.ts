@@ -92,7 +92,7 @@ export class NetworkPolicy {
   checkAddress(ip: string): string | null {
     const text = ip.replace(/^\[(.*)\]$/, '$1');
     const why = this.refused(text);
-    return why && `${text} is refused (${why})`;
+    return why && messages.addressRefused(text, why);
   }
 
   /** Why `url` may not be requested (protocol, https-only, literal IP host), or null when it may. */
@@ -134,7 +134,7 @@ export class NetworkPolicy {
     if (this.hosts.has(normaliseHost(hostname))) return all;
     for (const { address } of all) {
       const why = this.refused(address);
-      if (why) throw errorWith(BLOCKED_ERROR_CODE, `${hostname} resolves to ${address}, which is refused (${why})`);
+      if (why) throw errorWith(BLOCKED_ERROR_CODE, messages.hostRefused(hostname, address, why));
     }
     return all;
   }

@@ -8,6 +8,7 @@ import ipaddr from 'ipaddr.js';
 import type { NetworkPolicyOptions, OutboundOptions } from '../../src/interfaces/webhooks-options.interface.js';
 import { WebhookHttpClient } from '../../src/outbound/http.client.js';
 import type { ResolveAll } from '../../src/outbound/network.policy.js';
+import { messages } from '../../src/webhooks.messages.js';
 import { decideOutcome } from '../../src/outbound/retry.policy.js';
 import { resolveWebhooksOptions } from '../../src/webhooks.options.js';
 import { Receiver, type Responder } from '../support/receiver.js';
@@ -161,7 +162,8 @@ describe('outbound egress policy (real HTTP server and DNS server on 127.0.0.1)'
   it('applies the connect-time check to https:// too (TLS sockets take the same lookup)', async () => {
     const result = await post(client({}), `https://hooks.test:${port}/ok`);
     expect(result).toMatchObject({ statusCode: null, errorClass: 'blocked' });
-    expect(result.errorMessage).toBe('hooks.test resolves to 127.0.0.1, which is refused (loopback range 127.0.0.0/8)');
+    expect(result.errorMessage).toBe(messages.hostRefused('hooks.test', '127.0.0.1', 'loopback range 127.0.0.0/8'));
+    expect(result.errorMessage).toContain("add 'hooks.test' to outbound.network.allow");
     expect(hits()).toEqual([]);
   });
 
@@ -205,7 +207,7 @@ describe('outbound egress policy (real HTTP server and DNS server on 127.0.0.1)'
   it('refuses a host whose DNS answer mixes acceptable (public, allow-listed) and private addresses', async () => {
     const result = await post(client({ allow: ['127.0.0.1/32'] }), `http://mixed.test:${port}/ok`);
     expect(result).toMatchObject({ statusCode: null, errorClass: 'blocked' });
-    expect(result.errorMessage).toBe('mixed.test resolves to 10.20.30.40, which is refused (private range 10.0.0.0/8)');
+    expect(result.errorMessage).toBe(messages.hostRefused('mixed.test', '10.20.30.40', 'private range 10.0.0.0/8'));
     expect(hits()).toEqual([]);
   });
 

@@ -137,6 +137,14 @@ describe('NetworkPolicy: refused addresses (default options)', () => {
     expect(p.checkUrl(`https://${host}/hook`)).toBeNull();
   });
 
+  it('names the allow-list entry that would open a refused address', () => {
+    expect(p.checkUrl('http://127.0.0.1:3000/hook')).toBe(
+      "127.0.0.1 is refused (loopback range 127.0.0.0/8); to allow it, add '127.0.0.1/32' to outbound.network.allow",
+    );
+    expect(p.checkAddress('::1')).toContain("add '::1/128' to outbound.network.allow");
+    expect(policy({ allow: ['127.0.0.1/32'] }).checkUrl('http://127.0.0.1:3000/hook')).toBeNull();
+  });
+
   it('checks the legacy IPv4 forms given straight to checkAddress too', () => {
     for (const form of ['2130706433', '0x7f.1', '0177.0.0.1', '127.1'])
       expect(p.checkAddress(form)).toContain('loopback');
