@@ -25,6 +25,8 @@ export const messages = {
     `${address} is refused (${why}); to allow it, add '${address}${address.includes(':') ? '/128' : '/32'}' to outbound.network.allow`,
   hostRefused: (host: string, address: string, why: string) =>
     `${host} resolves to ${address}, which is refused (${why}); to allow this host, add '${host}' to outbound.network.allow`,
+  redisAway: (address: string, status: string, lastError: string | null) =>
+    `Redis at ${address} is ${status}${lastError ? ` (${lastError})` : ''}`,
   invalidUrl: (url: unknown, why: string) => `Endpoint url ${safeShow(url)} is invalid: ${why}.`,
   invalidFilter: (filter: unknown) =>
     `Event type filter ${safeShow(filter)} is invalid: use an exact type, "prefix.*" or "*".`,

@@ -4,6 +4,7 @@ import { Worker } from 'node:worker_threads';
 import type { DataSource } from 'typeorm';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
 import { resolveFromPackage } from '../utils/package-root.js';
+import { RepeatedFailureLog } from '../utils/repeated-failure-log.js';
 import { settleWithin } from '../utils/settle.js';
 import { sqliteConnection } from './sql.js';
 import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
@@ -12,9 +13,6 @@ import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
 const CHECKPOINT_INTERVAL_MS = 100;
 /** How long shutdown waits for the thread to close its connection. */
 const STOP_WAIT_MS = 2_000;
-/** Wait before a failure that repeats on every pass is logged again; it doubles up to the cap. */
-const FAILURE_LOG_FIRST_MS = 1_000;
-const FAILURE_LOG_MAX_MS = 60_000;
 /**
  * The app's connection keeps SQLite's own checkpoint at this WAL size (~16 MB) as a backstop.
  * Only the writer can make the WAL start over, and only when its transaction began with every
@@ -54,45 +52,6 @@ parentPort.postMessage({ type: 'ready' });
 
 /** What the checkpoint thread tells the main thread. */
 export type CheckpointReport = { type: 'ready' } | { type: 'recovered' } | { type: 'failed'; error: string };
-
-/**
- * Logs a failure that may repeat on every pass (a full disk, a broken file): the first one at
- * once, then one line (with the count) after waits that double from a second up to a minute, and
- * the recovery once. A pass failing every {@link CHECKPOINT_INTERVAL_MS} would otherwise flood the log.
- */
-export class RepeatedFailureLog {
-  private failures = 0;
-  private unlogged = 0;
-  private wait = FAILURE_LOG_FIRST_MS;
-  private nextAt = 0;
-
-  constructor(
-    private readonly logger: Pick<Logger, 'warn' | 'log'>,
-    private readonly now: () => number = () => Date.now(),
-  ) {}
-
-  failed(error: string): void {
-    const now = this.now();
-    this.failures++;
-    if (this.failures > 1 && now < this.nextAt) {
-      this.unlogged++;
-      return;
-    }
-    const repeats = this.failures > 1 ? ` (${this.unlogged + 1} failed passes since the last report)` : '';
-    this.logger.warn(`Background SQLite checkpoints fail${repeats}: ${error}`);
-    if (this.failures > 1) this.wait = Math.min(this.wait * 2, FAILURE_LOG_MAX_MS);
-    this.nextAt = now + this.wait;
-    this.unlogged = 0;
-  }
-
-  recovered(): void {
-    if (this.failures === 0) return;
-    this.logger.log(`Background SQLite checkpoints work again, after ${this.failures} failed passes.`);
-    this.failures = 0;
-    this.unlogged = 0;
-    this.wait = FAILURE_LOG_FIRST_MS;
-  }
-}
 
 /** The part of a better-sqlite3 connection used here. */
 interface WalConnection {
@@ -144,7 +103,11 @@ export class SqliteCheckpointer implements OnModuleInit, BeforeApplicationShutdo
       if (tookOver && db.open) db.pragma(`wal_autocheckpoint = ${SQLITE_DEFAULT_AUTOCHECKPOINT}`);
       tookOver = false;
     };
-    const failures = new RepeatedFailureLog(this.logger);
+    const failures = new RepeatedFailureLog(this.logger, {
+      failed: (error, repeats) =>
+        `Background SQLite checkpoints fail${repeats ? ` (${repeats} failed passes since the last report)` : ''}: ${error}`,
+      recovered: (failures) => `Background SQLite checkpoints work again, after ${failures} failed passes.`,
+    });
     // The app's connection stops checkpointing only once the thread's connection is open.
     worker.on('message', (report: CheckpointReport) => {
       if (report.type === 'failed') return failures.failed(report.error);

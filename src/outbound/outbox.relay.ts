@@ -277,8 +277,6 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
   ): Promise<void> {
     // Redis known to be away or stalled: fail at once instead of holding the caller.
     this.breaker.check();
-    if (['end', 'close', 'reconnecting'].includes(this.queue.client.status))
-      throw new Error(`Redis is ${this.queue.client.status}`);
     const jobs = ids.map((deliveryId) => {
       const before = attemptsBefore?.get(deliveryId) ?? 0;
       const data: DeliveryJobData = before ? { deliveryId, trigger, attemptsBefore: before } : { deliveryId, trigger };

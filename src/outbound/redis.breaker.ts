@@ -1,6 +1,7 @@
 import type { Logger } from '@nestjs/common';
 import type { Queue } from 'bull';
 import { RedisStalledError } from '../errors/redis-stalled.error.js';
+import { messages } from '../webhooks.messages.js';
 
 /**
  * Remembers that Redis stopped answering while its connection looked fine. A hung server keeps
@@ -12,11 +13,16 @@ import { RedisStalledError } from '../errors/redis-stalled.error.js';
 export class RedisBreaker {
   private stalled = false;
   private probe: Promise<void> | null = null;
+  private lastError: string | null = null;
 
   constructor(
     private readonly queue: Queue,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    // ioredis reports why each reconnection failed only through 'error' events: kept for the message.
+    queue.client.on('error', (err: Error) => (this.lastError = err.message));
+    queue.client.on('ready', () => (this.lastError = null));
+  }
 
   /** True while Redis is known stalled (a probe is then waiting for it). */
   blocked(): boolean {
@@ -24,9 +30,17 @@ export class RedisBreaker {
     return this.stalled;
   }
 
-  /** Throws {@link RedisStalledError} while Redis is known stalled. */
+  /**
+   * Throws {@link RedisStalledError} while Redis is known stalled, and an error naming Redis's
+   * address and the connection's last error while it is not connected.
+   */
   check(): void {
     if (this.blocked()) throw new RedisStalledError('Redis is not answering; the relay enqueues once it does');
+    const { status, options } = this.queue.client;
+    if (['end', 'close', 'reconnecting'].includes(status)) {
+      const address = options.path ?? `${options.host}:${options.port}`;
+      throw new Error(messages.redisAway(address, status, this.lastError));
+    }
   }
 
   /** Marks Redis stalled after a command ran out of time on a connection that looked ready. */

@@ -1,4 +1,5 @@
 import type { LoggerService } from '@nestjs/common';
+import { RepeatedFailureLog } from './repeated-failure-log.js';
 import { settleWithin } from './settle.js';
 
 export interface IntervalLoopOptions {
@@ -16,19 +17,28 @@ export interface IntervalLoopOptions {
 
 /**
  * Runs an async pass every `intervalMs` after the previous one ended, so passes never overlap;
- * a failed pass is logged and the loop goes on. {@link halt} stops the timer and
+ * a failed pass is logged (a failure that repeats, at a bounded rate) and the loop goes on. {@link halt} stops the timer and
  * {@link stop} also waits, bounded, for the pass still running.
  */
 export class IntervalLoop {
   private timer: NodeJS.Timeout | null = null;
   private current: Promise<void> | null = null;
   private stopped = false;
+  private readonly failures: RepeatedFailureLog;
 
   constructor(
     private readonly pass: () => Promise<unknown>,
     private readonly options: IntervalLoopOptions,
-    private readonly logger: Pick<LoggerService, 'warn'>,
-  ) {}
+    logger: Pick<LoggerService, 'warn' | 'log'>,
+  ) {
+    const { name, failureText } = options;
+    this.failures = new RepeatedFailureLog(logger, {
+      failed: (error, repeats) =>
+        (failureText ? failureText(error) : `${name} failed: ${error}`) +
+        (repeats ? ` (${repeats} failed passes since the last report)` : ''),
+      recovered: (failures) => `${name} works again, after ${failures} failed passes.`,
+    });
+  }
 
   /** The pass running now, if any; it never rejects. */
   get running(): Promise<void> | null {
@@ -61,17 +71,14 @@ export class IntervalLoop {
   private tick(): void {
     this.timer = null;
     if (this.stopped) return;
-    const { name, intervalMs, failureText } = this.options;
     this.current = this.pass()
       .then(
-        () => undefined,
-        (err: Error) => {
-          this.logger.warn(failureText ? failureText(err.message) : `${name} failed: ${err.message}`);
-        },
+        () => this.failures.recovered(),
+        (err: Error) => this.failures.failed(err.message),
       )
       .finally(() => {
         this.current = null;
-        this.schedule(intervalMs);
+        this.schedule(this.options.intervalMs);
       });
   }
 }

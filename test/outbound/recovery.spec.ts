@@ -11,6 +11,7 @@ import { exited, forkChild, message } from '../support/child.js';
 import { createTestDatabase, testDatabases, type TestDatabase } from '../support/databases.js';
 import { deletePrefix, REDIS_URL, testPrefix } from '../support/redis.js';
 import { PrivateRedis } from '../support/redis-server.js';
+import { CapturingLogger } from '../support/logger.js';
 import { eventually, Receiver } from '../support/receiver.js';
 
 const OUTBOUND = { ...FAST_OUTBOUND, relayIntervalMs: 200, reconcileIntervalMs: 500 };
@@ -28,6 +29,34 @@ describe.each(testDatabases())('recovery of committed deliveries on %s', (kind) 
   afterAll(async () => {
     await receiver?.stop();
     await db?.drop();
+  });
+
+  it('Redis away: the relay names its address and the error once, then logs at a bounded rate', async () => {
+    const redis = await PrivateRedis.start();
+    const logger = new CapturingLogger();
+    const t = await startTestApp({ db, redisUrl: redis.url, webhooks: { outbound: OUTBOUND }, logger });
+    try {
+      const svc = t.app.get(WebhookService);
+      await svc.createEndpoint({ url: receiver.url('/redis-away'), customerId: 'redis-away' });
+      await redis.stop();
+      const mark = logger.lines.length;
+      await svc.send('redis.away', { n: 1 }, { customerId: 'redis-away' });
+      await new Promise((r) => setTimeout(r, 3_000)); // fifteen relay passes
+      const address = new URL(redis.url).host;
+      const away = logger.since(mark, 'warn').filter((l) => l.startsWith('outbox pass failed: Redis at '));
+      expect(away[0]).toMatch(new RegExp(`^outbox pass failed: Redis at ${address} is \\w+ \\(.*ECONNREFUSED`));
+      // At once, then after 1 s and 2 s more: never a line per pass.
+      expect(away.length).toBeGreaterThanOrEqual(1);
+      expect(away.length).toBeLessThanOrEqual(4);
+      await redis.start();
+      await eventually(
+        async () => logger.since(mark, 'log').some((l) => l.startsWith('outbox pass works again')),
+        15_000,
+      );
+    } finally {
+      await t.close();
+      await redis.stop();
+    }
   });
 
   it('a commit while Redis is down still resolves; the relay delivers once Redis is back', async () => {

@@ -2,10 +2,18 @@ import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals
 import { IntervalLoop } from '../../src/utils/interval-loop.js';
 import { deferred } from '../support/deferred.js';
 
-/** A logger that keeps its warnings. */
+/** A logger that keeps its warnings (and, apart, its other lines). */
 function warnings() {
   const lines: string[] = [];
-  return { lines, logger: { warn: (line: unknown) => void lines.push(String(line)) } };
+  const logs: string[] = [];
+  return {
+    lines,
+    logs,
+    logger: {
+      warn: (line: unknown) => void lines.push(String(line)),
+      log: (line: unknown) => void logs.push(String(line)),
+    },
+  };
 }
 
 describe('IntervalLoop', () => {
@@ -66,10 +74,34 @@ describe('IntervalLoop', () => {
     expect(lines).toEqual([
       'Retention pass failed: database away',
       'Oh: database away',
-      'Retention pass failed: database away',
-      'Oh: database away',
+      'Retention pass failed: database away (1 failed passes since the last report)',
+      'Oh: database away (1 failed passes since the last report)',
     ]);
     await Promise.all([named.stop(1_000), texted.stop(1_000)]);
+  });
+
+  it('logs a failure that repeats every second at a bounded rate, and the recovery once', async () => {
+    const { lines, logs, logger } = warnings();
+    let failing = true;
+    const loop = new IntervalLoop(
+      async () => {
+        if (failing) throw new Error('Redis at 127.0.0.1:6390 is reconnecting (connect ECONNREFUSED 127.0.0.1:6390)');
+      },
+      { name: 'outbox pass', intervalMs: 1_000 },
+      logger,
+    );
+    loop.start();
+    await jest.advanceTimersByTimeAsync(600_000); // ten minutes, a pass a second
+    // At 1, 2, 4, 8, 16, 32 and 64 s, then every minute.
+    expect(lines.length).toBeLessThanOrEqual(16);
+    expect(lines[0]).toBe(
+      'outbox pass failed: Redis at 127.0.0.1:6390 is reconnecting (connect ECONNREFUSED 127.0.0.1:6390)',
+    );
+    expect(lines.at(-1)).toMatch(/ \(60 failed passes since the last report\)$/);
+    failing = false;
+    await jest.advanceTimersByTimeAsync(3_000);
+    expect(logs).toEqual(['outbox pass works again, after 600 failed passes.']);
+    await loop.stop(1_000);
   });
 
   it('stops: no pass after stop, and the running pass is awaited within the bound', async () => {
