@@ -1,5 +1,5 @@
 import { Module, type DynamicModule, type NestModule } from '@nestjs/common';
-import { DiscoveryModule } from '@nestjs/core';
+import { APP_FILTER, DiscoveryModule } from '@nestjs/core';
 import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { BootChecks } from './database/boot-checks.service.js';
@@ -16,6 +16,7 @@ import { MessageStore } from './outbound/message.store.js';
 import { OutboxRelay } from './outbound/outbox.relay.js';
 import { CommitHook } from './outbound/commit.hook.js';
 import { WebhookService } from './outbound/webhook.service.js';
+import { WebhookValidationFilter } from './outbound/webhook-validation.filter.js';
 import { WebhookEvents } from './webhook.events.js';
 import { WEBHOOKS_OPTIONS, WEBHOOKS_ROUTE_PATH } from './webhooks.constants.js';
 import { webhooksQueueProvider } from './queue/webhooks.queue.js';
@@ -57,6 +58,7 @@ import { messages } from './webhooks.messages.js';
     DeliveryProcessor,
     MessageStore,
     WebhookService,
+    { provide: APP_FILTER, useClass: WebhookValidationFilter },
     WebhookEvents,
     SubscriberRegistry,
     EntityWebhooksSubscriber,
