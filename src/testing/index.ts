@@ -1,5 +1,6 @@
 import type { INestApplication } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
+import type { RequestListener, Server } from 'node:http';
 import request from 'supertest';
 import { builtInVerifier } from '../inbound/verifiers/index.js';
 import { field } from '../inbound/verifiers/verifier.utils.js';
@@ -74,7 +75,7 @@ export interface PostWebhookOptions extends Partial<Omit<SignWebhookOptions, 'pa
  * Signs `payload` for the app's own `source` (its scheme and first secret, unless overridden)
  * and POSTs it to `/<inbound.path>/<source>`. Returns the supertest request, so
  * `await postWebhook(app, 'orders', { event: 'order.completed', data: {} }).expect(200)`.
- * A Fastify app must be ready first (`await app.getHttpAdapter().getInstance().ready()`).
+ * On Fastify it waits for the instance's `ready()` itself.
  * @publicApi
  */
 export function postWebhook(
@@ -94,8 +95,32 @@ export function postWebhook(
     );
   }
   const signed = signWebhook({ ...config, ...options, scheme, secret: options.secret ?? config.secrets[0], payload });
-  const req = request(app.getHttpServer()).post(options.path ?? `/${resolved.inbound.path}/${source}`);
+  const req = request(requestTarget(app)).post(options.path ?? `/${resolved.inbound.path}/${source}`);
   for (const [name, value] of Object.entries({ ...signed.headers, ...options.headers }))
     if (value !== null) req.set(name, value);
   return req.send(options.body ?? signed.body);
+}
+
+/** The fastify instance's part used here. */
+interface FastifyLike {
+  ready(): PromiseLike<unknown>;
+  server: Server;
+}
+
+/**
+ * What supertest sends to: the app's server; on Fastify, a handler that lets the request in once
+ * the instance is ready (a Fastify server does not answer before `ready()`, and tests rarely call it).
+ */
+function requestTarget(app: INestApplication): Server | RequestListener {
+  const adapter = app.getHttpAdapter();
+  if (adapter.getType() !== 'fastify') return app.getHttpServer();
+  const fastify = adapter.getInstance() as FastifyLike;
+  return (req, res) =>
+    void Promise.resolve(fastify.ready()).then(
+      () => fastify.server.emit('request', req, res),
+      (err: Error) => {
+        res.statusCode = 500;
+        res.end(`The Fastify instance failed to get ready: ${err.message}`);
+      },
+    );
 }

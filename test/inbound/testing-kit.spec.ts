@@ -66,3 +66,26 @@ describe.each(testDatabases())('the seed WebhookTests on %s', (db) => {
     expect(signed.body).toBe(payload);
   });
 });
+
+describe.each(testDatabases())('postWebhook on a Fastify app on %s', (db) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({
+      db,
+      http: 'fastify',
+      fastifyReady: false, // as a test that never calls ready() itself
+      providers: [OrderWebhooks],
+      webhooks: { inbound: { sources: { orders: { scheme: 'hmac-sha256', secrets: ['test_secret'] } } } },
+    });
+  });
+  afterAll(async () => {
+    await workerStarted(t.app);
+    await t.close();
+  });
+
+  it('waits for the instance to be ready by itself', async () => {
+    await postWebhook(t.app, 'orders', { event: 'order.completed', data: { id: 7 } }).expect(200);
+    expect(t.app.get(OrderWebhooks).completed).toEqual([{ id: 7 }]);
+    await postWebhook(t.app, 'orders', { event: 'order.completed', data: {} }, { secret: 'wrong' }).expect(401);
+  });
+});

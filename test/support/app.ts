@@ -50,6 +50,8 @@ export interface TestAppOptions {
   globalPrefix?: string;
   /** `app.enableVersioning(…)` before init. */
   versioning?: VersioningOptions;
+  /** With `http: 'fastify'`: await the instance's `ready()` after init (default true), as most tests want. */
+  fastifyReady?: boolean;
   /** Options of the Fastify adapter (`http: 'fastify'`), such as `bodyLimit`. */
   fastifyOptions?: Record<string, unknown>;
   /** Called with the app before init, as an app's main.ts would (body parsers, say). */
@@ -140,7 +142,8 @@ export async function startTestApp(opts: TestAppOptions): Promise<TestApp> {
     if (opts.versioning) app.enableVersioning(opts.versioning);
     opts.beforeInit?.(app);
     await app.init();
-    if (opts.http === 'fastify') await (app as any).getHttpAdapter().getInstance().ready();
+    if (opts.http === 'fastify' && opts.fastifyReady !== false)
+      await (app as any).getHttpAdapter().getInstance().ready();
   } catch (err) {
     // A failed boot must not leak connections or data. Nest may still be connecting the
     // DataSource it started beside the provider that failed: let that finish (or fail) first,
