@@ -23,6 +23,8 @@ export const inboundMessages = {
     `Webhook for source "${source}" arrived without a raw body, so its signature cannot be checked: ` +
     'create the app with { rawBody: true } (NestFactory.create(AppModule, { rawBody: true }), or ' +
     'createNestApplication({ rawBody: true }) in tests).',
+  /** What the sender reads when the app, not the call, is at fault: nothing about its configuration. */
+  receiverFault: () => 'The receiver cannot verify webhooks at the moment; its operator has been told. Retry later.',
   unsupportedMediaType: (source: string, contentType: string | undefined) =>
     `Webhook for source "${source}" has Content-Type ${contentType ? shown(contentType) : '(none)'}, which no body ` +
     'parser kept as raw bytes: send JSON or form data, or register a parser for it (app.useBodyParser) ' +

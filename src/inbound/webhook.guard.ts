@@ -91,9 +91,9 @@ export class WebhookGuard implements CanActivate {
       return Buffer.alloc(0);
     }
     if (parsedWithoutBytes(req.body, headers['content-type'])) {
-      const detail = inboundMessages.rawBodyMissing(name);
-      this.logger.error(detail);
-      throw new WebhookProblem('raw_body_missing', detail);
+      // How to fix it goes to the operator's log; the sender only learns to retry.
+      this.logger.error(inboundMessages.rawBodyMissing(name));
+      throw new WebhookProblem('raw_body_missing', inboundMessages.receiverFault());
     }
     return this.reject(
       req,

@@ -32,7 +32,7 @@ export const PROBLEMS: Record<WebhookProblemCode, { status: number; title: strin
   signature_mismatch: { status: 401, title: 'Invalid webhook signature' },
   timestamp_out_of_tolerance: { status: 401, title: 'Webhook timestamp out of tolerance' },
   handler_failed: { status: 500, title: 'Webhook handler failed' },
-  raw_body_missing: { status: 500, title: 'Raw body unavailable' },
+  raw_body_missing: { status: 500, title: 'Webhook receiver unavailable' },
   inbox_unavailable: { status: 503, title: 'Webhook inbox unavailable' },
 };
 

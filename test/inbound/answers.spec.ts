@@ -169,14 +169,15 @@ describe.each(testDatabases())('inbound answers on %s', (kind) => {
     });
     afterAll(() => t?.close());
 
-    it('answers 500 raw_body_missing and logs how to fix it, not a signature mismatch', async () => {
+    it('answers a generic 500 and logs how to fix it for the operator only, not a signature mismatch', async () => {
       const error = jest.spyOn(Logger.prototype, 'error');
       const res = await postWebhook(t.app, 'partner', { type: 'order.completed', data: {} });
       expect(res.status).toBe(500);
       expect(problem(res.text)).toMatchObject({
         code: 'raw_body_missing',
-        detail: inboundMessages.rawBodyMissing('partner'),
+        detail: inboundMessages.receiverFault(),
       });
+      expect(res.text).not.toContain('rawBody');
       expect(error).toHaveBeenCalledWith(inboundMessages.rawBodyMissing('partner'));
       expect(inboundMessages.rawBodyMissing('partner')).toContain('{ rawBody: true }');
     });
