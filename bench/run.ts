@@ -2,6 +2,7 @@ import { execSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, totalmem } from 'node:os';
 import { entitySection, type EntityRun, runEntityBench } from './entity.js';
+import { runInboundBench } from './inbound.js';
 import { outboundSection, type OutboundRun, runCeiling, runPipeline, startReceiver } from './outbound.js';
 import { runSoak, SOAK_RESULTS } from './soak.js';
 import { type BenchDbKind, CONCURRENCY } from './support.js';
@@ -18,7 +19,6 @@ const DBS = (process.env.BENCH_DBS ?? 'sqlite,postgres').split(',').map((s) => s
 const PARTS = new Set((process.env.BENCH_PARTS ?? 'outbound,entity,inbound').split(',').map((s) => s.trim()));
 const PARTIAL = ['outbound', 'entity', 'inbound'].some((p) => !PARTS.has(p));
 const RESULTS = new URL('../../bench/RESULTS.md', import.meta.url);
-const INBOUND = new URL('./inbound.js', import.meta.url);
 
 function sh(cmd: string): string {
   try {
@@ -80,7 +80,7 @@ for (const kind of PARTS.has('entity') ? DBS : []) {
 }
 
 sections.push(`## 1. Outbound pipeline against the bare ceiling\n\n${outboundSection(outbound, 0.5)}`);
-sections.push(`## 2. Entity inserts with and without an emitting subscriber\n\n${entitySection(entity, 0.5)}`);
+sections.push(`## 2. Entity inserts: @EmitsWebhook against the seed's recipe\n\n${entitySection(entity, 0.5)}`);
 
 if (process.env.BENCH_SOAK === '1') {
   log('soak: 100k deliveries on SQLite');
@@ -93,18 +93,11 @@ sections.push(
     : '## 3. Memory soak\n\nNot run (BENCH_SOAK=1 or `npm run bench:soak`).',
 );
 
-// HOOK: the inbound benchmark (bench/inbound.ts, another engineer's) exports runInboundBench(): Promise<string>.
 if (!PARTS.has('inbound')) {
   sections.push('## 4. Inbound\n\nNot run by this invocation.');
-} else if (existsSync(INBOUND)) {
-  log('inbound');
-  const path = INBOUND.href;
-  const { runInboundBench } = (await import(path)) as { runInboundBench: () => Promise<string> };
-  sections.push(`## 4. Inbound\n\n${await runInboundBench()}`);
 } else {
-  sections.push(
-    '## 4. Inbound\n\n**HOOK, not yet filled:** bench/inbound.ts does not exist yet; once it exports `runInboundBench(): Promise<string>`, its section appears here.',
-  );
+  log('inbound');
+  sections.push(`## 4. Inbound: the module's route against the seed's recipe\n\n${await runInboundBench()}`);
 }
 
 const header = [
