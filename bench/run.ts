@@ -1,6 +1,7 @@
 import { execSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, totalmem } from 'node:os';
+import { runEndToEndBench } from './end-to-end.js';
 import { entitySection, type EntityRun, runEntityBench } from './entity.js';
 import { runInboundBench } from './inbound.js';
 import { outboundSection, type OutboundRun, runCeiling, runPipeline, startReceiver } from './outbound.js';
@@ -10,14 +11,15 @@ import { type BenchDbKind, CONCURRENCY } from './support.js';
 /**
  * Runs every benchmark and writes bench/RESULTS.md. Knobs (environment): BENCH_N (20000),
  * BENCH_ENTITY_N (5000), BENCH_DBS (sqlite,postgres), BENCH_CONCURRENCY (the module's default),
- * BENCH_SOAK=1 to run the 100k soak too (several minutes), BENCH_PARTS (outbound,entity,inbound)
+ * BENCH_SOAK=1 to run the 100k soak too (several minutes), BENCH_PARTS (outbound,entity,inbound,e2e)
  * to run only some sections (for a partial run the results are printed, RESULTS.md is left alone).
  */
 const N = Number(process.env.BENCH_N ?? 20_000);
 const ENTITY_N = Number(process.env.BENCH_ENTITY_N ?? 5_000);
 const DBS = (process.env.BENCH_DBS ?? 'sqlite,postgres').split(',').map((s) => s.trim()) as BenchDbKind[];
-const PARTS = new Set((process.env.BENCH_PARTS ?? 'outbound,entity,inbound').split(',').map((s) => s.trim()));
-const PARTIAL = ['outbound', 'entity', 'inbound'].some((p) => !PARTS.has(p));
+const ALL_PARTS = ['outbound', 'entity', 'inbound', 'e2e'];
+const PARTS = new Set((process.env.BENCH_PARTS ?? ALL_PARTS.join(',')).split(',').map((s) => s.trim()));
+const PARTIAL = ALL_PARTS.some((p) => !PARTS.has(p));
 const RESULTS = new URL('../../bench/RESULTS.md', import.meta.url);
 
 function sh(cmd: string): string {
@@ -49,6 +51,7 @@ const KNOBS = [
   'BENCH_PARTS',
   'BENCH_N',
   'BENCH_ENTITY_N',
+  'BENCH_E2E_N',
   'BENCH_DBS',
   'BENCH_CONCURRENCY',
   'BENCH_SOAK',
@@ -98,6 +101,15 @@ if (!PARTS.has('inbound')) {
 } else {
   log('inbound');
   sections.push(`## 4. Inbound: the module's route against the seed's recipe\n\n${await runInboundBench()}`);
+}
+
+if (!PARTS.has('e2e')) {
+  sections.push('## 5. End to end, outbound\n\nNot run by this invocation.');
+} else {
+  log('end to end, outbound');
+  sections.push(
+    `## 5. End to end, outbound: send() to the receiver against Bull + undici\n\n${await runEndToEndBench()}`,
+  );
 }
 
 const header = [
