@@ -18,3 +18,7 @@ export class BenchOrder extends Order {}
 /** The same columns, no webhook on insert: the baseline. */
 @Entity('bench_plain_orders')
 export class BenchPlain extends Order {}
+
+/** The same columns again, for the seed's recipe: a subscriber of its own adds a Bull job on insert. */
+@Entity('bench_recipe_orders')
+export class BenchRecipe extends Order {}

@@ -1,8 +1,9 @@
-import type { Repository } from 'typeorm';
+import Bull from 'bull';
+import type { EntitySubscriberInterface, InsertEvent, Repository } from 'typeorm';
 import { DataSource } from 'typeorm';
 import { WebhookService } from '../src/outbound/webhook.service.js';
-import { BenchOrder, BenchPlain } from './entities.js';
-import { bootApp, type BenchDbSpec, childMain, percentile } from './support.js';
+import { BenchOrder, BenchPlain, BenchRecipe } from './entities.js';
+import { bootApp, type BenchDbSpec, childMain, percentile, REDIS_URL } from './support.js';
 
 /** Configuration of the entity insert benchmark. */
 export interface EntityTaskConfig {
@@ -37,34 +38,62 @@ async function insert(repo: Repository<Row>, count: number, into: number[]): Pro
 }
 
 /**
+ * The seed's recipe, as a user writes it without the module: a TypeORM subscriber whose
+ * `afterInsert` awaits a Bull `add` (the post_save + `.delay()` of the seed). It runs inside the
+ * transaction, before the commit: no outbox row, nothing ties the job to the commit.
+ */
+class RecipeSubscriber implements EntitySubscriberInterface<BenchRecipe> {
+  constructor(private readonly queue: Bull.Queue) {}
+
+  listenTo() {
+    return BenchRecipe;
+  }
+
+  async afterInsert(event: InsertEvent<BenchRecipe>): Promise<void> {
+    const o = event.entity;
+    await this.queue.add('bench.order.created', {
+      type: 'bench.order.created',
+      data: { order_id: String(o.id), user_id: o.userId, status: o.status, total: o.total },
+    });
+  }
+}
+
+/**
  * An emitter app (role `emitter`: the jobs go to Redis, no worker consumes them) with one
- * endpoint listening to `bench.*`; inserts BenchPlain and BenchOrder rows in alternating rounds.
+ * endpoint listening to `bench.*`; inserts BenchPlain, BenchRecipe and BenchOrder rows in alternating rounds.
  */
 async function run(c: EntityTaskConfig) {
   const app = await bootApp({
     db: c.db,
     prefix: c.prefix,
     role: 'emitter',
-    entities: [BenchOrder, BenchPlain],
+    entities: [BenchOrder, BenchPlain, BenchRecipe],
     logging: c.logging,
   });
+  // The recipe's own queue, on the same Redis and prefix; nothing consumes it.
+  const queue = new Bull('bench-recipe', REDIS_URL, { prefix: c.prefix });
   try {
     // Nothing is delivered in this benchmark (no worker); the URL only has to be allowed.
     await app.get(WebhookService).createEndpoint({ url: 'http://127.0.0.1:9/bench', eventTypes: ['bench.*'] });
     const ds = app.get(DataSource);
     const plain = ds.getRepository(BenchPlain) as Repository<Row>;
     const order = ds.getRepository(BenchOrder) as Repository<Row>;
+    const recipe = ds.getRepository(BenchRecipe) as Repository<Row>;
+    ds.subscribers.push(new RecipeSubscriber(queue));
     await insert(plain, c.warmup, []);
+    await insert(recipe, c.warmup, []);
     await insert(order, c.warmup, []);
-    const lat = { plain: [] as number[], order: [] as number[] };
-    const ms = { plain: 0, order: 0 };
+    const lat = { plain: [] as number[], recipe: [] as number[], order: [] as number[] };
+    const ms = { plain: 0, recipe: 0, order: 0 };
     const perRound = Math.ceil(c.n / c.rounds);
     for (let r = 0; r < c.rounds; r++) {
       ms.plain += await insert(plain, perRound, lat.plain);
+      ms.recipe += await insert(recipe, perRound, lat.recipe);
       ms.order += await insert(order, perRound, lat.order);
     }
-    const [[{ messages }], pragma] = await Promise.all([
+    const [[{ messages }], jobs, pragma] = await Promise.all([
       ds.query(`SELECT COUNT(*) AS messages FROM webhook_messages`),
+      queue.count(),
       c.db.kind === 'sqlite' ? ds.query('PRAGMA synchronous') : ds.query('SHOW synchronous_commit'),
     ]);
     const summary = (l: number[], total: number) => {
@@ -79,11 +108,14 @@ async function run(c: EntityTaskConfig) {
     };
     return {
       plain: summary(lat.plain, ms.plain),
+      recipe: summary(lat.recipe, ms.recipe),
       order: summary(lat.order, ms.order),
       messages: Number(messages),
+      recipeJobs: jobs,
       durability: JSON.stringify(pragma),
     };
   } finally {
+    await queue.close();
     await app.close();
   }
 }

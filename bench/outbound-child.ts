@@ -5,7 +5,17 @@ import { WebhookService } from '../src/outbound/webhook.service.js';
 import { WebhookEvents } from '../src/webhook.events.js';
 import { WEBHOOKS_QUEUE } from '../src/webhooks.constants.js';
 import type { MemoryCheckpoint } from './outbound.js';
-import { bootApp, type BenchDbSpec, childMain, MB, percentile, REDIS_URL, rssSampler, wallMs } from './support.js';
+import {
+  benchPayload,
+  bootApp,
+  type BenchDbSpec,
+  childMain,
+  MB,
+  percentile,
+  REDIS_URL,
+  rssSampler,
+  wallMs,
+} from './support.js';
 
 /** Configuration of one outbound phase, run in a process of its own. */
 export interface OutboundTaskConfig {
@@ -21,11 +31,6 @@ export interface OutboundTaskConfig {
   /** deliver: at each checkpoint, also force a full collection and read memory again. */
   forceGc?: boolean;
   deadlineMs: number;
-}
-
-/** The webhook's data: a demo order, as the app would send it. */
-export function benchPayload(i: number) {
-  return { order_id: String(i), user_id: `usr_${i % 1000}`, total: '129.90', completed_at: new Date().toISOString() };
 }
 
 /** Latency summary of awaited calls, in milliseconds. */

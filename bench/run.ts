@@ -1,7 +1,9 @@
 import { execSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, totalmem } from 'node:os';
+import { runEndToEndBench } from './end-to-end.js';
 import { entitySection, type EntityRun, runEntityBench } from './entity.js';
+import { runInboundBench } from './inbound.js';
 import { outboundSection, type OutboundRun, runCeiling, runPipeline, startReceiver } from './outbound.js';
 import { runSoak, SOAK_RESULTS } from './soak.js';
 import { type BenchDbKind, CONCURRENCY } from './support.js';
@@ -9,16 +11,16 @@ import { type BenchDbKind, CONCURRENCY } from './support.js';
 /**
  * Runs every benchmark and writes bench/RESULTS.md. Knobs (environment): BENCH_N (20000),
  * BENCH_ENTITY_N (5000), BENCH_DBS (sqlite,postgres), BENCH_CONCURRENCY (the module's default),
- * BENCH_SOAK=1 to run the 100k soak too (several minutes), BENCH_PARTS (outbound,entity,inbound)
+ * BENCH_SOAK=1 to run the 100k soak too (several minutes), BENCH_PARTS (outbound,entity,inbound,e2e)
  * to run only some sections (for a partial run the results are printed, RESULTS.md is left alone).
  */
 const N = Number(process.env.BENCH_N ?? 20_000);
 const ENTITY_N = Number(process.env.BENCH_ENTITY_N ?? 5_000);
 const DBS = (process.env.BENCH_DBS ?? 'sqlite,postgres').split(',').map((s) => s.trim()) as BenchDbKind[];
-const PARTS = new Set((process.env.BENCH_PARTS ?? 'outbound,entity,inbound').split(',').map((s) => s.trim()));
-const PARTIAL = ['outbound', 'entity', 'inbound'].some((p) => !PARTS.has(p));
+const ALL_PARTS = ['outbound', 'entity', 'inbound', 'e2e'];
+const PARTS = new Set((process.env.BENCH_PARTS ?? ALL_PARTS.join(',')).split(',').map((s) => s.trim()));
+const PARTIAL = ALL_PARTS.some((p) => !PARTS.has(p));
 const RESULTS = new URL('../../bench/RESULTS.md', import.meta.url);
-const INBOUND = new URL('./inbound.js', import.meta.url);
 
 function sh(cmd: string): string {
   try {
@@ -49,6 +51,7 @@ const KNOBS = [
   'BENCH_PARTS',
   'BENCH_N',
   'BENCH_ENTITY_N',
+  'BENCH_E2E_N',
   'BENCH_DBS',
   'BENCH_CONCURRENCY',
   'BENCH_SOAK',
@@ -80,7 +83,7 @@ for (const kind of PARTS.has('entity') ? DBS : []) {
 }
 
 sections.push(`## 1. Outbound pipeline against the bare ceiling\n\n${outboundSection(outbound, 0.5)}`);
-sections.push(`## 2. Entity inserts with and without an emitting subscriber\n\n${entitySection(entity, 0.5)}`);
+sections.push(`## 2. Entity inserts: @EmitsWebhook against the seed's recipe\n\n${entitySection(entity, 0.5)}`);
 
 if (process.env.BENCH_SOAK === '1') {
   log('soak: 100k deliveries on SQLite');
@@ -93,17 +96,19 @@ sections.push(
     : '## 3. Memory soak\n\nNot run (BENCH_SOAK=1 or `npm run bench:soak`).',
 );
 
-// HOOK: the inbound benchmark (bench/inbound.ts, another engineer's) exports runInboundBench(): Promise<string>.
 if (!PARTS.has('inbound')) {
   sections.push('## 4. Inbound\n\nNot run by this invocation.');
-} else if (existsSync(INBOUND)) {
-  log('inbound');
-  const path = INBOUND.href;
-  const { runInboundBench } = (await import(path)) as { runInboundBench: () => Promise<string> };
-  sections.push(`## 4. Inbound\n\n${await runInboundBench()}`);
 } else {
+  log('inbound');
+  sections.push(`## 4. Inbound: the module's route against the seed's recipe\n\n${await runInboundBench()}`);
+}
+
+if (!PARTS.has('e2e')) {
+  sections.push('## 5. End to end, outbound\n\nNot run by this invocation.');
+} else {
+  log('end to end, outbound');
   sections.push(
-    '## 4. Inbound\n\n**HOOK, not yet filled:** bench/inbound.ts does not exist yet; once it exports `runInboundBench(): Promise<string>`, its section appears here.',
+    `## 5. End to end, outbound: send() to the receiver against Bull + undici\n\n${await runEndToEndBench()}`,
   );
 }
 

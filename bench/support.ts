@@ -91,6 +91,11 @@ export async function bootApp(opts: BenchAppOptions): Promise<INestApplicationCo
   return NestFactory.createApplicationContext(BenchAppModule, { logger: ['error', 'warn'] });
 }
 
+/** The webhook's data: a demo order, as the app would send it. */
+export function benchPayload(i: number) {
+  return { order_id: String(i), user_id: `usr_${i % 1000}`, total: '129.90', completed_at: new Date().toISOString() };
+}
+
 /** Wall-clock milliseconds with sub-millisecond resolution, comparable across processes. */
 export function wallMs(): number {
   return performance.timeOrigin + performance.now();

@@ -1,9 +1,13 @@
 /** How a {@link Batcher} gathers items. */
 export interface BatcherOptions {
-  /** Flush at once when this many items wait. */
+  /** The most items one flush takes. */
   max: number;
-  /** How long the first item of a batch waits for company; 0 = until the current event-loop turn ends. */
+  /** Flush at once when this many items wait; `max` when absent (`Infinity`: always wait). */
+  ready?: number;
+  /** How long the first item of a batch waits for company, in ms; 0 = event-loop turns ({@link turns}). */
   waitMs: number;
+  /** With `waitMs` 0: the event-loop turns the first item waits (default 1: until the current turn ends). */
+  turns?: number;
   /** One flush at a time: items that arrive during a flush form the next batch (group commit). */
   serial: boolean;
 }
@@ -15,14 +19,16 @@ interface Waiting<I, R> {
 }
 
 /**
- * Gathers items added close together (the jobs in flight of one worker) and hands them to
- * `flush` as one batch, so that a statement or a commit is paid per batch, not per item. Each
- * `add()` settles only when its batch has been flushed, with its own item's result or error.
+ * Gathers items added close together (the jobs in flight of one worker, the inbox calls of one
+ * burst) and hands them to `flush` as one batch, so that a statement or a commit is paid per
+ * batch, not per item. Each `add()` settles only when its batch has been flushed, with its own
+ * item's result or error.
  */
 export class Batcher<I, R> {
   private waiting: Waiting<I, R>[] = [];
-  private timer: NodeJS.Timeout | NodeJS.Immediate | null = null;
-  private flushing = false;
+  private cancelWait: (() => void) | null = null;
+  private flushing = 0;
+  private idle: { done: Promise<void>; resolve: () => void } | null = null;
 
   constructor(
     private readonly flush: (items: I[]) => Promise<(R | Error)[]>,
@@ -31,27 +37,49 @@ export class Batcher<I, R> {
 
   /** Queues `item`; resolves with its result once its batch is flushed. */
   add(item: I): Promise<R> {
+    if (!this.idle) {
+      let resolve!: () => void;
+      const done = new Promise<void>((r) => (resolve = r));
+      this.idle = { done, resolve };
+    }
     return new Promise<R>((resolve, reject) => {
       this.waiting.push({ item, resolve, reject });
-      if (this.flushing && this.options.serial) return;
-      if (this.waiting.length >= this.options.max) this.start();
-      else
-        this.timer ??=
-          this.options.waitMs > 0
-            ? setTimeout(() => this.start(), this.options.waitMs)
-            : setImmediate(() => this.start());
+      if (this.flushing > 0 && this.options.serial) return;
+      if (this.waiting.length >= (this.options.ready ?? this.options.max)) this.start();
+      else this.cancelWait ??= this.wait();
     });
   }
 
-  private start(): void {
-    if (this.timer) {
-      clearTimeout(this.timer as NodeJS.Timeout);
-      clearImmediate(this.timer as NodeJS.Immediate);
+  /** Items waiting for a flush (not those being flushed). */
+  get size(): number {
+    return this.waiting.length;
+  }
+
+  /** Resolves once every item added so far has been flushed (at shutdown, before the database closes). */
+  drained(): Promise<void> {
+    return this.idle?.done ?? Promise.resolve();
+  }
+
+  private wait(): () => void {
+    const { waitMs, turns = 1 } = this.options;
+    if (waitMs > 0) {
+      const timer = setTimeout(() => this.start(), waitMs);
+      return () => clearTimeout(timer);
     }
-    this.timer = null;
-    if (this.waiting.length === 0 || (this.flushing && this.options.serial)) return;
+    let immediate: NodeJS.Immediate;
+    const turn = (left: number): void => {
+      immediate = left <= 1 ? setImmediate(() => this.start()) : setImmediate(turn, left - 1);
+    };
+    turn(turns);
+    return () => clearImmediate(immediate);
+  }
+
+  private start(): void {
+    this.cancelWait?.();
+    this.cancelWait = null;
+    if (this.waiting.length === 0 || (this.flushing > 0 && this.options.serial)) return;
     const batch = this.waiting.splice(0, this.options.max);
-    this.flushing = true;
+    this.flushing++;
     void this.run(batch);
   }
 
@@ -62,9 +90,13 @@ export class Batcher<I, R> {
     } catch (err) {
       for (const w of batch) w.reject(err);
     } finally {
-      this.flushing = false;
+      this.flushing--;
       // Whatever gathered meanwhile has waited a flush already: it goes now.
       if (this.waiting.length) this.start();
+      else if (this.flushing === 0 && !this.cancelWait) {
+        this.idle?.resolve();
+        this.idle = null;
+      }
     }
   }
 }

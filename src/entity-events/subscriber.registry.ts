@@ -33,7 +33,7 @@ export class SubscriberRegistry implements OnModuleInit, OnApplicationShutdown {
         this.logger.warn(
           `${metatype.name} was also listed in the DataSource's "subscribers"; the injected instance replaces it.`,
         );
-        subscribers.splice(copy, 1);
+        detachSubscriber(this.dataSource, subscribers[copy]);
       }
       attachSubscriber(this.dataSource, instance);
       this.registered.push(instance);

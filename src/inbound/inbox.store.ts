@@ -2,6 +2,7 @@ import { Injectable, Logger, type BeforeApplicationShutdown } from '@nestjs/comm
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
 import { storedBody, WebhookInboxEntry, type InboxStatus } from '../database/entities/webhook-inbox.entity.js';
+import { Batcher } from '../database/batcher.js';
 import { idTimePrefix, newId } from '../database/ids.js';
 import { TransactionRunner } from '../database/transaction.runner.js';
 import {
@@ -77,8 +78,6 @@ interface PendingStatement {
   params: unknown[];
   /** better-sqlite3: run this instead, a write without RETURNING; `rows` are its result when it changed a row. */
   direct?: { sql: string; rows: Row[] };
-  resolve(rows: Row[]): void;
-  reject(err: unknown): void;
 }
 
 /**
@@ -90,10 +89,14 @@ interface PendingStatement {
 export class InboxStore implements BeforeApplicationShutdown {
   private readonly logger = new Logger(InboxStore.name);
   private readonly postgres: boolean;
-  private pending: PendingStatement[] = [];
-  private flushing: Promise<void> | null = null;
-  /** Starts the waiting group's commit before its turns are over. */
-  private groupReady: (() => void) | null = null;
+  /** SQLite: the statements of calls arriving together, committed as one group. */
+  private readonly group = new Batcher<PendingStatement, Row[]>((statements) => this.commitGroup(statements), {
+    max: MAX_GROUP,
+    ready: GROUP_READY,
+    waitMs: 0,
+    turns: GROUP_TURNS,
+    serial: true,
+  });
   private readonly dialected = new Map<string, string>();
 
   constructor(
@@ -246,7 +249,7 @@ export class InboxStore implements BeforeApplicationShutdown {
 
   /** Lets the last group commit before the database closes. */
   async beforeApplicationShutdown(): Promise<void> {
-    await this.flushing;
+    await this.group.drained();
   }
 
   /**
@@ -275,11 +278,7 @@ export class InboxStore implements BeforeApplicationShutdown {
 
   private async rows(sql: string, params: unknown[], direct?: PendingStatement['direct']): Promise<Row[]> {
     if (!this.tx.isSqlite) return returnedRows<Row>(await this.write((m) => m.query(this.dialect(sql), params)));
-    return new Promise((resolve, reject) => {
-      this.pending.push({ sql, params, direct, resolve, reject });
-      if (this.pending.length >= GROUP_READY) this.groupReady?.();
-      this.flushing ??= this.flush();
-    });
+    return this.group.add({ sql, params, direct });
   }
 
   private async exec(sql: string, params: unknown[]): Promise<void> {
@@ -291,30 +290,19 @@ export class InboxStore implements BeforeApplicationShutdown {
    * there is one connection anyway); each caller still gets its own result. See
    * {@link GROUP_TURNS} and {@link GROUP_READY} for when a group is taken.
    */
-  private async flush(): Promise<void> {
-    await new Promise<void>((resolve) => {
-      this.groupReady = resolve;
-      const turn = (left: number): unknown => (left === 0 ? resolve() : setImmediate(turn, left - 1));
-      turn(GROUP_TURNS);
-    });
-    this.groupReady = null;
-    while (this.pending.length > 0) {
-      const group = this.pending.splice(0, MAX_GROUP);
-      try {
-        const results =
-          this.runDirect(group) ??
-          (await this.tx.run(async (m) => {
-            const out: unknown[] = [];
-            for (const statement of group) out.push(await m.query(withReturnedRows(statement.sql), statement.params));
-            return out;
-          }));
-        group.forEach((statement, i) => statement.resolve(returnedRows<Row>(results[i])));
-      } catch (err) {
-        const error = this.storageError(err);
-        for (const statement of group) statement.reject(error);
-      }
+  private async commitGroup(group: PendingStatement[]): Promise<Row[][]> {
+    try {
+      const results =
+        this.runDirect(group) ??
+        (await this.tx.run(async (m) => {
+          const out: unknown[] = [];
+          for (const statement of group) out.push(await m.query(withReturnedRows(statement.sql), statement.params));
+          return out;
+        }));
+      return results.map((result) => returnedRows<Row>(result));
+    } catch (err) {
+      throw this.storageError(err);
     }
-    this.flushing = null;
   }
 
   /**

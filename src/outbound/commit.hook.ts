@@ -8,6 +8,7 @@ import type {
   TransactionRollbackEvent,
 } from 'typeorm';
 import { RedisStalledError } from '../errors/redis-stalled.error.js';
+import { Batcher } from '../database/batcher.js';
 import { attachSubscriber, detachSubscriber } from '../database/subscribers.js';
 
 /** Ids published in one addBulk at most. */
@@ -32,8 +33,13 @@ export class CommitHook implements EntitySubscriberInterface, OnModuleInit, OnAp
   private readonly logger = new Logger(CommitHook.name);
   private readonly pending = new WeakMap<QueryRunner, Map<number, string[]>>();
   private publish: (ids: string[]) => Promise<void> = async () => undefined;
-  private backlog: string[] = [];
-  private flushing: Promise<void> | null = null;
+  /** Ids waiting for Redis: one addBulk for every commit gathered while the previous one ran. */
+  private readonly backlog = new Batcher<string, void>((ids) => this.publishBatch(ids), {
+    max: PUBLISH_BATCH,
+    ready: Number.POSITIVE_INFINITY,
+    waitMs: PUBLISH_GATHER_MS,
+    serial: true,
+  });
   /** Ids left to the relay because the backlog was full, since it was last empty. */
   private overflow = 0;
 
@@ -82,23 +88,22 @@ export class CommitHook implements EntitySubscriberInterface, OnModuleInit, OnAp
     // slow or silent): ids beyond it keep enqueued_at NULL and the relay enqueues them, as it does
     // after a crash meanwhile.
     for (const ids of levels.values()) this.take(ids);
-    this.flushing ??= this.flushLoop();
   }
 
   /** Ids waiting for Redis in this process (for tests: the backlog must stay bounded). */
   get backlogSize(): number {
-    return this.backlog.length;
+    return this.backlog.size;
   }
 
   /** Resolves once every id handed over at a commit so far has been published (or given up). */
-  async drain(): Promise<void> {
-    while (this.flushing) await this.flushing;
+  drain(): Promise<void> {
+    return this.backlog.drained();
   }
 
   private take(ids: string[]): void {
-    const room = BACKLOG_LIMIT - this.backlog.length;
-    if (ids.length <= room) return void this.backlog.push(...ids);
-    this.backlog.push(...ids.slice(0, room));
+    const room = BACKLOG_LIMIT - this.backlog.size;
+    for (const id of ids.slice(0, Math.max(0, room))) void this.backlog.add(id);
+    if (ids.length <= room) return;
     // One warning while the backlog stays full, not one per commit.
     if (this.overflow === 0) {
       const left = 'those of further commits are left to the relay until the backlog drains';
@@ -107,24 +112,21 @@ export class CommitHook implements EntitySubscriberInterface, OnModuleInit, OnAp
     this.overflow += ids.length - room;
   }
 
-  private async flushLoop(): Promise<void> {
-    // Let the commits of the next few ms join the first batch.
-    await new Promise((resolve) => setTimeout(resolve, PUBLISH_GATHER_MS));
-    while (this.backlog.length) {
-      const batch = this.backlog.splice(0, PUBLISH_BATCH);
-      try {
-        await this.publish(batch);
-      } catch (err) {
-        // A known stall was reported once, when it was found.
-        if (!(err instanceof RedisStalledError)) {
-          const why = (err as Error).message;
-          this.logger.warn(`Enqueue after commit failed (${why}); the relay will pick up ${batch.length} deliveries.`);
-        }
+  private async publishBatch(batch: string[]): Promise<void[]> {
+    try {
+      await this.publish(batch);
+    } catch (err) {
+      // A known stall was reported once, when it was found.
+      if (!(err instanceof RedisStalledError)) {
+        const why = (err as Error).message;
+        this.logger.warn(`Enqueue after commit failed (${why}); the relay will pick up ${batch.length} deliveries.`);
       }
     }
-    if (this.overflow) this.logger.log(`Backlog drained; ${this.overflow} deliveries were left to the relay.`);
-    this.overflow = 0;
-    this.flushing = null;
+    if (this.backlog.size === 0) {
+      if (this.overflow) this.logger.log(`Backlog drained; ${this.overflow} deliveries were left to the relay.`);
+      this.overflow = 0;
+    }
+    return batch.map(() => undefined);
   }
 
   afterTransactionRollback({ queryRunner }: TransactionRollbackEvent): void {

@@ -13,6 +13,7 @@ import { WebhookDelivery } from '../database/entities/webhook-delivery.entity.js
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
 import { TransactionRunner } from '../database/transaction.runner.js';
 import { DELIVERY_JOB, WEBHOOKS_BACKOFF, WEBHOOKS_OPTIONS, WEBHOOKS_QUEUE } from '../webhooks.constants.js';
+import { Batcher } from '../database/batcher.js';
 import { RedisBreaker } from './redis.breaker.js';
 import { settleWithin, SHUTDOWN_MARGIN_MS, withTimeout } from '../utils/settle.js';
 import { IntervalLoop } from '../utils/interval-loop.js';
@@ -51,12 +52,18 @@ const MARK_DELAY_MS = 20;
 @Injectable()
 export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(OutboxRelay.name);
-  /** Marks being written, awaited at shutdown with the passes of the loops. */
-  private running = new Set<Promise<unknown>>();
   private readonly loops: IntervalLoop[] = [];
   private reconcileCursor = '';
-  private marks: string[] = [];
-  private marking: Promise<unknown> | null = null;
+  /**
+   * The `enqueued_at` marks of many enqueues, written by one UPDATE a few ms later, not awaited:
+   * the relay only claims rows older than its interval, and re-adding a job that exists is a no-op.
+   */
+  private readonly marks = new Batcher<string, void>((ids) => this.writeMarks(ids), {
+    max: RELAY_BATCH,
+    ready: Number.POSITIVE_INFINITY,
+    waitMs: MARK_DELAY_MS,
+    serial: true,
+  });
   private readonly breaker: RedisBreaker;
 
   constructor(
@@ -87,7 +94,7 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
     const bound = this.options.outbound.timeoutMs + SHUTDOWN_MARGIN_MS;
     const finished = this.commitHook
       .drain()
-      .then(() => Promise.allSettled([...this.running, ...this.loops.map((loop) => loop.running)]));
+      .then(() => Promise.allSettled([this.marks.drained(), ...this.loops.map((loop) => loop.running)]));
     if ((await settleWithin(finished, bound)) === 'late') {
       this.logger.warn(
         `Relay or enqueue work still running after ${bound} ms; stopping anyway (the relay of the next process picks up what it left).`,
@@ -116,34 +123,24 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
     this.markEnqueued(ids);
   }
 
-  /**
-   * Sets `enqueued_at` of many enqueues in one UPDATE, a few ms later, not awaited: the relay
-   * only claims rows older than its interval, and re-adding a job that exists is a no-op.
-   */
   private markEnqueued(ids: string[]): void {
-    this.marks.push(...ids);
-    if (this.marking) return;
-    const run = new Promise((resolve) => setTimeout(resolve, MARK_DELAY_MS)).then(async () => {
-      while (this.marks.length) {
-        const batch = this.marks.splice(0, RELAY_BATCH);
-        await this.tx
-          .write((m) =>
-            runSql(m, `UPDATE webhook_deliveries SET enqueued_at = ? WHERE id IN (${placeholders(batch.length)})`, [
-              Date.now(),
-              ...batch,
-            ]),
-          )
-          .catch((err) =>
-            this.logger.warn(
-              `Marking ${batch.length} deliveries enqueued failed (${(err as Error).message}); the relay may add them again, a no-op.`,
-            ),
-          );
-      }
-      this.marking = null;
-    });
-    this.marking = run;
-    this.running.add(run);
-    void run.finally(() => this.running.delete(run));
+    for (const id of ids) void this.marks.add(id);
+  }
+
+  private async writeMarks(batch: string[]): Promise<void[]> {
+    await this.tx
+      .write((m) =>
+        runSql(m, `UPDATE webhook_deliveries SET enqueued_at = ? WHERE id IN (${placeholders(batch.length)})`, [
+          Date.now(),
+          ...batch,
+        ]),
+      )
+      .catch((err) =>
+        this.logger.warn(
+          `Marking ${batch.length} deliveries enqueued failed (${(err as Error).message}); the relay may add them again, a no-op.`,
+        ),
+      );
+    return batch.map(() => undefined);
   }
 
   /** Claims committed rows that were never enqueued and enqueues them. Returns their ids. */
