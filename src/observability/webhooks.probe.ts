@@ -49,7 +49,8 @@ export class WebhooksProbe {
   async redis(timeoutMs: number): Promise<string | null> {
     const { status } = this.queue.client;
     // ioredis holds commands while it reconnects: a PING then would only wait for the timeout.
-    if (status !== 'ready') return `Redis connection is ${status}`;
+    // A first connection still being made is given the PING's chance.
+    if (['reconnecting', 'close', 'end'].includes(status)) return `Redis connection is ${status}`;
     try {
       await withTimeout(this.queue.client.ping(), timeoutMs, `Redis did not answer PING within ${timeoutMs} ms`);
       return null;
