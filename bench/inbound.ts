@@ -11,6 +11,7 @@ import { InboxStore } from '../src/inbound/inbox.store.js';
 import { generateSecret, signStandard } from '../src/signing/standard-webhooks.js';
 import { WebhooksModule } from '../src/webhooks.module.js';
 import { runInboxWal } from './inbox-wal.js';
+import { benchOtel } from './otel.js';
 import {
   benchPrefix,
   createBenchDb,
@@ -127,6 +128,7 @@ async function startApp(
   })
   class InboundBenchModule {}
 
+  await benchOtel();
   const options = { rawBody: true, logger: ['error', 'warn'] as const };
   let app: INestApplication;
   if (adapter === 'fastify') {
