@@ -97,11 +97,8 @@ export class WebhookTelemetry {
     );
   }
 
-  /** Runs `send()` in its span; the trace context is kept for the jobs of the deliveries it created. */
-  async traceSend<T extends { deliveryIds: string[]; created: boolean }>(
-    type: string,
-    send: () => Promise<T>,
-  ): Promise<T> {
+  /** Runs `send()` in its span, active while it writes and enqueues. */
+  async traceSend<T extends { deliveryIds: string[] }>(type: string, send: () => Promise<T>): Promise<T> {
     return this.tracer.startActiveSpan(
       'webhook send',
       { kind: SpanKind.PRODUCER, attributes: { 'webhooks.event_type': type } },
@@ -109,7 +106,6 @@ export class WebhookTelemetry {
         try {
           const result = await send();
           span.setAttribute('webhooks.deliveries', result.deliveryIds.length);
-          if (result.created && span.isRecording()) this.carry(result.deliveryIds, span);
           return result;
         } catch (err) {
           failed(span, err);
@@ -246,7 +242,13 @@ export class WebhookTelemetry {
     );
   }
 
-  private carry(ids: string[], span: Span): void {
+  /**
+   * Keeps the active trace context for deliveries whose jobs are enqueued later, at the commit of
+   * the caller's transaction, from whatever context that commit runs in.
+   */
+  carry(ids: string[]): void {
+    const span = trace.getSpan(context.active());
+    if (!span?.isRecording()) return;
     const carrier = this.inject(trace.setSpan(ROOT_CONTEXT, span));
     for (const id of ids) {
       if (this.carried.size >= MAX_CARRIED) this.carried.delete(this.carried.keys().next().value!);

@@ -132,14 +132,14 @@ export class DeliveryProcessor implements OnApplicationBootstrap, OnModuleDestro
       return 'discarded';
     }
 
-    const span = this.telemetry.startAttempt(job.data.trace, delivery.attempts + 1, delivery.body);
-    const headers = this.telemetry.outboundHeaders(span, this.headers(delivery));
+    const traced = this.telemetry.startAttempt(job.data.trace, delivery.attempts + 1, delivery.body);
+    const headers = this.telemetry.outboundHeaders(traced, this.headers(delivery));
     const result = await this.http.post(endpoint.url, headers, delivery.body);
     // The place in the schedule: a job the reconciler re-added carries the attempts made before it.
     const index = (job.data.attemptsBefore ?? 0) + job.attemptsMade;
     const outcome = decideOutcome(result, index, this.options.outbound);
     const ended = outcome.kind === 'retry' ? undefined : outcome.kind === 'succeeded' ? 'succeeded' : 'failed';
-    this.telemetry.endAttempt(span, delivery.body, { ...result, outcome: outcome.kind, ended });
+    this.telemetry.endAttempt(traced, delivery.body, { ...result, outcome: outcome.kind, ended });
     const number = delivery.attempts + 1;
     const now = new Date();
     const nextAttemptAt = outcome.kind === 'retry' ? new Date(now.getTime() + outcome.delayMs) : null;

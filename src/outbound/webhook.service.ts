@@ -114,7 +114,10 @@ export class WebhookService {
     const runner = opts.manager?.queryRunner;
     if (runner?.isTransactionActive) {
       const result = await write(opts.manager!);
-      if (result.created) this.commitHook.hold(runner, result.deliveryIds);
+      if (result.created) {
+        this.telemetry.carry(result.deliveryIds);
+        this.commitHook.hold(runner, result.deliveryIds);
+      }
       return result;
     }
     const result = opts.manager ? await opts.manager.transaction(write) : await this.tx.run(write);

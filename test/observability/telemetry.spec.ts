@@ -180,4 +180,28 @@ describe.each(testDatabases())('metrics and traces through an OpenTelemetry SDK 
     expect(handler.parentSpanContext?.spanId).toBe(receive.spanContext().spanId);
     expect(handler.attributes['webhooks.handler']).toBe('Handlers.paid');
   });
+
+  it('counts and traces inbound calls on Fastify too', async () => {
+    const fastify = await startTestApp({
+      db,
+      http: 'fastify',
+      providers: [Handlers],
+      webhooks: { role: 'emitter', inbound: { sources: { shop: { scheme: 'standard', secrets: [SECRET] } } } },
+    });
+    try {
+      await postWebhook(fastify.app, 'shop', { type: 'invoice.paid', data: {} }).expect(200);
+      await postWebhook(fastify.app, 'shop', { type: 'invoice.paid', data: {} }, { secret: OTHER_SECRET }).expect(401);
+      const calls = (status: number) =>
+        otel.count('webhooks.inbound.calls', { 'webhooks.source': 'shop', 'http.response.status_code': status });
+      await eventually(async () => (await calls(401)) === 1, 5_000);
+      expect(await calls(200)).toBe(1);
+      const receive = otel
+        .finished('webhook receive')
+        .find((s) => s.attributes['webhooks.source'] === 'shop' && s.attributes['http.response.status_code'] === 200)!;
+      const handler = otel.finished('webhook handler').find((s) => s.attributes['webhooks.source'] === 'shop')!;
+      expect(handler.parentSpanContext?.spanId).toBe(receive.spanContext().spanId);
+    } finally {
+      await fastify.close();
+    }
+  });
 });
