@@ -1,7 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { resolveWebhooksOptions } from '../src/webhooks.options.js';
 import { WebhookTelemetry } from '../src/observability/webhook-telemetry.js';
-import type { WebhooksProbe } from '../src/observability/webhooks.probe.js';
 import { benchOtel } from './otel.js';
 
 /**
@@ -12,8 +11,7 @@ import { benchOtel } from './otel.js';
  */
 const N = Number(process.env.BENCH_N ?? 50_000);
 await benchOtel();
-const probe = { backlog: async () => ({}) } as unknown as WebhooksProbe;
-const telemetry = new WebhookTelemetry(resolveWebhooksOptions({}), probe);
+const telemetry = new WebhookTelemetry(resolveWebhooksOptions({}));
 const body = '{"type":"order.created","timestamp":"2026-12-07T00:00:00.000Z","data":{}}';
 const result = { statusCode: 200, errorClass: null, durationMs: 12, outcome: 'succeeded', ended: 'succeeded' as const };
 

@@ -14,7 +14,6 @@ import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
 import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
 import { BoundedLabels, statusClass, type AttemptSummary } from './telemetry.labels.js';
-import { WebhooksProbe } from './webhooks.probe.js';
 
 /** The W3C trace context of a `send()`, as it travels in a delivery job's data. */
 export type TraceCarrier = Record<string, string>;
@@ -63,38 +62,10 @@ export class WebhookTelemetry {
     unit: 's',
   });
 
-  constructor(
-    @Inject(WEBHOOKS_OPTIONS) private readonly options: ResolvedWebhooksOptions,
-    probe: WebhooksProbe,
-  ) {
+  constructor(@Inject(WEBHOOKS_OPTIONS) private readonly options: ResolvedWebhooksOptions) {
     const cap = options.observability.eventTypeLabels;
     this.outboundTypes = new BoundedLabels(cap);
     this.inboundTypes = new BoundedLabels(cap);
-    const backlog = this.meter.createObservableGauge('webhooks.outbound.backlog', {
-      description: 'Pending deliveries',
-    });
-    const oldestDue = this.meter.createObservableGauge('webhooks.outbound.backlog.oldest_due_age', {
-      description: 'Age of the oldest pending delivery that is due (0 when none is)',
-      unit: 's',
-    });
-    const relayLag = this.meter.createObservableGauge('webhooks.outbound.relay.lag', {
-      description: 'Age of the oldest committed delivery not yet handed to the queue',
-      unit: 's',
-    });
-    const disabled = this.meter.createObservableGauge('webhooks.outbound.endpoints.disabled', {
-      description: 'Endpoints currently disabled',
-    });
-    // One query per collection, and only when an SDK collects: the no-op meter never calls it.
-    this.meter.addBatchObservableCallback(
-      async (result) => {
-        const now = await probe.backlog();
-        result.observe(backlog, now.pending);
-        result.observe(oldestDue, now.oldestDueAgeMs / 1000);
-        result.observe(relayLag, now.relayLagMs / 1000);
-        result.observe(disabled, now.disabledEndpoints);
-      },
-      [backlog, oldestDue, relayLag, disabled],
-    );
   }
 
   /** Runs `send()` in its span, active while it writes and enqueues. */

@@ -1,6 +1,7 @@
 import { InjectQueue } from '@nestjs/bull';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
+import { metrics } from '@opentelemetry/api';
 import type { Queue } from 'bull';
 import type { DataSource } from 'typeorm';
 import { WEBHOOK_TABLES } from '../database/boot-checks.service.js';
@@ -43,7 +44,9 @@ export class WebhooksProbe {
     @InjectQueue(WEBHOOKS_QUEUE) private readonly queue: Queue,
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly tx: TransactionRunner,
-  ) {}
+  ) {
+    observeBacklog(() => this.backlog());
+  }
 
   /** Null when Redis answers a PING within `timeoutMs`; else why not. */
   async redis(timeoutMs: number): Promise<string | null> {
@@ -94,4 +97,32 @@ export class WebhooksProbe {
       stuckInbox: Number(row?.stuck ?? 0),
     };
   }
+}
+
+/** The backlog as gauges of the module's meter, read with one query each time an SDK collects. */
+function observeBacklog(read: () => Promise<WebhooksBacklog>): void {
+  const meter = metrics.getMeter('nestjs-webhooks');
+  const backlog = meter.createObservableGauge('webhooks.outbound.backlog', { description: 'Pending deliveries' });
+  const oldestDue = meter.createObservableGauge('webhooks.outbound.backlog.oldest_due_age', {
+    description: 'Age of the oldest pending delivery that is due (0 when none is)',
+    unit: 's',
+  });
+  const relayLag = meter.createObservableGauge('webhooks.outbound.relay.lag', {
+    description: 'Age of the oldest committed delivery not yet handed to the queue',
+    unit: 's',
+  });
+  const disabled = meter.createObservableGauge('webhooks.outbound.endpoints.disabled', {
+    description: 'Endpoints currently disabled',
+  });
+  // Only an SDK collects: the no-op meter never calls this, so no query runs without one.
+  meter.addBatchObservableCallback(
+    async (result) => {
+      const now = await read();
+      result.observe(backlog, now.pending);
+      result.observe(oldestDue, now.oldestDueAgeMs / 1000);
+      result.observe(relayLag, now.relayLagMs / 1000);
+      result.observe(disabled, now.disabledEndpoints);
+    },
+    [backlog, oldestDue, relayLag, disabled],
+  );
 }
