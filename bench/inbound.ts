@@ -24,6 +24,7 @@ import { InboxStore } from '../src/inbound/inbox.store.js';
 import { generateSecret, secretKey, signStandard } from '../src/signing/standard-webhooks.js';
 import { WebhooksModule } from '../src/webhooks.module.js';
 import { runInboxWal } from './inbox-wal.js';
+import { benchOtel } from './otel.js';
 import {
   benchPrefix,
   createBenchDb,
@@ -188,6 +189,7 @@ async function startApp(
   })
   class InboundBenchModule {}
 
+  await benchOtel();
   const options = { rawBody: true, logger: ['error', 'warn'] as const };
   let app: INestApplication;
   if (adapter === 'fastify') {

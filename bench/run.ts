@@ -12,7 +12,8 @@ import { type BenchDbKind, CONCURRENCY } from './support.js';
  * Runs every benchmark and writes bench/RESULTS.md. Knobs (environment): BENCH_N (20000),
  * BENCH_ENTITY_N (5000), BENCH_DBS (sqlite,postgres), BENCH_CONCURRENCY (the module's default),
  * BENCH_SOAK=1 to run the 100k soak too (several minutes), BENCH_PARTS (outbound,entity,inbound,e2e)
- * to run only some sections (for a partial run the results are printed, RESULTS.md is left alone).
+ * to run only some sections (for a partial run the results are printed, RESULTS.md is left alone),
+ * BENCH_OTEL=1 to register an OpenTelemetry SDK in the app processes (see otel.ts).
  */
 const N = Number(process.env.BENCH_N ?? 20_000);
 const ENTITY_N = Number(process.env.BENCH_ENTITY_N ?? 5_000);
@@ -38,6 +39,7 @@ function machine(): string {
     `- Memory: ${(totalmem() / 1024 ** 3).toFixed(1)} GiB`,
     `- Node ${process.version}; Redis ${sh('redis-cli -h 127.0.0.1 INFO server | grep redis_version | cut -d: -f2')}; ` +
       `PostgreSQL ${sh("psql -h 127.0.0.1 -U postgres -tAc 'SHOW server_version'")}`,
+    `- OpenTelemetry: ${process.env.BENCH_OTEL === '1' ? 'an SDK registered in the app processes (BENCH_OTEL=1: spans batched, metrics read every 10 s, exporters that drop)' : 'no SDK (the API is a no-op)'}`,
     `- Everything on this one machine: Redis, PostgreSQL, the receiver child, the emitter/worker children.`,
     `- Load average (1 min) at start ${startLoad.toFixed(2)}, at end ${loadavg()[0].toFixed(2)}: other sessions' tests may share the two cores, so compare the ratios (same run) more than the absolute rates.`,
     `- Source: ${sh('git rev-parse --short HEAD')}${changed ? ` with uncommitted changes (others' work in progress) in ${changed.split('\n').join(', ')}` : ''}`,
@@ -58,6 +60,7 @@ const KNOBS = [
   'BENCH_SOAK_N',
   'BENCH_SOAK_RUNS',
   'BENCH_SOAK_HEAP_MB',
+  'BENCH_OTEL',
 ];
 const command = KNOBS.filter((k) => process.env[k])
   .map((k) => `${k}=${process.env[k]}`)
@@ -124,7 +127,7 @@ const header = [
   machine(),
 ].join('\n');
 if (PARTIAL) {
-  console.log(sections.filter((s) => !s.includes('Not run')).join('\n\n'));
+  console.log([header, ...sections.filter((s) => !s.includes('Not run'))].join('\n\n'));
   process.exit(0);
 }
 writeFileSync(RESULTS, `${header}\n\n${sections.join('\n\n')}\n`);

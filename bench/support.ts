@@ -11,6 +11,7 @@ import { resolveWebhooksOptions } from '../src/webhooks.options.js';
 import { migrate } from '../test/support/app.js';
 import { createTestDatabase } from '../test/support/databases.js';
 import { deletePrefix, REDIS_URL } from '../test/support/redis.js';
+import { benchOtel } from './otel.js';
 
 export { deletePrefix, REDIS_URL };
 
@@ -88,6 +89,7 @@ export async function bootApp(opts: BenchAppOptions): Promise<INestApplicationCo
   })
   class BenchAppModule {}
 
+  await benchOtel();
   return NestFactory.createApplicationContext(BenchAppModule, { logger: ['error', 'warn'] });
 }
 

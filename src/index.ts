@@ -8,6 +8,7 @@ export { DEFAULT_SCHEDULE } from './webhooks.options.js';
 export type {
   InboundOptions,
   NetworkPolicyOptions,
+  ObservabilityOptions,
   OutboundOptions,
   WebhooksModuleOptions,
   WebhooksRole,

@@ -5,6 +5,8 @@ export const messages = {
     `WebhooksModule: option "${path}" must be ${allowed} (got ${safeShow(got)}).`,
   unknownOption: (path: string, suggestion: string | undefined, known: string[]) =>
     `WebhooksModule: unknown option "${path}"${didYouMean(suggestion)}. Options at this level: ${known.join(', ')}.`,
+  healthThreshold: (name: string, value: unknown, allowed: string) =>
+    `WebhooksHealthIndicator: threshold "${name}" must be ${allowed} (got ${JSON.stringify(value)}); see docs/operations.md.`,
   inboundPathInForRoot: () =>
     'WebhooksModule: "inboundPath" is for forRootAsync (where routes are fixed before the options resolve); ' +
     'with forRoot, set "inbound.path".',

@@ -22,6 +22,8 @@ import { WEBHOOKS_OPTIONS, WEBHOOKS_ROUTE_PATH } from './webhooks.constants.js';
 import { webhooksQueueProvider } from './queue/webhooks.queue.js';
 import { SqliteCheckpointer } from './database/sqlite-checkpointer.js';
 import { TransactionRunner } from './database/transaction.runner.js';
+import { WebhooksProbe } from './observability/webhooks.probe.js';
+import { WebhookTelemetry } from './observability/webhook-telemetry.js';
 import {
   ConfigurableWebhooksModule,
   WEBHOOKS_ASYNC_OPTIONS_TYPE,
@@ -64,6 +66,8 @@ import { messages } from './webhooks.messages.js';
     EntityWebhooksSubscriber,
     ...INBOUND_PROVIDERS,
     RetentionService,
+    WebhooksProbe,
+    WebhookTelemetry,
   ],
   exports: [WebhookService, WebhookEvents, WebhookInbox, WEBHOOKS_OPTIONS],
 })

@@ -3,6 +3,7 @@ import type { BuiltInScheme, InboundSourceOptions } from './interfaces/inbound-s
 import type {
   InboundOptions,
   NetworkPolicyOptions,
+  ObservabilityOptions,
   OutboundOptions,
   ResolvedInboundSource,
   ResolvedWebhooksOptions,
@@ -36,6 +37,7 @@ const TOP_KEYS = {
   sqliteCheckpoint: 1,
   outbound: 1,
   inbound: 1,
+  observability: 1,
   isGlobal: 1,
   inboundPath: 1,
 } satisfies Record<keyof (WebhooksModuleOptions & WebhooksModuleExtras), 1>;
@@ -74,6 +76,7 @@ const SOURCE_KEYS = {
   eventType: 1,
   eventId: 1,
 } satisfies Record<keyof InboundSourceOptions, 1>;
+const OBSERVABILITY_KEYS = { traceparent: 1, eventTypeLabels: 1 } satisfies Record<keyof ObservabilityOptions, 1>;
 /** Source settings that only some schemes read; anywhere else they would be silently ignored. */
 const HMAC_ONLY = ['header', 'prefix', 'encoding'] as const;
 const UNSIGNED_TIMESTAMP: string[] = ['hmac-sha256', 'github', 'shopify'];
@@ -88,6 +91,7 @@ export function resolveWebhooksOptions(raw: WebhooksModuleOptions = {}): Resolve
   const out = section('outbound', raw.outbound, OUTBOUND_KEYS);
   const net = section('outbound.network', out.network, NETWORK_KEYS);
   const inb = section('inbound', raw.inbound, INBOUND_KEYS);
+  const obs = section('observability', raw.observability, OBSERVABILITY_KEYS);
 
   const role = raw.role ?? 'all';
   if (!ROLES.includes(role)) fail('role', `one of ${ROLES.join(', ')}`, role);
@@ -139,6 +143,10 @@ export function resolveWebhooksOptions(raw: WebhooksModuleOptions = {}): Resolve
         'a shorter window forgets calls that senders still retry',
       ),
       sources: resolveSources(inb.sources ?? {}),
+    },
+    observability: {
+      traceparent: bool('observability.traceparent', obs.traceparent, false),
+      eventTypeLabels: int('observability.eventTypeLabels', obs.eventTypeLabels, 50, 0),
     },
   };
   return resolved;

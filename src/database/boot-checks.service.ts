@@ -6,7 +6,14 @@ import type { DataSource } from 'typeorm';
 import { WEBHOOKS_QUEUE } from '../webhooks.constants.js';
 import { messages } from '../webhooks.messages.js';
 
-const TABLES = ['webhook_endpoints', 'webhook_messages', 'webhook_deliveries', 'webhook_attempts', 'webhook_inbox'];
+/** The module's tables, which its migrations create. */
+export const WEBHOOK_TABLES = [
+  'webhook_endpoints',
+  'webhook_messages',
+  'webhook_deliveries',
+  'webhook_attempts',
+  'webhook_inbox',
+];
 
 /**
  * Checks at boot what would otherwise fail later and quietly: the module's tables must exist
@@ -25,7 +32,7 @@ export class BootChecks implements OnModuleInit, OnApplicationBootstrap {
   async onModuleInit(): Promise<void> {
     const runner = this.dataSource.createQueryRunner();
     try {
-      for (const table of TABLES) {
+      for (const table of WEBHOOK_TABLES) {
         if (!(await runner.hasTable(table))) throw new Error(messages.migrationsMissing(table));
       }
     } finally {

@@ -7,6 +7,7 @@ import { inboundMessages } from './inbound.messages.js';
 import type { WebhookContext, WebhookHandlerFn } from '../interfaces/webhook-context.interface.js';
 import { isWebhookReply, type WebhookReply } from './webhook-reply.js';
 import { WebhookHandlerError } from '../errors/webhook-handler.error.js';
+import { WebhookTelemetry } from '../observability/webhook-telemetry.js';
 
 /** One `@OnWebhook` method, with every rule its decorators gave it. */
 export interface WebhookHandler {
@@ -27,7 +28,10 @@ export class WebhookDispatcher {
   /** Handlers already warned that their replies are not sent in queue mode (once each). */
   private readonly unsentReplies = new Set<string>();
 
-  constructor(@Inject(WEBHOOKS_OPTIONS) private readonly options: ResolvedWebhooksOptions) {}
+  constructor(
+    @Inject(WEBHOOKS_OPTIONS) private readonly options: ResolvedWebhooksOptions,
+    private readonly telemetry: WebhookTelemetry,
+  ) {}
 
   /** Adds a handler (the explorer does, at boot). */
   register(handler: WebhookHandler): void {
@@ -71,7 +75,9 @@ export class WebhookDispatcher {
     let reply: WebhookReply | undefined;
     for (const handler of handlers) {
       try {
-        const result = await handler.invoke(data, ctx);
+        const result = await this.telemetry.handler(ctx.source, ctx.type, handler.name, async () =>
+          handler.invoke(data, ctx),
+        );
         if (isWebhookReply(result)) reply = this.firstReply(reply, result, handler.name);
       } catch (error) {
         this.logger.error(

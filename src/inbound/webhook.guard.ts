@@ -1,4 +1,6 @@
 import { Inject, Injectable, Logger, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import type { Context } from '@opentelemetry/api';
+import { WebhookTelemetry } from '../observability/webhook-telemetry.js';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
 import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
 import { inboundMessages, verifyFailureDetails } from './inbound.messages.js';
@@ -14,6 +16,8 @@ export interface VerifiedWebhook {
   rawBody: Buffer;
   headers: WebhookHeaders;
   receivedAt: Date;
+  /** The inbound call's trace context, which its handlers run in. */
+  trace: Context;
 }
 
 /** Request property holding the {@link VerifiedWebhook}. */
@@ -45,12 +49,15 @@ export class WebhookGuard implements CanActivate {
   constructor(
     private readonly sources: InboundSources,
     @Inject(WEBHOOKS_OPTIONS) private readonly options: ResolvedWebhooksOptions,
+    private readonly telemetry: WebhookTelemetry,
   ) {}
 
   canActivate(context: ExecutionContext): boolean {
     const req = context.switchToHttp().getRequest<WebhookRequest>();
     const name = req.params?.source ?? '';
     const source = this.sources.get(name);
+    // Counted by its answer, whichever part gives it; an unknown name is not a label value.
+    const trace = this.telemetry.inboundCall(source?.name, req.headers, context.switchToHttp().getResponse());
     if (!source) return this.reject(req, name, 'unknown_source', inboundMessages.unknownSource(name));
 
     const headers = lowerCased(req.headers);
@@ -66,7 +73,7 @@ export class WebhookGuard implements CanActivate {
     }
     const result = source.verify(rawBody, headers);
     if (!result.ok) return this.reject(req, name, result.reason, verifyFailureDetails[result.reason]);
-    req[VERIFIED_WEBHOOK] = { source, rawBody, headers, receivedAt: new Date() };
+    req[VERIFIED_WEBHOOK] = { source, rawBody, headers, receivedAt: new Date(), trace };
     return true;
   }
 

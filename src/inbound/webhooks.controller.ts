@@ -11,6 +11,7 @@ import {
   type Type,
 } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
+import { WebhookTelemetry } from '../observability/webhook-telemetry.js';
 import { InboundPipeline } from './inbound.pipeline.js';
 import { UNSIGNED_REPLY, VERIFIED_WEBHOOK, WebhookGuard, type VerifiedWebhook } from './webhook.guard.js';
 import { isWebhookReply, type WebhookReply } from './webhook-reply.js';
@@ -35,6 +36,7 @@ export function createWebhooksController(path: string): Type<unknown> {
     constructor(
       private readonly pipeline: InboundPipeline,
       private readonly adapterHost: HttpAdapterHost,
+      private readonly telemetry: WebhookTelemetry,
     ) {}
 
     @Post(':source')
@@ -42,7 +44,9 @@ export function createWebhooksController(path: string): Type<unknown> {
       @Req() req: { [VERIFIED_WEBHOOK]: VerifiedWebhook; [UNSIGNED_REPLY]?: WebhookReply },
       @Res() res: unknown,
     ): Promise<void> {
-      const answer = req[UNSIGNED_REPLY] ?? (await this.pipeline.receive(req[VERIFIED_WEBHOOK]));
+      const verified = req[VERIFIED_WEBHOOK];
+      const answer =
+        req[UNSIGNED_REPLY] ?? (await this.telemetry.within(verified.trace, () => this.pipeline.receive(verified)));
       const adapter = this.adapterHost.httpAdapter;
       if (isWebhookReply(answer)) {
         adapter.setHeader(res, 'Content-Type', answer.contentType);

@@ -151,6 +151,26 @@ export interface InboundOptions {
 }
 
 /**
+ * Metrics and traces, sent through `@opentelemetry/api`: they cost nothing until the app registers
+ * an OpenTelemetry SDK (see docs/operations.md).
+ * @publicApi
+ */
+export interface ObservabilityOptions {
+  /**
+   * Adds the W3C `traceparent` (and `tracestate`) of the attempt's span to outbound requests, so a
+   * receiver that traces continues the sender's trace. Off by default: it tells receivers a trace id.
+   * @default false
+   */
+  traceparent?: boolean;
+  /**
+   * How many distinct event types get their own metric label value; later ones are counted as
+   * `other`, so a sender of ever-new types cannot grow the metric series without bound.
+   * @default 50
+   */
+  eventTypeLabels?: number;
+}
+
+/**
  * Options of `WebhooksModule.forRoot` / `forRootAsync`. Every field is optional.
  * @publicApi
  */
@@ -180,6 +200,8 @@ export interface WebhooksModuleOptions {
   outbound?: OutboundOptions;
   /** Receiving side. @default no sources: every call answers 404 */
   inbound?: InboundOptions;
+  /** Metrics and traces. @default no `traceparent` header, 50 event-type labels */
+  observability?: ObservabilityOptions;
 }
 
 /** Options with every default filled in: what the module's classes consume. */
@@ -191,6 +213,7 @@ export interface ResolvedWebhooksOptions {
   inbound: Required<Omit<InboundOptions, 'sources'>> & {
     sources: Record<string, ResolvedInboundSource>;
   };
+  observability: Required<ObservabilityOptions>;
 }
 
 /** An inbound source with its defaults filled in. */

@@ -25,6 +25,7 @@ import { type AttemptOutcome, decideOutcome } from './retry.policy.js';
 import { settleWithin, SHUTDOWN_MARGIN_MS } from '../utils/settle.js';
 import { forDriver, isDataError, returnedRows, withReturnedRows } from '../database/sql.js';
 import { RetryLaterError } from '../errors/retry-later.error.js';
+import { WebhookTelemetry } from '../observability/webhook-telemetry.js';
 
 /** What one job run did, returned as the Bull job result. */
 export type DeliveryJobResult = AttemptOutcome['kind'] | 'skipped' | 'discarded';
@@ -66,6 +67,7 @@ export class DeliveryProcessor implements OnApplicationBootstrap, OnModuleDestro
     private readonly http: WebhookHttpClient,
     private readonly events: WebhookEvents,
     private readonly store: DeliveryStore,
+    private readonly telemetry: WebhookTelemetry,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -126,13 +128,18 @@ export class DeliveryProcessor implements OnApplicationBootstrap, OnModuleDestro
           lastError: `endpoint disabled: ${endpoint.disabledReason}`,
         }),
       );
+      this.telemetry.deliveryEnded(delivery.body, 'discarded');
       return 'discarded';
     }
 
-    const result = await this.http.post(endpoint.url, this.headers(delivery), delivery.body);
+    const traced = this.telemetry.startAttempt(job.data.trace, delivery.attempts + 1, delivery.body);
+    const headers = this.telemetry.outboundHeaders(traced, this.headers(delivery));
+    const result = await this.http.post(endpoint.url, headers, delivery.body);
     // The place in the schedule: a job the reconciler re-added carries the attempts made before it.
     const index = (job.data.attemptsBefore ?? 0) + job.attemptsMade;
     const outcome = decideOutcome(result, index, this.options.outbound);
+    const ended = outcome.kind === 'retry' ? undefined : outcome.kind === 'succeeded' ? 'succeeded' : 'failed';
+    this.telemetry.endAttempt(traced, delivery.body, { ...result, outcome: outcome.kind, ended });
     const number = delivery.attempts + 1;
     const now = new Date();
     const nextAttemptAt = outcome.kind === 'retry' ? new Date(now.getTime() + outcome.delayMs) : null;
@@ -282,6 +289,7 @@ export class DeliveryProcessor implements OnApplicationBootstrap, OnModuleDestro
       this.events.emit('delivery.exhausted', { ...ids, error });
     }
     if (disableReason) {
+      this.telemetry.endpointDisabled(outcome.kind === 'gone');
       this.logger.warn(`Endpoint ${delivery.endpointId} disabled: ${disableReason}`);
       this.events.emit('endpoint.disabled', {
         endpointId: delivery.endpointId,

@@ -19,6 +19,7 @@ import { settleWithin, SHUTDOWN_MARGIN_MS, withTimeout } from '../utils/settle.j
 import { IntervalLoop } from '../utils/interval-loop.js';
 import { placeholders, runSql } from '../database/sql.js';
 import { CommitHook } from './commit.hook.js';
+import { WebhookTelemetry, type TraceCarrier } from '../observability/webhook-telemetry.js';
 
 /** Data of a delivery job; its `jobId` is the delivery id. */
 export interface DeliveryJobData {
@@ -26,6 +27,8 @@ export interface DeliveryJobData {
   trigger: 'scheduled' | 'manual';
   /** Attempts of the current schedule made before this job (set by the reconciler): the job resumes the schedule. */
   attemptsBefore?: number;
+  /** The W3C trace context of the `send()` that created the delivery, when it was traced. */
+  trace?: TraceCarrier;
 }
 
 /** How long an enqueue may wait for Redis before the relay is left to do it. */
@@ -72,6 +75,7 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly tx: TransactionRunner,
     private readonly commitHook: CommitHook,
+    private readonly telemetry: WebhookTelemetry,
   ) {
     this.breaker = new RedisBreaker(queue, this.logger);
     commitHook.setPublisher((ids) => this.enqueue(ids));
@@ -277,6 +281,8 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
     const jobs = ids.map((deliveryId) => {
       const before = attemptsBefore?.get(deliveryId) ?? 0;
       const data: DeliveryJobData = before ? { deliveryId, trigger, attemptsBefore: before } : { deliveryId, trigger };
+      const trace = this.telemetry.jobTrace(deliveryId);
+      if (trace) data.trace = trace;
       return { name: DELIVERY_JOB, data, opts: this.jobOptions(deliveryId, before) };
     });
     const message = `Redis did not accept the jobs within ${ENQUEUE_TIMEOUT_MS} ms`;

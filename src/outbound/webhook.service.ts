@@ -52,6 +52,7 @@ import {
 } from './endpoint.validation.js';
 import { DELIVERY_ROWS_PER_INSERT, MessageStore } from './message.store.js';
 import { OutboxRelay } from './outbox.relay.js';
+import { WebhookTelemetry } from '../observability/webhook-telemetry.js';
 
 function isValidDate(value: unknown): value is Date {
   return value instanceof Date && !Number.isNaN(value.getTime());
@@ -81,6 +82,7 @@ export class WebhookService {
     private readonly outbox: OutboxRelay,
     private readonly commitHook: CommitHook,
     private readonly events: WebhookEvents,
+    private readonly telemetry: WebhookTelemetry,
   ) {}
 
   /**
@@ -97,6 +99,10 @@ export class WebhookService {
    * ```
    */
   async send(type: string, data: unknown, opts: SendOptions = {}): Promise<SendResult> {
+    return this.telemetry.traceSend(type, () => this.writeAndEnqueue(type, data, opts));
+  }
+
+  private async writeAndEnqueue(type: string, data: unknown, opts: SendOptions): Promise<SendResult> {
     if (!isValidEventType(type)) throw new WebhookValidationError('type', messages.invalidEventType(type));
     const customerId = validateKey('customerId', opts.customerId);
     const idempotencyKey = validateKey('idempotencyKey', opts.idempotencyKey);
@@ -108,7 +114,10 @@ export class WebhookService {
     const runner = opts.manager?.queryRunner;
     if (runner?.isTransactionActive) {
       const result = await write(opts.manager!);
-      if (result.created) this.commitHook.hold(runner, result.deliveryIds);
+      if (result.created) {
+        this.telemetry.carry(result.deliveryIds);
+        this.commitHook.hold(runner, result.deliveryIds);
+      }
       return result;
     }
     const result = opts.manager ? await opts.manager.transaction(write) : await this.tx.run(write);

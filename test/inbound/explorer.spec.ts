@@ -8,6 +8,7 @@ import { inboundMessages } from '../../src/inbound/inbound.messages.js';
 import { WebhookDispatcher } from '../../src/inbound/webhook.dispatcher.js';
 import { WebhookExplorer } from '../../src/inbound/webhook.explorer.js';
 import { WebhookMetadataAccessor } from '../../src/inbound/webhook-metadata.accessor.js';
+import { WebhookTelemetry } from '../../src/observability/webhook-telemetry.js';
 import { WEBHOOKS_OPTIONS } from '../../src/webhooks.constants.js';
 import { resolveWebhooksOptions } from '../../src/webhooks.options.js';
 import { testDatabases } from '../support/databases.js';
@@ -39,6 +40,7 @@ async function discover(handlers: Type<unknown>) {
       { provide: WEBHOOKS_OPTIONS, useValue: resolveWebhooksOptions({ inbound: { sources: SOURCES } }) },
       InboundSources,
       WebhookDispatcher,
+      WebhookTelemetry,
       WebhookMetadataAccessor,
       WebhookExplorer,
       handlers,

@@ -26,6 +26,7 @@ describe('resolveWebhooksOptions', () => {
       reconcileIntervalMs: 30_000,
     });
     expect(resolveWebhooksOptions({ inbound: { retentionMs: 0 } }).inbound.retentionMs).toBe(0);
+    expect(o.observability).toEqual({ traceparent: false, eventTypeLabels: 50 });
   });
 
   it.each([
@@ -40,6 +41,8 @@ describe('resolveWebhooksOptions', () => {
     [{ outbound: { network: { allow: 'x' } } }, /"outbound.network.allow"/],
     [{ outbound: { network: { httpsOnly: 'yes' } } }, /"outbound.network.httpsOnly" must be true or false/],
     [{ inbound: { mode: 'later' } }, /"inbound.mode" must be one of sync, queue/],
+    [{ observability: { traceparent: 1 } }, /"observability.traceparent" must be true or false/],
+    [{ observability: { eventTypeLabels: -1 } }, /"observability.eventTypeLabels" must be an integer >= 0/],
     [{ inbound: { reconcileIntervalMs: 5 } }, /"inbound.reconcileIntervalMs" must be an integer >= 10/],
     [
       { inbound: { retentionMs: 3_600_000 } },

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import * as root from '../../src/index.js';
 import * as testing from '../../src/testing/index.js';
+import * as health from '../../src/observability/health.js';
 
 // The package's public surface: a name added here is a promise to users (docs/configuration.md, Public API).
 const VALUES = [
@@ -48,6 +49,7 @@ const TYPES = [
   'ListInboxOptions',
   'ListMessagesOptions',
   'NetworkPolicyOptions',
+  'ObservabilityOptions',
   'OnWebhookOptions',
   'OutboundOptions',
   'Page',
@@ -72,6 +74,7 @@ const TYPES = [
   'WebhooksModuleOptions',
   'WebhooksRole',
 ];
+const HEALTH = ['WebhooksHealthIndicator', 'WebhooksHealthThresholds'];
 const TESTING = ['PostWebhookOptions', 'SignWebhookOptions', 'SignedWebhook', 'postWebhook', 'signWebhook'];
 
 /** Every name an entry point exports (values and types), with whether its declaration says `@publicApi`. */
@@ -106,12 +109,26 @@ describe('public API', () => {
     expect(Object.keys(testing).sort()).toEqual(['postWebhook', 'signWebhook']);
   });
 
+  it('the health entry keeps the Terminus indicator, and the root never loads @nestjs/terminus', () => {
+    expect(Object.keys(health)).toEqual(['WebhooksHealthIndicator']);
+    const imported = (entry: string) => {
+      const file = fileURLToPath(new URL(entry, import.meta.url));
+      const program = ts.createProgram([file], { module: ts.ModuleKind.NodeNext, noEmit: true });
+      return program.getSourceFiles().map((f) => f.fileName);
+    };
+    expect(imported('../../src/index.ts').filter((f) => f.includes('@nestjs/terminus'))).toEqual([]);
+  });
+
   it('marks every exported name, values and types, @publicApi where it is declared', () => {
     const rootNames = exportsOf('../../src/index.ts');
     expect([...rootNames.keys()].sort()).toEqual([...VALUES, ...TYPES].sort());
     const testingNames = exportsOf('../../src/testing/index.ts');
     expect([...testingNames.keys()].sort()).toEqual([...TESTING].sort());
-    const unmarked = [...rootNames, ...testingNames].filter(([, marked]) => !marked).map(([name]) => name);
+    const healthNames = exportsOf('../../src/observability/health.ts');
+    expect([...healthNames.keys()].sort()).toEqual([...HEALTH].sort());
+    const unmarked = [...rootNames, ...testingNames, ...healthNames]
+      .filter(([, marked]) => !marked)
+      .map(([name]) => name);
     expect(unmarked).toEqual([]);
   });
 });
