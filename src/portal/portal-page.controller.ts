@@ -29,11 +29,11 @@ type PageRequest = { query?: Record<string, unknown>; originalUrl?: string; url?
  * the page's own files) and a `<base>` so its relative asset URLs resolve under the path.
  * `GET /<path>/assets/<file>`: the built files, cached for good (their names carry a hash).
  */
-export function createPortalPageController(path: string): Type<unknown> {
+export function createPortalPageController(path: string, dir = portalAssetsDir()): Type<unknown> {
   @Controller({ path, version: VERSION_NEUTRAL })
   @UseFilters(PortalProblemFilter)
   class PortalPageController {
-    private readonly dir = portalAssetsDir();
+    private readonly dir = dir;
 
     constructor(
       @Inject(WEBHOOKS_OPTIONS) private readonly options: ResolvedWebhooksOptions,

@@ -7,9 +7,7 @@ import { testDatabases } from '../support/databases.js';
 import { eventually, Receiver } from '../support/receiver.js';
 import { as, startPortalApp } from './support.js';
 
-const kinds = testDatabases().filter((k) => k === 'sqlite' || k === 'postgres');
-
-(kinds.length > 0 ? describe.each(kinds) : describe.skip.each(['none']))('portal tenant isolation on %s', (db) => {
+describe.each(testDatabases())('portal tenant isolation on %s', (db) => {
   let t: TestApp;
   let receiver: Receiver;
   let svc: WebhookService;
@@ -21,7 +19,7 @@ const kinds = testDatabases().filter((k) => k === 'sqlite' || k === 'postgres');
 
   beforeAll(async () => {
     receiver = await new Receiver().start();
-    t = await startPortalApp(db as 'sqlite');
+    t = await startPortalApp(db);
     svc = t.app.get(WebhookService);
     const portal = t.app.get(PortalService);
     const server = t.app.getHttpServer();
