@@ -37,7 +37,7 @@ function seedSql(kind: BenchDbKind, now: number): string[] {
   const seq = (n: number) =>
     kind === 'sqlite'
       ? `WITH RECURSIVE seq(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM seq WHERE n < ${n - 1}) SELECT n FROM seq`
-      : `SELECT n FROM generate_series(0, ${n - 1}) AS n`;
+      : `SELECT n FROM generate_series(CAST(0 AS bigint), ${n - 1}) AS n`;
   const div = (a: string, b: number) => `(${a} / ${b})`;
   const start = now - 7 * DAY;
   const step = Math.floor((7 * DAY) / MESSAGES);
