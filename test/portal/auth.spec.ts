@@ -3,6 +3,7 @@ import { ForbiddenException, Injectable, type CanActivate, type ExecutionContext
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { of, type Observable } from 'rxjs';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { WebhooksConfigError } from '../../src/errors/webhooks-config.error.js';
@@ -25,13 +26,13 @@ class CookieGuard implements CanActivate {
 }
 const cookieCustomer = (req: { headers: { cookie?: string } }) => /user=([^;]+)/.exec(req.headers.cookie ?? '')![1];
 
-/** The app's operators: a header `x-operator: yes`, or the guard's own 403. */
+/** The app's operators: a header `x-operator: yes`, or the guard's own 403; answers as an Observable, as guards may. */
 @Injectable()
 class OperatorGuard implements CanActivate {
-  canActivate(context: ExecutionContext): boolean {
+  canActivate(context: ExecutionContext): Observable<boolean> {
     if (context.switchToHttp().getRequest().headers['x-operator'] !== 'yes')
       throw new ForbiddenException('operators only');
-    return true;
+    return of(true);
   }
 }
 
