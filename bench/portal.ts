@@ -175,6 +175,7 @@ async function run(kind: BenchDbKind) {
     results['endpoint stats, 24h'] = await each((n) => `/endpoints/${ownEndpoint(n)}/stats?window=24h`);
     let explained = '';
     if (process.env.BENCH_PORTAL_EXPLAIN === '1') {
+      capture.queries = [];
       capture.on = true;
       for (const path of [
         '/messages?limit=50',
