@@ -1,4 +1,5 @@
 import type { InboundSourceOptions } from './inbound-source.interface.js';
+import type { EventTypeDefinition, PortalOptions, ResolvedPortalOptions } from './portal-options.interface.js';
 
 /**
  * Which halves of the pipeline this process runs.
@@ -202,6 +203,12 @@ export interface WebhooksModuleOptions {
   inbound?: InboundOptions;
   /** Metrics and traces. @default no `traceparent` header, 50 event-type labels */
   observability?: ObservabilityOptions;
+  /** The event-type catalog: names, descriptions, examples, schemas (portal picker, test events). @default [] */
+  eventTypes?: EventTypeDefinition[];
+  /** Refuse `send()` of a type missing from `eventTypes`. @default false */
+  strictEventTypes?: boolean;
+  /** The customer portal (page and API); with `forRoot` only. @default not mounted */
+  portal?: PortalOptions;
 }
 
 /** Options with every default filled in: what the module's classes consume. */
@@ -214,6 +221,9 @@ export interface ResolvedWebhooksOptions {
     sources: Record<string, ResolvedInboundSource>;
   };
   observability: Required<ObservabilityOptions>;
+  eventTypes: EventTypeDefinition[];
+  strictEventTypes: boolean;
+  portal: ResolvedPortalOptions | null;
 }
 
 /** An inbound source with its defaults filled in. */

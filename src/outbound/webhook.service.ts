@@ -36,6 +36,7 @@ import type {
   UpdateEndpointInput,
 } from '../interfaces/webhook-service.interface.js';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
+import type { WebhookEventName, WebhookPayload } from '../interfaces/event-types.interface.js';
 import { generateSecret } from '../signing/standard-webhooks.js';
 import { isValidEventType } from '../utils/event-types.js';
 import { WebhookEvents } from '../webhook.events.js';
@@ -98,19 +99,29 @@ export class WebhookService {
    * });
    * ```
    */
-  async send(type: string, data: unknown, opts: SendOptions = {}): Promise<SendResult> {
+  async send<K extends WebhookEventName>(
+    type: K,
+    data: WebhookPayload<K>,
+    opts: SendOptions = {},
+  ): Promise<SendResult> {
     return this.telemetry.traceSend(type, () => this.writeAndEnqueue(type, data, opts));
   }
 
   private async writeAndEnqueue(type: string, data: unknown, opts: SendOptions): Promise<SendResult> {
     if (!isValidEventType(type)) throw new WebhookValidationError('type', messages.invalidEventType(type));
+    if (this.options.strictEventTypes && !this.options.eventTypes.some((t) => t.name === type))
+      throw new WebhookValidationError('type', messages.unknownEventType(type));
     const customerId = validateKey('customerId', opts.customerId);
     const idempotencyKey = validateKey('idempotencyKey', opts.idempotencyKey);
     const scope = idempotencyScope(customerId, idempotencyKey);
     const now = new Date();
     const body = this.serialise(type, data, now);
 
-    const write = (m: EntityManager) => this.store.write(m, { type, customerId, idempotencyKey, scope, body, now });
+    if (opts.endpointId !== undefined && (typeof opts.endpointId !== 'string' || opts.endpointId === ''))
+      throw new WebhookValidationError('endpointId', 'endpointId must be an endpoint id.');
+    const endpointId = opts.endpointId ?? null;
+    const write = (m: EntityManager) =>
+      this.store.write(m, { type, customerId, idempotencyKey, scope, body, now, endpointId });
     const runner = opts.manager?.queryRunner;
     if (runner?.isTransactionActive) {
       const result = await write(opts.manager!);

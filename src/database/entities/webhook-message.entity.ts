@@ -10,6 +10,7 @@ export const IDEMPOTENCY_SCOPE_LENGTH = 600;
  */
 @Entity('webhook_messages')
 @Index('idx_webhook_messages_customer_created', ['customerId', 'createdAt'])
+@Index('idx_webhook_messages_customer_id', ['customerId', 'id'])
 export class WebhookMessage {
   /** `msg_…`, sortable by creation time. */
   @PrimaryColumn({ type: 'varchar', length: 40 })
