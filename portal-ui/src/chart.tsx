@@ -111,6 +111,7 @@ function Bars({ stats }: { stats: Stats }) {
             fill: cssVar('--wp-bad', '#c62828'),
             stroke: cssVar('--wp-bad', '#c62828'),
             paths: bars,
+            points: { show: false },
             value: (_u, _v, _s, i) => (i === null ? '—' : String(failed[i])),
           },
           {
@@ -118,6 +119,7 @@ function Bars({ stats }: { stats: Stats }) {
             fill: cssVar('--wp-good', '#2e7d32'),
             stroke: cssVar('--wp-good', '#2e7d32'),
             paths: bars,
+            points: { show: false },
           },
         ],
       },

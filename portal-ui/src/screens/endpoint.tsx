@@ -60,10 +60,10 @@ export function EndpointDetail({ id }: { id: string }) {
           </>
         )}
       </p>
+      <StatsPanel endpointId={e.id} />
       <Secret endpoint={e} />
       {canManage && <SendTest endpoint={e} />}
       {canManage && <Recovery endpoint={e} />}
-      <StatsPanel endpointId={e.id} />
     </section>
   );
 }
