@@ -89,13 +89,24 @@ export function parseRoute(hash: string): Route {
   return { name: 'endpoints' };
 }
 
+/**
+ * A link to a route of this page. Spelled with the page's own path and query: the server adds a
+ * `<base>` for the assets, and a bare `#/…` would resolve against it (a reload, or another page).
+ */
+const here = (route: string) => `${location.pathname}${location.search}#/${route}`;
+const enc = encodeURIComponent;
+
 export const href = {
-  endpoints: () => '#/endpoints',
-  newEndpoint: () => '#/endpoints/new',
-  endpoint: (id: string) => `#/endpoints/${encodeURIComponent(id)}`,
-  editEndpoint: (id: string) => `#/endpoints/${encodeURIComponent(id)}/edit`,
-  messages: (endpointId?: string) =>
-    endpointId ? `#/messages?endpointId=${encodeURIComponent(endpointId)}` : '#/messages',
-  message: (id: string) => `#/messages/${encodeURIComponent(id)}`,
-  delivery: (id: string) => `#/deliveries/${encodeURIComponent(id)}`,
+  endpoints: () => here('endpoints'),
+  newEndpoint: () => here('endpoints/new'),
+  endpoint: (id: string) => here(`endpoints/${enc(id)}`),
+  editEndpoint: (id: string) => here(`endpoints/${enc(id)}/edit`),
+  messages: (endpointId?: string) => here(endpointId ? `messages?endpointId=${enc(endpointId)}` : 'messages'),
+  message: (id: string) => here(`messages/${enc(id)}`),
+  delivery: (id: string) => here(`deliveries/${enc(id)}`),
 };
+
+/** Goes to a route (after an action) as a link would. */
+export function go(link: string): void {
+  location.hash = link.slice(link.indexOf('#'));
+}

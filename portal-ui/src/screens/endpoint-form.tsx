@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { Field, Problem } from '../components';
 import { usePortal } from '../context';
-import { href } from '../util';
+import { go, href } from '../util';
 
 /** Create (no id) or edit an endpoint; the event-type picker lists the app's catalog. */
 export function EndpointForm({ id }: { id?: string }) {
@@ -45,7 +45,7 @@ export function EndpointForm({ id }: { id?: string }) {
     try {
       const saved = id ? await api.updateEndpoint(id, body) : await api.createEndpoint(body);
       notify(id ? 'Endpoint saved.' : 'Endpoint created.');
-      location.hash = href.endpoint(saved.id);
+      go(href.endpoint(saved.id));
     } catch (e) {
       setError(e as Error);
     } finally {

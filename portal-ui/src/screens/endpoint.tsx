@@ -3,7 +3,7 @@ import type { Endpoint } from '../api';
 import { StatsPanel } from '../chart';
 import { Action, Field, Problem, Status } from '../components';
 import { usePortal } from '../context';
-import { asText, href, isoFromLocal, localHoursAgo, useLoad, when } from '../util';
+import { asText, go, href, isoFromLocal, localHoursAgo, useLoad, when } from '../util';
 
 export function EndpointDetail({ id }: { id: string }) {
   const { api, canManage } = usePortal();
@@ -84,7 +84,7 @@ function DeleteEndpoint({ endpoint }: { endpoint: Endpoint }) {
         kind="danger"
         run={() => api.deleteEndpoint(endpoint.id)}
         done={() => {
-          location.hash = href.endpoints();
+          go(href.endpoints());
           return 'Endpoint deleted.';
         }}
       >
