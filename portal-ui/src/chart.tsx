@@ -93,8 +93,9 @@ function Bars({ stats }: { stats: Stats }) {
     const xs = stats.buckets.map((b) => Date.parse(b.start) / 1000);
     const ok = stats.buckets.map((b) => b.succeeded);
     const failed = stats.buckets.map((b) => b.failed);
-    // Stacked: failed drawn on top of succeeded.
-    const total = ok.map((v, i) => v + failed[i]);
+    // Stacked: failed drawn on top of succeeded; empty buckets draw nothing.
+    const total = ok.map((v, i) => v + failed[i] || null);
+    const okBars = ok.map((v) => v || null);
     const bars = uPlot.paths.bars!({ size: [0.7, 40] });
     const axis = { stroke: cssVar('--wp-muted', '#666'), grid: { stroke: cssVar('--wp-line', '#ddd'), width: 1 } };
     const plot = new uPlot(
@@ -103,7 +104,10 @@ function Bars({ stats }: { stats: Stats }) {
         height: 200,
         legend: { show: true },
         scales: { y: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
-        axes: [axis, { ...axis, size: 40 }],
+        axes: [
+          axis,
+          { ...axis, size: 40, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 1e5, 1e6] },
+        ],
         series: [
           {},
           {
@@ -123,7 +127,7 @@ function Bars({ stats }: { stats: Stats }) {
           },
         ],
       },
-      [xs, total, ok],
+      [xs, total, okBars],
       el,
     );
     const resize = new ResizeObserver(() => plot.setSize({ width: Math.max(el.clientWidth, 240), height: 200 }));
