@@ -14,6 +14,11 @@ export type {
 } from './interfaces/webhooks-options.interface.js';
 export type { BuiltInScheme, InboundSourceOptions } from './interfaces/inbound-source.interface.js';
 export { WebhooksConfigError } from './errors/webhooks-config.error.js';
+export type {
+  EventTypeDefinition,
+  PortalOptions,
+  PortalThemeOptions,
+} from './interfaces/portal-options.interface.js';
 
 // Sending
 export { WebhookService } from './outbound/webhook.service.js';
@@ -41,9 +46,16 @@ export type {
 } from './interfaces/webhook-verifier.interface.js';
 export { constantTimeEqual } from './signing/constant-time.js';
 
+// Customer portal
+export { PortalService } from './portal/portal.service.js';
+export type { CreatePortalSessionInput, PortalActor, PortalSessionLink } from './interfaces/portal.interface.js';
+export type { PortalProblemCode } from './portal/portal.problem.js';
+export type { PortalAction } from './webhook.events.js';
+
 // Tables
 export * from './database/entities/index.js';
 export type { AttemptErrorClass } from './database/entities/webhook-attempt.entity.js';
 export type { DeliveryStatus } from './database/entities/webhook-delivery.entity.js';
 export type { InboxStatus } from './database/entities/webhook-inbox.entity.js';
+export type { PortalScope } from './database/entities/webhook-portal-session.entity.js';
 export { WEBHOOK_MIGRATIONS } from './database/migrations/index.js';

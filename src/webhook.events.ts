@@ -29,7 +29,28 @@ export interface WebhookEventMap {
   'endpoint.disabled': { endpointId: string; customerId: string | null; reason: string };
   /** A disabled endpoint was enabled again through `updateEndpoint`. */
   'endpoint.enabled': { endpointId: string; customerId: string | null };
+  /** A change made through the customer portal or its admin API: who did what to which object. */
+  'portal.action': {
+    actor: { kind: 'portal' | 'admin'; customerId: string | null; sessionId?: string };
+    action: PortalAction;
+    target: { kind: 'endpoint' | 'delivery'; id: string };
+  };
 }
+
+/**
+ * What a `portal.action` event reports.
+ * @publicApi
+ */
+export type PortalAction =
+  | 'endpoint.created'
+  | 'endpoint.updated'
+  | 'endpoint.deleted'
+  | 'endpoint.secret_revealed'
+  | 'endpoint.secret_rotated'
+  | 'endpoint.test_sent'
+  | 'endpoint.recovered'
+  | 'endpoint.replayed_missing'
+  | 'delivery.replayed';
 
 /**
  * In-process operational events, so an app can alert its own customers:

@@ -31,6 +31,19 @@ export const messages = {
     `customerId ${safeShow(id)} must be a non-empty string of at most 255 characters.`,
   invalidIdempotencyKey: (key: unknown) =>
     `idempotencyKey ${safeShow(key)} must be a non-empty string of at most 255 characters.`,
+  portalAppAuthHalf: () =>
+    'WebhooksModule: "portal.guard" and "portal.customerId" go together (app-auth mode): give both, or neither ' +
+    'to use portal sessions (PortalService.createSession) only.',
+  portalAdminWithoutGuard: () =>
+    'WebhooksModule: "portal.admin" needs a guard ({ admin: { guard: YourAdminGuard } }): the admin API reads and ' +
+    'changes every customer\'s webhooks and is never mounted unguarded. Remove "portal.admin" to leave it off.',
+  portalInForRootAsync: () =>
+    'WebhooksModule: "portal" is read by forRoot only (its routes are fixed before forRootAsync\'s factory runs). ' +
+    'Use WebhooksModule.forRoot to mount the portal.',
+  unknownEventType: (type: string) =>
+    `Event type "${type}" is not in the eventTypes catalog, and strictEventTypes is on: add it to eventTypes.`,
+  portalUiMissing: (dir: string) =>
+    `The portal page is not built (no index.html in ${dir}). Run \`npm run build:portal\` in the nestjs-webhooks package.`,
   notFound: (kind: string, id: string) => `No webhook ${kind} with id "${id}".`,
   evictingRedis: (policy: string) =>
     `Redis maxmemory-policy is "${policy}": under memory pressure Redis may evict queued deliveries. ` +

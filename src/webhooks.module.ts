@@ -31,6 +31,11 @@ import { resolveWebhooksOptions, routePath } from './webhooks.options.js';
 import { WebhooksConfigError } from './errors/webhooks-config.error.js';
 import type { ResolvedWebhooksOptions, WebhooksModuleOptions } from './interfaces/webhooks-options.interface.js';
 import { messages } from './webhooks.messages.js';
+import { createPortalControllers, PORTAL_PROVIDERS } from './portal/portal.providers.js';
+import { PortalService } from './portal/portal.service.js';
+
+/** Present (true) when forRoot mounted the portal: a portal in forRootAsync's options could not be. */
+const PORTAL_MOUNTED = Symbol('WEBHOOKS_PORTAL_MOUNTED');
 
 /**
  * Transactional, signed, retried webhooks: `WebhookService` to send, `@OnWebhook` to receive.
@@ -44,7 +49,12 @@ import { messages } from './webhooks.messages.js';
     {
       provide: WEBHOOKS_OPTIONS,
       useFactory: resolveForRoute,
-      inject: [WEBHOOKS_MODULE_OPTIONS, WEBHOOKS_ROUTE_PATH, getDataSourceToken()],
+      inject: [
+        WEBHOOKS_MODULE_OPTIONS,
+        WEBHOOKS_ROUTE_PATH,
+        getDataSourceToken(),
+        { token: PORTAL_MOUNTED, optional: true },
+      ],
     },
     webhooksQueueProvider,
     BootChecks,
@@ -92,7 +102,9 @@ export class WebhooksModule extends ConfigurableWebhooksModule implements NestMo
     if (options.inboundPath !== undefined) {
       throw new WebhooksConfigError(messages.inboundPathInForRoot());
     }
-    return withController(super.forRoot(options), options.inbound?.path);
+    const definition = withController(super.forRoot(options), options.inbound?.path);
+    const portal = resolveWebhooksOptions(options).portal;
+    return portal ? withPortal(definition, createPortalControllers(portal)) : definition;
   }
 
   /**
@@ -122,6 +134,7 @@ function resolveForRoute(
   raw: WebhooksModuleOptions,
   path: string | undefined,
   dataSource: DataSource,
+  portalMounted?: boolean,
 ): ResolvedWebhooksOptions {
   checkEntities(dataSource);
   // Nest takes the extras out of forRoot's options; in what a forRootAsync factory returns they would be ignored.
@@ -133,6 +146,7 @@ function resolveForRoute(
   const route = routePath('inboundPath', path);
   if (resolved.inbound.path !== route)
     throw new WebhooksConfigError(messages.inboundPathMismatch(resolved.inbound.path, route));
+  if (resolved.portal && !portalMounted) throw new WebhooksConfigError(messages.portalInForRootAsync());
   return resolved;
 }
 
@@ -145,6 +159,16 @@ function checkEntities(dataSource: DataSource): void {
   if (!dataSource.isInitialized) return;
   const missing = WEBHOOK_ENTITIES.filter((entity) => !dataSource.hasMetadata(entity)).map((entity) => entity.name);
   if (missing.length > 0) throw new WebhooksConfigError(messages.entitiesMissing(missing));
+}
+
+/** Adds the portal's controllers and providers (and exports `PortalService`) to the module. */
+function withPortal(definition: DynamicModule, controllers: DynamicModule['controllers'] = []): DynamicModule {
+  return {
+    ...definition,
+    providers: [...(definition.providers ?? []), ...PORTAL_PROVIDERS, { provide: PORTAL_MOUNTED, useValue: true }],
+    controllers: [...(definition.controllers ?? []), ...controllers],
+    exports: [...(definition.exports ?? []), PortalService],
+  };
 }
 
 function withController(definition: DynamicModule, path = 'webhooks'): DynamicModule {

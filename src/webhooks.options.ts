@@ -8,6 +8,13 @@ import type {
   ResolvedWebhooksOptions,
   WebhooksModuleOptions,
 } from './interfaces/webhooks-options.interface.js';
+import type {
+  EventTypeDefinition,
+  PortalOptions,
+  PortalThemeOptions,
+  ResolvedPortalOptions,
+} from './interfaces/portal-options.interface.js';
+import { isValidEventType } from './utils/event-types.js';
 import type { WebhooksModuleExtras } from './webhooks.module-definition.js';
 import { secretKey } from './signing/standard-webhooks.js';
 import { messages } from './webhooks.messages.js';
@@ -38,6 +45,9 @@ const TOP_KEYS = {
   inbound: 1,
   isGlobal: 1,
   inboundPath: 1,
+  eventTypes: 1,
+  strictEventTypes: 1,
+  portal: 1,
 } satisfies Record<keyof (WebhooksModuleOptions & WebhooksModuleExtras), 1>;
 const OUTBOUND_KEYS = {
   schedule: 1,
@@ -64,6 +74,21 @@ const INBOUND_KEYS = {
   queueAttempts: 1,
   reconcileIntervalMs: 1,
 } satisfies Record<keyof InboundOptions, 1>;
+const PORTAL_KEYS = {
+  path: 1,
+  baseUrl: 1,
+  guard: 1,
+  customerId: 1,
+  admin: 1,
+  theme: 1,
+  frameAncestors: 1,
+  sessionTtlMs: 1,
+} satisfies Record<keyof PortalOptions, 1>;
+const THEME_KEYS = { primaryColor: 1, mode: 1 } satisfies Record<keyof PortalThemeOptions, 1>;
+const EVENT_TYPE_KEYS = { name: 1, description: 1, example: 1, schema: 1 } satisfies Record<
+  keyof EventTypeDefinition,
+  1
+>;
 const SOURCE_KEYS = {
   scheme: 1,
   secrets: 1,
@@ -140,8 +165,77 @@ export function resolveWebhooksOptions(raw: WebhooksModuleOptions = {}): Resolve
       ),
       sources: resolveSources(inb.sources ?? {}),
     },
+    eventTypes: resolveEventTypes(raw.eventTypes),
+    strictEventTypes: bool('strictEventTypes', raw.strictEventTypes, false),
+    portal: raw.portal === undefined ? null : resolvePortal(raw.portal),
   };
   return resolved;
+}
+
+/** The catalog: unique, valid exact type names; `example` must have a JSON form (the test event sends it). */
+function resolveEventTypes(raw: EventTypeDefinition[] | undefined): EventTypeDefinition[] {
+  if (raw === undefined) return [];
+  if (!Array.isArray(raw)) fail('eventTypes', 'an array of { name, description?, example?, schema? }', raw);
+  const seen = new Set<string>();
+  return raw.map((entry, i) => {
+    const at = `eventTypes[${i}]`;
+    if (entry === null || typeof entry !== 'object')
+      fail(at, 'an object { name, description?, example?, schema? }', entry);
+    knownKeys(`${at}.`, entry, EVENT_TYPE_KEYS);
+    if (!isValidEventType(entry.name)) fail(`${at}.name`, 'an exact event type such as "order.completed"', entry.name);
+    if (seen.has(entry.name)) fail(`${at}.name`, 'a name not already in the catalog', entry.name);
+    seen.add(entry.name);
+    if (entry.description !== undefined && typeof entry.description !== 'string')
+      fail(`${at}.description`, 'a string', entry.description);
+    if (entry.schema !== undefined && (entry.schema === null || typeof entry.schema !== 'object'))
+      fail(`${at}.schema`, 'a JSON Schema object', entry.schema);
+    if (entry.example !== undefined && JSON.stringify(entry.example) === undefined)
+      fail(`${at}.example`, 'a JSON value', typeof entry.example);
+    return { ...entry };
+  });
+}
+
+/** The portal: app-auth guard and resolver come together; the admin API needs its guard. */
+function resolvePortal(raw: PortalOptions): ResolvedPortalOptions {
+  const portal = section('portal', raw, PORTAL_KEYS);
+  const theme = section('portal.theme', portal.theme, THEME_KEYS);
+  if ((portal.guard === undefined) !== (portal.customerId === undefined)) {
+    throw new WebhooksConfigError(messages.portalAppAuthHalf());
+  }
+  if (portal.guard !== undefined && typeof portal.guard !== 'function')
+    fail('portal.guard', 'a guard class', portal.guard);
+  if (portal.customerId !== undefined && typeof portal.customerId !== 'function')
+    fail('portal.customerId', 'a function (req) => customerId', portal.customerId);
+  if (portal.admin !== undefined && (portal.admin === null || typeof portal.admin.guard !== 'function')) {
+    throw new WebhooksConfigError(messages.portalAdminWithoutGuard());
+  }
+  const primaryColor = theme.primaryColor ?? '#4f46e5';
+  if (!isHexColour(primaryColor)) fail('portal.theme.primaryColor', 'a CSS hex colour such as "#4f46e5"', primaryColor);
+  const baseUrl = portal.baseUrl ?? '';
+  if (baseUrl !== '' && !/^https?:\/\/[^\s#?]+$/.test(baseUrl))
+    fail('portal.baseUrl', 'an absolute http(s) origin and prefix without query or fragment', baseUrl);
+  const frameAncestors = portal.frameAncestors ?? ["'self'"];
+  if (!Array.isArray(frameAncestors) || !frameAncestors.every((a) => typeof a === 'string' && /^[^\s;,]+$/.test(a)))
+    fail(
+      'portal.frameAncestors',
+      'an array of CSP sources such as "\'self\'" or "https://app.example.com"',
+      frameAncestors,
+    );
+  return {
+    path: str('portal.path', portal.path, 'webhooks/portal').replace(/^\/+|\/+$/g, ''),
+    baseUrl: baseUrl.replace(/\/+$/, ''),
+    guard: portal.guard ?? null,
+    customerId: portal.customerId ?? null,
+    admin: portal.admin ? { guard: portal.admin.guard } : null,
+    theme: { primaryColor, mode: oneOf('portal.theme.mode', theme.mode, 'auto', ['light', 'dark', 'auto']) },
+    frameAncestors: [...frameAncestors],
+    sessionTtlMs: int('portal.sessionTtlMs', portal.sessionTtlMs, 60 * MINUTE, 1000),
+  };
+}
+
+/** `#RGB` or `#RRGGBB`: the only colours let into the page's inline style. */
+export function isHexColour(v: unknown): v is string {
+  return typeof v === 'string' && /^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$/.test(v);
 }
 
 function resolveSources(sources: Record<string, InboundSourceOptions>): Record<string, ResolvedInboundSource> {

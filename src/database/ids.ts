@@ -30,7 +30,7 @@ function base32(n: number, chars: number): string {
 }
 
 /** What an id starts with, before `_`. */
-export type IdPrefix = 'ep' | 'msg' | 'dlv' | 'atm' | 'in';
+export type IdPrefix = 'ep' | 'msg' | 'dlv' | 'atm' | 'in' | 'ps';
 
 /** The start of an id made at `now`: prefix, `_` and the 10 time characters. */
 export function idTimePrefix(prefix: IdPrefix, now: number): string {

@@ -15,6 +15,11 @@ export interface SendOptions {
    * the jobs are enqueued only after the real commit.
    */
   manager?: EntityManager;
+  /**
+   * Only this endpoint of the customer receives the message, whatever its event filters (a test
+   * event, as the portal sends). @default every matching endpoint
+   */
+  endpointId?: string;
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { InboundSourceOptions } from './inbound-source.interface.js';
+import type { EventTypeDefinition, PortalOptions, ResolvedPortalOptions } from './portal-options.interface.js';
 
 /**
  * Which halves of the pipeline this process runs.
@@ -180,6 +181,12 @@ export interface WebhooksModuleOptions {
   outbound?: OutboundOptions;
   /** Receiving side. @default no sources: every call answers 404 */
   inbound?: InboundOptions;
+  /** The event-type catalog: names, descriptions, examples, schemas (portal picker, test events). @default [] */
+  eventTypes?: EventTypeDefinition[];
+  /** Refuse `send()` of a type missing from `eventTypes`. @default false */
+  strictEventTypes?: boolean;
+  /** The customer portal (page and API); with `forRoot` only. @default not mounted */
+  portal?: PortalOptions;
 }
 
 /** Options with every default filled in: what the module's classes consume. */
@@ -191,6 +198,9 @@ export interface ResolvedWebhooksOptions {
   inbound: Required<Omit<InboundOptions, 'sources'>> & {
     sources: Record<string, ResolvedInboundSource>;
   };
+  eventTypes: EventTypeDefinition[];
+  strictEventTypes: boolean;
+  portal: ResolvedPortalOptions | null;
 }
 
 /** An inbound source with its defaults filled in. */

@@ -97,6 +97,8 @@ export interface NewMessage {
   scope: string | null;
   body: string;
   now: Date;
+  /** Only this endpoint of the customer, whatever its filters (a test event); null: every match. */
+  endpointId: string | null;
 }
 
 /** The messages already written since a point, as {@link MessageStore.insertMissing} pages through them. */
@@ -191,11 +193,15 @@ export class MessageStore {
       body: msg.body,
       createdAt: msg.now,
     };
+    const only = msg.endpointId === null ? '' : ' AND id = ?';
     const endpointsSql =
       msg.customerId === null
-        ? 'SELECT id, event_types FROM webhook_endpoints WHERE customer_id IS NULL AND enabled = TRUE'
-        : 'SELECT id, event_types FROM webhook_endpoints WHERE customer_id = ? AND enabled = TRUE';
-    const endpointsParams = msg.customerId === null ? [] : [msg.customerId];
+        ? `SELECT id, event_types FROM webhook_endpoints WHERE customer_id IS NULL AND enabled = TRUE${only}`
+        : `SELECT id, event_types FROM webhook_endpoints WHERE customer_id = ? AND enabled = TRUE${only}`;
+    const endpointsParams = [
+      ...(msg.customerId === null ? [] : [msg.customerId]),
+      ...(msg.endpointId === null ? [] : [msg.endpointId]),
+    ];
     let endpoints: { id: string; event_types: string | null }[];
     if (scope !== null) {
       // ON CONFLICT DO NOTHING: a concurrent twin neither fails nor aborts the caller's transaction.
@@ -213,7 +219,7 @@ export class MessageStore {
     } else {
       // Parametrised SQL, not m.insert: no read-back of defaulted columns, and a statement text
       // that SQLite prepares once (TypeORM writes numbers into the text).
-      if (!this.tx.isSqlite) return this.writePostgres(m, row);
+      if (!this.tx.isSqlite && msg.endpointId === null) return this.writePostgres(m, row);
       await runSql(m, SQLITE_INSERT_MESSAGE, [
         row.id,
         row.type,
@@ -227,7 +233,7 @@ export class MessageStore {
     }
     const t = msg.now.getTime();
     const ids = endpoints
-      .filter((e) => matchesAnyFilter(storedFilters(e.event_types), msg.type))
+      .filter((e) => msg.endpointId !== null || matchesAnyFilter(storedFilters(e.event_types), msg.type))
       .map((e) => [newId('dlv', t), messageId, e.id] as const);
     await this.insertDeliveries(m, ids, t);
     return { messageId, deliveryIds: ids.map(([id]) => id), created: true };

@@ -98,13 +98,19 @@ export class WebhookService {
    */
   async send(type: string, data: unknown, opts: SendOptions = {}): Promise<SendResult> {
     if (!isValidEventType(type)) throw new WebhookValidationError('type', messages.invalidEventType(type));
+    if (this.options.strictEventTypes && !this.options.eventTypes.some((t) => t.name === type))
+      throw new WebhookValidationError('type', messages.unknownEventType(type));
     const customerId = validateKey('customerId', opts.customerId);
     const idempotencyKey = validateKey('idempotencyKey', opts.idempotencyKey);
     const scope = idempotencyScope(customerId, idempotencyKey);
     const now = new Date();
     const body = this.serialise(type, data, now);
 
-    const write = (m: EntityManager) => this.store.write(m, { type, customerId, idempotencyKey, scope, body, now });
+    if (opts.endpointId !== undefined && (typeof opts.endpointId !== 'string' || opts.endpointId === ''))
+      throw new WebhookValidationError('endpointId', 'endpointId must be an endpoint id.');
+    const endpointId = opts.endpointId ?? null;
+    const write = (m: EntityManager) =>
+      this.store.write(m, { type, customerId, idempotencyKey, scope, body, now, endpointId });
     const runner = opts.manager?.queryRunner;
     if (runner?.isTransactionActive) {
       const result = await write(opts.manager!);

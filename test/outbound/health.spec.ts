@@ -22,6 +22,7 @@ describe.each(testDatabases())('endpoint health, network policy and operational 
       'delivery.exhausted': [],
       'endpoint.disabled': [],
       'endpoint.enabled': [],
+      'portal.action': [],
     } as Seen;
     const events = t.app.get(WebhookEvents);
     for (const name of Object.keys(seen) as (keyof Seen)[])

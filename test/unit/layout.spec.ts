@@ -43,6 +43,10 @@ describe('source layout', () => {
     expect(crossings('outbound', 'inbound')).toEqual([]);
   });
 
+  it('portal/ imports nothing from inbound/ (it reads and acts through the send side)', () => {
+    expect(crossings('portal', 'inbound')).toEqual([]);
+  });
+
   it('declares every error class in errors/', () => {
     const outside = sourceFiles(SRC)
       .filter((file) => !relative(SRC, file).startsWith('errors/'))

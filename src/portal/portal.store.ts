@@ -1,0 +1,181 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource, ObjectLiteral, SelectQueryBuilder } from 'typeorm';
+import { WebhookAttempt } from '../database/entities/webhook-attempt.entity.js';
+import { WebhookDelivery } from '../database/entities/webhook-delivery.entity.js';
+import { WebhookEndpoint } from '../database/entities/webhook-endpoint.entity.js';
+import { WebhookMessage } from '../database/entities/webhook-message.entity.js';
+import { runSql } from '../database/sql.js';
+import { WebhookNotFoundError } from '../errors/webhook-not-found.error.js';
+import { WebhookValidationError } from '../errors/webhook-validation.error.js';
+import type { Page } from '../interfaces/webhook-service.interface.js';
+import { messages } from '../webhooks.messages.js';
+import type { MessageStatus } from './portal.views.js';
+
+/** Whose rows a query may see: one customer's, or (admin API, `null`) every customer's. */
+export interface PortalScope {
+  customerId: string | null;
+}
+
+/** Filters of the message log. */
+export interface MessageFilters {
+  eventType?: string;
+  status?: 'pending' | 'succeeded' | 'failed';
+  since?: Date;
+  until?: Date;
+  endpointId?: string;
+}
+
+export interface PageArgs {
+  cursor?: string;
+  limit: number;
+}
+
+/** Outcome of one attempt in the statistics window. */
+export interface AttemptSample {
+  at: number;
+  ok: boolean;
+  ms: number;
+}
+
+const FAILED = "('failed', 'discarded')";
+
+/** Message-status filters as SQL on the message `m`. */
+const STATUS_SQL: Record<NonNullable<MessageFilters['status']>, string> = {
+  pending: "EXISTS (SELECT 1 FROM webhook_deliveries sd WHERE sd.message_id = m.id AND sd.status = 'pending')",
+  failed:
+    "NOT EXISTS (SELECT 1 FROM webhook_deliveries sd WHERE sd.message_id = m.id AND sd.status = 'pending') " +
+    `AND EXISTS (SELECT 1 FROM webhook_deliveries sf WHERE sf.message_id = m.id AND sf.status IN ${FAILED})`,
+  succeeded:
+    "EXISTS (SELECT 1 FROM webhook_deliveries sd WHERE sd.message_id = m.id AND sd.status = 'succeeded') " +
+    "AND NOT EXISTS (SELECT 1 FROM webhook_deliveries sf WHERE sf.message_id = m.id AND sf.status <> 'succeeded')",
+};
+
+/**
+ * The portal's reads, each filtered by the caller's customer in its SQL: a row of another customer
+ * is never loaded, so a foreign id reads as unknown (404), exactly like a made-up one.
+ */
+@Injectable()
+export class PortalStore {
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  listEndpoints(scope: PortalScope, page: PageArgs): Promise<Page<WebhookEndpoint>> {
+    const qb = this.dataSource.getRepository(WebhookEndpoint).createQueryBuilder('e');
+    if (scope.customerId !== null) qb.where('e.customer_id = :customerId', scope);
+    return this.page(qb, 'e', page);
+  }
+
+  async endpoint(scope: PortalScope, id: string): Promise<WebhookEndpoint> {
+    const qb = this.dataSource.getRepository(WebhookEndpoint).createQueryBuilder('e').where('e.id = :id', { id });
+    if (scope.customerId !== null) qb.andWhere('e.customer_id = :customerId', scope);
+    return this.found(await qb.getOne(), 'endpoint', id);
+  }
+
+  listMessages(scope: PortalScope, f: MessageFilters, page: PageArgs): Promise<Page<WebhookMessage>> {
+    const qb = this.dataSource.getRepository(WebhookMessage).createQueryBuilder('m').where('1 = 1');
+    if (scope.customerId !== null) qb.andWhere('m.customer_id = :customerId', scope);
+    if (f.eventType !== undefined) qb.andWhere('m.type = :type', { type: f.eventType });
+    if (f.since !== undefined) qb.andWhere('m.created_at >= :since', { since: f.since.getTime() });
+    if (f.until !== undefined) qb.andWhere('m.created_at < :until', { until: f.until.getTime() });
+    if (f.endpointId !== undefined) {
+      qb.andWhere(
+        'EXISTS (SELECT 1 FROM webhook_deliveries fd WHERE fd.message_id = m.id AND fd.endpoint_id = :endpointId)',
+        { endpointId: f.endpointId },
+      );
+    }
+    if (f.status !== undefined) qb.andWhere(STATUS_SQL[f.status]);
+    return this.page(qb, 'm', page);
+  }
+
+  async message(scope: PortalScope, id: string): Promise<WebhookMessage> {
+    const qb = this.dataSource.getRepository(WebhookMessage).createQueryBuilder('m').where('m.id = :id', { id });
+    if (scope.customerId !== null) qb.andWhere('m.customer_id = :customerId', scope);
+    return this.found(await qb.getOne(), 'message', id);
+  }
+
+  /** Each message's status, from its deliveries' statuses in one grouped query. */
+  async statuses(ids: string[]): Promise<Map<string, MessageStatus>> {
+    const out = new Map<string, MessageStatus>(ids.map((id) => [id, 'none']));
+    if (ids.length === 0) return out;
+    const rows = await this.dataSource
+      .getRepository(WebhookDelivery)
+      .createQueryBuilder('d')
+      .select('d.message_id', 'messageId')
+      .addSelect('d.status', 'status')
+      .where('d.message_id IN (:...ids)', { ids })
+      .groupBy('d.message_id')
+      .addGroupBy('d.status')
+      .getRawMany<{ messageId: string; status: string }>();
+    const rank: Record<string, number> = { none: 0, succeeded: 1, failed: 2, discarded: 2, pending: 3 };
+    for (const { messageId, status } of rows) {
+      const summary: MessageStatus = status === 'discarded' ? 'failed' : (status as MessageStatus);
+      if (rank[summary] > rank[out.get(messageId)!]) out.set(messageId, summary);
+    }
+    return out;
+  }
+
+  /** Deliveries of a message (already scoped), to the scope's endpoints. */
+  deliveriesOf(scope: PortalScope, messageId: string): Promise<WebhookDelivery[]> {
+    const qb = this.deliveries(scope).where('d.message_id = :messageId', { messageId });
+    if (scope.customerId !== null) qb.andWhere('e.customer_id = :customerId', scope);
+    return qb.orderBy('d.id', 'ASC').getMany();
+  }
+
+  async delivery(scope: PortalScope, id: string): Promise<WebhookDelivery> {
+    const qb = this.deliveries(scope).where('d.id = :id', { id });
+    if (scope.customerId !== null) qb.andWhere('e.customer_id = :customerId', scope);
+    return this.found(await qb.getOne(), 'delivery', id);
+  }
+
+  /** Attempts of a delivery, oldest first (the delivery is already scoped). */
+  attemptsOf(deliveryId: string): Promise<WebhookAttempt[]> {
+    return this.dataSource.getRepository(WebhookAttempt).find({ where: { deliveryId }, order: { number: 'ASC' } });
+  }
+
+  /**
+   * The endpoint's attempts made in [from, to). Deliveries are looked up from `deliveriesFrom` on
+   * (their index): attempts of older deliveries (replayed by hand much later) are not counted.
+   */
+  async attempts(endpointId: string, from: number, to: number, deliveriesFrom: number): Promise<AttemptSample[]> {
+    const rows = await runSql<{ at: string | number; code: number | null; ms: number }>(
+      this.dataSource.manager,
+      `SELECT a.created_at AS at, a.status_code AS code, a.duration_ms AS ms
+       FROM webhook_deliveries d JOIN webhook_attempts a ON a.delivery_id = d.id
+       WHERE d.endpoint_id = ? AND d.created_at >= ? AND d.created_at < ? AND a.created_at >= ? AND a.created_at < ?`,
+      [endpointId, deliveriesFrom, to, from, to],
+    );
+    return rows.map((r) => ({
+      at: Number(r.at),
+      ok: r.code !== null && r.code >= 200 && r.code < 300,
+      ms: Number(r.ms),
+    }));
+  }
+
+  private deliveries(scope: PortalScope): SelectQueryBuilder<WebhookDelivery> {
+    const qb = this.dataSource.getRepository(WebhookDelivery).createQueryBuilder('d');
+    return scope.customerId === null ? qb : qb.innerJoin(WebhookEndpoint, 'e', 'e.id = d.endpoint_id');
+  }
+
+  private found<T>(row: T | null, kind: string, id: string): T {
+    if (!row) throw new WebhookNotFoundError(messages.notFound(kind, id));
+    return row;
+  }
+
+  /** Newest first by time-ordered id; `cursor` is the last id of the previous page. */
+  private async page<T extends ObjectLiteral & { id: string }>(
+    qb: SelectQueryBuilder<T>,
+    alias: string,
+    { cursor, limit }: PageArgs,
+  ): Promise<Page<T>> {
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > 500)
+      throw new WebhookValidationError('limit', 'limit must be an integer from 1 to 500.');
+    if (cursor !== undefined) qb.andWhere(`${alias}.id < :cursor`, { cursor });
+    const rows = await qb
+      .orderBy(`${alias}.id`, 'DESC')
+      .limit(limit + 1)
+      .getMany();
+    const more = rows.length > limit;
+    const data = more ? rows.slice(0, limit) : rows;
+    return { data, nextCursor: more ? data[data.length - 1].id : null };
+  }
+}

@@ -1,0 +1,261 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { ForbiddenException, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import request from 'supertest';
+import { DataSource } from 'typeorm';
+import { WebhooksConfigError } from '../../src/errors/webhooks-config.error.js';
+import { WebhookService } from '../../src/outbound/webhook.service.js';
+import { createPortalPageController } from '../../src/portal/portal-page.controller.js';
+import { PortalService } from '../../src/portal/portal.service.js';
+import { resolveWebhooksOptions } from '../../src/webhooks.options.js';
+import { messages } from '../../src/webhooks.messages.js';
+import { FAST_OUTBOUND, startTestApp, type TestApp } from '../support/app.js';
+import { testDatabases } from '../support/databases.js';
+import { as, EVENT_TYPES, startPortalApp } from './support.js';
+
+/** The app's own login, as a cookie `user=<customer>`; refuses a request without it. */
+@Injectable()
+class CookieGuard implements CanActivate {
+  canActivate(context: ExecutionContext): boolean {
+    return /(?:^|;\s*)user=/.test(context.switchToHttp().getRequest().headers.cookie ?? '');
+  }
+}
+const cookieCustomer = (req: { headers: { cookie?: string } }) => /user=([^;]+)/.exec(req.headers.cookie ?? '')![1];
+
+/** The app's operators: a header `x-operator: yes`, or the guard's own 403. */
+@Injectable()
+class OperatorGuard implements CanActivate {
+  canActivate(context: ExecutionContext): boolean {
+    if (context.switchToHttp().getRequest().headers['x-operator'] !== 'yes')
+      throw new ForbiddenException('operators only');
+    return true;
+  }
+}
+
+describe.each(testDatabases())('portal authentication on %s', (db) => {
+  describe('sessions', () => {
+    let t: TestApp;
+    let portal: PortalService;
+    let server: unknown;
+    beforeAll(async () => {
+      t = await startPortalApp(db, { baseUrl: 'https://app.example.com/' });
+      portal = t.app.get(PortalService);
+      server = t.app.getHttpServer();
+    });
+    afterAll(async () => t?.close());
+
+    it('makes a magic link with the token in the fragment, and stores only a hash of it', async () => {
+      const link = await portal.createSession({ customerId: 'cust-a', scope: 'manage', expiresIn: 60_000 });
+      expect(link.url).toBe(`https://app.example.com/webhooks/portal#token=${link.token}`);
+      expect(link.expiresAt!.getTime()).toBeGreaterThan(Date.now() + 50_000);
+      const ds = t.app.get(DataSource);
+      const rows = await ds.query(`SELECT * FROM webhook_portal_sessions`);
+      expect(rows).toHaveLength(1);
+      expect(JSON.stringify(rows)).not.toContain(link.token.split('.')[1]);
+      const session = await as(server, link.token).get('/session').expect(200);
+      expect(session.body).toEqual({
+        customerId: 'cust-a',
+        scope: 'manage',
+        expiresAt: link.expiresAt!.toISOString(),
+        theme: { primaryColor: '#4f46e5', mode: 'auto' },
+      });
+    });
+
+    it('answers 401 problem+json to a missing, malformed, tampered, unknown, expired or revoked token', async () => {
+      const good = await portal.createSession({ customerId: 'cust-a' });
+      const short = await portal.createSession({ customerId: 'cust-a', expiresIn: 1 });
+      const revoked = await portal.createSession({ customerId: 'cust-a' });
+      expect(await portal.revokeSession(revoked.id)).toBe(true);
+      expect(await portal.revokeSession(revoked.id)).toBe(false);
+      await new Promise((r) => setTimeout(r, 20));
+      const [id, secret] = good.token.split('.');
+      const flipped = secret[0] === 'A' ? `B${secret.slice(1)}` : `A${secret.slice(1)}`;
+      const cases: [string, string | null][] = [
+        ['missing', null],
+        ['malformed', 'not-a-token'],
+        ['tampered', `${id}.${flipped}`],
+        ['unknown session', `ps_00000000000000000000000000.${secret}`],
+        ['expired', short.token],
+        ['revoked', revoked.token],
+      ];
+      for (const [what, token] of cases) {
+        const res = await as(server, token).get('/endpoints');
+        expect([what, res.status, res.body.code]).toEqual([what, 401, 'unauthorized']);
+        expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+      }
+      await as(server, good.token).get('/endpoints').expect(200);
+    });
+
+    it('refuses bad createSession input', async () => {
+      await expect(portal.createSession({ customerId: '' })).rejects.toThrow(/customerId/);
+      await expect(portal.createSession({ customerId: 'c', scope: 'admin' as never })).rejects.toThrow(/scope/);
+      await expect(portal.createSession({ customerId: 'c', expiresIn: -1 })).rejects.toThrow(/expiresIn/);
+    });
+
+    it('does not mount the admin API unless configured', async () => {
+      await request(server as never)
+        .get('/webhooks/portal/admin/api/endpoints')
+        .set('X-Webhooks-Portal', '1')
+        .expect(404);
+    });
+  });
+
+  describe('app-auth mode and the admin API', () => {
+    let t: TestApp;
+    let server: unknown;
+    beforeAll(async () => {
+      t = await startPortalApp(db, {
+        path: 'hooks/portal',
+        guard: CookieGuard,
+        customerId: cookieCustomer,
+        admin: { guard: OperatorGuard },
+      });
+      server = t.app.getHttpServer();
+      const svc = t.app.get(WebhookService);
+      await svc.createEndpoint({ url: 'https://a.example.com/hook', customerId: 'cust-a' });
+      await svc.createEndpoint({ url: 'https://b.example.com/hook', customerId: 'cust-b' });
+    });
+    afterAll(async () => t?.close());
+
+    const api = (path: string) => request(server as never).get(`/hooks/portal/api${path}`);
+
+    it("serves the app's logged-in user their customer's data, only with the X-Webhooks-Portal header", async () => {
+      const ok = await api('/endpoints').set('Cookie', 'user=cust-a').set('X-Webhooks-Portal', '1').expect(200);
+      expect(ok.body.data.map((e: any) => e.url)).toEqual(['https://a.example.com/hook']);
+      // A cross-site form carries the cookie but cannot set the header.
+      const csrf = await request(server as never)
+        .post('/hooks/portal/api/endpoints')
+        .set('Cookie', 'user=cust-a')
+        .send({ url: 'https://evil.example.com/' })
+        .expect(403);
+      expect(csrf.body.code).toBe('portal_header_missing');
+      const noLogin = await api('/endpoints').set('X-Webhooks-Portal', '1').expect(401);
+      expect(noLogin.body.code).toBe('unauthorized');
+      const session = await api('/session').set('Cookie', 'user=cust-b').set('X-Webhooks-Portal', '1').expect(200);
+      expect(session.body).toMatchObject({ customerId: 'cust-b', scope: 'manage', expiresAt: null });
+    });
+
+    it('lists every customer behind the admin guard, filters by customerId, and needs customerId to create', async () => {
+      const admin = (r: request.Test) => r.set('X-Webhooks-Portal', '1').set('x-operator', 'yes');
+      const all = await admin(request(server as never).get('/hooks/portal/admin/api/endpoints')).expect(200);
+      expect(all.body.data.map((e: any) => e.customerId).sort()).toEqual(['cust-a', 'cust-b']);
+      const b = await admin(request(server as never).get('/hooks/portal/admin/api/endpoints?customerId=cust-b'));
+      expect(b.body.data.map((e: any) => e.customerId)).toEqual(['cust-b']);
+      const post = (body: object) =>
+        admin(request(server as never).post('/hooks/portal/admin/api/endpoints')).send(body);
+      expect((await post({ url: 'https://c.example.com/' }).expect(422)).body.detail).toMatch(/customerId/);
+      const created = await post({ url: 'https://c.example.com/', customerId: 'cust-c' }).expect(201);
+      expect(created.body.customerId).toBe('cust-c');
+
+      const refused = await request(server as never)
+        .get('/hooks/portal/admin/api/endpoints')
+        .set('X-Webhooks-Portal', '1')
+        .expect(403);
+      expect(refused.headers['content-type']).toMatch(/^application\/problem\+json/);
+      await request(server as never)
+        .get('/hooks/portal/admin/api/endpoints')
+        .set('x-operator', 'yes')
+        .expect(403);
+      // A customer's login is not an operator's.
+      await request(server as never)
+        .get('/hooks/portal/admin/api/endpoints')
+        .set('Cookie', 'user=cust-a')
+        .set('X-Webhooks-Portal', '1')
+        .expect(403);
+    });
+  });
+
+  describe('the page', () => {
+    let t: TestApp;
+    let dir: string;
+    beforeAll(async () => {
+      dir = mkdtempSync(join(tmpdir(), 'portal-ui-'));
+      mkdirSync(join(dir, 'assets'));
+      writeFileSync(
+        join(dir, 'index.html'),
+        '<!doctype html><html><head><meta name="webhooks-portal-theme" content="{}" />' +
+          '<script type="module" src="./assets/index-abc123.js"></script></head><body></body></html>',
+      );
+      writeFileSync(join(dir, 'assets', 'index-abc123.js'), 'console.log(1)');
+      t = await startTestApp({
+        db,
+        http: 'express',
+        webhooks: {
+          outbound: FAST_OUTBOUND,
+          eventTypes: EVENT_TYPES,
+          portal: { theme: { primaryColor: '#112233', mode: 'dark' }, frameAncestors: ['https://app.example.com'] },
+        },
+        controllers: [
+          createPortalPageController('built/portal', dir),
+          createPortalPageController('empty', join(dir, 'none')),
+        ],
+      });
+    });
+    afterAll(async () => {
+      await t?.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('serves the page with the theme in a meta tag, a <base> for its assets and a strict CSP', async () => {
+      const res = await request(t.app.getHttpServer()).get('/built/portal?theme=light&primary=%23abcdef').expect(200);
+      expect(res.headers['content-type']).toMatch(/^text\/html/);
+      const csp = res.headers['content-security-policy'];
+      expect(csp).toContain("script-src 'self'");
+      expect(csp).not.toContain('unsafe-inline');
+      expect(csp).toContain('frame-ancestors https://app.example.com');
+      expect(res.text).toContain('<base href="/built/portal/" />');
+      expect(res.text).toContain(
+        'content="{&quot;primaryColor&quot;:&quot;#abcdef&quot;,&quot;mode&quot;:&quot;light&quot;}"',
+      );
+      const configured = await request(t.app.getHttpServer()).get('/built/portal?primary=red%22%3E%3Cscript%3E');
+      expect(configured.text).toContain(
+        '&quot;primaryColor&quot;:&quot;#112233&quot;,&quot;mode&quot;:&quot;dark&quot;',
+      );
+      expect(configured.text).not.toContain('<script>');
+    });
+
+    it('serves assets with a long cache, refuses other paths, and answers 503 while the page is not built', async () => {
+      const asset = await request(t.app.getHttpServer()).get('/built/portal/assets/index-abc123.js').expect(200);
+      expect(asset.headers['cache-control']).toContain('immutable');
+      expect(asset.headers['content-type']).toMatch(/^text\/javascript/);
+      await request(t.app.getHttpServer()).get('/built/portal/assets/..%2Findex.html').expect(404);
+      await request(t.app.getHttpServer()).get('/built/portal/assets/missing.js').expect(404);
+      const missing = await request(t.app.getHttpServer()).get('/empty').expect(503);
+      expect(missing.body).toMatchObject({ code: 'ui_not_built', status: 503 });
+      expect(missing.body.detail).toContain('npm run build:portal');
+    });
+  });
+});
+
+describe('portal options', () => {
+  it('refuses the admin API without a guard, and half of app-auth mode, at boot', () => {
+    expect(() => resolveWebhooksOptions({ portal: { admin: {} as never } })).toThrow(
+      new WebhooksConfigError(messages.portalAdminWithoutGuard()),
+    );
+    expect(() => resolveWebhooksOptions({ portal: { guard: CookieGuard } })).toThrow(
+      new WebhooksConfigError(messages.portalAppAuthHalf()),
+    );
+    expect(() => resolveWebhooksOptions({ portal: { theme: { primaryColor: 'red;}' } } })).toThrow(/primaryColor/);
+  });
+
+  it('validates the event-type catalog: valid, unique names', () => {
+    expect(() => resolveWebhooksOptions({ eventTypes: [{ name: 'order completed' }] })).toThrow(
+      /eventTypes\[0\]\.name/,
+    );
+    expect(() => resolveWebhooksOptions({ eventTypes: [{ name: 'a.b' }, { name: 'a.b' }] })).toThrow(
+      /eventTypes\[1\]\.name/,
+    );
+    expect(resolveWebhooksOptions({ eventTypes: EVENT_TYPES }).eventTypes).toEqual(EVENT_TYPES);
+  });
+
+  it.each(testDatabases())(
+    'refuses a portal in forRootAsync options, whose routes cannot be mounted (%s)',
+    async (db) => {
+      await expect(
+        startTestApp({ db, async: true, webhooks: { outbound: FAST_OUTBOUND, portal: {} } }),
+      ).rejects.toThrow(new WebhooksConfigError(messages.portalInForRootAsync()));
+    },
+  );
+});
