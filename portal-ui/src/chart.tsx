@@ -116,7 +116,7 @@ function Bars({ stats }: { stats: Stats }) {
             stroke: cssVar('--wp-bad', '#c62828'),
             paths: bars,
             points: { show: false },
-            value: (_u, _v, _s, i) => (i === null ? '—' : String(failed[i])),
+            value: (_u, _v, _s, i) => (i === null ? '--' : String(failed[i])),
           },
           {
             label: 'Succeeded',

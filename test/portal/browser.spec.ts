@@ -151,6 +151,8 @@ const run = browserAvailable();
     const chart = page.getByTestId('chart');
     expect(await chart.locator('canvas').count()).toBe(1);
     expect(await chart.getAttribute('aria-label')).toContain('1 succeeded and 1 failed');
+    await page.evaluate('window.scrollTo(0, 0)');
+    await page.screenshot({ path: join(shots, 'portal.png') });
     await page.getByRole('button', { name: 'Last 7 days' }).click();
     await page.waitForLoadState('networkidle');
     expect(Number(await page.getByTestId('stats-succeeded').innerText())).toBe(1);
@@ -169,7 +171,6 @@ const run = browserAvailable();
       .getByText(/^\d+ deliveries queued again\.$/)
       .waitFor();
     await page.screenshot({ path: join(shots, 'endpoint.png'), fullPage: true });
-    await page.screenshot({ path: join(shots, 'portal.png') });
 
     // Every API call carried the token and the CSRF header; nothing went wrong on the page.
     expect(seen.api.length).toBeGreaterThan(8);
