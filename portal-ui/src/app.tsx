@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { EventType, PortalApi, Session, Theme } from './api';
 import { ApiError } from './api';
 import { applyTheme } from './boot';
@@ -31,10 +31,13 @@ export function App({ api, theme }: { api: PortalApi; theme: Theme }) {
     );
   }, [api, theme]);
 
+  const main = useRef<HTMLElement>(null);
   useEffect(() => {
     const onHash = () => {
       setRoute(parseRoute(location.hash));
       setNotice(null);
+      // A new screen: keyboard and screen-reader users continue from its start, not the old link.
+      main.current?.focus();
     };
     addEventListener('hashchange', onHash);
     return () => removeEventListener('hashchange', onHash);
@@ -77,7 +80,7 @@ export function App({ api, theme }: { api: PortalApi; theme: Theme }) {
       <div role="status" aria-live="polite" class={notice ? `notice ${notice.kind}` : 'notice empty'}>
         {notice?.text}
       </div>
-      <main>
+      <main ref={main} tabIndex={-1}>
         <Screen route={route} />
       </main>
     </PortalContext.Provider>

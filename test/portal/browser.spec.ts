@@ -188,7 +188,15 @@ const run = browserAvailable();
     const link = await portal.createSession({ customerId: 'globex', scope: 'manage', expiresIn: 600_000 });
     const { page } = await open(browser.context, link.url);
     await page.getByText('No endpoints yet.').waitFor();
-    await page.getByRole('link', { name: 'Messages' }).click();
+    // By keyboard: Tab reaches the Messages link, its focus ring shows, Enter follows it.
+    let focused = '';
+    for (let i = 0; i < 10 && focused !== 'Messages'; i++) {
+      await page.keyboard.press('Tab');
+      focused = await page.evaluate('document.activeElement.textContent');
+    }
+    expect(focused).toBe('Messages');
+    expect(await page.evaluate('getComputedStyle(document.activeElement).outlineStyle')).toBe('solid');
+    await page.keyboard.press('Enter');
     await page.getByText('No messages match.').waitFor();
     for (const hash of [`#/endpoints/${a.endpointId}`, `#/messages/${a.messageId}`, `#/deliveries/${a.deliveryId}`]) {
       await page.goto(`${page.url().split('#')[0]}${hash}`);
