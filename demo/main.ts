@@ -1,25 +1,45 @@
 /**
  * `npm run demo`: the seed's order webhook, end to end, on SQLite. An `Order` saved as completed
  * emits `order.completed` in its transaction; after commit a Bull job POSTs it, signed, to a
- * local receiver that verifies the signature; the delivery log is printed.
+ * local receiver that verifies the signature; the delivery log is printed, with a customer portal
+ * link for the demo customer. `npm run demo -- --serve` (or DEMO_KEEP_SERVING=1) keeps the app
+ * serving until Ctrl+C so the link can be opened; DEMO_PORT picks its port (default 3000 then).
  */
 import 'reflect-metadata';
 import { BullModule } from '@nestjs/bull';
 import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
-import { verifyStandardSignature, WEBHOOK_MIGRATIONS, WebhookService, WebhooksModule } from '../src/index.js';
+import {
+  PortalService,
+  verifyStandardSignature,
+  WEBHOOK_MIGRATIONS,
+  WebhookService,
+  WebhooksModule,
+} from '../src/index.js';
+import { portalAssetsDir } from '../src/portal/portal-assets.js';
 import { CreateDemoTables1764000000001 } from './demo-tables.migration.js';
 import { Order } from './order.entity.js';
 import { findRedis, removeKeys } from './redis.js';
 import { Subscription } from './subscription.entity.js';
 
 const log = (line = '') => console.log(line);
+const serve = process.argv.includes('--serve') || process.env.DEMO_KEEP_SERVING === '1';
+
+/** A port nothing listens on now (the portal link is made before the app listens). */
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((r) => probe.close(r));
+  return port;
+}
 
 async function main(): Promise<number> {
   const redis = await findRedis();
@@ -58,6 +78,7 @@ async function main(): Promise<number> {
   await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
   const receiverUrl = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/webhooks`;
 
+  const port = Number(process.env.DEMO_PORT ?? 0) || (serve ? 3000 : await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'webhooks-demo-'));
   const prefix = `webhooks-demo-${process.pid}`;
   @Module({
@@ -78,12 +99,19 @@ async function main(): Promise<number> {
       WebhooksModule.forRoot({
         // The default policy refuses loopback; the demo's receiver lives there.
         outbound: { network: { allow: ['127.0.0.1/32'] } },
+        eventTypes: [
+          { name: 'order.completed', description: 'An order was paid.', example: { id: 1, total: '149.90' } },
+          { name: 'subscription.created', description: 'A subscription started.', example: { plan: 'pro' } },
+          { name: 'subscription.updated', description: 'A subscription changed.', example: { status: 'past_due' } },
+        ],
+        portal: { baseUrl: `http://127.0.0.1:${port}` },
       }),
     ],
   })
   class DemoModule {}
 
-  const app = await NestFactory.createApplicationContext(DemoModule, { logger: ['error', 'warn'] });
+  const app = await NestFactory.create(DemoModule, { logger: ['error', 'warn'] });
+  await app.listen(port, '127.0.0.1');
   let code: number;
   try {
     const webhooks = app.get(WebhookService);
@@ -143,6 +171,20 @@ async function main(): Promise<number> {
       );
     }
     code = arrived.length === 3 && arrived.every((a) => a.verified) && delivery.status === 'succeeded' ? 0 : 1;
+
+    const link = await app
+      .get(PortalService)
+      .createSession({ customerId: 'org_1', scope: 'manage', expiresIn: 8 * 3_600_000 });
+    log();
+    log(`Customer portal of org_1 (manage, 8 h): ${link.url}`);
+    if (!existsSync(join(portalAssetsDir(), 'index.html')))
+      log('  (the page needs `npm run build:portal` first; its API answers already)');
+    if (serve) {
+      log('Serving until Ctrl+C.');
+      await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+    } else {
+      log('  (run `npm run demo -- --serve` to keep the app serving and open it)');
+    }
   } finally {
     await app.close();
     await removeKeys(redis.url, prefix);

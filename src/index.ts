@@ -14,13 +14,15 @@ export type {
 } from './interfaces/webhooks-options.interface.js';
 export type { BuiltInScheme, InboundSourceOptions } from './interfaces/inbound-source.interface.js';
 export { WebhooksConfigError } from './errors/webhooks-config.error.js';
-export type {
-  EventTypeDefinition,
-  PortalOptions,
-  PortalThemeOptions,
-} from './interfaces/portal-options.interface.js';
+export type { EventTypeDefinition, PortalOptions, PortalThemeOptions } from './interfaces/portal-options.interface.js';
 
 // Sending
+export type {
+  WebhookEventName,
+  WebhookEventTypes,
+  WebhookEventTypesConfig,
+  WebhookPayload,
+} from './interfaces/event-types.interface.js';
 export { WebhookService } from './outbound/webhook.service.js';
 export type * from './interfaces/webhook-service.interface.js';
 export { WebhookValidationError } from './errors/webhook-validation.error.js';

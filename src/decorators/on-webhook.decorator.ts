@@ -1,5 +1,7 @@
 import { didYouMean, unknownKey } from '../utils/known-keys.js';
 import { ON_WEBHOOK_METADATA } from '../webhooks.constants.js';
+import type { WebhookEventName, WebhookPayload } from '../interfaces/event-types.interface.js';
+import type { WebhookHandlerFn } from '../interfaces/webhook-context.interface.js';
 
 /**
  * Options of {@link OnWebhook}.
@@ -20,7 +22,8 @@ export interface OnWebhookMetadata {
  * Runs the decorated method for verified webhooks of these types: exact names, `prefix.*` or
  * `*`. It receives `(data, ctx)`: the payload's `data` (or the whole payload when it has none)
  * and a {@link WebhookContext}. May stand several times on one method; the method still runs
- * once per event.
+ * once per event. With types declared in {@link WebhookEventTypes}, the method's first parameter
+ * must accept their payload type.
  * @example
  * ```ts
  * @OnWebhook('invoice.paid', { source: 'stripe' })
@@ -28,7 +31,14 @@ export interface OnWebhookMetadata {
  * ```
  * @publicApi
  */
-export function OnWebhook(type: string | string[], options: OnWebhookOptions = {}): MethodDecorator {
+export function OnWebhook<K extends WebhookEventName>(
+  type: K | K[],
+  options: OnWebhookOptions = {},
+): <T extends WebhookHandlerFn<WebhookPayload<K>>>(
+  target: object,
+  key: string | symbol,
+  descriptor: TypedPropertyDescriptor<T>,
+) => TypedPropertyDescriptor<T> {
   // A misspelt `source` would make the handler run for every source: refused where it is written.
   const at = `@OnWebhook(${JSON.stringify(type)})`;
   if (options === null || typeof options !== 'object') {

@@ -10,6 +10,7 @@ import type {
 import { WebhookService } from '../outbound/webhook.service.js';
 import { declaredWebhooks, type EntityChange } from '../decorators/emits-webhook.decorator.js';
 import { WebhookSubscriber } from '../decorators/webhook-subscriber.decorator.js';
+import type { WebhookEventName } from '../interfaces/event-types.interface.js';
 
 /**
  * Emits the webhooks declared with `@EmitsWebhook` on entity classes. Runs inside the saving
@@ -67,7 +68,7 @@ export class EntityWebhooksSubscriber implements EntitySubscriberInterface {
       if (decl.when && !decl.when(entity, previous)) continue;
       const data = decl.data ? decl.data(entity, previous) : { ...entity };
       const customerId = decl.customerId?.(entity) ?? undefined;
-      const { messageId } = await this.webhooks.send(decl.type, data, { customerId, manager });
+      const { messageId } = await this.webhooks.send(decl.type as WebhookEventName, data, { customerId, manager });
       if (Logger.isLevelEnabled('debug')) this.logger.debug(`${target.name} ${change} → ${decl.type} (${messageId})`);
     }
   }

@@ -36,6 +36,7 @@ import type {
   UpdateEndpointInput,
 } from '../interfaces/webhook-service.interface.js';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
+import type { WebhookEventName, WebhookPayload } from '../interfaces/event-types.interface.js';
 import { generateSecret } from '../signing/standard-webhooks.js';
 import { isValidEventType } from '../utils/event-types.js';
 import { WebhookEvents } from '../webhook.events.js';
@@ -96,7 +97,11 @@ export class WebhookService {
    * });
    * ```
    */
-  async send(type: string, data: unknown, opts: SendOptions = {}): Promise<SendResult> {
+  async send<K extends WebhookEventName>(
+    type: K,
+    data: WebhookPayload<K>,
+    opts: SendOptions = {},
+  ): Promise<SendResult> {
     if (!isValidEventType(type)) throw new WebhookValidationError('type', messages.invalidEventType(type));
     if (this.options.strictEventTypes && !this.options.eventTypes.some((t) => t.name === type))
       throw new WebhookValidationError('type', messages.unknownEventType(type));

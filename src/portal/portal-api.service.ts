@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import type { WebhookEventName } from '../interfaces/event-types.interface.js';
 import type { PortalActor } from '../interfaces/portal.interface.js';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
 import { WebhookService } from '../outbound/webhook.service.js';
@@ -134,8 +135,12 @@ export class PortalApi {
     if (typeof eventType !== 'string') throw new PortalProblem('invalid_input', 'eventType is required.');
     if (endpoint.customerId === null)
       throw new PortalProblem('invalid_input', 'Test events go to endpoints of a customer.');
-    const data = payload ?? this.options.eventTypes.find((t) => t.name === eventType)?.example ?? {};
-    const sent = await this.webhooks.send(eventType, data, { customerId: endpoint.customerId, endpointId: id });
+    // Checked by send like any payload; its type is the app's declared one only at compile time.
+    const data: any = payload ?? this.options.eventTypes.find((t) => t.name === eventType)?.example ?? {};
+    const sent = await this.webhooks.send(eventType as WebhookEventName, data, {
+      customerId: endpoint.customerId,
+      endpointId: id,
+    });
     if (sent.deliveryIds.length === 0)
       throw new PortalProblem('invalid_input', `Endpoint ${id} is disabled: enable it before sending a test event.`);
     this.emit(actor, 'endpoint.test_sent', 'endpoint', id);

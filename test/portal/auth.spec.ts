@@ -232,6 +232,18 @@ describe.each(testDatabases())('portal authentication on %s', (db) => {
 });
 
 describe('portal options', () => {
+  it.each(testDatabases())('strictEventTypes refuses send() of a type missing from the catalog (%s)', async (db) => {
+    const webhooks = { outbound: FAST_OUTBOUND, eventTypes: EVENT_TYPES, strictEventTypes: true };
+    const t = await startTestApp({ db, webhooks });
+    try {
+      const svc = t.app.get(WebhookService);
+      await expect(svc.send('user.signed_up', {})).rejects.toThrow(messages.unknownEventType('user.signed_up'));
+      expect((await svc.send('order.completed', { id: 'o', total: 1 })).created).toBe(true);
+    } finally {
+      await t.close();
+    }
+  });
+
   it('refuses the admin API without a guard, and half of app-auth mode, at boot', () => {
     expect(() => resolveWebhooksOptions({ portal: { admin: {} as never } })).toThrow(
       new WebhooksConfigError(messages.portalAdminWithoutGuard()),
