@@ -103,6 +103,12 @@ const run = browserAvailable();
     const link = await portal.createSession({ customerId: 'acme', scope: 'manage', expiresIn: 600_000 });
     const { page, seen } = await open(browser.context, link.url);
     await page.getByRole('link', { name: 'Add endpoint' }).click();
+    // The configured theme reached the page (through the server's meta tag and the session).
+    expect(
+      await page.evaluate(
+        `[document.documentElement.dataset.theme, getComputedStyle(document.documentElement).getPropertyValue('--wp-primary').trim()]`,
+      ),
+    ).toEqual(['light', '#0a7d5a']);
     // The token left the address bar (and so the history) as soon as the page read it.
     expect(page.url()).not.toContain(link.token);
 
@@ -250,6 +256,10 @@ const run = browserAvailable();
     await page.locator('pre[aria-label="Response body"]').click();
     await page.waitForTimeout(300);
     await page.screenshot({ path: join(shots, 'hostile.png'), fullPage: true });
+    // On a phone's width long payloads and headers wrap: nothing scrolls sideways.
+    await page.setViewportSize({ width: 390, height: 844 });
+    expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
+    await page.screenshot({ path: join(shots, 'phone.png'), fullPage: true });
 
     // Evaluated in the page (a string: this project's compiler has no DOM types).
     const dom = await page.evaluate(`({
