@@ -14,6 +14,8 @@ import { href, parseRoute, type Route } from './util';
 interface Notice {
   text: string;
   kind: 'ok' | 'error';
+  /** The route it was given on: an action that navigates (delete, create) says so on the next screen. */
+  hash: string;
 }
 
 export function App({ api, theme }: { api: PortalApi; theme: Theme }) {
@@ -35,7 +37,6 @@ export function App({ api, theme }: { api: PortalApi; theme: Theme }) {
   useEffect(() => {
     const onHash = () => {
       setRoute(parseRoute(location.hash));
-      setNotice(null);
       // A new screen: keyboard and screen-reader users continue from its start, not the old link.
       main.current?.focus();
     };
@@ -51,7 +52,7 @@ export function App({ api, theme }: { api: PortalApi; theme: Theme }) {
             session: boot.session,
             eventTypes: boot.eventTypes,
             canManage: boot.session.scope === 'manage',
-            notify: (text, kind = 'ok') => setNotice({ text, kind }),
+            notify: (text, kind = 'ok') => setNotice({ text, kind, hash: location.hash }),
           }
         : null,
     [api, boot],
@@ -60,6 +61,7 @@ export function App({ api, theme }: { api: PortalApi; theme: Theme }) {
   if (!boot) return <p class="loading">Loading…</p>;
   if ('error' in boot) return <SignedOut error={boot.error} />;
   const section = route.name.includes('endpoint') ? 'endpoints' : 'messages';
+  const shown = notice?.hash === location.hash ? notice : null;
 
   return (
     <PortalContext.Provider value={portal}>
@@ -77,8 +79,8 @@ export function App({ api, theme }: { api: PortalApi; theme: Theme }) {
           {boot.session.customerId} · {boot.session.scope === 'manage' ? 'can manage' : 'read only'}
         </span>
       </header>
-      <div role="status" aria-live="polite" class={notice ? `notice ${notice.kind}` : 'notice empty'}>
-        {notice?.text}
+      <div role="status" aria-live="polite" class={shown ? `notice ${shown.kind}` : 'notice empty'}>
+        {shown?.text}
       </div>
       <main ref={main} tabIndex={-1}>
         <Screen route={route} />

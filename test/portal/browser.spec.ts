@@ -275,6 +275,51 @@ const run = browserAvailable();
     await page.close();
   }, 60_000);
 
+  it('edits, disables and enables, rotates the secret of, and deletes an endpoint', async () => {
+    const link = await portal.createSession({ customerId: 'initech', scope: 'manage', expiresIn: 600_000 });
+    const { page, seen } = await open(browser.context, link.url);
+    await page.getByRole('link', { name: 'Add endpoint' }).click();
+    await page.getByLabel('URL').fill(receiver.url('/initech'));
+    await page.getByRole('button', { name: 'Create endpoint' }).click();
+    await page.getByRole('status').getByText('Endpoint created.').waitFor();
+    const facts = page.locator('dl.facts');
+    expect(await facts.innerText()).toContain('All');
+
+    await page.getByRole('link', { name: 'Edit' }).click();
+    await page.getByLabel('Description').fill('Renamed by the customer');
+    await page.getByLabel('Only these:').check();
+    await page.getByLabel('order.refunded').check();
+    await page.getByRole('button', { name: 'Save endpoint' }).click();
+    await page.getByRole('status').getByText('Endpoint saved.').waitFor();
+    expect(await facts.innerText()).toContain('Renamed by the customer');
+    expect(await facts.innerText()).toContain('order.refunded');
+
+    await page.getByRole('button', { name: 'Disable' }).click();
+    await page.getByRole('button', { name: 'Enable' }).waitFor();
+    expect(await facts.locator('.status').innerText()).toBe('disabled');
+    await page.getByRole('button', { name: 'Enable' }).click();
+    await page.getByRole('button', { name: 'Disable' }).waitFor();
+    expect(await facts.locator('.status').innerText()).toBe('enabled');
+
+    await page.getByRole('button', { name: 'Reveal secret' }).click();
+    const secret = page.getByTestId('secret');
+    await page.getByRole('button', { name: 'Hide secret' }).waitFor();
+    const before = await secret.innerText();
+    await page.getByLabel('Old secret stays valid for').selectOption('0');
+    await page.getByRole('button', { name: 'Rotate secret' }).click();
+    await page.getByRole('status').getByText('Secret rotated: update your receiver.').waitFor();
+    expect(await secret.innerText()).toMatch(/^whsec_[^•]+$/);
+    expect(await secret.innerText()).not.toBe(before);
+
+    await page.getByRole('button', { name: 'Delete…' }).click();
+    await page.getByRole('button', { name: 'Yes, delete' }).click();
+    await page.getByRole('status').getByText('Endpoint deleted.').waitFor();
+    await page.getByText('No endpoints yet.').waitFor();
+    expect(seen.errors).toEqual([]);
+    expect(seen.dialogs).toEqual([]);
+    await page.close();
+  }, 60_000);
+
   it('embeds in another origin through the <webhooks-portal> element', async () => {
     const link = await portal.createSession({ customerId: 'acme', scope: 'read', expiresIn: 600_000 });
     const pageUrl = link.url.split('#')[0];

@@ -44,8 +44,8 @@ export function EndpointForm({ id }: { id?: string }) {
     };
     try {
       const saved = id ? await api.updateEndpoint(id, body) : await api.createEndpoint(body);
-      notify(id ? 'Endpoint saved.' : 'Endpoint created.');
       go(href.endpoint(saved.id));
+      notify(id ? 'Endpoint saved.' : 'Endpoint created.');
     } catch (e) {
       setError(e as Error);
     } finally {
