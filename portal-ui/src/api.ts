@@ -131,7 +131,11 @@ export class PortalApi {
   deleteEndpoint = (id: string) => this.request<void>('DELETE', `/endpoints/${enc(id)}`);
   revealSecret = (id: string) => this.request<{ secret: string }>('POST', `/endpoints/${enc(id)}/secret/reveal`);
   rotateSecret = (id: string, graceMs?: number) =>
-    this.request<{ secret: string }>('POST', `/endpoints/${enc(id)}/secret/rotate`, graceMs ? { graceMs } : {});
+    this.request<{ secret: string }>(
+      'POST',
+      `/endpoints/${enc(id)}/secret/rotate`,
+      graceMs === undefined ? {} : { graceMs },
+    );
   sendTest = (id: string, eventType: string, payload?: unknown) =>
     this.request<{ messageId: string; deliveryIds: string[] }>('POST', `/endpoints/${enc(id)}/test`, {
       eventType,
