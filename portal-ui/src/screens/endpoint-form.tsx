@@ -13,6 +13,8 @@ export function EndpointForm({ id }: { id?: string }) {
   const [disabled, setDisabled] = useState(false);
   const [error, setError] = useState<Error | null>(null);
   const [busy, setBusy] = useState(false);
+  // Editing: the form appears once the endpoint is in, so nothing typed meanwhile is overwritten.
+  const [ready, setReady] = useState(!id);
 
   useEffect(() => {
     if (!id) return;
@@ -22,10 +24,12 @@ export function EndpointForm({ id }: { id?: string }) {
       setAll(!e.eventTypes);
       setPicked(e.eventTypes ?? []);
       setDisabled(e.disabled);
+      setReady(true);
     }, setError);
   }, [api, id]);
 
   if (!canManage) return <p class="problem">This link can only read.</p>;
+  if (!ready) return error ? <Problem error={error} /> : <p class="loading">Loading…</p>;
 
   // Types the endpoint already has but the catalog no longer lists stay pickable.
   const names = [...new Set([...eventTypes.map((t) => t.name), ...picked])];
