@@ -99,6 +99,33 @@ async function timeGets(base: string, tokens: string[], path: (i: number) => str
   return { p50: percentile(times, 50), p95: percentile(times, 95), max: times[times.length - 1] };
 }
 
+/** The SQL of the requests while `on`, to show its plans after the timings. */
+const capture = {
+  on: false,
+  queries: [] as { query: string; parameters?: unknown[] }[],
+  logQuery(query: string, parameters?: unknown[]) {
+    if (this.on) this.queries.push({ query, parameters });
+  },
+  logQueryError() {},
+  logQuerySlow() {},
+  logSchemaBuild() {},
+  logMigration() {},
+  log() {},
+};
+
+/** Each captured statement with its plan (EXPLAIN ANALYZE on PostgreSQL, EXPLAIN QUERY PLAN on SQLite). */
+async function plans(ds: DataSource, kind: BenchDbKind): Promise<string> {
+  const out: string[] = [];
+  for (const { query, parameters } of capture.queries) {
+    if (!/^\s*SELECT/i.test(query)) continue;
+    const explain = kind === 'postgres' ? 'EXPLAIN ANALYZE ' : 'EXPLAIN QUERY PLAN ';
+    const rows: Record<string, unknown>[] = await ds.query(explain + query, parameters);
+    const lines = rows.map((r) => String(r['QUERY PLAN'] ?? r.detail));
+    out.push(query.replace(/\s+/g, ' ').slice(0, 300), ...lines.map((l) => `    ${l}`), '');
+  }
+  return out.join('\n');
+}
+
 async function run(kind: BenchDbKind) {
   const db = await createBenchDb(kind);
   const prefix = benchPrefix();
@@ -106,7 +133,12 @@ async function run(kind: BenchDbKind) {
   const seedMs = await seed(db.spec, now);
   @Module({
     imports: [
-      TypeOrmModule.forRoot({ ...dataSourceOptions(db.spec), autoLoadEntities: true } as any),
+      TypeOrmModule.forRoot({
+        ...dataSourceOptions(db.spec),
+        autoLoadEntities: true,
+        logging: ['query'],
+        logger: capture,
+      } as any),
       BullModule.forRoot({ redis: REDIS_URL, prefix }),
       WebhooksModule.forRoot({ role: 'emitter', portal: {} }),
     ],
@@ -141,7 +173,20 @@ async function run(kind: BenchDbKind) {
     results['delivery with its attempts'] = await each((n) => `/deliveries/${ownDelivery(n)}`);
     results['endpoint stats, 7d'] = await each((n) => `/endpoints/${ownEndpoint(n)}/stats?window=7d`);
     results['endpoint stats, 24h'] = await each((n) => `/endpoints/${ownEndpoint(n)}/stats?window=24h`);
-    return { kind, seedMs, results };
+    let explained = '';
+    if (process.env.BENCH_PORTAL_EXPLAIN === '1') {
+      capture.queries = [];
+      capture.on = true;
+      for (const path of [
+        '/messages?limit=50',
+        `/deliveries/${ownDelivery(1)}`,
+        `/endpoints/${ownEndpoint(1)}/stats?window=7d`,
+      ])
+        await (await request(base + path, { headers: { authorization: `Bearer ${tokens[1]}` } })).body.text();
+      capture.on = false;
+      explained = await plans(ds, kind);
+    }
+    return { kind, seedMs, results, explained };
   } finally {
     await app.close();
     await deletePrefix(prefix, REDIS_URL);
@@ -159,8 +204,10 @@ async function main() {
     '| database | seed | request | p50 ms | p95 ms | max ms | < 100 ms? |',
     '| --- | ---: | --- | ---: | ---: | ---: | :---: |',
   ];
+  const explained: string[] = [];
   for (const kind of kinds) {
-    const { seedMs, results } = await run(kind);
+    const { seedMs, results, explained: plan } = await run(kind);
+    if (plan) explained.push(`## ${kind}`, plan);
     for (const [name, r] of Object.entries(results)) {
       lines.push(
         `| ${kind} | ${(seedMs / 1000).toFixed(0)} s | ${name} | ${r.p50.toFixed(1)} | ${r.p95.toFixed(1)} | ${r.max.toFixed(1)} | ${r.p95 < 100 ? 'yes' : '**no**'} |`,
@@ -168,6 +215,7 @@ async function main() {
     }
   }
   console.log(lines.join('\n'));
+  if (explained.length > 0) console.log(['', ...explained].join('\n'));
 }
 
 main().then(

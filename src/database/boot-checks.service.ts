@@ -1,9 +1,10 @@
 import { InjectQueue } from '@nestjs/bull';
-import { Injectable, Logger, type OnApplicationBootstrap, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { Queue } from 'bull';
 import type { DataSource } from 'typeorm';
-import { WEBHOOKS_QUEUE } from '../webhooks.constants.js';
+import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
+import { WEBHOOKS_OPTIONS, WEBHOOKS_QUEUE } from '../webhooks.constants.js';
 import { messages } from '../webhooks.messages.js';
 
 const TABLES = ['webhook_endpoints', 'webhook_messages', 'webhook_deliveries', 'webhook_attempts', 'webhook_inbox'];
@@ -20,12 +21,15 @@ export class BootChecks implements OnModuleInit, OnApplicationBootstrap {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     @InjectQueue(WEBHOOKS_QUEUE) private readonly queue: Queue,
+    @Inject(WEBHOOKS_OPTIONS) private readonly options: ResolvedWebhooksOptions,
   ) {}
 
   async onModuleInit(): Promise<void> {
     const runner = this.dataSource.createQueryRunner();
     try {
-      for (const table of TABLES) {
+      // The portal's table is needed only with the portal (an app may upgrade before migrating).
+      const tables = this.options.portal ? [...TABLES, 'webhook_portal_sessions'] : TABLES;
+      for (const table of tables) {
         if (!(await runner.hasTable(table))) throw new Error(messages.migrationsMissing(table));
       }
     } finally {

@@ -11,12 +11,7 @@ export async function findPage<T extends { id: string }>(
   where: ObjectLiteral | ObjectLiteral[],
   opts: PageOptions,
 ): Promise<Page<T>> {
-  const limit = opts.limit ?? 50;
-  if (!Number.isSafeInteger(limit) || limit < 1 || limit > 500)
-    throw new WebhookValidationError('limit', 'limit must be an integer from 1 to 500.');
-  if (opts.cursor !== undefined && (typeof opts.cursor !== 'string' || opts.cursor === '')) {
-    throw new WebhookValidationError('cursor', 'cursor must be the nextCursor of a previous page.');
-  }
+  const limit = pageLimit(opts);
   const bounded = (w: ObjectLiteral) => (opts.cursor ? { ...w, id: LessThan(opts.cursor) } : w);
   const rows = await repo.find({
     where: (Array.isArray(where) ? where.map(bounded) : bounded(where)) as FindOptionsWhere<T>[],
@@ -26,4 +21,15 @@ export async function findPage<T extends { id: string }>(
   const more = rows.length > limit;
   const data = more ? rows.slice(0, limit) : rows;
   return { data, nextCursor: more ? data[data.length - 1].id : null };
+}
+
+/** The checked page size of `opts` (default 50, at most 500); a cursor must be a previous page's. */
+export function pageLimit(opts: PageOptions): number {
+  const limit = opts.limit ?? 50;
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > 500)
+    throw new WebhookValidationError('limit', 'limit must be an integer from 1 to 500.');
+  if (opts.cursor !== undefined && (typeof opts.cursor !== 'string' || opts.cursor === '')) {
+    throw new WebhookValidationError('cursor', 'cursor must be the nextCursor of a previous page.');
+  }
+  return limit;
 }

@@ -28,7 +28,7 @@ type Query = Record<string, unknown>;
 const STATUSES = ['pending', 'succeeded', 'failed'];
 
 function page(q: Query): PageArgs {
-  const limit = q.limit === undefined ? 50 : Number(q.limit);
+  const limit = q.limit === undefined ? undefined : Number(q.limit);
   const cursor = typeof q.cursor === 'string' && q.cursor !== '' ? q.cursor : undefined;
   return { limit, cursor };
 }

@@ -33,7 +33,7 @@ export class AppGuardRunner {
       this.instances.set(guard, instance);
     }
     const result = (await instance).canActivate(context);
-    return typeof result === 'boolean' ? result : await (result instanceof Promise ? result : firstValue(result));
+    return typeof result === 'boolean' || result instanceof Promise ? result : firstValue(result);
   }
 
   private async resolve(guard: Type<CanActivate>): Promise<CanActivate> {
@@ -45,9 +45,25 @@ export class AppGuardRunner {
   }
 }
 
-async function firstValue(source: { subscribe: Function }): Promise<boolean> {
-  const { firstValueFrom } = await import('rxjs');
-  return firstValueFrom(source as never);
+/** The first value of a guard's Observable answer (false if it completes without one). */
+function firstValue(source: {
+  subscribe(o: { next(v: boolean): void; error(e: unknown): void; complete(): void }): { unsubscribe(): void };
+}): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    // A synchronous source answers inside subscribe(), before its subscription is returned.
+    const held: { subscription?: { unsubscribe(): void }; done?: boolean } = {};
+    held.subscription = source.subscribe({
+      next: (v) => {
+        if (held.done) return;
+        held.done = true;
+        resolve(v);
+        held.subscription?.unsubscribe();
+      },
+      error: reject,
+      complete: () => resolve(false),
+    });
+    if (held.done) held.subscription.unsubscribe();
+  });
 }
 
 /** The X-Webhooks-Portal check of cookie-borne authority (app-auth mode and the admin API). */

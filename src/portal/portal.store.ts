@@ -5,10 +5,10 @@ import { WebhookAttempt } from '../database/entities/webhook-attempt.entity.js';
 import { WebhookDelivery } from '../database/entities/webhook-delivery.entity.js';
 import { WebhookEndpoint } from '../database/entities/webhook-endpoint.entity.js';
 import { WebhookMessage } from '../database/entities/webhook-message.entity.js';
+import { pageLimit } from '../database/pagination.js';
 import { runSql } from '../database/sql.js';
 import { WebhookNotFoundError } from '../errors/webhook-not-found.error.js';
-import { WebhookValidationError } from '../errors/webhook-validation.error.js';
-import type { Page } from '../interfaces/webhook-service.interface.js';
+import type { Page, PageOptions } from '../interfaces/webhook-service.interface.js';
 import { messages } from '../webhooks.messages.js';
 import type { MessageStatus } from './portal.views.js';
 
@@ -26,10 +26,7 @@ export interface MessageFilters {
   endpointId?: string;
 }
 
-export interface PageArgs {
-  cursor?: string;
-  limit: number;
-}
+export type PageArgs = PageOptions;
 
 /** Outcome of one attempt in the statistics window. */
 export interface AttemptSample {
@@ -165,10 +162,10 @@ export class PortalStore {
   private async page<T extends ObjectLiteral & { id: string }>(
     qb: SelectQueryBuilder<T>,
     alias: string,
-    { cursor, limit }: PageArgs,
+    page: PageArgs,
   ): Promise<Page<T>> {
-    if (!Number.isSafeInteger(limit) || limit < 1 || limit > 500)
-      throw new WebhookValidationError('limit', 'limit must be an integer from 1 to 500.');
+    const limit = pageLimit(page);
+    const { cursor } = page;
     if (cursor !== undefined) qb.andWhere(`${alias}.id < :cursor`, { cursor });
     const rows = await qb
       .orderBy(`${alias}.id`, 'DESC')

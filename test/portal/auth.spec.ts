@@ -3,6 +3,7 @@ import { ForbiddenException, Injectable, type CanActivate, type ExecutionContext
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { of, type Observable } from 'rxjs';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { WebhooksConfigError } from '../../src/errors/webhooks-config.error.js';
@@ -12,7 +13,8 @@ import { PortalService } from '../../src/portal/portal.service.js';
 import { resolveWebhooksOptions } from '../../src/webhooks.options.js';
 import { messages } from '../../src/webhooks.messages.js';
 import { FAST_OUTBOUND, startTestApp, type TestApp } from '../support/app.js';
-import { testDatabases } from '../support/databases.js';
+import { createTestDatabase, testDatabases } from '../support/databases.js';
+import { CreateWebhookTables1764000000000 } from '../../src/database/migrations/1764000000000-create-webhook-tables.js';
 import { as, EVENT_TYPES, startPortalApp } from './support.js';
 
 /** The app's own login, as a cookie `user=<customer>`; refuses a request without it. */
@@ -24,13 +26,13 @@ class CookieGuard implements CanActivate {
 }
 const cookieCustomer = (req: { headers: { cookie?: string } }) => /user=([^;]+)/.exec(req.headers.cookie ?? '')![1];
 
-/** The app's operators: a header `x-operator: yes`, or the guard's own 403. */
+/** The app's operators: a header `x-operator: yes`, or the guard's own 403; answers as an Observable, as guards may. */
 @Injectable()
 class OperatorGuard implements CanActivate {
-  canActivate(context: ExecutionContext): boolean {
+  canActivate(context: ExecutionContext): Observable<boolean> {
     if (context.switchToHttp().getRequest().headers['x-operator'] !== 'yes')
       throw new ForbiddenException('operators only');
-    return true;
+    return of(true);
   }
 }
 
@@ -232,6 +234,25 @@ describe.each(testDatabases())('portal authentication on %s', (db) => {
 });
 
 describe('portal options', () => {
+  it.each(testDatabases())(
+    'fails at boot, naming the table, when the portal migration has not run (%s)',
+    async (kind) => {
+      const db = await createTestDatabase(kind);
+      try {
+        const ds = await new DataSource({
+          ...db.options,
+          migrations: [CreateWebhookTables1764000000000],
+        } as any).initialize();
+        await ds.runMigrations();
+        await ds.destroy();
+        const boot = startTestApp({ db, skipMigrations: true, webhooks: { outbound: FAST_OUTBOUND, portal: {} } });
+        await expect(boot).rejects.toThrow(messages.migrationsMissing('webhook_portal_sessions'));
+      } finally {
+        await db.drop();
+      }
+    },
+  );
+
   it.each(testDatabases())('strictEventTypes refuses send() of a type missing from the catalog (%s)', async (db) => {
     const webhooks = { outbound: FAST_OUTBOUND, eventTypes: EVENT_TYPES, strictEventTypes: true };
     const t = await startTestApp({ db, webhooks });
