@@ -1,4 +1,15 @@
-import { Controller, Get, Inject, Param, Req, Res, UseFilters, VERSION_NEUTRAL, type Type } from '@nestjs/common';
+import {
+  Controller,
+  Get,
+  Inject,
+  Param,
+  Req,
+  Res,
+  StreamableFile,
+  UseFilters,
+  VERSION_NEUTRAL,
+  type Type,
+} from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { readFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
@@ -71,7 +82,8 @@ export function createPortalPageController(path: string, dir = portalAssetsDir()
         'Cache-Control',
         file === 'element.js' ? 'public, max-age=300' : 'public, max-age=31536000, immutable',
       );
-      adapter.reply(res, content, 200);
+      // A bare Buffer would go out as JSON ({ type: 'Buffer', data }) on Express.
+      adapter.reply(res, new StreamableFile(content, { type, length: content.length }), 200);
     }
 
     private csp(): string {

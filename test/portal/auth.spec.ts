@@ -222,6 +222,8 @@ describe.each(testDatabases())('portal authentication on %s', (db) => {
       const asset = await request(t.app.getHttpServer()).get('/built/portal/assets/index-abc123.js').expect(200);
       expect(asset.headers['cache-control']).toContain('immutable');
       expect(asset.headers['content-type']).toMatch(/^text\/javascript/);
+      // The file's bytes, not a JSON rendering of the Buffer read from disk.
+      expect(asset.text).toBe('console.log(1)');
       await request(t.app.getHttpServer()).get('/built/portal/assets/..%2Findex.html').expect(404);
       await request(t.app.getHttpServer()).get('/built/portal/assets/missing.js').expect(404);
       const missing = await request(t.app.getHttpServer()).get('/empty').expect(503);

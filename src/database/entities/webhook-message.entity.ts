@@ -10,6 +10,7 @@ export const IDEMPOTENCY_SCOPE_LENGTH = 600;
  */
 @Entity('webhook_messages')
 @Index('idx_webhook_messages_customer_created', ['customerId', 'createdAt'])
+// The portal's message log pages one customer's messages by id (migration AddPortalSessions).
 @Index('idx_webhook_messages_customer_id', ['customerId', 'id'])
 export class WebhookMessage {
   /** `msg_…`, sortable by creation time. */
