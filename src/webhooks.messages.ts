@@ -64,6 +64,9 @@ export const messages = {
   migrationsMissing: (table: string) =>
     `WebhooksModule: table "${table}" does not exist. Add WEBHOOK_MIGRATIONS to your DataSource's ` +
     '"migrations" and run them (migrationsRun: true, or the typeorm CLI) before starting the app.',
+  columnMissing: (table: string, column: string) =>
+    `WebhooksModule: column "${column}" of table "${table}" does not exist: a migration in WEBHOOK_MIGRATIONS ` +
+    'has not run. Run them (migrationsRun: true, or the typeorm CLI) before starting the app.',
   optionsUnresolved: () =>
     'WebhooksModule: its options could not be built, so neither was its queue: a provider they need is missing. ' +
     'They need the DataSource of TypeOrmModule.forRoot (or forRootAsync) imported in your app, and, with ' +

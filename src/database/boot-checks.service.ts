@@ -39,6 +39,10 @@ export class BootChecks implements OnModuleInit, OnApplicationBootstrap {
       for (const table of tables) {
         if (!(await runner.hasTable(table))) throw new Error(messages.migrationsMissing(table));
       }
+      // Added by the latest migration: an app upgraded without migrating could not record attempts.
+      if (!(await runner.hasColumn('webhook_attempts', 'response_headers'))) {
+        throw new Error(messages.columnMissing('webhook_attempts', 'response_headers'));
+      }
     } finally {
       await runner.release();
     }

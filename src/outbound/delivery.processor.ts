@@ -18,7 +18,7 @@ import { signStandard } from '../signing/standard-webhooks.js';
 import { TransactionRunner } from '../database/transaction.runner.js';
 import { WebhookEvents } from '../webhook.events.js';
 import { DELIVERY_JOB, WEBHOOKS_OPTIONS, WEBHOOKS_QUEUE } from '../webhooks.constants.js';
-import { type HttpAttemptResult, WebhookHttpClient } from './http.client.js';
+import { type HttpAttemptResult, storableHeaders, WebhookHttpClient } from './http.client.js';
 import { type AttemptRecord, DeliveryStore, type LoadedDelivery } from './delivery.store.js';
 import type { DeliveryJobData } from './outbox.relay.js';
 import { type AttemptOutcome, decideOutcome } from './retry.policy.js';
@@ -154,6 +154,8 @@ export class DeliveryProcessor implements OnApplicationBootstrap, OnModuleDestro
       errorMessage: result.errorMessage,
       // Only the attempt a redelivery asked for is manual; its retries follow the schedule.
       trigger: trigger === 'manual' && index === 0 ? 'manual' : 'scheduled',
+      requestHeaders: JSON.stringify(headers),
+      responseHeaders: result.statusCode === null ? null : storableHeaders(result.headers),
       at: now,
       status: outcome.kind === 'succeeded' ? 'succeeded' : outcome.kind === 'retry' ? 'pending' : 'failed',
       nextAttemptAt,
@@ -197,7 +199,7 @@ export class DeliveryProcessor implements OnApplicationBootstrap, OnModuleDestro
           }
           this.logger.warn(`${what} refused by the database (${message}); recording it without the response.`);
           const asciiError = record.errorMessage?.replace(/[^\x20-\x7e]/g, '?') ?? null;
-          current = { ...record, responseBody: null, errorMessage: asciiError };
+          current = { ...record, responseBody: null, responseHeaders: null, errorMessage: asciiError };
           continue;
         }
         if (this.stopRecording.signal.aborted) throw err;

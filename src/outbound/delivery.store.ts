@@ -43,6 +43,10 @@ export interface AttemptRecord {
   errorClass: AttemptErrorClass | null;
   errorMessage: string | null;
   trigger: DeliveryJobData['trigger'];
+  /** The headers sent, as JSON text. */
+  requestHeaders: string;
+  /** The response headers, as bounded JSON text (see storableHeaders); null when no response came. */
+  responseHeaders: string | null;
   at: Date;
   status: DeliveryStatus;
   nextAttemptAt: Date | null;
@@ -70,7 +74,7 @@ const LOAD_SQL = `SELECT d.id, d.message_id, d.endpoint_id, d.status, d.attempts
   JOIN webhook_messages m ON m.id = d.message_id
   WHERE d.id IN `;
 const ATTEMPT_COLUMNS =
-  'id, delivery_id, number, status_code, duration_ms, response_body, error_class, error_message, "trigger", created_at';
+  'id, delivery_id, number, status_code, duration_ms, response_body, error_class, error_message, "trigger", created_at, request_headers, response_headers';
 /**
  * A success ends its endpoint's failure streak, read from the row as it is now (the attempt's own
  * read of the endpoint may be stale). An endpoint with no streak is not written.
@@ -94,13 +98,16 @@ const PG_LOAD = {
   text: LOAD_SQL.replace(/IN $/, '= ANY(CAST($1 AS varchar[]))'),
 };
 const PG_RECORD = {
-  name: 'webhooks_record_attempts_v2',
+  name: 'webhooks_record_attempts_v3',
   text: `WITH v AS (
     SELECT * FROM unnest(CAST($1 AS varchar[]), CAST($2 AS varchar[]), CAST($3 AS integer[]), CAST($4 AS integer[]), CAST($5 AS integer[]),
-      CAST($6 AS text[]), CAST($7 AS varchar[]), CAST($8 AS varchar[]), CAST($9 AS varchar[]), CAST($10 AS bigint[]), CAST($11 AS varchar[]), CAST($12 AS bigint[]))
-      AS v(attempt_id, delivery_id, number, status_code, duration_ms, response_body, error_class, error_message, trigger, at, status, next_attempt_at)),
+      CAST($6 AS text[]), CAST($7 AS varchar[]), CAST($8 AS varchar[]), CAST($9 AS varchar[]), CAST($10 AS bigint[]), CAST($11 AS text[]),
+      CAST($12 AS text[]), CAST($13 AS varchar[]), CAST($14 AS bigint[]))
+      AS v(attempt_id, delivery_id, number, status_code, duration_ms, response_body, error_class, error_message, trigger, at,
+        request_headers, response_headers, status, next_attempt_at)),
   a AS (INSERT INTO webhook_attempts (${ATTEMPT_COLUMNS})
-    SELECT attempt_id, delivery_id, number, status_code, duration_ms, response_body, error_class, error_message, trigger, at FROM v
+    SELECT attempt_id, delivery_id, number, status_code, duration_ms, response_body, error_class, error_message, trigger, at,
+      request_headers, response_headers FROM v
     ON CONFLICT (id) DO NOTHING),
   e AS (${RESET_STREAK}
     (SELECT d.endpoint_id FROM webhook_deliveries d JOIN v ON d.id = v.delivery_id WHERE v.status = 'succeeded'))
@@ -191,7 +198,7 @@ export class DeliveryStore {
     ]);
     const succeeded = records.filter((r) => r.status === 'succeeded').map((r) => r.deliveryId);
     return this.tx.run(async (m) => {
-      const values = rows(records.length, `(${placeholders(10)})`);
+      const values = rows(records.length, `(${placeholders(12)})`);
       await runSql(
         m,
         `INSERT INTO webhook_attempts (${ATTEMPT_COLUMNS}) VALUES ${values} ON CONFLICT (id) DO NOTHING`,
@@ -242,12 +249,14 @@ function attemptValues(r: AttemptRecord): unknown[] {
     r.errorMessage,
     r.trigger,
     r.at.getTime(),
+    r.requestHeaders,
+    r.responseHeaders,
   ];
 }
 
-/** The records as the twelve column arrays that PG_RECORD unnests. */
+/** The records as the fourteen column arrays that PG_RECORD unnests. */
 function recordColumns(records: AttemptRecord[]): unknown[][] {
-  const columns: unknown[][] = Array.from({ length: 12 }, () => []);
+  const columns: unknown[][] = Array.from({ length: 14 }, () => []);
   for (const r of records) {
     const row = [...attemptValues(r), r.status, r.nextAttemptAt?.getTime() ?? null];
     row.forEach((v, i) => columns[i].push(v));

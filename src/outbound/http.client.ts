@@ -146,3 +146,33 @@ function describe(err: unknown): string {
 export function storableText(text: string): string {
   return text.includes('\0') ? text.replaceAll('\0', '\uFFFD') : text;
 }
+
+/** Bounds of the response headers an attempt keeps: a receiver chooses them, the log must stay small. */
+const MAX_RESPONSE_HEADERS = 50;
+const MAX_RESPONSE_HEADERS_BYTES = 4096;
+
+/**
+ * The receiver's headers as JSON text to store: at most {@link MAX_RESPONSE_HEADERS}, repeated
+ * ones joined with `, `, values made storable, and at most {@link MAX_RESPONSE_HEADERS_BYTES} in
+ * all (headers that do not fit are left out; only then is the size counted header by header).
+ */
+export function storableHeaders(headers: HttpAttemptResult['headers']): string {
+  const kept: Record<string, string> = {};
+  let count = 0;
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    if (count++ === MAX_RESPONSE_HEADERS) break;
+    kept[name] = storableText(Array.isArray(value) ? value.join(', ') : value);
+  }
+  const json = JSON.stringify(kept);
+  if (Buffer.byteLength(json) <= MAX_RESPONSE_HEADERS_BYTES) return json;
+  const fitting: Record<string, string> = {};
+  let size = 2;
+  for (const [name, value] of Object.entries(kept)) {
+    const entry = Buffer.byteLength(JSON.stringify(name)) + Buffer.byteLength(JSON.stringify(value)) + 2;
+    if (size + entry > MAX_RESPONSE_HEADERS_BYTES) continue;
+    fitting[name] = value;
+    size += entry;
+  }
+  return JSON.stringify(fitting);
+}

@@ -67,9 +67,9 @@ export function deliveryView(d: WebhookDelivery) {
 
 /**
  * An attempt with the request it sent. The log keeps the body (the message's, the same on every
- * attempt) but not the headers: they are rebuilt from the message id and the endpoint's extra
- * headers; the timestamp and signature of each attempt are not stored, and the response headers
- * are not recorded (null).
+ * attempt) and each attempt's headers both ways; for attempts recorded before those columns, the
+ * request headers are rebuilt from the message id and the endpoint's extra headers (without that
+ * attempt's timestamp and signature) and the response headers are null.
  */
 export function attemptView(
   a: WebhookAttempt,
@@ -82,7 +82,7 @@ export function attemptView(
     trigger: a.trigger,
     startedAt: new Date(a.createdAt.getTime() - a.durationMs).toISOString(),
     durationMs: a.durationMs,
-    requestHeaders: {
+    requestHeaders: a.requestHeaders ?? {
       ...(request.headers ?? {}),
       'content-type': 'application/json',
       'user-agent': request.userAgent,
@@ -90,7 +90,7 @@ export function attemptView(
     },
     requestBody: request.body,
     responseStatus: a.statusCode,
-    responseHeaders: null,
+    responseHeaders: a.responseHeaders ?? null,
     responseBody: a.responseBody,
     errorClass: a.errorClass,
     error: a.errorMessage,

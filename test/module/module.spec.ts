@@ -3,8 +3,10 @@ import { BullModule } from '@nestjs/bull';
 import { Module, type LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Redis } from 'ioredis';
+import { DataSource } from 'typeorm';
 import { BootChecks } from '../../src/database/boot-checks.service.js';
 import { WEBHOOK_ENTITIES } from '../../src/database/entities/index.js';
+import { WEBHOOK_MIGRATIONS } from '../../src/database/migrations/index.js';
 import { WebhooksConfigError } from '../../src/errors/webhooks-config.error.js';
 import { WebhookService } from '../../src/outbound/webhook.service.js';
 import { WebhooksModule } from '../../src/webhooks.module.js';
@@ -121,6 +123,20 @@ describe.each(testDatabases())('WebhooksModule on %s', (db) => {
       );
     } finally {
       await fresh.drop();
+    }
+  });
+
+  it('fails at boot, saying what to run, when only the older migrations were applied', async () => {
+    const older = await createTestDatabase(db);
+    try {
+      const ds = new DataSource({ ...older.options, migrations: WEBHOOK_MIGRATIONS.slice(0, -1) } as any);
+      await ds.initialize();
+      await ds.runMigrations().finally(() => ds.destroy());
+      await expect(startTestApp({ db: older, skipMigrations: true })).rejects.toThrow(
+        messages.columnMissing('webhook_attempts', 'response_headers'),
+      );
+    } finally {
+      await older.drop();
     }
   });
 

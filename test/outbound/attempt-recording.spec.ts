@@ -98,6 +98,38 @@ describe.each(testDatabases())('attempt recording on %s', (kind) => {
     });
   });
 
+  it("stores each attempt's headers as sent and as answered, the answer's bounded", async () => {
+    const path = `headers-${randomBytes(4).toString('hex')}`;
+    // First answer: 80 small headers (over the count bound); second: 80 long ones (over the size bound).
+    const ep = await endpoint(path, (res, n) => {
+      const value = n === 0 ? 'v' : 'v'.repeat(100);
+      const extra = Object.fromEntries(Array.from({ length: 80 }, (_, i) => [`x-extra-${i}`, value]));
+      res.writeHead(n === 0 ? 500 : 200, { 'x-receiver-answer': `answer-${n}`, ...extra });
+      res.end('');
+    });
+    const [id] = (await svc.send('headers.kept', {}, { customerId: path })).deliveryIds;
+    expect(await ended(id)).toMatchObject({ status: 'succeeded', attempts: 2 });
+    const got = requestsTo(`/${path}`);
+    expect(got).toHaveLength(2);
+    const attempts = (await svc.listAttempts(id)).data.sort((x, y) => x.number - y.number);
+    expect(attempts).toHaveLength(2);
+    attempts.forEach((a, n) => {
+      const sent = got[n].headers;
+      expect(a.requestHeaders).toMatchObject({
+        'content-type': 'application/json',
+        'user-agent': sent['user-agent'],
+        'webhook-id': sent['webhook-id'],
+        'webhook-timestamp': sent['webhook-timestamp'],
+        'webhook-signature': sent['webhook-signature'],
+      });
+      expect(JSON.stringify(a.requestHeaders)).not.toContain(ep.secret);
+      expect(a.responseHeaders!['x-receiver-answer']).toBe(`answer-${n}`);
+      expect(Buffer.byteLength(JSON.stringify(a.responseHeaders))).toBeLessThanOrEqual(4096);
+    });
+    expect(Object.keys(attempts[0].responseHeaders!)).toHaveLength(50);
+    expect(Object.keys(attempts[1].responseHeaders!).length).toBeLessThan(50);
+  });
+
   /**
    * Sends to `/<path>`, whose answer (200) waits for `during` to release it; `during` runs inside
    * a transaction the test holds open. Then: one POST, one attempt recorded, the delivery succeeded.

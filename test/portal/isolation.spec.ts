@@ -18,7 +18,12 @@ describe.each(testDatabases())('portal tenant isolation on %s', (db) => {
   const actions: WebhookEventMap['portal.action'][] = [];
 
   beforeAll(async () => {
-    receiver = await new Receiver().start();
+    // Echoes the message id in a response header, which the attempt log must show.
+    receiver = await new Receiver((req) => ({
+      status: 200,
+      headers: { 'x-receiver-saw': String(req.headers['webhook-id']) },
+      body: 'ok',
+    })).start();
     t = await startPortalApp(db);
     svc = t.app.get(WebhookService);
     const portal = t.app.get(PortalService);
@@ -58,7 +63,15 @@ describe.each(testDatabases())('portal tenant isolation on %s', (db) => {
     expect(delivery.body.attempts).toHaveLength(1);
     expect(delivery.body.attempts[0]).toMatchObject({ attemptNumber: 1, responseStatus: 200, trigger: 'scheduled' });
     expect(JSON.parse(delivery.body.attempts[0].requestBody).data).toEqual({ id: 'ord_a' });
-    expect(delivery.body.attempts[0].requestHeaders['webhook-id']).toBe(ids.message);
+    // The headers this attempt sent, as the receiver got them, and those it answered with.
+    const got = receiver.requests.find((r) => r.url === '/a')!.headers;
+    expect(delivery.body.attempts[0].requestHeaders).toMatchObject({
+      'webhook-id': ids.message,
+      'webhook-timestamp': got['webhook-timestamp'],
+      'webhook-signature': got['webhook-signature'],
+    });
+    expect(delivery.body.attempts[0].responseHeaders['x-receiver-saw']).toBe(ids.message);
+    expect(JSON.stringify(delivery.body)).not.toContain((await svc.getEndpoint(ids.endpoint)).secret);
     const stats = await a.get(`/endpoints/${ids.endpoint}/stats?window=24h`).expect(200);
     expect(stats.body).toMatchObject({ window: '24h', total: 1, succeeded: 1, failed: 0, successRate: 1 });
     expect(stats.body.buckets).toHaveLength(24);

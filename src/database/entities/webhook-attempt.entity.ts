@@ -36,6 +36,20 @@ export class WebhookAttempt {
   @Column({ name: 'duration_ms', type: 'integer' })
   durationMs: number;
 
+  /**
+   * The headers this attempt sent, its `webhook-timestamp` and `webhook-signature` included (never
+   * a secret); null on attempts recorded before the column existed.
+   */
+  @Column({ name: 'request_headers', type: 'simple-json', nullable: true })
+  requestHeaders: Record<string, string> | null;
+
+  /**
+   * The receiver's response headers, bounded (at most 50 headers, 4 KiB of JSON; repeated
+   * headers joined with `, `); null when no response came or on attempts recorded before.
+   */
+  @Column({ name: 'response_headers', type: 'simple-json', nullable: true })
+  responseHeaders: Record<string, string> | null;
+
   /** The first `outbound.maxResponseBodyBytes` of the response. */
   @Column({ name: 'response_body', type: 'text', nullable: true })
   responseBody: string | null;
