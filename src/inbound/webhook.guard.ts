@@ -16,8 +16,8 @@ export interface VerifiedWebhook {
   rawBody: Buffer;
   headers: WebhookHeaders;
   receivedAt: Date;
-  /** The inbound call's trace context, which its handlers run in. */
-  trace: Context;
+  /** The inbound call's trace context, which its handlers run in (none while nothing traces or counts). */
+  trace: Context | undefined;
 }
 
 /** Request property holding the {@link VerifiedWebhook}. */

@@ -1,8 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
 import {
   context,
+  createNoopMeter,
+  INVALID_SPAN_CONTEXT,
   metrics,
   propagation,
+  ProxyTracerProvider,
   ROOT_CONTEXT,
   SpanKind,
   SpanStatusCode,
@@ -27,11 +30,19 @@ export interface AttemptTrace {
 const SCOPE = 'nestjs-webhooks';
 /** Trace contexts waiting for the enqueue of a held commit; more are dropped (the attempt then starts its own trace). */
 const MAX_CARRIED = 10_000;
+/** What the API hands out while no SDK is registered. */
+const NOOP_TRACER_PROVIDER = new ProxyTracerProvider().getDelegate();
+const NOOP_METER = createNoopMeter();
+/** The attempt "span" while nothing traces: no span is made and nothing is kept. */
+const UNTRACED_ATTEMPT: AttemptTrace = { span: trace.wrapSpanContext(INVALID_SPAN_CONTEXT), context: ROOT_CONTEXT };
 
 /**
  * Metrics and spans through `@opentelemetry/api`. Until the app registers an OpenTelemetry SDK
- * every instrument and span is the API's no-op, so the data paths pay a function call and nothing
- * else. Labels are bounded: configured source names, capped event types, status classes, outcomes.
+ * every instrument and span would be the API's no-op; the data paths then skip them altogether
+ * (no span, context or response listener is made). Metrics need the SDK registered before the
+ * module is created (the API binds a meter once); traces are picked up whenever a tracer provider
+ * is registered. Labels are bounded: configured source names, capped event types, status classes,
+ * outcomes.
  */
 @Injectable()
 export class WebhookTelemetry {
@@ -40,6 +51,8 @@ export class WebhookTelemetry {
   private readonly outboundTypes: BoundedLabels;
   private readonly inboundTypes: BoundedLabels;
   private readonly carried = new Map<string, TraceCarrier>();
+  /** Whether a meter provider was registered when the module was created. */
+  private readonly metered = this.meter !== NOOP_METER;
 
   private readonly attempts = this.meter.createCounter('webhooks.outbound.attempts', {
     description: 'Delivery attempts, by event type, HTTP status class and what followed',
@@ -70,6 +83,7 @@ export class WebhookTelemetry {
 
   /** Runs `send()` in its span, active while it writes and enqueues. */
   async traceSend<T extends { deliveryIds: string[] }>(type: string, send: () => Promise<T>): Promise<T> {
+    if (!tracing()) return send();
     return this.tracer.startActiveSpan(
       'webhook send',
       { kind: SpanKind.PRODUCER, attributes: { 'webhooks.event_type': type } },
@@ -93,6 +107,7 @@ export class WebhookTelemetry {
    * enqueued later, from another context), else the active one (a send that enqueues in its span).
    */
   jobTrace(deliveryId: string): TraceCarrier | undefined {
+    if (!tracing()) return undefined;
     const kept = this.carried.get(deliveryId);
     if (kept) {
       this.carried.delete(deliveryId);
@@ -104,6 +119,7 @@ export class WebhookTelemetry {
 
   /** Opens the span of one attempt, continuing the trace of the `send()` that created the delivery. */
   startAttempt(carrier: TraceCarrier | undefined, attempt: number, body: string): AttemptTrace {
+    if (!tracing()) return UNTRACED_ATTEMPT;
     const parent = carrier ? propagation.extract(ROOT_CONTEXT, carrier) : ROOT_CONTEXT;
     const span = this.tracer.startSpan(
       'webhook attempt',
@@ -124,16 +140,18 @@ export class WebhookTelemetry {
 
   /** Ends an attempt's span and counts it; `ended` is the delivery's final status when this attempt ended it. */
   endAttempt(attempt: AttemptTrace, body: string, summary: AttemptSummary): void {
-    const type = this.outboundTypes.of(eventTypeOf(body));
     const status = statusClass(summary);
-    this.attempts.add(1, {
-      'webhooks.event_type': type,
-      'webhooks.status_class': status,
-      'webhooks.outcome': summary.outcome,
-    });
-    this.attemptDuration.record(summary.durationMs / 1000, { 'webhooks.status_class': status });
-    if (summary.ended) this.deliveryEnded(body, summary.ended);
+    if (this.metered) {
+      this.attempts.add(1, {
+        'webhooks.event_type': this.outboundTypes.of(eventTypeOf(body)),
+        'webhooks.status_class': status,
+        'webhooks.outcome': summary.outcome,
+      });
+      this.attemptDuration.record(summary.durationMs / 1000, { 'webhooks.status_class': status });
+      if (summary.ended) this.deliveryEnded(body, summary.ended);
+    }
     const { span } = attempt;
+    if (!span.isRecording()) return;
     span.setAttributes({
       'webhooks.outcome': summary.outcome,
       'webhooks.status_class': status,
@@ -148,6 +166,7 @@ export class WebhookTelemetry {
 
   /** A delivery that ended without an attempt (its endpoint was disabled meanwhile). */
   deliveryEnded(body: string, outcome: 'succeeded' | 'failed' | 'discarded'): void {
+    if (!this.metered) return;
     this.deliveries.add(1, {
       'webhooks.event_type': this.outboundTypes.of(eventTypeOf(body)),
       'webhooks.outcome': outcome,
@@ -160,9 +179,11 @@ export class WebhookTelemetry {
 
   /**
    * Opens the span of an inbound call (continuing the sender's `traceparent`, if any) and counts
-   * the call by its answer once the response is sent. Returns the context its handlers run in.
+   * the call by its answer once the response is sent. Returns the context its handlers run in,
+   * or undefined when nothing traces or counts.
    */
-  inboundCall(source: string | undefined, headers: IncomingHttpHeaders, response: unknown): Context {
+  inboundCall(source: string | undefined, headers: IncomingHttpHeaders, response: unknown): Context | undefined {
+    if (!this.metered && !tracing()) return undefined;
     const label = source ?? 'unknown';
     const parent = propagation.extract(ROOT_CONTEXT, headers);
     const span = this.tracer.startSpan(
@@ -189,6 +210,7 @@ export class WebhookTelemetry {
 
   /** Runs one handler in its span, timing it. */
   async handler<T>(source: string, type: string, name: string, run: () => Promise<T>): Promise<T> {
+    if (!this.metered && !tracing()) return run();
     const started = performance.now();
     const attributes = { 'webhooks.source': source, 'webhooks.event_type': this.inboundTypes.of(type) };
     return this.tracer.startActiveSpan(
@@ -218,6 +240,7 @@ export class WebhookTelemetry {
    * the caller's transaction, from whatever context that commit runs in.
    */
   carry(ids: string[]): void {
+    if (!tracing()) return;
     const span = trace.getSpan(context.active());
     if (!span?.isRecording()) return;
     const carrier = this.inject(trace.setSpan(ROOT_CONTEXT, span));
@@ -232,6 +255,12 @@ export class WebhookTelemetry {
     propagation.inject(ctx, carrier);
     return carrier;
   }
+}
+
+/** Whether a tracer provider is registered (read on each use: an SDK may register after boot). */
+function tracing(): boolean {
+  const provider = trace.getTracerProvider();
+  return (provider instanceof ProxyTracerProvider ? provider.getDelegate() : provider) !== NOOP_TRACER_PROVIDER;
 }
 
 function failed(span: Span, err: unknown): void {
