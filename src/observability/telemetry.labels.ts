@@ -1,3 +1,5 @@
+import type { Attributes, Meter, MetricOptions } from '@opentelemetry/api';
+
 /** What the telemetry needs of one finished attempt. */
 export interface AttemptSummary {
   statusCode: number | null;
@@ -31,4 +33,26 @@ export function statusClass({ statusCode, errorClass }: Pick<AttemptSummary, 'st
   if (statusCode !== null) return `${Math.floor(statusCode / 100)}xx`;
   if (errorClass === 'timeout' || errorClass === 'blocked') return errorClass;
   return 'network';
+}
+
+/**
+ * A counter kept in the module and read by the SDK when it collects (an observable counter):
+ * counting is then a Map lookup, where a synchronous counter makes the SDK hash the labels on
+ * every add. For counts on the data paths; the label sets must be bounded.
+ */
+export class Tally {
+  private readonly counts = new Map<string, { attributes: Attributes; value: number }>();
+
+  constructor(meter: Meter, name: string, options: MetricOptions) {
+    meter.createObservableCounter(name, options).addCallback((result) => {
+      for (const { attributes, value } of this.counts.values()) result.observe(value, attributes);
+    });
+  }
+
+  /** Adds one to the series of `attributes`, whose values joined make `key`. */
+  add(key: string, attributes: () => Attributes): void {
+    const count = this.counts.get(key);
+    if (count) count.value++;
+    else this.counts.set(key, { attributes: attributes(), value: 1 });
+  }
 }

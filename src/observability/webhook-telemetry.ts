@@ -16,7 +16,7 @@ import {
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
 import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
-import { BoundedLabels, statusClass, type AttemptSummary } from './telemetry.labels.js';
+import { BoundedLabels, statusClass, Tally, type AttemptSummary } from './telemetry.labels.js';
 
 /** The W3C trace context of a `send()`, as it travels in a delivery job's data. */
 export type TraceCarrier = Record<string, string>;
@@ -54,20 +54,20 @@ export class WebhookTelemetry {
   /** Whether a meter provider was registered when the module was created. */
   private readonly metered = this.meter !== NOOP_METER;
 
-  private readonly attempts = this.meter.createCounter('webhooks.outbound.attempts', {
+  private readonly attempts = new Tally(this.meter, 'webhooks.outbound.attempts', {
     description: 'Delivery attempts, by event type, HTTP status class and what followed',
   });
   private readonly attemptDuration = this.meter.createHistogram('webhooks.outbound.attempt.duration', {
     description: 'Duration of a delivery attempt (the POST, from connect to the capped response read)',
     unit: 's',
   });
-  private readonly deliveries = this.meter.createCounter('webhooks.outbound.deliveries', {
+  private readonly deliveries = new Tally(this.meter, 'webhooks.outbound.deliveries', {
     description: 'Deliveries ended, by event type and outcome (succeeded, failed, discarded)',
   });
   private readonly disables = this.meter.createCounter('webhooks.outbound.endpoint.disables', {
     description: 'Endpoints disabled, by reason (gone: a 410 answer; failing: the failure streak)',
   });
-  private readonly inboundCalls = this.meter.createCounter('webhooks.inbound.calls', {
+  private readonly inboundCalls = new Tally(this.meter, 'webhooks.inbound.calls', {
     description: 'Inbound calls answered, by source and HTTP status',
   });
   private readonly handlerDuration = this.meter.createHistogram('webhooks.inbound.handler.duration', {
@@ -142,11 +142,12 @@ export class WebhookTelemetry {
   endAttempt(attempt: AttemptTrace, body: string, summary: AttemptSummary): void {
     const status = statusClass(summary);
     if (this.metered) {
-      this.attempts.add(1, {
-        'webhooks.event_type': this.outboundTypes.of(eventTypeOf(body)),
+      const type = this.outboundTypes.of(eventTypeOf(body));
+      this.attempts.add(`${type}\n${status}\n${summary.outcome}`, () => ({
+        'webhooks.event_type': type,
         'webhooks.status_class': status,
         'webhooks.outcome': summary.outcome,
-      });
+      }));
       this.attemptDuration.record(summary.durationMs / 1000, { 'webhooks.status_class': status });
       if (summary.ended) this.deliveryEnded(body, summary.ended);
     }
@@ -167,10 +168,8 @@ export class WebhookTelemetry {
   /** A delivery that ended without an attempt (its endpoint was disabled meanwhile). */
   deliveryEnded(body: string, outcome: 'succeeded' | 'failed' | 'discarded'): void {
     if (!this.metered) return;
-    this.deliveries.add(1, {
-      'webhooks.event_type': this.outboundTypes.of(eventTypeOf(body)),
-      'webhooks.outcome': outcome,
-    });
+    const type = this.outboundTypes.of(eventTypeOf(body));
+    this.deliveries.add(`${type}\n${outcome}`, () => ({ 'webhooks.event_type': type, 'webhooks.outcome': outcome }));
   }
 
   endpointDisabled(gone: boolean): void {
@@ -195,7 +194,10 @@ export class WebhookTelemetry {
     const raw = ((response as { raw?: ServerResponse }).raw ?? response) as ServerResponse;
     raw.once('close', () => {
       const code = raw.statusCode;
-      this.inboundCalls.add(1, { 'webhooks.source': label, 'http.response.status_code': code });
+      this.inboundCalls.add(`${label}\n${code}`, () => ({
+        'webhooks.source': label,
+        'http.response.status_code': code,
+      }));
       span.setAttribute('http.response.status_code', code);
       if (code >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
       span.end();
