@@ -9,7 +9,7 @@ import { runSoak, SOAK_RESULTS } from './soak.js';
 import { type BenchDbKind, CONCURRENCY } from './support.js';
 
 /**
- * Runs every benchmark and writes bench/RESULTS.md. Knobs (environment): BENCH_N (20000),
+ * Runs every benchmark and writes bench/RESULTS.md (keeping what stands below its marker line). Knobs (environment): BENCH_N (20000),
  * BENCH_ENTITY_N (5000), BENCH_DBS (sqlite,postgres), BENCH_CONCURRENCY (the module's default),
  * BENCH_SOAK=1 to run the 100k soak too (several minutes), BENCH_PARTS (outbound,entity,inbound,e2e)
  * to run only some sections (for a partial run the results are printed, RESULTS.md is left alone),
@@ -22,6 +22,7 @@ const ALL_PARTS = ['outbound', 'entity', 'inbound', 'e2e'];
 const PARTS = new Set((process.env.BENCH_PARTS ?? ALL_PARTS.join(',')).split(',').map((s) => s.trim()));
 const PARTIAL = ALL_PARTS.some((p) => !PARTS.has(p));
 const RESULTS = new URL('../../bench/RESULTS.md', import.meta.url);
+const KEPT_MARKER = '<!-- Below: earlier runs and comparisons, kept when npm run bench rewrites the run above. -->';
 
 function sh(cmd: string): string {
   try {
@@ -130,5 +131,8 @@ if (PARTIAL) {
   console.log([header, ...sections.filter((s) => !s.includes('Not run'))].join('\n\n'));
   process.exit(0);
 }
-writeFileSync(RESULTS, `${header}\n\n${sections.join('\n\n')}\n`);
+// Sections below the marker (earlier runs, one-off comparisons) are kept; the run above it is replaced.
+const previous = existsSync(RESULTS) ? readFileSync(RESULTS, 'utf8') : '';
+const kept = previous.includes(KEPT_MARKER) ? previous.slice(previous.indexOf(KEPT_MARKER)) : `${KEPT_MARKER}\n`;
+writeFileSync(RESULTS, `${header}\n\n${sections.join('\n\n')}\n\n${kept}`);
 log(`wrote ${RESULTS.pathname}`);
