@@ -214,10 +214,14 @@ export class WebhookTelemetry {
   async handler<T>(source: string, type: string, name: string, run: () => Promise<T>): Promise<T> {
     if (!this.metered && !tracing()) return run();
     const started = performance.now();
-    const attributes = { 'webhooks.source': source, 'webhooks.event_type': this.inboundTypes.of(type) };
+    const eventType = this.inboundTypes.of(type);
+    // Attributes written out, not spread: the SDK handles spread copies markedly slower.
     return this.tracer.startActiveSpan(
       'webhook handler',
-      { kind: SpanKind.CONSUMER, attributes: { ...attributes, 'webhooks.handler': name } },
+      {
+        kind: SpanKind.CONSUMER,
+        attributes: { 'webhooks.source': source, 'webhooks.event_type': eventType, 'webhooks.handler': name },
+      },
       async (span) => {
         let outcome = 'ok';
         try {
@@ -228,7 +232,8 @@ export class WebhookTelemetry {
           throw err;
         } finally {
           this.handlerDuration.record((performance.now() - started) / 1000, {
-            ...attributes,
+            'webhooks.source': source,
+            'webhooks.event_type': eventType,
             'webhooks.outcome': outcome,
           });
           span.end();
