@@ -5,7 +5,7 @@ import { InboxUnavailableError } from '../errors/inbox-unavailable.error.js';
 import type { WebhookContext } from '../interfaces/webhook-context.interface.js';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
 import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
-import { InboxStore, type ClaimedRow, type InboxClaim } from './inbox.store.js';
+import { InboxStore, type ClaimedRow } from './inbox.store.js';
 import { inboundMessages } from './inbound.messages.js';
 import { InboundProcessor } from './inbound.processor.js';
 import { hashId, InboundSources, type InboundSource, type ReadEvent } from './inbound.sources.js';
@@ -65,7 +65,13 @@ export class InboundPipeline {
   /** A verified HTTP call: the receipt, or the reply of the scheme's handshake or of a handler. */
   async receive(verified: VerifiedWebhook): Promise<WebhookReceipt | WebhookReply> {
     const { source, rawBody, headers, receivedAt } = verified;
-    const { id, type, payload, text } = await this.read(source, rawBody, headers);
+    let event: ReadEvent;
+    try {
+      event = source.read(rawBody, headers);
+    } catch (err) {
+      throw await this.unreadable(err, source, rawBody, headers);
+    }
+    const { id, type, payload, text } = event;
     const handshake = source.handshake?.(payload, headers);
     if (handshake) {
       this.logger.log(inboundMessages.handshake(source.name, type));
@@ -78,7 +84,19 @@ export class InboundPipeline {
     const kept = source.keptHeaders(headers);
     const rawText = text ?? rawBody.toString('utf8');
     const status = ignored ? 'ignored' : 'received';
-    const claim = await this.claim({ source: source.name, eventId: id, type, rawBody: rawText, headers: kept, status });
+    let claim: ClaimedRow | null;
+    try {
+      claim = await this.inbox.claim({
+        source: source.name,
+        eventId: id,
+        type,
+        rawBody: rawText,
+        headers: kept,
+        status,
+      });
+    } catch (err) {
+      throw claimProblem(err);
+    }
     if (!claim) return { received: true, id, status: 'duplicate' };
     if (ignored) {
       this.logger.log(inboundMessages.ignored(source.name, type, id));
@@ -122,17 +140,24 @@ export class InboundPipeline {
     { failedStatus = 'failed', answering = false }: RunOptions = {},
   ): Promise<RowRun> {
     const attempts = row.attempts + 1;
-    const written = (write: Promise<void>) => (answering ? write.catch(() => undefined) : write);
     let reply: WebhookReply | undefined;
     try {
       reply = await this.dispatcher.dispatch(ctx, handlers);
     } catch (error) {
-      await written(this.inbox.markFailed(row.id, attempts, error, failedStatus));
+      try {
+        await this.inbox.markFailed(row.id, attempts, error, failedStatus);
+      } catch (err) {
+        if (!answering) throw err;
+      }
       return { status: failedStatus, attempts, error, retryable: true };
     }
     if (handlers.length === 0) this.workerLogger.log(inboundMessages.ignored(ctx.source, ctx.type, ctx.id));
     const status = handlers.length === 0 ? 'ignored' : 'processed';
-    await written(this.inbox.markProcessed(row.id, attempts, status));
+    try {
+      await this.inbox.markProcessed(row.id, attempts, status);
+    } catch (err) {
+      if (!answering) throw err;
+    }
     return { status, attempts, reply };
   }
 
@@ -159,33 +184,31 @@ export class InboundPipeline {
     return { received: true, id, status: 'queued' };
   }
 
-  /** The event of a verified call; an unreadable body is still kept (as `failed`) before its 400. */
-  private async read(source: InboundSource, rawBody: Buffer, headers: WebhookHeaders): Promise<ReadEvent> {
-    try {
-      return source.read(rawBody, headers);
-    } catch (err) {
-      if (!(err instanceof WebhookProblem)) throw err;
-      const entry = {
-        source: source.name,
-        eventId: hashId(rawBody),
-        rawBody: rawBody.toString('utf8'),
-        headers: source.keptHeaders(headers),
-      };
-      await this.inbox.recordUnreadable(entry, `${err.code}: ${err.body.detail}`).catch(() => undefined);
-      throw err;
-    }
+  /** A body the scheme could not read is still kept (as `failed`) before its 400; resolves to the error to throw. */
+  private async unreadable(
+    err: unknown,
+    source: InboundSource,
+    rawBody: Buffer,
+    headers: WebhookHeaders,
+  ): Promise<unknown> {
+    if (!(err instanceof WebhookProblem)) return err;
+    const entry = {
+      source: source.name,
+      eventId: hashId(rawBody),
+      rawBody: rawBody.toString('utf8'),
+      headers: source.keptHeaders(headers),
+    };
+    await this.inbox.recordUnreadable(entry, `${err.code}: ${err.body.detail}`).catch(() => undefined);
+    return err;
   }
+}
 
-  private async claim(entry: InboxClaim): Promise<ClaimedRow | null> {
-    try {
-      return await this.inbox.claim(entry);
-    } catch (err) {
-      // The database refused the values themselves: retrying the same call cannot help, so no 503.
-      if (err instanceof InboxDataError) throw new WebhookProblem('unstorable_event', inboundMessages.unstorable());
-      if (!(err instanceof InboxUnavailableError)) throw err;
-      throw new WebhookProblem('inbox_unavailable', inboundMessages.inboxUnavailable(), {
-        'Retry-After': RETRY_AFTER_SECONDS,
-      });
-    }
-  }
+/** The answer to a claim the inbox could not make. */
+function claimProblem(err: unknown): unknown {
+  // The database refused the values themselves: retrying the same call cannot help, so no 503.
+  if (err instanceof InboxDataError) return new WebhookProblem('unstorable_event', inboundMessages.unstorable());
+  if (!(err instanceof InboxUnavailableError)) return err;
+  return new WebhookProblem('inbox_unavailable', inboundMessages.inboxUnavailable(), {
+    'Retry-After': RETRY_AFTER_SECONDS,
+  });
 }

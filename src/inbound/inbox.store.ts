@@ -227,7 +227,7 @@ export class InboxStore implements BeforeApplicationShutdown {
   }
 
   /** Records a successful run of the handlers (`ignored` when a worker found none). */
-  markProcessed(id: string, attempts: number, status: 'processed' | 'ignored' = 'processed'): Promise<void> {
+  markProcessed(id: string, attempts: number, status: 'processed' | 'ignored' = 'processed'): Promise<unknown> {
     const now = Date.now();
     return this.exec(MARK_PROCESSED, [status, attempts, now, now, id]);
   }
@@ -236,7 +236,7 @@ export class InboxStore implements BeforeApplicationShutdown {
    * Records a failed run. `failed` releases the claim (a retry may take it again); `received`
    * keeps it with the queue, which retries by itself.
    */
-  markFailed(id: string, attempts: number, error: unknown, status: 'failed' | 'received' = 'failed'): Promise<void> {
+  markFailed(id: string, attempts: number, error: unknown, status: 'failed' | 'received' = 'failed'): Promise<unknown> {
     const message = errorText(error instanceof Error ? error.message : String(error));
     return this.exec(`UPDATE webhook_inbox SET status = ?, attempts = ?, last_error = ?, updated_at = ? WHERE id = ?`, [
       status,
@@ -276,13 +276,15 @@ export class InboxStore implements BeforeApplicationShutdown {
     }
   }
 
-  private async rows(sql: string, params: unknown[], direct?: PendingStatement['direct']): Promise<Row[]> {
-    if (!this.tx.isSqlite) return returnedRows<Row>(await this.write((m) => m.query(this.dialect(sql), params)));
-    return this.group.add({ sql, params, direct });
+  // Not async: on the call path each wrapper would be one more promise per statement.
+  private rows(sql: string, params: unknown[], direct?: PendingStatement['direct']): Promise<Row[]> {
+    if (this.tx.isSqlite) return this.group.add({ sql, params, direct });
+    return this.write((m) => m.query(this.dialect(sql), params)).then((result) => returnedRows<Row>(result));
   }
 
-  private async exec(sql: string, params: unknown[]): Promise<void> {
-    await this.rows(sql, params);
+  /** A write whose rows nobody reads; resolves once it is committed. */
+  private exec(sql: string, params: unknown[]): Promise<unknown> {
+    return this.rows(sql, params);
   }
 
   /**

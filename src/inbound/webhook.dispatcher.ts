@@ -75,7 +75,8 @@ export class WebhookDispatcher {
     let reply: WebhookReply | undefined;
     for (const handler of handlers) {
       try {
-        const result = await this.telemetry.handler(ctx.source, ctx.type, handler.name, async () =>
+        // A handler that throws before returning a promise is caught here all the same.
+        const result = await this.telemetry.handler(ctx.source, ctx.type, handler.name, () =>
           handler.invoke(data, ctx),
         );
         if (isWebhookReply(result)) reply = this.firstReply(reply, result, handler.name);

@@ -206,12 +206,12 @@ export class WebhookTelemetry {
   }
 
   /** Runs `fn` with `ctx` active (the inbound call's span), when there is one. */
-  within<T>(ctx: Context | undefined, fn: () => Promise<T>): Promise<T> {
+  within<T>(ctx: Context | undefined, fn: () => T): T {
     return ctx ? context.with(ctx, fn) : fn();
   }
 
   /** Runs one handler in its span, timing it. */
-  async handler<T>(source: string, type: string, name: string, run: () => Promise<T>): Promise<T> {
+  handler<T>(source: string, type: string, name: string, run: () => T | Promise<T>): T | Promise<T> {
     if (!this.metered && !tracing()) return run();
     const started = performance.now();
     const eventType = this.inboundTypes.of(type);
