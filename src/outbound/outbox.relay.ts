@@ -76,6 +76,17 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
    * that exists is a no-op.
    */
   private readonly marks: Batcher<string, void>;
+  /**
+   * Enqueues awaited by their callers (`send()` outside a transaction), gathered over one
+   * event-loop turn: the concurrent callers' jobs are one addBulk, one Redis round trip.
+   */
+  private readonly adds = new Batcher<string, void>(
+    async (ids) => {
+      await this.enqueue(ids);
+      return ids.map(() => undefined);
+    },
+    { max: RELAY_BATCH, waitMs: 0, serial: true },
+  );
   private readonly breaker: RedisBreaker;
 
   constructor(
@@ -111,9 +122,9 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
     // Bounded like the worker's wait: a database or Redis that hangs must not hold shutdown;
     // what is left unmarked or unrelayed is picked up by the relay of the next process.
     const bound = this.options.outbound.timeoutMs + SHUTDOWN_MARGIN_MS;
-    const finished = this.commitHook
-      .drain()
-      .then(() => Promise.allSettled([this.marks.drained(), ...this.loops.map((loop) => loop.running)]));
+    const finished = Promise.all([this.commitHook.drain(), this.adds.drained()]).then(() =>
+      Promise.allSettled([this.marks.drained(), ...this.loops.map((loop) => loop.running)]),
+    );
     if ((await settleWithin(finished, bound)) === 'late') {
       this.logger.warn(
         `Relay or enqueue work still running after ${bound} ms; stopping anyway (the relay of the next process picks up what it left).`,
@@ -140,6 +151,11 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
     if (ids.length === 0) return;
     await this.addJobs(ids, trigger);
     this.markEnqueued(ids);
+  }
+
+  /** {@link enqueue} of scheduled deliveries, in one addBulk with those of concurrent callers. */
+  async enqueueTogether(ids: string[]): Promise<void> {
+    await Promise.all(ids.map((id) => this.adds.add(id)));
   }
 
   private markEnqueued(ids: string[]): void {

@@ -384,7 +384,7 @@ export class WebhookService {
 
   private async enqueueQuietly(ids: string[]): Promise<void> {
     try {
-      await this.outbox.enqueue(ids);
+      await this.outbox.enqueueTogether(ids);
     } catch (err) {
       // The rows are committed; the relay enqueues them once Redis answers. A known stall was
       // reported once, when it was found.
