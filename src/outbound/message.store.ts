@@ -168,15 +168,14 @@ export interface MissingPage {
 @Injectable()
 export class MessageStore {
   /**
-   * PostgreSQL sends outside a transaction, gathered over one event-loop turn: the concurrent
-   * callers' messages are one statement and one commit, each caller still resolved only once its
-   * rows are committed.
+   * Sends outside a transaction (no key, no chosen endpoint), gathered over one event-loop turn:
+   * the concurrent callers' messages share one commit (on PostgreSQL one statement too), each
+   * caller still resolved only once its rows are committed.
    */
-  private readonly alone = new Batcher<MessageRow, SendResult>((rows) => this.writeManyPostgres(rows), {
-    max: SENDS_PER_STATEMENT,
-    waitMs: 0,
-    serial: true,
-  });
+  private readonly together = new Batcher<NewMessage, SendResult>(
+    (msgs) => (this.tx.isSqlite ? this.writeManySqlite(msgs) : this.writeManyPostgres(msgs.map(messageRow))),
+    { max: SENDS_PER_STATEMENT, waitMs: 0, serial: true },
+  );
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -245,12 +244,12 @@ export class MessageStore {
   }
 
   /**
-   * {@link write} in a transaction of its own. On PostgreSQL, a send without a key or a chosen
-   * endpoint is one statement, atomic by itself: it runs alone, without the BEGIN and COMMIT
-   * round trips.
+   * {@link write} in a transaction of its own, or, for a send without a key or a chosen endpoint,
+   * in one shared with the concurrent callers' ({@link together}). On PostgreSQL such a send is
+   * one statement, atomic by itself, run without BEGIN and COMMIT round trips.
    */
   async writeAlone(msg: NewMessage): Promise<SendResult> {
-    if (!this.tx.isSqlite && msg.scope === null && msg.endpointId === null) return this.alone.add(messageRow(msg));
+    if (msg.scope === null && msg.endpointId === null) return this.together.add(msg);
     return this.tx.run((m) => this.write(m, msg));
   }
 
@@ -346,8 +345,27 @@ export class MessageStore {
   }
 
   /**
-   * The sends of {@link alone}'s batch: one statement, or each in a statement of its own when the
-   * database refused the batch for what one of them holds, so that it alone fails.
+   * SQLite: the sends of {@link together}'s batch in one transaction, or each in a transaction of
+   * its own when the database refused the batch for what one of them holds, so that it alone fails.
+   */
+  private async writeManySqlite(msgs: NewMessage[]): Promise<(SendResult | Error)[]> {
+    const each = (msg: NewMessage) => this.tx.run((m) => this.write(m, msg));
+    if (msgs.length === 1) return [await each(msgs[0])];
+    try {
+      return await this.tx.run(async (m) => {
+        const results: SendResult[] = [];
+        for (const msg of msgs) results.push(await this.write(m, msg));
+        return results;
+      });
+    } catch (err) {
+      if (!isDataError(err)) throw err;
+      return Promise.all(msgs.map((msg) => each(msg).catch((e: Error) => e)));
+    }
+  }
+
+  /**
+   * PostgreSQL: the sends of {@link together}'s batch in one statement, or each in a statement of
+   * its own when the database refused the batch for what one of them holds, so that it alone fails.
    */
   private async writeManyPostgres(rows: MessageRow[]): Promise<(SendResult | Error)[]> {
     const own = this.dataSource.manager;
