@@ -33,6 +33,8 @@ describe.each(testDatabases())('concurrent send() calls without a manager on %s'
     await make('bOrders', { customerId: 'cus_b', eventTypes: ['order.created'] });
     await make('nobodyAll', { eventTypes: [] });
     await make('nobodyInvoices', { eventTypes: ['invoice.*'] });
+    // More endpoints than delivery ids are made ahead per message: the database makes the rest.
+    for (let i = 0; i < 6; i++) await make(`many${i}`, { customerId: 'cus_many', eventTypes: ['order.*'] });
   });
   afterAll(async () => {
     await t?.close();
@@ -47,6 +49,7 @@ describe.each(testDatabases())('concurrent send() calls without a manager on %s'
     'cus_c order.created': [],
     '- order.created': ['nobodyAll'],
     '- invoice.paid': ['nobodyAll', 'nobodyInvoices'],
+    'cus_many order.created': ['many0', 'many1', 'many2', 'many3', 'many4', 'many5'],
   };
 
   it("writes each caller's message with exactly its own customer's matching deliveries", async () => {
