@@ -15,10 +15,11 @@ import { attachSubscriber, detachSubscriber } from '../database/subscribers.js';
 const PUBLISH_BATCH = 500;
 /**
  * How long the commits' ids gather before one addBulk publishes them. Bull's CPU per job falls
- * when jobs are added together (figures: bench/NOTES.md), and that CPU is taken from the app's
- * own requests; a few ms later is still right after commit.
+ * when jobs are added together, and each addBulk costs a socket write and a Redis round trip
+ * (figures: bench/NOTES.md), taken from the app's own requests; jobs still reach Redis within a
+ * few tens of ms of the commit.
  */
-const PUBLISH_GATHER_MS = 4;
+const PUBLISH_GATHER_MS = 16;
 /** Most ids waiting for Redis in the process; those of further commits are left to the relay. */
 const BACKLOG_LIMIT = 1_000;
 

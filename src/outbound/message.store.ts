@@ -5,9 +5,11 @@ import { WebhookDelivery } from '../database/entities/webhook-delivery.entity.js
 import { WebhookMessage } from '../database/entities/webhook-message.entity.js';
 import { idTimePrefix, newId } from '../database/ids.js';
 import { deleteInBatches, pruneCutoff } from '../database/prune.js';
+import { Batcher } from '../database/batcher.js';
 import {
   chunks,
   forDriver,
+  isDataError,
   type PgStatement,
   pgNamed,
   placeholders,
@@ -66,6 +68,57 @@ const pgSendText = (customer: string) => `WITH inserted AS (
 const PG_SEND_CUSTOMER: PgStatement = { name: 'webhooks_send_customer_v1', text: pgSendText('customer_id = $3') };
 const PG_SEND_NO_CUSTOMER: PgStatement = { name: 'webhooks_send_v1', text: pgSendText('customer_id IS NULL') };
 
+/**
+ * PostgreSQL: the sends of several callers (no key, no chosen endpoint) in one statement, so that
+ * they share a round trip and a commit. Per message, the same rows as {@link pgSend}: endpoints of
+ * its own customer only (two index-scannable branches, one of which its customer rules out), the
+ * same filter test, ids made in JavaScript first ($7: {@link DELIVERY_IDS_MADE} per message).
+ * Parameters, one array element per message: id, type, customer id, body, time (ms), matching
+ * filters as a JSON array, id time prefix; then the made ids.
+ */
+const PG_SEND_MANY: PgStatement = {
+  name: 'webhooks_send_many_v1',
+  text: `WITH msgs AS (
+    SELECT * FROM unnest(CAST($1 AS varchar[]), CAST($2 AS varchar[]), CAST($3 AS varchar[]), CAST($4 AS text[]),
+      CAST($5 AS bigint[]), CAST($6 AS text[]), CAST($8 AS text[])) WITH ORDINALITY
+      AS u(id, type, customer_id, body, created_at, filters, prefix, k)),
+  inserted AS (
+    INSERT INTO webhook_messages (id, type, customer_id, idempotency_key, idempotency_scope, body, created_at)
+    SELECT id, type, customer_id, NULL, NULL, body, created_at FROM msgs),
+  matched AS (
+    SELECT m.k, m.id AS message_id, m.created_at, m.prefix, e.id AS endpoint_id,
+      CAST(row_number() OVER (PARTITION BY m.k ORDER BY e.id) AS int) AS n
+    FROM msgs m CROSS JOIN LATERAL (
+      SELECT id, event_types FROM webhook_endpoints
+        WHERE m.customer_id IS NOT NULL AND customer_id = m.customer_id AND enabled = TRUE
+      UNION ALL
+      SELECT id, event_types FROM webhook_endpoints
+        WHERE m.customer_id IS NULL AND customer_id IS NULL AND enabled = TRUE) e
+    WHERE e.event_types IS NULL OR e.event_types = '[]'
+      OR jsonb_exists_any(CAST(e.event_types AS jsonb), ARRAY(SELECT jsonb_array_elements_text(CAST(m.filters AS jsonb)))))
+  INSERT INTO webhook_deliveries (id, message_id, endpoint_id, status, attempts, next_attempt_at, created_at, updated_at)
+  SELECT COALESCE(CASE WHEN n <= ${DELIVERY_IDS_MADE} THEN (CAST($7 AS varchar[]))[(k - 1) * ${DELIVERY_IDS_MADE} + n] END,
+      prefix || upper(substr(md5(random()::text || k::text || '.' || n::text), 1, 16))),
+    message_id, endpoint_id, 'pending', 0, created_at, created_at, created_at
+  FROM matched ORDER BY k, n RETURNING message_id, id`,
+};
+
+/** Sends that one {@link PG_SEND_MANY} statement takes at most. */
+const SENDS_PER_STATEMENT = 100;
+
+/** The message row of a send, with a new id. */
+function messageRow(msg: NewMessage): MessageRow & Pick<WebhookMessage, 'idempotencyKey' | 'idempotencyScope'> {
+  return {
+    id: newId('msg', msg.now.getTime()),
+    type: msg.type,
+    customerId: msg.customerId,
+    idempotencyKey: msg.idempotencyKey,
+    idempotencyScope: msg.scope,
+    body: msg.body,
+    createdAt: msg.now,
+  };
+}
+
 /** Messages deleted per statement by {@link MessageStore.prune} (with their deliveries and attempts). */
 export const LOG_PRUNE_BATCH = 500;
 
@@ -114,6 +167,16 @@ export interface MissingPage {
  */
 @Injectable()
 export class MessageStore {
+  /**
+   * Sends outside a transaction (no key, no chosen endpoint), gathered over one event-loop turn:
+   * the concurrent callers' messages share one commit (on PostgreSQL one statement too), each
+   * caller still resolved only once its rows are committed.
+   */
+  private readonly together = new Batcher<NewMessage, SendResult>(
+    (msgs) => (this.tx.isSqlite ? this.writeManySqlite(msgs) : this.writeManyPostgres(msgs.map(messageRow))),
+    { max: SENDS_PER_STATEMENT, waitMs: 0, serial: true },
+  );
+
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly tx: TransactionRunner,
@@ -180,19 +243,21 @@ export class MessageStore {
     return deleteInBatches(LOG_PRUNE_BATCH, batch, signal);
   }
 
+  /**
+   * {@link write} in a transaction of its own, or, for a send without a key or a chosen endpoint,
+   * in one shared with the concurrent callers' ({@link together}). On PostgreSQL such a send is
+   * one statement, atomic by itself, run without BEGIN and COMMIT round trips.
+   */
+  async writeAlone(msg: NewMessage): Promise<SendResult> {
+    if (msg.scope === null && msg.endpointId === null) return this.together.add(msg);
+    return this.tx.run((m) => this.write(m, msg));
+  }
+
   /** Writes the message and a pending delivery for each matching endpoint, in `m`'s transaction. */
   async write(m: EntityManager, msg: NewMessage): Promise<SendResult> {
     const { scope } = msg;
-    const messageId = newId('msg', msg.now.getTime());
-    const row = {
-      id: messageId,
-      type: msg.type,
-      customerId: msg.customerId,
-      idempotencyKey: msg.idempotencyKey,
-      idempotencyScope: scope,
-      body: msg.body,
-      createdAt: msg.now,
-    };
+    const row = messageRow(msg);
+    const messageId = row.id;
     const only = msg.endpointId === null ? '' : ' AND id = ?';
     const endpointsSql =
       msg.customerId === null
@@ -276,6 +341,63 @@ export class MessageStore {
       return { messageId: row.id, deliveryIds: created.map((r) => r.id), created: true };
     } finally {
       if (runner !== m.queryRunner) await runner.release();
+    }
+  }
+
+  /**
+   * SQLite: the sends of {@link together}'s batch in one transaction, or each in a transaction of
+   * its own when the database refused the batch for what one of them holds, so that it alone fails.
+   */
+  private async writeManySqlite(msgs: NewMessage[]): Promise<(SendResult | Error)[]> {
+    const each = (msg: NewMessage) => this.tx.run((m) => this.write(m, msg));
+    if (msgs.length === 1) return [await each(msgs[0])];
+    try {
+      return await this.tx.run(async (m) => {
+        const results: SendResult[] = [];
+        for (const msg of msgs) results.push(await this.write(m, msg));
+        return results;
+      });
+    } catch (err) {
+      if (!isDataError(err)) throw err;
+      return Promise.all(msgs.map((msg) => each(msg).catch((e: Error) => e)));
+    }
+  }
+
+  /**
+   * PostgreSQL: the sends of {@link together}'s batch in one statement, or each in a statement of
+   * its own when the database refused the batch for what one of them holds, so that it alone fails.
+   */
+  private async writeManyPostgres(rows: MessageRow[]): Promise<(SendResult | Error)[]> {
+    const own = this.dataSource.manager;
+    if (rows.length === 1) return [await this.writePostgres(own, rows[0])];
+    let created: { message_id: string; id: string }[];
+    try {
+      created = await this.borrowedNamed<{ message_id: string; id: string }>(PG_SEND_MANY, [
+        rows.map((r) => r.id),
+        rows.map((r) => r.type),
+        rows.map((r) => r.customerId),
+        rows.map((r) => r.body),
+        rows.map((r) => r.createdAt.getTime()),
+        rows.map((r) => JSON.stringify(filtersMatching(r.type))),
+        rows.flatMap((r) => Array.from({ length: DELIVERY_IDS_MADE }, () => newId('dlv', r.createdAt.getTime()))),
+        rows.map((r) => idTimePrefix('dlv', r.createdAt.getTime())),
+      ]);
+    } catch (err) {
+      if (!isDataError(err)) throw err;
+      return Promise.all(rows.map((r) => this.writePostgres(own, r).catch((e: Error) => e)));
+    }
+    const ids = new Map<string, string[]>(rows.map((r) => [r.id, []]));
+    for (const { message_id, id } of created) ids.get(message_id)!.push(id);
+    return rows.map((r) => ({ messageId: r.id, deliveryIds: ids.get(r.id)!, created: true }));
+  }
+
+  /** A named statement on a connection of its own, borrowed through a query runner. */
+  private async borrowedNamed<R>(statement: PgStatement, values: unknown[]): Promise<R[]> {
+    const runner = this.dataSource.createQueryRunner();
+    try {
+      return await pgNamed<R>(runner, statement, values);
+    } finally {
+      await runner.release();
     }
   }
 

@@ -44,8 +44,21 @@ interface LostRow {
   attempts: unknown;
   manual_from: unknown;
 }
-/** How long the `enqueued_at` marks of enqueues gather before one UPDATE writes them. */
-const MARK_DELAY_MS = 20;
+/**
+ * How long the `enqueued_at` marks of enqueues gather before one UPDATE writes them, at most; a
+ * quarter of the relay's interval when that is shorter, so that the marks land before the relay
+ * would claim the rows. One UPDATE per many sends, not one per few.
+ */
+const MARK_DELAY_MS = 250;
+
+/**
+ * PostgreSQL: the marks as one statement whose commit does not wait for the WAL flush
+ * (`synchronous_commit` off for its own implicit transaction only). A mark is a hint: a mark
+ * lost to a PostgreSQL crash leaves the row to the relay, which re-adds a job Bull already
+ * holds as a no-op, and claims only rows still pending.
+ */
+const PG_MARK_ENQUEUED = `WITH async AS (SELECT set_config('synchronous_commit', 'off', true) AS v)
+  UPDATE webhook_deliveries SET enqueued_at = $1 WHERE id = ANY($2) AND (SELECT v FROM async) = 'off'`;
 
 /**
  * The outbox: turns committed delivery rows into Bull jobs. Right after commit for the normal
@@ -58,15 +71,22 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
   private readonly loops: IntervalLoop[] = [];
   private reconcileCursor = '';
   /**
-   * The `enqueued_at` marks of many enqueues, written by one UPDATE a few ms later, not awaited:
-   * the relay only claims rows older than its interval, and re-adding a job that exists is a no-op.
+   * The `enqueued_at` marks of many enqueues, written by one UPDATE up to {@link MARK_DELAY_MS}
+   * later, not awaited: the relay only claims rows older than its interval, and re-adding a job
+   * that exists is a no-op.
    */
-  private readonly marks = new Batcher<string, void>((ids) => this.writeMarks(ids), {
-    max: RELAY_BATCH,
-    ready: Number.POSITIVE_INFINITY,
-    waitMs: MARK_DELAY_MS,
-    serial: true,
-  });
+  private readonly marks: Batcher<string, void>;
+  /**
+   * Enqueues awaited by their callers (`send()` outside a transaction), gathered over one
+   * event-loop turn: the concurrent callers' jobs are one addBulk, one Redis round trip.
+   */
+  private readonly adds = new Batcher<string, void>(
+    async (ids) => {
+      await this.enqueue(ids);
+      return ids.map(() => undefined);
+    },
+    { max: RELAY_BATCH, waitMs: 0, serial: true },
+  );
   private readonly breaker: RedisBreaker;
 
   constructor(
@@ -78,6 +98,12 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
     private readonly telemetry: WebhookTelemetry,
   ) {
     this.breaker = new RedisBreaker(queue, this.logger);
+    this.marks = new Batcher<string, void>((ids) => this.writeMarks(ids), {
+      max: RELAY_BATCH,
+      ready: Number.POSITIVE_INFINITY,
+      waitMs: Math.max(1, Math.min(MARK_DELAY_MS, Math.floor(options.outbound.relayIntervalMs / 4))),
+      serial: true,
+    });
     commitHook.setPublisher((ids) => this.enqueue(ids));
   }
 
@@ -96,9 +122,9 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
     // Bounded like the worker's wait: a database or Redis that hangs must not hold shutdown;
     // what is left unmarked or unrelayed is picked up by the relay of the next process.
     const bound = this.options.outbound.timeoutMs + SHUTDOWN_MARGIN_MS;
-    const finished = this.commitHook
-      .drain()
-      .then(() => Promise.allSettled([this.marks.drained(), ...this.loops.map((loop) => loop.running)]));
+    const finished = Promise.all([this.commitHook.drain(), this.adds.drained()]).then(() =>
+      Promise.allSettled([this.marks.drained(), ...this.loops.map((loop) => loop.running)]),
+    );
     if ((await settleWithin(finished, bound)) === 'late') {
       this.logger.warn(
         `Relay or enqueue work still running after ${bound} ms; stopping anyway (the relay of the next process picks up what it left).`,
@@ -127,23 +153,29 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
     this.markEnqueued(ids);
   }
 
+  /** {@link enqueue} of scheduled deliveries, in one addBulk with those of concurrent callers. */
+  async enqueueTogether(ids: string[]): Promise<void> {
+    await Promise.all(ids.map((id) => this.adds.add(id)));
+  }
+
   private markEnqueued(ids: string[]): void {
     for (const id of ids) void this.marks.add(id);
   }
 
   private async writeMarks(batch: string[]): Promise<void[]> {
-    await this.tx
-      .write((m) =>
-        runSql(m, `UPDATE webhook_deliveries SET enqueued_at = ? WHERE id IN (${placeholders(batch.length)})`, [
-          Date.now(),
-          ...batch,
-        ]),
-      )
-      .catch((err) =>
-        this.logger.warn(
-          `Marking ${batch.length} deliveries enqueued failed (${(err as Error).message}); the relay may add them again, a no-op.`,
-        ),
-      );
+    const write = this.tx.isSqlite
+      ? this.tx.write((m) =>
+          runSql(m, `UPDATE webhook_deliveries SET enqueued_at = ? WHERE id IN (${placeholders(batch.length)})`, [
+            Date.now(),
+            ...batch,
+          ]),
+        )
+      : this.dataSource.query(PG_MARK_ENQUEUED, [Date.now(), batch]);
+    await write.catch((err) =>
+      this.logger.warn(
+        `Marking ${batch.length} deliveries enqueued failed (${(err as Error).message}); the relay may add them again, a no-op.`,
+      ),
+    );
     return batch.map(() => undefined);
   }
 

@@ -120,18 +120,19 @@ export class WebhookService {
     if (opts.endpointId !== undefined && (typeof opts.endpointId !== 'string' || opts.endpointId === ''))
       throw new WebhookValidationError('endpointId', 'endpointId must be an endpoint id.');
     const endpointId = opts.endpointId ?? null;
-    const write = (m: EntityManager) =>
-      this.store.write(m, { type, customerId, idempotencyKey, scope, body, now, endpointId });
+    const msg = { type, customerId, idempotencyKey, scope, body, now, endpointId };
     const runner = opts.manager?.queryRunner;
     if (runner?.isTransactionActive) {
-      const result = await write(opts.manager!);
+      const result = await this.store.write(opts.manager!, msg);
       if (result.created) {
         this.telemetry.carry(result.deliveryIds);
         this.commitHook.hold(runner, result.deliveryIds);
       }
       return result;
     }
-    const result = opts.manager ? await opts.manager.transaction(write) : await this.tx.run(write);
+    const result = opts.manager
+      ? await opts.manager.transaction((m) => this.store.write(m, msg))
+      : await this.store.writeAlone(msg);
     if (result.created) await this.enqueueQuietly(result.deliveryIds);
     return result;
   }
@@ -383,7 +384,7 @@ export class WebhookService {
 
   private async enqueueQuietly(ids: string[]): Promise<void> {
     try {
-      await this.outbox.enqueue(ids);
+      await this.outbox.enqueueTogether(ids);
     } catch (err) {
       // The rows are committed; the relay enqueues them once Redis answers. A known stall was
       // reported once, when it was found.
