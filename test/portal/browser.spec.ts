@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
@@ -54,6 +54,8 @@ async function refreshUntil(page: Page, check: () => Promise<boolean>, timeoutMs
 const idFromHash = (page: Page) => decodeURIComponent(new URL(page.url()).hash.split('/')[2] ?? '');
 
 const run = browserAvailable();
+/** The screenshots are kept for a look only when asked (PORTAL_SCREENSHOTS=keep); else removed with the rest. */
+const KEEP_SHOTS = process.env.PORTAL_SCREENSHOTS === 'keep';
 (run ? describe : describe.skip)('the portal page in Chromium', () => {
   let app: TestApp;
   let receiver: Receiver;
@@ -90,13 +92,14 @@ const run = browserAvailable();
     portal = app.app.get(PortalService);
     browser = await launchBrowser();
     shots = mkdtempSync(join(tmpdir(), 'portal-screenshots-'));
-    console.info(`Portal screenshots: ${shots}`);
+    if (KEEP_SHOTS) console.info(`Portal screenshots: ${shots}`);
   }, 60_000);
 
   afterAll(async () => {
     await browser?.close();
     await app?.close();
     await receiver?.stop();
+    if (shots && !KEEP_SHOTS) rmSync(shots, { recursive: true, force: true });
   });
 
   it('magic link -> endpoint on a local receiver -> test event -> attempt -> failing receiver -> replay -> second attempt -> chart', async () => {
