@@ -4,7 +4,12 @@ export interface BatcherOptions {
   max: number;
   /** Flush at once when this many items wait; `max` when absent (`Infinity`: always wait). */
   ready?: number;
-  /** How long the first item of a batch waits for company, in ms; 0 = event-loop turns ({@link turns}). */
+  /**
+   * How long the first item of a batch waits for company, in ms, counted from its arrival; 0 =
+   * event-loop turns ({@link turns}). With `serial`, items that arrive during a flush still wait
+   * their time (a flush shorter than `waitMs` does not cut it short), and go as soon as that
+   * flush ends if they have waited long enough. With `waitMs` 0 they go as soon as it ends.
+   */
   waitMs: number;
   /** With `waitMs` 0: the event-loop turns the first item waits (default 1: until the current turn ends). */
   turns?: number;
@@ -26,6 +31,8 @@ interface Waiting<I, R> {
  */
 export class Batcher<I, R> {
   private waiting: Waiting<I, R>[] = [];
+  /** When the first of `waiting` arrived (ms, `Date.now()`). */
+  private firstAt = 0;
   private cancelWait: (() => void) | null = null;
   private flushing = 0;
   private idle: { done: Promise<void>; resolve: () => void } | null = null;
@@ -43,6 +50,7 @@ export class Batcher<I, R> {
       this.idle = { done, resolve };
     }
     return new Promise<R>((resolve, reject) => {
+      if (this.waiting.length === 0 && this.options.waitMs > 0) this.firstAt = Date.now();
       this.waiting.push({ item, resolve, reject });
       if (this.flushing > 0 && this.options.serial) return;
       if (this.waiting.length >= (this.options.ready ?? this.options.max)) this.start();
@@ -60,8 +68,8 @@ export class Batcher<I, R> {
     return this.idle?.done ?? Promise.resolve();
   }
 
-  private wait(): () => void {
-    const { waitMs, turns = 1 } = this.options;
+  private wait(waitMs = this.options.waitMs): () => void {
+    const { turns = 1 } = this.options;
     if (waitMs > 0) {
       const timer = setTimeout(() => this.start(), waitMs);
       return () => clearTimeout(timer);
@@ -83,6 +91,14 @@ export class Batcher<I, R> {
     void this.run(batch);
   }
 
+  /** After a flush: the next batch at once, or when its first item's wait ends. */
+  private next(): void {
+    const { waitMs, ready, max } = this.options;
+    const left = waitMs > 0 ? this.firstAt + waitMs - Date.now() : 0;
+    if (left > 0 && this.waiting.length < (ready ?? max)) this.cancelWait ??= this.wait(left);
+    else this.start();
+  }
+
   private async run(batch: Waiting<I, R>[]): Promise<void> {
     try {
       const results = await this.flush(batch.map((w) => w.item));
@@ -91,8 +107,8 @@ export class Batcher<I, R> {
       for (const w of batch) w.reject(err);
     } finally {
       this.flushing--;
-      // Whatever gathered meanwhile has waited a flush already: it goes now.
-      if (this.waiting.length) this.start();
+      // Whatever gathered meanwhile goes now, unless its first item has a timed wait left.
+      if (this.waiting.length) this.next();
       else if (this.flushing === 0 && !this.cancelWait) {
         this.idle?.resolve();
         this.idle = null;

@@ -17,6 +17,18 @@ function recorder() {
   return { batches, flush };
 }
 
+/** A batcher whose first flush waits for `gate`; records every batch and answers each item as is. */
+function gated(options: ConstructorParameters<typeof Batcher<number, number>>[1]) {
+  const gate = deferred<void>();
+  const batches: number[][] = [];
+  const batcher = new Batcher(async (items: number[]) => {
+    batches.push(items);
+    if (batches.length === 1) await gate.promise;
+    return items;
+  }, options);
+  return { gate, batches, batcher };
+}
+
 describe('Batcher', () => {
   it('gathers the items of one event-loop turn into one flush, each caller getting its own result or error', async () => {
     const { batches, flush } = recorder();
@@ -51,16 +63,7 @@ describe('Batcher', () => {
   });
 
   it('serial: one flush at a time, what arrives meanwhile goes next in batches of at most `max`', async () => {
-    const gate = deferred<void>();
-    const batches: number[][] = [];
-    const batcher = new Batcher(
-      async (items: number[]) => {
-        batches.push(items);
-        if (batches.length === 1) await gate.promise;
-        return items;
-      },
-      { max: 2, waitMs: 0, serial: true },
-    );
+    const { gate, batches, batcher } = gated({ max: 2, waitMs: 0, serial: true });
     const all = [batcher.add(1)];
     await turns(1);
     expect(batches).toEqual([[1]]);
@@ -92,5 +95,42 @@ describe('Batcher', () => {
     expect(await Promise.all(calls)).toEqual(['database away', 'database away']);
     await batcher.drained();
     expect(drained).toBe(true);
+  });
+
+  it('serial with a timed wait: items that arrive during a short flush still wait their time for company', async () => {
+    const { gate, batches, batcher } = gated({ max: 50, ready: Number.POSITIVE_INFINITY, waitMs: 150, serial: true });
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    const all = [batcher.add(1)];
+    await sleep(170);
+    expect(batches).toEqual([[1]]);
+    // Arrives during the flush, which ends long before its 150 ms are up: it keeps waiting.
+    all.push(batcher.add(2));
+    gate.resolve();
+    await sleep(20);
+    expect(batches).toEqual([[1]]);
+    all.push(batcher.add(3));
+    await Promise.all(all);
+    expect(batches).toEqual([[1], [2, 3]]);
+    // An item that waited out its time during a long flush goes as soon as the flush ends.
+    const {
+      gate: slow,
+      batches: late,
+      batcher: long,
+    } = gated({
+      max: 50,
+      ready: Number.POSITIVE_INFINITY,
+      waitMs: 30,
+      serial: true,
+    });
+    const first = long.add(1);
+    await sleep(40);
+    const second = long.add(2);
+    await sleep(60);
+    expect(late).toEqual([[1]]);
+    slow.resolve();
+    await first;
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(late).toEqual([[1], [2]]);
+    await second;
   });
 });
