@@ -10,8 +10,10 @@ import { DataSource } from 'typeorm';
 import { OnWebhook } from '../../src/decorators/on-webhook.decorator.js';
 import type { WebhookContext } from '../../src/interfaces/webhook-context.interface.js';
 import { postWebhook } from '../../src/testing/index.js';
+import { SHUTDOWN_MARGIN_MS } from '../../src/utils/settle.js';
 import { migrate } from '../support/app.js';
 import { createTestDatabase, testDatabases, type TestDatabase } from '../support/databases.js';
+import { CapturingLogger } from '../support/logger.js';
 import { eventually } from '../support/receiver.js';
 import { inboxRows, startInboundApp } from './support.js';
 
@@ -70,14 +72,53 @@ describe.each(testDatabases().filter((k) => k !== 'sqlite3'))('outcome write tha
   });
 });
 
+(testDatabases().includes('postgres') ? describe : describe.skip)('an outcome write refused until shutdown', () => {
+  it('leaves the row received, logs it, and does not hold shutdown past its margin', async () => {
+    const db = await createTestDatabase('postgres');
+    let t: Awaited<ReturnType<typeof startInboundApp>> | undefined;
+    try {
+      await migrate(db);
+      await armPostgresTrigger(db);
+      const logger = new CapturingLogger();
+      t = await startInboundApp({ db, logger, providers: [FlakyMarkHandler] });
+      const handler = t.app.get(FlakyMarkHandler);
+      const ds = t.app.get(DataSource);
+      handler.refuseNextWrite = () => refuseOnPostgres(ds, 1_000_000);
+      const id = `msg_${randomBytes(8).toString('hex')}`;
+      // The handlers ran: the sender gets its answer after the first try of the write.
+      const res = await postWebhook(t.app, 'partner', { type: 'outcome.flaky', data: {} }, { id });
+      expect([res.status, res.body.status]).toEqual([200, 'processed']);
+      const [row] = await inboxRows(t.app);
+      const started = Date.now();
+      await t.close();
+      t = undefined;
+      expect(Date.now() - started).toBeLessThan(SHUTDOWN_MARGIN_MS + 3_000);
+      expect(handler.runs.get(id)).toBe(1);
+      expect(
+        logger.since(0, 'error').some((m) => m.startsWith(`Could not record the outcome of inbox row ${row.id}`)),
+      ).toBe(true);
+      const after = await new DataSource(db.options).initialize();
+      try {
+        const [stored] = await after.query('SELECT status, attempts FROM webhook_inbox WHERE id = $1', [row.id]);
+        expect(stored).toEqual({ status: 'received', attempts: 0 });
+      } finally {
+        await after.destroy();
+      }
+    } finally {
+      await t?.close();
+      await db.drop();
+    }
+  }, 30_000);
+});
+
 /** A trigger that refuses the `processed` update while its sequence is armed, as a transient error. */
 async function armPostgresTrigger(db: TestDatabase): Promise<void> {
   const ds = await new DataSource(db.options).initialize();
   try {
-    await ds.query(`CREATE SEQUENCE refuse_mark START 2`);
+    await ds.query(`CREATE SEQUENCE refuse_mark MINVALUE -1000000 START 2`);
     await ds.query(`CREATE FUNCTION refuse_mark() RETURNS trigger AS $$
       BEGIN
-        IF nextval('refuse_mark') = 1 THEN
+        IF nextval('refuse_mark') <= 1 THEN
           RAISE EXCEPTION 'could not serialize access (test)' USING ERRCODE = '40001';
         END IF;
         RETURN NEW;
@@ -89,9 +130,9 @@ async function armPostgresTrigger(db: TestDatabase): Promise<void> {
   }
 }
 
-/** The next `processed` update fails once (the sequence's next value is 1), the later ones pass. */
-async function refuseOnPostgres(ds: DataSource): Promise<void> {
-  await ds.query(`SELECT setval('refuse_mark', 1, false)`);
+/** The next `times` `processed` updates fail (the sequence counts up to 1), the later ones pass. */
+async function refuseOnPostgres(ds: DataSource, times = 1): Promise<void> {
+  await ds.query(`SELECT setval('refuse_mark', $1, false)`, [2 - times]);
 }
 
 /** Another connection holds the write lock for {@link LOCKED_MS}: the module's writes get SQLITE_BUSY. */
