@@ -168,19 +168,18 @@ export class InboundPipeline implements BeforeApplicationShutdown {
    */
   private async record(id: string, write: () => Promise<unknown>, answering: boolean): Promise<void> {
     const retryable = (err: unknown) => !(err instanceof InboxDataError);
+    const what = `the outcome of inbox row ${id}`;
+    const retried = () => this.outcomes.write({ run: write, what, notRepeated: 'the handlers', retryable });
+    if (!answering) {
+      await retried();
+      return;
+    }
     try {
       await write();
-      return;
     } catch (err) {
-      if (!retryable(err)) {
-        if (answering) return;
-        throw err;
-      }
+      if (!retryable(err)) return;
+      retried().catch((e: Error) => this.logger.error(inboundMessages.outcomeNotRecorded(id, e.message)));
     }
-    const what = `the outcome of inbox row ${id}`;
-    const retried = this.outcomes.write({ run: write, what, notRepeated: 'the handlers', retryable });
-    if (!answering) return retried.then(() => undefined);
-    retried.catch((err: Error) => this.logger.error(inboundMessages.outcomeNotRecorded(id, err.message)));
   }
 
   /** Queues a claimed row; when Redis does not take it, releases the row as `failed` and rejects. */
