@@ -63,6 +63,8 @@ const OUTBOUND_KEYS = {
   disableAfterMs: 1,
   relayIntervalMs: 1,
   reconcileIntervalMs: 1,
+  publishGatherMs: 1,
+  markGatherMs: 1,
   retentionMs: 1,
   network: 1,
 } satisfies Record<keyof OutboundOptions, 1>;
@@ -146,6 +148,8 @@ export function resolveWebhooksOptions(raw: WebhooksModuleOptions = {}): Resolve
       disableAfterMs: int('outbound.disableAfterMs', out.disableAfterMs, 5 * 24 * HOUR, 1),
       relayIntervalMs: int('outbound.relayIntervalMs', out.relayIntervalMs, 1000, 10),
       reconcileIntervalMs: int('outbound.reconcileIntervalMs', out.reconcileIntervalMs, 30_000, 10),
+      publishGatherMs: num('outbound.publishGatherMs', out.publishGatherMs, 16, 0, 1_000),
+      markGatherMs: num('outbound.markGatherMs', out.markGatherMs, 250, 0, 10_000),
       retentionMs: retention(
         'outbound.retentionMs',
         out.retentionMs,

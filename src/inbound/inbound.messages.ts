@@ -54,6 +54,9 @@ export const inboundMessages = {
   otherProcess: () =>
     'Another process receives webhooks on this SQLite file: inbox rows still running are left to it (a row whose ' +
     `process has ended is taken again by a retry once its ${CLAIM_LEASE_MS / 60_000}-minute lease is over).`,
+  outcomeNotRecorded: (id: string, message: string) =>
+    `Could not record the outcome of inbox row ${id} before the app stopped (${message}): it stays "received", ` +
+    'like a run whose process ended.',
   unfinishedRun: () => 'The process ended while the handlers ran; released at the next boot.',
   ignored: (source: string, type: string, id: string) =>
     `Ignored webhook ${source}/${shown(type)} (${shown(id)}): no handler matches.`,

@@ -1,9 +1,11 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { type BeforeApplicationShutdown, Inject, Injectable, Logger } from '@nestjs/common';
 import type { WebhookInboxEntry } from '../database/entities/webhook-inbox.entity.js';
 import { InboxDataError } from '../errors/inbox-data.error.js';
 import { InboxUnavailableError } from '../errors/inbox-unavailable.error.js';
 import type { WebhookContext } from '../interfaces/webhook-context.interface.js';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
+import { SHUTDOWN_MARGIN_MS } from '../utils/settle.js';
+import { WriteRetrier } from '../utils/write-retry.js';
 import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
 import { InboxStore, type ClaimedRow } from './inbox.store.js';
 import { inboundMessages } from './inbound.messages.js';
@@ -46,10 +48,11 @@ const RETRY_AFTER_SECONDS = '5';
  * (recording the outcome) or queue them, and answer.
  */
 @Injectable()
-export class InboundPipeline {
+export class InboundPipeline implements BeforeApplicationShutdown {
   // Log lines name the part an operator knows: the route for a call, the worker for a stored row.
   private readonly logger = new Logger('WebhooksController');
   private readonly workerLogger = new Logger(InboundProcessor.name);
+  private readonly outcomes = new WriteRetrier(this.logger);
 
   constructor(
     @Inject(WEBHOOKS_OPTIONS) private readonly options: ResolvedWebhooksOptions,
@@ -144,21 +147,39 @@ export class InboundPipeline {
     try {
       reply = await this.dispatcher.dispatch(ctx, handlers);
     } catch (error) {
-      try {
-        await this.inbox.markFailed(row.id, attempts, error, failedStatus);
-      } catch (err) {
-        if (!answering) throw err;
-      }
+      await this.record(row.id, () => this.inbox.markFailed(row.id, attempts, error, failedStatus), answering);
       return { status: failedStatus, attempts, error, retryable: true };
     }
     if (handlers.length === 0) this.workerLogger.log(inboundMessages.ignored(ctx.source, ctx.type, ctx.id));
     const status = handlers.length === 0 ? 'ignored' : 'processed';
-    try {
-      await this.inbox.markProcessed(row.id, attempts, status);
-    } catch (err) {
-      if (!answering) throw err;
-    }
+    await this.record(row.id, () => this.inbox.markProcessed(row.id, attempts, status), answering);
     return { status, attempts, reply };
+  }
+
+  /** Gives outcome writes still retrying the shutdown margin, then leaves their rows `received`. */
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.outcomes.stop(SHUTDOWN_MARGIN_MS);
+  }
+
+  /**
+   * Records a run's outcome. The handlers have run: a write that failed back to Bull would run
+   * them again, so a failed write is retried until it goes through or the app stops. A sender
+   * waiting for its answer gets it after the first try; the retries go on without it.
+   */
+  private async record(id: string, write: () => Promise<unknown>, answering: boolean): Promise<void> {
+    const retryable = (err: unknown) => !(err instanceof InboxDataError);
+    const what = `the outcome of inbox row ${id}`;
+    const retried = () => this.outcomes.write({ run: write, what, notRepeated: 'the handlers', retryable });
+    if (!answering) {
+      await retried();
+      return;
+    }
+    try {
+      await write();
+    } catch (err) {
+      if (!retryable(err)) return;
+      retried().catch((e: Error) => this.logger.error(inboundMessages.outcomeNotRecorded(id, e.message)));
+    }
   }
 
   /** Queues a claimed row; when Redis does not take it, releases the row as `failed` and rejects. */

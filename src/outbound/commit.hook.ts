@@ -1,4 +1,4 @@
-import { Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type {
   DataSource,
@@ -10,16 +10,11 @@ import type {
 import { RedisStalledError } from '../errors/redis-stalled.error.js';
 import { Batcher } from '../database/batcher.js';
 import { attachSubscriber, detachSubscriber } from '../database/subscribers.js';
+import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
+import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
 
 /** Ids published in one addBulk at most. */
 const PUBLISH_BATCH = 500;
-/**
- * How long the commits' ids gather before one addBulk publishes them. Bull's CPU per job falls
- * when jobs are added together, and each addBulk costs a socket write and a Redis round trip
- * (figures: bench/NOTES.md), taken from the app's own requests; jobs still reach Redis within a
- * few tens of ms of the commit.
- */
-const PUBLISH_GATHER_MS = 16;
 /** Most ids waiting for Redis in the process; those of further commits are left to the relay. */
 const BACKLOG_LIMIT = 1_000;
 
@@ -35,16 +30,23 @@ export class CommitHook implements EntitySubscriberInterface, OnModuleInit, OnAp
   private readonly pending = new WeakMap<QueryRunner, Map<number, string[]>>();
   private publish: (ids: string[]) => Promise<void> = async () => undefined;
   /** Ids waiting for Redis: one addBulk for every commit gathered while the previous one ran. */
-  private readonly backlog = new Batcher<string, void>((ids) => this.publishBatch(ids), {
-    max: PUBLISH_BATCH,
-    ready: Number.POSITIVE_INFINITY,
-    waitMs: PUBLISH_GATHER_MS,
-    serial: true,
-  });
+  private readonly backlog: Batcher<string, void>;
   /** Ids left to the relay because the backlog was full, since it was last empty. */
   private overflow = 0;
 
-  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    @Inject(WEBHOOKS_OPTIONS) options: ResolvedWebhooksOptions,
+  ) {
+    // Gathered for `publishGatherMs`: Bull's CPU per job falls when jobs are added together, and
+    // each addBulk costs a socket write and a Redis round trip, taken from the app's requests.
+    this.backlog = new Batcher<string, void>((ids) => this.publishBatch(ids), {
+      max: PUBLISH_BATCH,
+      ready: Number.POSITIVE_INFINITY,
+      waitMs: options.outbound.publishGatherMs,
+      serial: true,
+    });
+  }
 
   onModuleInit(): void {
     attachSubscriber(this.dataSource, this);

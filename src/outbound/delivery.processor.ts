@@ -1,5 +1,4 @@
 import { InjectQueue } from '@nestjs/bull';
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type BeforeApplicationShutdown,
   Inject,
@@ -23,6 +22,7 @@ import { type AttemptRecord, DeliveryStore, type LoadedDelivery } from './delive
 import type { DeliveryJobData } from './outbox.relay.js';
 import { type AttemptOutcome, decideOutcome } from './retry.policy.js';
 import { settleWithin, SHUTDOWN_MARGIN_MS } from '../utils/settle.js';
+import { WriteRetrier } from '../utils/write-retry.js';
 import { forDriver, isDataError, returnedRows, withReturnedRows } from '../database/sql.js';
 import { RetryLaterError } from '../errors/retry-later.error.js';
 import { WebhookTelemetry } from '../observability/webhook-telemetry.js';
@@ -31,10 +31,6 @@ import { WebhookTelemetry } from '../observability/webhook-telemetry.js';
 export type DeliveryJobResult = AttemptOutcome['kind'] | 'skipped' | 'discarded';
 
 const TERMINAL = ['succeeded', 'failed', 'discarded'];
-/** Backoff of an attempt's record write that failed: first delay, cap, and how often to warn again. */
-const RECORD_RETRY_FIRST_MS = 100;
-const RECORD_RETRY_MAX_MS = 5_000;
-const RECORD_RETRY_LOG_EVERY = 20;
 /**
  * One failure added to an endpoint's streak, judged on the stored `failing_since`: it disables the
  * endpoint on 410 or once the streak is older than the cutoff. Only an enabled endpoint changes,
@@ -58,7 +54,7 @@ export class DeliveryProcessor implements OnApplicationBootstrap, OnModuleDestro
   private readonly logger = new Logger(DeliveryProcessor.name);
   private working = false;
   private stopping: Promise<unknown> | null = null;
-  private readonly stopRecording = new AbortController();
+  private readonly recording = new WriteRetrier(this.logger);
 
   constructor(
     @Inject(WEBHOOKS_OPTIONS) private readonly options: ResolvedWebhooksOptions,
@@ -109,7 +105,7 @@ export class DeliveryProcessor implements OnApplicationBootstrap, OnModuleDestro
       // (an attempt whose database write hangs never ends): close now without waiting.
       await this.queue.close(true).catch((err: Error) => this.logger.debug(`Queue close failed: ${err.message}`));
       // Attempts still retrying their write give up now: Bull retries their jobs as stalled.
-      this.stopRecording.abort();
+      await this.recording.stop();
     } else this.logger.log('Stopped taking deliveries; in-flight attempts finished.');
   }
 
@@ -176,41 +172,35 @@ export class DeliveryProcessor implements OnApplicationBootstrap, OnModuleDestro
    * receiver's text; NOT_RECORDED only when even that is refused (the delivery was deleted).
    */
   private async recordOutcome(record: AttemptRecord): Promise<string | null | typeof NOT_RECORDED> {
-    const what = `Attempt ${record.number} of delivery ${record.deliveryId}`;
-    let current = record;
-    for (let tries = 1; ; tries++) {
-      try {
-        const reason = await this.store.record(current);
-        if (tries > 1) this.logger.log(`${what} recorded after ${tries} tries.`);
-        return reason;
-      } catch (err) {
-        const message = (err as Error).message;
-        if (isDataError(err)) {
-          if (current !== record) {
-            this.logger.warn(`${what} could not be recorded (${message}); ending the delivery.`);
-            // Usually the delivery is gone (nothing to update). Were it not, ending it keeps the
-            // reconciler from sending again, forever, an attempt that can never be logged.
-            const lastError = `attempt ${record.number} could not be recorded`;
-            const end = { status: 'failed' as const, nextAttemptAt: null, lastError };
-            await this.tx
-              .write((m) => this.updateDelivery(m, record.deliveryId, end))
-              .catch((e: Error) => this.logger.warn(`Ending delivery ${record.deliveryId} failed: ${e.message}`));
-            return NOT_RECORDED;
-          }
-          this.logger.warn(`${what} refused by the database (${message}); recording it without the response.`);
-          const asciiError = record.errorMessage?.replace(/[^\x20-\x7e]/g, '?') ?? null;
-          current = { ...record, responseBody: null, responseHeaders: null, errorMessage: asciiError };
-          continue;
-        }
-        if (this.stopRecording.signal.aborted) throw err;
-        if (tries === 1 || tries % RECORD_RETRY_LOG_EVERY === 0) {
-          this.logger.warn(`Recording ${what.toLowerCase()} failed (${message}); retrying the write, not the request.`);
-        }
-        const delay = Math.min(RECORD_RETRY_MAX_MS, RECORD_RETRY_FIRST_MS * 2 ** (tries - 1));
-        await sleep(delay, undefined, { signal: this.stopRecording.signal }).catch(() => undefined);
-        if (this.stopRecording.signal.aborted) throw err;
-      }
+    const what = `attempt ${record.number} of delivery ${record.deliveryId}`;
+    const write = (r: AttemptRecord) =>
+      this.recording.write({
+        run: () => this.store.record(r),
+        what,
+        notRepeated: 'the request',
+        retryable: (err) => !isDataError(err),
+      });
+    try {
+      return await write(record);
+    } catch (err) {
+      if (!isDataError(err)) throw err;
+      this.logger.warn(`The database refused ${what} (${(err as Error).message}); recording it without the response.`);
     }
+    const asciiError = record.errorMessage?.replace(/[^\x20-\x7e]/g, '?') ?? null;
+    try {
+      return await write({ ...record, responseBody: null, responseHeaders: null, errorMessage: asciiError });
+    } catch (err) {
+      if (!isDataError(err)) throw err;
+      this.logger.warn(`The database refused ${what} again (${(err as Error).message}); ending the delivery.`);
+    }
+    // Usually the delivery is gone (nothing to update). Were it not, ending it keeps the
+    // reconciler from sending again, forever, an attempt that can never be logged.
+    const lastError = `attempt ${record.number} could not be recorded`;
+    const end = { status: 'failed' as const, nextAttemptAt: null, lastError };
+    await this.tx
+      .write((m) => this.updateDelivery(m, record.deliveryId, end))
+      .catch((e: Error) => this.logger.warn(`Ending delivery ${record.deliveryId} failed: ${e.message}`));
+    return NOT_RECORDED;
   }
 
   /** Standard Webhooks headers, signed with every secret still valid (two during a rotation). */

@@ -45,13 +45,6 @@ interface LostRow {
   manual_from: unknown;
 }
 /**
- * How long the `enqueued_at` marks of enqueues gather before one UPDATE writes them, at most; a
- * quarter of the relay's interval when that is shorter, so that the marks land before the relay
- * would claim the rows. One UPDATE per many sends, not one per few.
- */
-const MARK_DELAY_MS = 250;
-
-/**
  * PostgreSQL: the marks as one statement whose commit does not wait for the WAL flush
  * (`synchronous_commit` off for its own implicit transaction only). A mark is a hint: a mark
  * lost to a PostgreSQL crash leaves the row to the relay, which re-adds a job Bull already
@@ -71,9 +64,9 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
   private readonly loops: IntervalLoop[] = [];
   private reconcileCursor = '';
   /**
-   * The `enqueued_at` marks of many enqueues, written by one UPDATE up to {@link MARK_DELAY_MS}
-   * later, not awaited: the relay only claims rows older than its interval, and re-adding a job
-   * that exists is a no-op.
+   * The `enqueued_at` marks of many enqueues, written by one UPDATE up to `markGatherMs` later,
+   * not awaited: the relay only claims rows older than its interval, and re-adding a job that
+   * exists is a no-op.
    */
   private readonly marks: Batcher<string, void>;
   /**
@@ -101,7 +94,9 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
     this.marks = new Batcher<string, void>((ids) => this.writeMarks(ids), {
       max: RELAY_BATCH,
       ready: Number.POSITIVE_INFINITY,
-      waitMs: Math.max(1, Math.min(MARK_DELAY_MS, Math.floor(options.outbound.relayIntervalMs / 4))),
+      // At most a quarter of the relay's interval, so that the marks land before the relay would
+      // claim the rows: one UPDATE per many sends, not one per few.
+      waitMs: Math.min(options.outbound.markGatherMs, Math.floor(options.outbound.relayIntervalMs / 4)),
       serial: true,
     });
     commitHook.setPublisher((ids) => this.enqueue(ids));

@@ -79,10 +79,7 @@ export const FAST_OUTBOUND = {
  * migrations applied) with the WebhooksModule; `close()` shuts it and removes what it created.
  */
 export async function startTestApp(opts: TestAppOptions): Promise<TestApp> {
-  const db = typeof opts.db === 'string' ? await createTestDatabase(opts.db) : opts.db;
-  const ownDb = typeof opts.db === 'string';
   const prefix = opts.prefix ?? testPrefix();
-  if (!opts.skipMigrations) await migrate(db);
   const webhooks: WebhooksModuleOptions = opts.webhooks ?? { outbound: FAST_OUTBOUND };
   const inboundPath = 'inboundPath' in opts ? opts.inboundPath : webhooks.inbound?.path;
 
@@ -104,7 +101,7 @@ export async function startTestApp(opts: TestAppOptions): Promise<TestApp> {
             ...db.options,
             autoLoadEntities: opts.autoLoadEntities ?? true,
             entities: opts.entities ?? [],
-            // The module's tables come from its migrations (run above); the fixtures' from synchronize.
+            // The module's tables come from its migrations (run below, before the boot); the fixtures' from synchronize.
             synchronize: (opts.entities ?? []).some((entity) => !WEBHOOK_ENTITIES.includes(entity as never)),
             logging: false,
           }) as any,
@@ -126,8 +123,13 @@ export async function startTestApp(opts: TestAppOptions): Promise<TestApp> {
   })
   class TestAppModule {}
 
+  // Made only now: building the module above runs forRoot, which throws on invalid options, and
+  // from here on every failure goes through the catch below, which drops the database again.
+  const db = typeof opts.db === 'string' ? await createTestDatabase(opts.db) : opts.db;
+  const ownDb = typeof opts.db === 'string';
   let app: INestApplication | undefined;
   try {
+    if (!opts.skipMigrations) await migrate(db);
     const moduleRef = await Test.createTestingModule({ imports: [TestAppModule] }).compile();
     if (opts.http === 'fastify') {
       const { FastifyAdapter } = await import('@nestjs/platform-fastify');

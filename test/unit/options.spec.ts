@@ -17,6 +17,8 @@ describe('resolveWebhooksOptions', () => {
       disableAfterMs: 5 * 24 * 3600 * 1000,
       network: { allow: [], httpsOnly: false },
       retentionMs: 30 * 24 * 3600 * 1000,
+      publishGatherMs: 16,
+      markGatherMs: 250,
     });
     expect(o.inbound).toMatchObject({
       path: 'webhooks',
@@ -38,6 +40,9 @@ describe('resolveWebhooksOptions', () => {
     [{ outbound: { jitter: 2 } }, /"outbound.jitter" must be a number from 0 to 1 \(got 2\)/],
     [{ outbound: { timeoutMs: 0 } }, /"outbound.timeoutMs" must be an integer >= 1/],
     [{ outbound: { concurrency: 1.5 } }, /"outbound.concurrency"/],
+    [{ outbound: { publishGatherMs: -1 } }, /"outbound.publishGatherMs" must be a number from 0 to 1000 \(got -1\)/],
+    [{ outbound: { publishGatherMs: NaN } }, /"outbound.publishGatherMs" must be a number from 0 to 1000/],
+    [{ outbound: { markGatherMs: 60_000 } }, /"outbound.markGatherMs" must be a number from 0 to 10000/],
     [{ outbound: { network: { allow: 'x' } } }, /"outbound.network.allow"/],
     [{ outbound: { network: { httpsOnly: 'yes' } } }, /"outbound.network.httpsOnly" must be true or false/],
     [{ inbound: { mode: 'later' } }, /"inbound.mode" must be one of sync, queue/],
