@@ -41,6 +41,8 @@ export interface RunOptions {
 }
 
 const RETRY_AFTER_SECONDS = '5';
+/** Outcome writes worth another try: all but those the database refuses for their data. */
+const retryable = (err: unknown) => !(err instanceof InboxDataError);
 
 /**
  * The receive path as one story, told the same way for an HTTP call, a queued job and a replay:
@@ -166,20 +168,18 @@ export class InboundPipeline implements BeforeApplicationShutdown {
    * them again, so a failed write is retried until it goes through or the app stops. A sender
    * waiting for its answer gets it after the first try; the retries go on without it.
    */
-  private async record(id: string, write: () => Promise<unknown>, answering: boolean): Promise<void> {
-    const retryable = (err: unknown) => !(err instanceof InboxDataError);
-    const what = `the outcome of inbox row ${id}`;
-    const retried = () => this.outcomes.write({ run: write, what, notRepeated: 'the handlers', retryable });
-    if (!answering) {
-      await retried();
-      return;
-    }
-    try {
-      await write();
-    } catch (err) {
+  private record(id: string, write: () => Promise<unknown>, answering: boolean): Promise<unknown> {
+    if (!answering) return this.retried(id, write);
+    return write().catch((err: unknown) => {
       if (!retryable(err)) return;
-      retried().catch((e: Error) => this.logger.error(inboundMessages.outcomeNotRecorded(id, e.message)));
-    }
+      this.retried(id, write).catch((e: Error) => this.logger.error(inboundMessages.outcomeNotRecorded(id, e.message)));
+    });
+  }
+
+  /** `write` through the retrier (built only when needed: the answering path rarely needs it). */
+  private retried(id: string, write: () => Promise<unknown>): Promise<unknown> {
+    const what = `the outcome of inbox row ${id}`;
+    return this.outcomes.write({ run: write, what, notRepeated: 'the handlers', retryable });
   }
 
   /** Queues a claimed row; when Redis does not take it, releases the row as `failed` and rejects. */
