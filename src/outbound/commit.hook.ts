@@ -110,7 +110,10 @@ export class CommitHook implements EntitySubscriberInterface, OnModuleInit, OnAp
     // One warning while the backlog stays full, not one per commit.
     if (this.overflow === 0) {
       const left = 'those of further commits are left to the relay until the backlog drains';
-      this.logger.warn(`${BACKLOG_LIMIT} deliveries are waiting for Redis; ${left}.`);
+      // Redis slow or away; or commits that never yield to the event loop (a loop of SQLite
+      // saves), so that no addBulk could run meanwhile.
+      const why = 'Redis is slow or away, or commits keep the event loop busy';
+      this.logger.warn(`${BACKLOG_LIMIT} deliveries are waiting to be enqueued (${why}); ${left}.`);
     }
     this.overflow += ids.length - room;
   }
