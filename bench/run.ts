@@ -40,7 +40,7 @@ function machine(): string {
     `- Memory: ${(totalmem() / 1024 ** 3).toFixed(1)} GiB`,
     `- Node ${process.version}; Redis ${sh('redis-cli -h 127.0.0.1 INFO server | grep redis_version | cut -d: -f2')}; ` +
       `PostgreSQL ${sh("psql -h 127.0.0.1 -U postgres -tAc 'SHOW server_version'")}`,
-    `- OpenTelemetry: ${process.env.BENCH_OTEL === '1' ? 'an SDK registered in the app processes (BENCH_OTEL=1: spans batched, metrics read every 10 s, exporters that drop)' : 'no SDK (the API is a no-op)'}`,
+    `- OpenTelemetry: ${process.env.BENCH_OTEL === '1' ? `an SDK registered in the app processes (BENCH_OTEL=1: spans batched${process.env.BENCH_OTEL_RATIO === undefined ? '' : `, traces sampled at ${process.env.BENCH_OTEL_RATIO}`}, metrics read every 10 s, exporters that drop)` : 'no SDK (the API is a no-op)'}`,
     `- Everything on this one machine: Redis, PostgreSQL, the receiver child, the emitter/worker children.`,
     `- Load average (1 min) at start ${startLoad.toFixed(2)}, at end ${loadavg()[0].toFixed(2)}: other sessions' tests may share the two cores, so compare the ratios (same run) more than the absolute rates.`,
     `- Source: ${sh('git rev-parse --short HEAD')}${changed ? ` with uncommitted changes (others' work in progress) in ${changed.split('\n').join(', ')}` : ''}`,
