@@ -29,7 +29,7 @@ export class CommitHook implements EntitySubscriberInterface, OnModuleInit, OnAp
   private readonly logger = new Logger(CommitHook.name);
   private readonly pending = new WeakMap<QueryRunner, Map<number, string[]>>();
   private publish: (ids: string[]) => Promise<void> = async () => undefined;
-  /** Ids waiting for Redis: one addBulk for every commit gathered while the previous one ran. */
+  /** Ids waiting for Redis: one addBulk for the commits of each `publishGatherMs` (and of a slow flush). */
   private readonly backlog: Batcher<string, void>;
   /** Ids left to the relay because the backlog was full, since it was last empty. */
   private overflow = 0;
