@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { DataSource } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
 import { WebhookDelivery } from '../../src/database/entities/webhook-delivery.entity.js';
 import { WebhookValidationError } from '../../src/errors/webhook-validation.error.js';
 import { newId } from '../../src/database/ids.js';
@@ -28,6 +28,28 @@ describe.each(testDatabases())('replayMissing on %s', (db) => {
     await t?.close();
     await receiver?.stop();
   });
+
+  /**
+   * Runs `test` in an emitter app of its own (no worker posts its deliveries, no relay enqueues
+   * them) with one endpoint of customer `name` at https://example.com/<name>.
+   */
+  async function inEmitter(
+    name: string,
+    eventTypes: string[],
+    test: (service: WebhookService, ds: DataSource, endpointId: string) => Promise<void>,
+  ): Promise<void> {
+    const e = await startTestApp({
+      db,
+      webhooks: { role: 'emitter', outbound: { ...FAST_OUTBOUND, relayIntervalMs: 3_600_000 } },
+    });
+    try {
+      const service = e.app.get(WebhookService);
+      const ep = await service.createEndpoint({ url: `https://example.com/${name}`, customerId: name, eventTypes });
+      await test(service, e.app.get(DataSource), ep.id);
+    } finally {
+      await e.close();
+    }
+  }
 
   it('delivers what an endpoint missed while disabled: disable, send 3, re-enable, replay, 3 arrive', async () => {
     const ep = await svc.createEndpoint({
@@ -112,19 +134,7 @@ describe.each(testDatabases())('replayMissing on %s', (db) => {
   });
 
   it('pages through more messages than one batch, with many made in the same millisecond', async () => {
-    // An emitter of its own: no worker posts these thousands of deliveries.
-    const e = await startTestApp({
-      db,
-      webhooks: { role: 'emitter', outbound: { ...FAST_OUTBOUND, relayIntervalMs: 3_600_000 } },
-    });
-    try {
-      const service = e.app.get(WebhookService);
-      const ds = e.app.get(DataSource);
-      const ep = await service.createEndpoint({
-        url: 'https://example.com/paged',
-        customerId: 'paged',
-        eventTypes: ['keep.*'],
-      });
+    await inEmitter('paged', ['keep.*'], async (service, ds, endpointId) => {
       const count = 2 * DELIVERY_ROWS_PER_INSERT + 500;
       const at = Date.now() - 1_000;
       // Every other message matches the filter; all share one created_at, so pages go by id.
@@ -139,17 +149,63 @@ describe.each(testDatabases())('replayMissing on %s', (db) => {
           batch.flatMap((id, i) => [id, (from + i) % 2 ? 'skip.it' : 'keep.it', 'paged', '{}', at]),
         );
       }
-      const { deliveryIds } = await service.replayMissing({ endpointId: ep.id, since: new Date(at) });
+      const { deliveryIds } = await service.replayMissing({ endpointId, since: new Date(at) });
       const kept = ids.filter((_, i) => i % 2 === 0);
       expect(deliveryIds).toHaveLength(kept.length);
       const written = await ds
         .getRepository(WebhookDelivery)
-        .find({ select: { messageId: true, status: true }, where: { endpointId: ep.id } });
+        .find({ select: { messageId: true, status: true }, where: { endpointId } });
       expect(written.map((d) => d.messageId).sort()).toEqual(kept.sort());
       expect(written.every((d) => d.status === 'pending')).toBe(true);
-      expect(await service.replayMissing({ endpointId: ep.id, since: new Date(at) })).toEqual({ deliveryIds: [] });
-    } finally {
-      await e.close();
-    }
+      expect(await service.replayMissing({ endpointId, since: new Date(at) })).toEqual({ deliveryIds: [] });
+    });
+  });
+
+  it('never writes a message to an endpoint twice while sends, disables and concurrent replays overlap', async () => {
+    await inEmitter('raced', ['order.*'], async (service, ds, endpointId) => {
+      const since = new Date(Date.now() - 1_000);
+      // The app's own transactions (a send with `manager`, held open a moment): one at a time on
+      // SQLite's single connection, as an app there must run them.
+      let appTx: Promise<unknown> = Promise.resolve();
+      const inAppTransaction = (work: (m: EntityManager) => Promise<unknown>) => {
+        const run = (db === 'postgres' ? Promise.resolve() : appTx).then(() => ds.transaction(work));
+        appTx = run.catch(() => undefined);
+        return run;
+      };
+      let sending = true;
+      const senders = Array.from({ length: 4 }, async (_, s) => {
+        for (let n = 0; sending; n++) {
+          const data = { s, n };
+          if (n % 3 === 0) {
+            await inAppTransaction(async (m) => {
+              await service.send('order.created', data, { customerId: 'raced', manager: m });
+              await tick();
+            });
+          } else {
+            await service.send('order.created', data, {
+              customerId: 'raced',
+              idempotencyKey: n % 2 ? `${s}.${n}` : undefined,
+            });
+          }
+        }
+      });
+      for (let round = 0; round < 15; round++) {
+        await service.updateEndpoint(endpointId, { enabled: false });
+        await tick();
+        await service.updateEndpoint(endpointId, { enabled: true });
+        await Promise.all([service.replayMissing({ endpointId, since }), service.replayMissing({ endpointId, since })]);
+      }
+      sending = false;
+      await Promise.all(senders);
+      await service.replayMissing({ endpointId, since });
+
+      const deliveries = await ds
+        .getRepository(WebhookDelivery)
+        .find({ select: { messageId: true }, where: { endpointId } });
+      const sent = (await ds.query('SELECT id FROM webhook_messages')) as { id: string }[];
+      expect(sent.length).toBeGreaterThan(30);
+      // Each message exactly once: none written twice, none left out after the last replay.
+      expect(deliveries.map((d) => d.messageId).sort()).toEqual(sent.map((m) => m.id).sort());
+    });
   });
 });
