@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { metrics, trace } from '@opentelemetry/api';
 import { resolveWebhooksOptions } from '../src/webhooks.options.js';
 import { WebhookTelemetry } from '../src/observability/webhook-telemetry.js';
 import { benchOtel } from './otel.js';
@@ -30,6 +31,24 @@ async function inbound(): Promise<void> {
   response.emit('close');
 }
 
+/**
+ * The least any instrumentation of issue 20's points 2 and 3 spends on an inbound call with one
+ * handler, straight on the API: two spans without attributes or context, one counter add and one
+ * histogram record with the fewest labels. Not the module's code: its floor under the same SDK.
+ */
+const floorTracer = trace.getTracer('floor');
+const floorCalls = metrics.getMeter('floor').createCounter('floor.calls');
+const floorDuration = metrics.getMeter('floor').createHistogram('floor.duration');
+const floorLabels = { source: 'partner' };
+async function inboundFloor(): Promise<void> {
+  const call = floorTracer.startSpan('call');
+  const handler = floorTracer.startSpan('handler');
+  handler.end();
+  floorDuration.record(0.001, floorLabels);
+  floorCalls.add(1, floorLabels);
+  call.end();
+}
+
 async function measure(name: string, run: () => Promise<void>): Promise<string> {
   for (let i = 0; i < N / 10; i++) await run();
   const cpu = process.cpuUsage();
@@ -41,6 +60,7 @@ async function measure(name: string, run: () => Promise<void>): Promise<string> 
 console.log(
   `OpenTelemetry SDK: ${process.env.BENCH_OTEL === '1' ? 'registered' : 'none'}; N=${N}\n` +
     `${await measure('send + attempt (traceSend, jobTrace, startAttempt, outboundHeaders, endAttempt)', delivery)}\n` +
-    `${await measure('inbound call + one handler (inboundCall, within, handler, answer)', inbound)}`,
+    `${await measure('inbound call + one handler (inboundCall, within, handler, answer)', inbound)}\n` +
+    `${await measure('floor of an inbound call: two bare spans, one counter add, one histogram record', inboundFloor)}`,
 );
 process.exit(0);
