@@ -1,5 +1,6 @@
 import { LessThan, type FindOptionsWhere, type ObjectLiteral, type Repository } from 'typeorm';
 import { WebhookValidationError } from '../errors/webhook-validation.error.js';
+import { holdsNul } from './sql.js';
 import type { Page, PageOptions } from '../interfaces/webhook-service.interface.js';
 
 /**
@@ -28,7 +29,7 @@ export function pageLimit(opts: PageOptions): number {
   const limit = opts.limit ?? 50;
   if (!Number.isSafeInteger(limit) || limit < 1 || limit > 500)
     throw new WebhookValidationError('limit', 'limit must be an integer from 1 to 500.');
-  if (opts.cursor !== undefined && (typeof opts.cursor !== 'string' || opts.cursor === '')) {
+  if (opts.cursor !== undefined && (typeof opts.cursor !== 'string' || opts.cursor === '' || holdsNul(opts.cursor))) {
     throw new WebhookValidationError('cursor', 'cursor must be the nextCursor of a previous page.');
   }
   return limit;
