@@ -45,6 +45,7 @@ import { messages } from '../webhooks.messages.js';
 import { CommitHook } from './commit.hook.js';
 import {
   idempotencyScope,
+  validateDescription,
   validateFilters,
   validateHeaders,
   validateKey,
@@ -156,7 +157,7 @@ export class WebhookService {
       previousSecret: null,
       previousSecretExpiresAt: null,
       headers: validateHeaders(input.headers),
-      description: input.description ?? null,
+      description: validateDescription(input.description),
       enabled: input.enabled ?? true,
       disabledReason: null,
       failingSince: null,
@@ -179,7 +180,7 @@ export class WebhookService {
     if (patch.eventTypes !== undefined) set.eventTypes = validateFilters(patch.eventTypes);
     if (patch.customerId !== undefined) set.customerId = validateKey('customerId', patch.customerId);
     if (patch.headers !== undefined) set.headers = validateHeaders(patch.headers);
-    if (patch.description !== undefined) set.description = patch.description;
+    if (patch.description !== undefined) set.description = validateDescription(patch.description);
     if (patch.enabled !== undefined && typeof patch.enabled !== 'boolean') {
       throw new WebhookValidationError('enabled', 'enabled must be true or false.');
     }

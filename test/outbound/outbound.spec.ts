@@ -289,6 +289,13 @@ describe.each(testDatabases())('outbound delivery on %s', (db) => {
       ],
       [() => svc.createEndpoint({ url: 'https://example.com', secret: 'whsec_' }), 'secret', /whsec_/],
       [() => svc.createEndpoint({ url: 'https://example.com', secret: 'plain' }), 'secret', /whsec_/],
+      // U+0000 would reach PostgreSQL, which refuses it in any text value.
+      [() => svc.createEndpoint({ url: 'https://example.com/a\u0000' }), 'url', /control characters/],
+      [() => svc.createEndpoint({ url: 'https://example.com', description: 'a\u0000b' }), 'description', /U\+0000/],
+      [() => svc.createEndpoint({ url: 'https://example.com', description: 42 as never }), 'description', /string/],
+      [() => svc.updateEndpoint('ep_x', { description: 'a\u0000b' }), 'description', /U\+0000/],
+      [() => svc.createEndpoint({ url: 'https://example.com', customerId: 'c\u0000' }), 'customerId', /U\+0000/],
+      [() => svc.send('a.b', {}, { idempotencyKey: 'k\u0000' }), 'idempotencyKey', /U\+0000/],
       [() => svc.listDeliveries({ limit: 0 }), 'limit', /1 to 500/],
       [() => svc.rotateEndpointSecret('ep_x', { graceSeconds: -1 }), 'graceSeconds', /integer/],
     ];
