@@ -56,6 +56,9 @@ import { DELIVERY_ROWS_PER_INSERT, MessageStore } from './message.store.js';
 import { OutboxRelay } from './outbox.relay.js';
 import { WebhookTelemetry } from '../observability/webhook-telemetry.js';
 
+/** Longest rotation grace period: 100 years. */
+const MAX_GRACE_SECONDS = 100 * 365 * 86_400;
+
 function isValidDate(value: unknown): value is Date {
   return value instanceof Date && !Number.isNaN(value.getTime());
 }
@@ -231,8 +234,12 @@ export class WebhookService {
     opts: { graceSeconds?: number; secret?: string } = {},
   ): Promise<WebhookEndpoint> {
     const grace = opts.graceSeconds ?? 86_400;
-    if (!Number.isSafeInteger(grace) || grace < 0)
-      throw new WebhookValidationError('graceSeconds', 'graceSeconds must be an integer >= 0.');
+    // The expiry must stay a date: far past the last one a Date holds, the write would fail.
+    if (!Number.isSafeInteger(grace) || grace < 0 || grace > MAX_GRACE_SECONDS)
+      throw new WebhookValidationError(
+        'graceSeconds',
+        `graceSeconds must be an integer >= 0, at most ${MAX_GRACE_SECONDS} (100 years).`,
+      );
     const next = opts.secret === undefined ? generateSecret() : validateSecret(opts.secret);
     const now = Date.now();
     // The current secret moves to previous_secret within the statement: no read, nothing else written.

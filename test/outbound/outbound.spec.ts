@@ -298,6 +298,8 @@ describe.each(testDatabases())('outbound delivery on %s', (db) => {
       [() => svc.send('a.b', {}, { idempotencyKey: 'k\u0000' }), 'idempotencyKey', /U\+0000/],
       [() => svc.listDeliveries({ limit: 0 }), 'limit', /1 to 500/],
       [() => svc.rotateEndpointSecret('ep_x', { graceSeconds: -1 }), 'graceSeconds', /integer/],
+      // An expiry past the last date a Date can hold (the portal's graceMs: 9007199254740991).
+      [() => svc.rotateEndpointSecret('ep_x', { graceSeconds: 9_007_199_254_741 }), 'graceSeconds', /at most/],
     ];
     for (const [call, field, message] of bad) {
       const err = await call().then(
