@@ -13,9 +13,13 @@ export async function findPage<T extends { id: string }>(
   opts: PageOptions,
 ): Promise<Page<T>> {
   const limit = pageLimit(opts);
+  const wheres = Array.isArray(where) ? where : [where];
+  // A filter holding U+0000 matches no row; PostgreSQL would refuse it rather than say so.
+  if (wheres.every((w) => Object.values(w).some((v) => typeof v === 'string' && holdsNul(v))))
+    return { data: [], nextCursor: null };
   const bounded = (w: ObjectLiteral) => (opts.cursor ? { ...w, id: LessThan(opts.cursor) } : w);
   const rows = await repo.find({
-    where: (Array.isArray(where) ? where.map(bounded) : bounded(where)) as FindOptionsWhere<T>[],
+    where: wheres.map(bounded) as FindOptionsWhere<T>[],
     order: { id: 'DESC' } as never,
     take: limit + 1,
   });

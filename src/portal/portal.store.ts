@@ -5,8 +5,9 @@ import { WebhookAttempt } from '../database/entities/webhook-attempt.entity.js';
 import { WebhookDelivery } from '../database/entities/webhook-delivery.entity.js';
 import { WebhookEndpoint } from '../database/entities/webhook-endpoint.entity.js';
 import { WebhookMessage } from '../database/entities/webhook-message.entity.js';
+import { knownId } from '../database/ids.js';
 import { pageLimit } from '../database/pagination.js';
-import { holdsNul, runSql } from '../database/sql.js';
+import { runSql } from '../database/sql.js';
 import { WebhookNotFoundError } from '../errors/webhook-not-found.error.js';
 import type { Page, PageOptions } from '../interfaces/webhook-service.interface.js';
 import { messages } from '../webhooks.messages.js';
@@ -63,7 +64,7 @@ export class PortalStore {
   }
 
   async endpoint(scope: PortalScope, id: string): Promise<WebhookEndpoint> {
-    this.possible(id, 'endpoint');
+    knownId('endpoint', id);
     const qb = this.dataSource.getRepository(WebhookEndpoint).createQueryBuilder('e').where('e.id = :id', { id });
     if (scope.customerId !== null) qb.andWhere('e.customer_id = :customerId', scope);
     return this.found(await qb.getOne(), 'endpoint', id);
@@ -86,7 +87,7 @@ export class PortalStore {
   }
 
   async message(scope: PortalScope, id: string): Promise<WebhookMessage> {
-    this.possible(id, 'message');
+    knownId('message', id);
     const qb = this.dataSource.getRepository(WebhookMessage).createQueryBuilder('m').where('m.id = :id', { id });
     if (scope.customerId !== null) qb.andWhere('m.customer_id = :customerId', scope);
     return this.found(await qb.getOne(), 'message', id);
@@ -121,7 +122,7 @@ export class PortalStore {
   }
 
   async delivery(scope: PortalScope, id: string): Promise<WebhookDelivery> {
-    this.possible(id, 'delivery');
+    knownId('delivery', id);
     const qb = this.deliveries(scope).where('d.id = :id', { id });
     if (scope.customerId !== null) qb.andWhere('e.customer_id = :customerId', scope);
     return this.found(await qb.getOne(), 'delivery', id);
@@ -154,11 +155,6 @@ export class PortalStore {
   private deliveries(scope: PortalScope): SelectQueryBuilder<WebhookDelivery> {
     const qb = this.dataSource.getRepository(WebhookDelivery).createQueryBuilder('d');
     return scope.customerId === null ? qb : qb.innerJoin(WebhookEndpoint, 'e', 'e.id = d.endpoint_id');
-  }
-
-  /** An id no row can have (U+0000, which PostgreSQL would refuse as a parameter) is unknown without a query. */
-  private possible(id: string, kind: string): void {
-    if (holdsNul(id)) throw new WebhookNotFoundError(messages.notFound(kind, id));
   }
 
   private found<T>(row: T | null, kind: string, id: string): T {

@@ -314,6 +314,35 @@ describe.each(testDatabases())('outbound delivery on %s', (db) => {
     await expect(svc.getEndpoint('ep_missing')).rejects.toThrow('No webhook endpoint with id "ep_missing"');
   });
 
+  it('answers an id holding U+0000 as unknown and such a filter with an empty page, on every database', async () => {
+    // PostgreSQL refuses U+0000 in any text parameter: these must not reach it.
+    const nul = 'ep_\u0000';
+    const unknown: [string, () => Promise<unknown>][] = [
+      ['getEndpoint', () => svc.getEndpoint(nul)],
+      ['getMessage', () => svc.getMessage(nul)],
+      ['getDelivery', () => svc.getDelivery(nul)],
+      ['updateEndpoint', () => svc.updateEndpoint(nul, { enabled: true })],
+      ['rotateEndpointSecret', () => svc.rotateEndpointSecret(nul)],
+      ['deleteEndpoint', () => svc.deleteEndpoint(nul)],
+      ['redeliver', () => svc.redeliver(nul)],
+      ['recoverFailed', () => svc.recoverFailed({ endpointId: nul, since: new Date(0) })],
+      ['replayMissing', () => svc.replayMissing({ endpointId: nul, since: new Date(0) })],
+    ];
+    for (const [name, call] of unknown) {
+      const err = await call().then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect([name, err]).toEqual([name, expect.any(WebhookNotFoundError)]);
+    }
+    const empty = { data: [], nextCursor: null };
+    expect(await svc.listMessages({ type: 'a\u0000' })).toEqual(empty);
+    expect(await svc.listEndpoints({ customerId: 'c\u0000' })).toEqual(empty);
+    expect(await svc.listDeliveries({ endpointId: nul })).toEqual(empty);
+    expect(await svc.listAttempts('dlv_\u0000')).toEqual(empty);
+    await expect(svc.send('a.b', {}, { endpointId: nul })).rejects.toThrow(WebhookValidationError);
+  });
+
   it('manages endpoints: update, list by customer, paginate, delete', async () => {
     const created = [];
     for (let i = 0; i < 5; i++)
