@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { ApplicationConfig, HttpAdapterHost } from '@nestjs/core';
+import { escapeRegExp, routeBases } from '../utils/route-bases.js';
 import { WEBHOOKS_ROUTE_PATH } from '../webhooks.constants.js';
 
 /** Request property set when the adapter refused the body for its own size limit: that limit, in bytes. */
@@ -56,13 +57,7 @@ export class ParseFailurePassthrough {
 
   /** `/<global prefix>/<inbound.path>`, and `/<inbound.path>` too when the prefix is absent or excluded. */
   private basePaths(): string[] {
-    const path = `/${this.routePath.replace(/^\/+|\/+$/g, '')}`;
-    const prefix = this.config.getGlobalPrefix().replace(/^\/+|\/+$/g, '');
-    if (!prefix) return [path];
-    const excluded = (this.config.getGlobalPrefixOptions().exclude ?? []).some((route) =>
-      route.pathRegex.test(`${path}/:source`),
-    );
-    return excluded ? [`/${prefix}${path}`, path] : [`/${prefix}${path}`];
+    return routeBases(this.config, this.routePath, ':source');
   }
 }
 
@@ -115,8 +110,4 @@ function fastifyPassthrough(handler: Function) {
 /** Did the body come with a content encoding the parser had to inflate? */
 function inflated(encoding: string | string[] | undefined): boolean {
   return typeof encoding === 'string' && encoding.trim().toLowerCase() !== 'identity' && encoding.trim() !== '';
-}
-
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
