@@ -61,6 +61,11 @@ export class ParseFailurePassthrough {
   }
 }
 
+/**
+ * body-parser's refusals of a body it read whole (its `verify` kept the bytes): not JSON, or a
+ * form of more fields or deeper keys than it takes, which the scheme's own parser still reads.
+ */
+const UNPARSED_TYPES = new Set(['entity.parse.failed', 'parameters.too.many', 'querystring.parse.rangeError']);
 /** body-parser's refusals of a body it could not decode: a charset or content encoding it lacks. */
 const UNDECODABLE_TYPES = new Set(['charset.unsupported', 'encoding.unsupported']);
 
@@ -82,7 +87,7 @@ function expressPassthrough(route: RegExp) {
     const undecodable =
       UNDECODABLE_TYPES.has(err?.type ?? '') ||
       (err?.type === undefined && typeof err?.code === 'string' && inflated(req.headers['content-encoding']));
-    const refused = tooLarge || undecodable || (err?.type === 'entity.parse.failed' && Buffer.isBuffer(req.rawBody));
+    const refused = tooLarge || undecodable || (UNPARSED_TYPES.has(err?.type ?? '') && Buffer.isBuffer(req.rawBody));
     if (!refused || req.method !== 'POST' || !route.test(req.path)) return next(err);
     if (tooLarge) req[ADAPTER_BODY_LIMIT] = err.limit;
     else if (undecodable) req[ADAPTER_UNDECODABLE] = err.message ?? 'undecodable body';

@@ -247,6 +247,16 @@ describe.each(testDatabases())('inbound schemes on %s', (db) => {
       expect([again.status, again.body]).toEqual([200, { received: true, id: String(id), status: 'duplicate' }]);
     });
 
+    it("verifies and reads a form with more fields or deeper keys than the adapter's parser takes", async () => {
+      // body-parser refuses over 1,000 fields or nested keys past its depth; the bytes are still verified and read.
+      const form = new URLSearchParams({ command: '/deploy', trigger_id: `t.${rnd()}`, ['a' + '[b]'.repeat(40)]: '1' });
+      for (let i = 0; i < 1500; i++) form.append(`k${i}`, '1');
+      const res = await postWebhook(t.app, 'slack', form);
+      expect([res.status, res.body.status]).toEqual([200, 'processed']);
+      expect(t.handlers.calls.at(-1)!.ctx.payload).toMatchObject({ command: '/deploy', k1499: '1' });
+      expectProblem(await postWebhook(t.app, 'slack', form, { secret: 'not-the-secret' }), 401, 'signature_mismatch');
+    });
+
     it('reads Slack slash commands sent as a form', async () => {
       const form = new URLSearchParams({ command: '/deploy', text: 'now', trigger_id: `t.${rnd()}` });
       const res = await postWebhook(t.app, 'slack', form);
