@@ -83,7 +83,8 @@ export class WebhookGuard implements CanActivate {
    * means the app was created without `rawBody: true`: a server fault (500), said plainly, since
    * every signature would otherwise look wrong. A body no parser read has an unsupported type, as
    * has one the adapter could not decode; one it refused for its own size limit is too large (both
-   * marked by the parse-failure passthrough). Those marks are read only when there are no bytes, off the path of a normal call.
+   * marked by the parse-failure passthrough). Those marks are read only when there are no bytes,
+   * off the path of a normal call.
    */
   private rawBody(req: WebhookRequest, headers: WebhookHeaders, name: string): Buffer {
     if (Buffer.isBuffer(req.rawBody)) return req.rawBody;
