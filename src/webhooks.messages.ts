@@ -36,9 +36,10 @@ export const messages = {
   invalidHeader: (name: string) => `Header ${safeShow(name)} is not a valid HTTP header name or value.`,
   invalidSecret: () => 'Endpoint secret must be "whsec_" followed by base64 of 24 to 64 bytes.',
   invalidCustomerId: (id: unknown) =>
-    `customerId ${safeShow(id)} must be a non-empty string of at most 255 characters.`,
+    `customerId ${safeShow(id)} must be a non-empty string of at most 255 characters, without U+0000.`,
   invalidIdempotencyKey: (key: unknown) =>
-    `idempotencyKey ${safeShow(key)} must be a non-empty string of at most 255 characters.`,
+    `idempotencyKey ${safeShow(key)} must be a non-empty string of at most 255 characters, without U+0000.`,
+  invalidDescription: () => 'description must be a string without U+0000, or null.',
   portalAppAuthHalf: () =>
     'WebhooksModule: "portal.guard" and "portal.customerId" go together (app-auth mode): give both, or neither ' +
     'to use portal sessions (PortalService.createSession) only.',

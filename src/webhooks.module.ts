@@ -1,4 +1,4 @@
-import { Module, type DynamicModule, type NestModule } from '@nestjs/common';
+import { Module, Optional, type DynamicModule, type NestModule } from '@nestjs/common';
 import { APP_FILTER, DiscoveryModule } from '@nestjs/core';
 import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
@@ -35,6 +35,7 @@ import { WebhooksConfigError } from './errors/webhooks-config.error.js';
 import type { ResolvedWebhooksOptions, WebhooksModuleOptions } from './interfaces/webhooks-options.interface.js';
 import { messages } from './webhooks.messages.js';
 import { createPortalControllers, PORTAL_PROVIDERS } from './portal/portal.providers.js';
+import { PortalBodyRefusals } from './portal/portal-body-refusals.js';
 import { PortalService } from './portal/portal.service.js';
 
 /** Present (true) when forRoot mounted the portal: a portal in forRootAsync's options could not be. */
@@ -82,13 +83,17 @@ const PORTAL_MOUNTED = Symbol('WEBHOOKS_PORTAL_MOUNTED');
   exports: [WebhookService, WebhookEvents, WebhookInbox, WEBHOOKS_OPTIONS],
 })
 export class WebhooksModule extends ConfigurableWebhooksModule implements NestModule {
-  constructor(private readonly passthrough: ParseFailurePassthrough) {
+  constructor(
+    private readonly passthrough: ParseFailurePassthrough,
+    @Optional() private readonly portalRefusals?: PortalBodyRefusals,
+  ) {
     super();
   }
 
   /** Runs between Nest's body parsers and its routes: the one point where both adapters' hooks fit. */
   configure(): void {
     this.passthrough.install();
+    this.portalRefusals?.install();
   }
 
   /**

@@ -1,4 +1,7 @@
 import { randomFillSync } from 'node:crypto';
+import { WebhookNotFoundError } from '../errors/webhook-not-found.error.js';
+import { messages } from '../webhooks.messages.js';
+import { holdsNul } from './sql.js';
 
 const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 const TWO_40 = 2 ** 40;
@@ -63,4 +66,12 @@ export function newId(prefix: IdPrefix, now = Date.now()): string {
   lastHi = hi;
   lastLo = lo;
   return `${idTimePrefix(prefix, now)}${base32(hi, 8)}${base32(lo, 8)}`;
+}
+
+/**
+ * Refuses, as unknown, an id no row can have before it reaches a query: not a string, or holding
+ * U+0000 (which PostgreSQL would refuse as a parameter rather than find nothing).
+ */
+export function knownId(kind: string, id: unknown): asserts id is string {
+  if (typeof id !== 'string' || holdsNul(id)) throw new WebhookNotFoundError(messages.notFound(kind, String(id)));
 }

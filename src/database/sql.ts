@@ -19,6 +19,11 @@ export function withReturnedRows(text: string): string {
     : text;
 }
 
+/** Does `text` hold U+0000? PostgreSQL refuses it in any text value, parameters included (SQLite takes it). */
+export function holdsNul(text: string): boolean {
+  return text.includes('\u0000');
+}
+
 /** `n` placeholders: `?, ?, ?`. */
 export function placeholders(n: number): string {
   return rows(n, '?');

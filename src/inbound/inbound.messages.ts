@@ -29,6 +29,9 @@ export const inboundMessages = {
     `Webhook for source "${source}" has Content-Type ${contentType ? shown(contentType) : '(none)'}, which no body ` +
     'parser kept as raw bytes: send JSON or form data, or register a parser for it (app.useBodyParser) ' +
     'with { rawBody: true }.',
+  undecodableBody: (source: string, reason: string) =>
+    `Webhook for source "${source}": the HTTP adapter could not decode the body (${shown(reason)}): send it ` +
+    'as UTF-8, uncompressed or with a Content-Encoding the adapter inflates (gzip, deflate, br).',
   unknownSource: (source: string) => `No webhook source is configured as ${shown(source)}.`,
   payloadTooLarge: (bytes: number, limit: number) =>
     `The body is ${bytes} bytes; the limit is ${limit} (inbound.bodyLimit).`,

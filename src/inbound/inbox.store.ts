@@ -6,6 +6,7 @@ import { Batcher } from '../database/batcher.js';
 import { idTimePrefix, newId } from '../database/ids.js';
 import { TransactionRunner } from '../database/transaction.runner.js';
 import {
+  holdsNul,
   isDataError,
   placeholders,
   preparedOn,
@@ -257,6 +258,8 @@ export class InboxStore implements BeforeApplicationShutdown {
    * and a replay read rows just written, which a replica that has not caught up would not have.
    */
   async find(id: string): Promise<WebhookInboxEntry | null> {
+    // No row has it, and PostgreSQL would refuse it as a parameter rather than say so.
+    if (holdsNul(id)) return null;
     const primary = this.dataSource.driver.isReplicated ? this.dataSource.createQueryRunner('master') : undefined;
     try {
       return await (primary?.manager ?? this.dataSource.manager).findOneBy(WebhookInboxEntry, { id });

@@ -1,12 +1,23 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { ApplicationConfig, HttpAdapterHost } from '@nestjs/core';
+import { escapeRegExp, routeBases } from '../utils/route-bases.js';
 import { WEBHOOKS_ROUTE_PATH } from '../webhooks.constants.js';
 
 /** Request property set when the adapter refused the body for its own size limit: that limit, in bytes. */
 export const ADAPTER_BODY_LIMIT = Symbol('ADAPTER_BODY_LIMIT');
+/** Request property set when the adapter's parser could not decode the body (charset, content encoding): its reason. */
+export const ADAPTER_UNDECODABLE = Symbol('ADAPTER_UNDECODABLE');
 
 type Next = (err?: unknown) => void;
-type ParsedRequest = { method: string; path: string; rawBody?: unknown; body?: unknown; [ADAPTER_BODY_LIMIT]?: number };
+type ParsedRequest = {
+  method: string;
+  path: string;
+  rawBody?: unknown;
+  body?: unknown;
+  [ADAPTER_BODY_LIMIT]?: number;
+  [ADAPTER_UNDECODABLE]?: string;
+  headers: Record<string, string | string[] | undefined>;
+};
 type FastifyRequest = ParsedRequest & { server: unknown; routeOptions: { bodyLimit?: number } };
 type FastifyRoute = { method: string | string[]; url: string; handler: Function; errorHandler?: Function };
 
@@ -46,33 +57,40 @@ export class ParseFailurePassthrough {
 
   /** `/<global prefix>/<inbound.path>`, and `/<inbound.path>` too when the prefix is absent or excluded. */
   private basePaths(): string[] {
-    const path = `/${this.routePath.replace(/^\/+|\/+$/g, '')}`;
-    const prefix = this.config.getGlobalPrefix().replace(/^\/+|\/+$/g, '');
-    if (!prefix) return [path];
-    const excluded = (this.config.getGlobalPrefixOptions().exclude ?? []).some((route) =>
-      route.pathRegex.test(`${path}/:source`),
-    );
-    return excluded ? [`/${prefix}${path}`, path] : [`/${prefix}${path}`];
+    return routeBases(this.config, this.routePath, ':source');
   }
 }
 
 /**
+ * body-parser's refusals of a body it read whole (its `verify` kept the bytes): not JSON, or a
+ * form of more fields or deeper keys than it takes, which the scheme's own parser still reads.
+ */
+const UNPARSED_TYPES = new Set(['entity.parse.failed', 'parameters.too.many', 'querystring.parse.rangeError']);
+/** body-parser's refusals of a body it could not decode: a charset or content encoding it lacks. */
+const UNDECODABLE_TYPES = new Set(['charset.unsupported', 'encoding.unsupported']);
+
+/**
  * An Express error middleware placed right behind the body parsers: `next()` without the error
  * resumes routing, so the webhook route's guard runs with the bytes the parser's `verify` kept
- * (or, over the parser's limit, with the mark). Express skips a four-argument middleware while
- * no error is pending, so other calls pay nothing.
+ * (or, over the parser's limit or for a body it could not decode, with a mark). Express skips a
+ * four-argument middleware while no error is pending, so other calls pay nothing.
  */
 function expressPassthrough(route: RegExp) {
   return function webhookParseFailure(
-    err: { type?: string; limit?: number },
+    err: { type?: string; limit?: number; code?: unknown; message?: string },
     req: ParsedRequest,
     _res: unknown,
     next: Next,
   ): void {
     const tooLarge = err?.type === 'entity.too.large';
-    const refused = tooLarge || (err?.type === 'entity.parse.failed' && Buffer.isBuffer(req.rawBody));
+    // A compressed body that does not inflate fails in zlib (Z_DATA_ERROR, a Brotli code), untyped.
+    const undecodable =
+      UNDECODABLE_TYPES.has(err?.type ?? '') ||
+      (err?.type === undefined && typeof err?.code === 'string' && inflated(req.headers['content-encoding']));
+    const refused = tooLarge || undecodable || (UNPARSED_TYPES.has(err?.type ?? '') && Buffer.isBuffer(req.rawBody));
     if (!refused || req.method !== 'POST' || !route.test(req.path)) return next(err);
     if (tooLarge) req[ADAPTER_BODY_LIMIT] = err.limit;
+    else if (undecodable) req[ADAPTER_UNDECODABLE] = err.message ?? 'undecodable body';
     next();
   };
 }
@@ -94,6 +112,7 @@ function fastifyPassthrough(handler: Function) {
   };
 }
 
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+/** Did the body come with a content encoding the parser had to inflate? */
+function inflated(encoding: string | string[] | undefined): boolean {
+  return typeof encoding === 'string' && encoding.trim().toLowerCase() !== 'identity' && encoding.trim() !== '';
 }

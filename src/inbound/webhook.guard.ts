@@ -5,7 +5,7 @@ import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.int
 import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
 import { inboundMessages, verifyFailureDetails } from './inbound.messages.js';
 import { InboundSource, InboundSources } from './inbound.sources.js';
-import { ADAPTER_BODY_LIMIT } from './parse-failure.passthrough.js';
+import { ADAPTER_BODY_LIMIT, ADAPTER_UNDECODABLE } from './parse-failure.passthrough.js';
 import type { WebhookHeaders } from './verifiers/verifier.utils.js';
 import { WebhookProblem, type WebhookProblemCode } from './webhook.problem.js';
 import type { WebhookReply } from './webhook-reply.js';
@@ -32,6 +32,7 @@ type WebhookRequest = {
   body?: unknown;
   ip?: string;
   [ADAPTER_BODY_LIMIT]?: number;
+  [ADAPTER_UNDECODABLE]?: string;
   [VERIFIED_WEBHOOK]?: VerifiedWebhook;
   [UNSIGNED_REPLY]?: WebhookReply;
 };
@@ -80,9 +81,10 @@ export class WebhookGuard implements CanActivate {
   /**
    * The exact bytes received. A body that an adapter parser read without keeping the bytes
    * means the app was created without `rawBody: true`: a server fault (500), said plainly, since
-   * every signature would otherwise look wrong. A body no parser read has an unsupported type;
-   * one the adapter refused for its own size limit (marked by the parse-failure passthrough) is
-   * too large. Those marks are read only when there are no bytes, off the path of a normal call.
+   * every signature would otherwise look wrong. A body no parser read has an unsupported type, as
+   * has one the adapter could not decode; one it refused for its own size limit is too large (both
+   * marked by the parse-failure passthrough). Those marks are read only when there are no bytes,
+   * off the path of a normal call.
    */
   private rawBody(req: WebhookRequest, headers: WebhookHeaders, name: string): Buffer {
     if (Buffer.isBuffer(req.rawBody)) return req.rawBody;
@@ -91,6 +93,9 @@ export class WebhookGuard implements CanActivate {
     const adapterLimit = req[ADAPTER_BODY_LIMIT];
     if (adapterLimit !== undefined)
       return this.reject(req, name, 'payload_too_large', inboundMessages.adapterBodyLimit(adapterLimit));
+    const undecodable = req[ADAPTER_UNDECODABLE];
+    if (undecodable !== undefined)
+      return this.reject(req, name, 'unsupported_media_type', inboundMessages.undecodableBody(name, undecodable));
     if (
       headers['content-length'] === '0' ||
       (headers['content-length'] === undefined && !headers['transfer-encoding'])

@@ -1,3 +1,4 @@
+import { holdsNul } from '../database/sql.js';
 import { IDEMPOTENCY_SCOPE_LENGTH } from '../database/entities/webhook-message.entity.js';
 import { WebhookValidationError } from '../errors/webhook-validation.error.js';
 import { isValidEventFilter } from '../utils/event-types.js';
@@ -13,6 +14,9 @@ export function validateUrl(url: unknown, httpsOnly: boolean): string {
       'url',
       messages.invalidUrl(url, 'a URL string of at most 2048 characters is required'),
     );
+  // The URL parser drops or encodes them, but the string is stored as given (PostgreSQL refuses U+0000).
+  if (/[\u0000-\u001f\u007f]/.test(url))
+    throw new WebhookValidationError('url', messages.invalidUrl(url, 'it contains control characters'));
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -66,10 +70,18 @@ export function validateSecret(secret: unknown): string {
   return secret;
 }
 
+/** Checks an optional description: text without U+0000, or null. */
+export function validateDescription(description: unknown): string | null {
+  if (description === undefined || description === null) return null;
+  if (typeof description !== 'string' || holdsNul(description))
+    throw new WebhookValidationError('description', messages.invalidDescription());
+  return description;
+}
+
 /** Checks an optional customer id or idempotency key. */
 export function validateKey(field: 'customerId' | 'idempotencyKey', value: unknown): string | null {
   if (value === undefined || value === null) return null;
-  if (typeof value !== 'string' || value === '' || value.length > 255) {
+  if (typeof value !== 'string' || value === '' || value.length > 255 || holdsNul(value)) {
     throw new WebhookValidationError(
       field,
       field === 'customerId' ? messages.invalidCustomerId(value) : messages.invalidIdempotencyKey(value),

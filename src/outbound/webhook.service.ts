@@ -16,8 +16,9 @@ import { WebhookAttempt } from '../database/entities/webhook-attempt.entity.js';
 import { WebhookDelivery } from '../database/entities/webhook-delivery.entity.js';
 import { WebhookEndpoint } from '../database/entities/webhook-endpoint.entity.js';
 import { WebhookMessage } from '../database/entities/webhook-message.entity.js';
-import { newId } from '../database/ids.js';
+import { knownId, newId } from '../database/ids.js';
 import { findPage } from '../database/pagination.js';
+import { holdsNul } from '../database/sql.js';
 import { TransactionRunner } from '../database/transaction.runner.js';
 import { RedisStalledError } from '../errors/redis-stalled.error.js';
 import { WebhookNotFoundError } from '../errors/webhook-not-found.error.js';
@@ -45,6 +46,7 @@ import { messages } from '../webhooks.messages.js';
 import { CommitHook } from './commit.hook.js';
 import {
   idempotencyScope,
+  validateDescription,
   validateFilters,
   validateHeaders,
   validateKey,
@@ -54,6 +56,9 @@ import {
 import { DELIVERY_ROWS_PER_INSERT, MessageStore } from './message.store.js';
 import { OutboxRelay } from './outbox.relay.js';
 import { WebhookTelemetry } from '../observability/webhook-telemetry.js';
+
+/** Longest rotation grace period: 100 years. */
+const MAX_GRACE_SECONDS = 100 * 365 * 86_400;
 
 function isValidDate(value: unknown): value is Date {
   return value instanceof Date && !Number.isNaN(value.getTime());
@@ -117,7 +122,10 @@ export class WebhookService {
     const now = new Date();
     const body = this.serialise(type, data, now);
 
-    if (opts.endpointId !== undefined && (typeof opts.endpointId !== 'string' || opts.endpointId === ''))
+    if (
+      opts.endpointId !== undefined &&
+      (typeof opts.endpointId !== 'string' || opts.endpointId === '' || holdsNul(opts.endpointId))
+    )
       throw new WebhookValidationError('endpointId', 'endpointId must be an endpoint id.');
     const endpointId = opts.endpointId ?? null;
     const msg = { type, customerId, idempotencyKey, scope, body, now, endpointId };
@@ -156,7 +164,7 @@ export class WebhookService {
       previousSecret: null,
       previousSecretExpiresAt: null,
       headers: validateHeaders(input.headers),
-      description: input.description ?? null,
+      description: validateDescription(input.description),
       enabled: input.enabled ?? true,
       disabledReason: null,
       failingSince: null,
@@ -174,12 +182,13 @@ export class WebhookService {
    * a failure count) is kept; resolves to the endpoint as it is after the write.
    */
   async updateEndpoint(id: string, patch: UpdateEndpointInput): Promise<WebhookEndpoint> {
+    knownId('endpoint', id);
     const set: QueryDeepPartialEntity<WebhookEndpoint> = { updatedAt: new Date() };
     if (patch.url !== undefined) set.url = validateUrl(patch.url, this.options.outbound.network.httpsOnly);
     if (patch.eventTypes !== undefined) set.eventTypes = validateFilters(patch.eventTypes);
     if (patch.customerId !== undefined) set.customerId = validateKey('customerId', patch.customerId);
     if (patch.headers !== undefined) set.headers = validateHeaders(patch.headers);
-    if (patch.description !== undefined) set.description = patch.description;
+    if (patch.description !== undefined) set.description = validateDescription(patch.description);
     if (patch.enabled !== undefined && typeof patch.enabled !== 'boolean') {
       throw new WebhookValidationError('enabled', 'enabled must be true or false.');
     }
@@ -206,6 +215,7 @@ export class WebhookService {
 
   /** Deletes an endpoint with its deliveries and attempts. */
   async deleteEndpoint(id: string): Promise<void> {
+    knownId('endpoint', id);
     const result = await this.tx.write((m) => m.delete(WebhookEndpoint, { id }));
     if (!result.affected) throw new WebhookNotFoundError(messages.notFound('endpoint', id));
   }
@@ -230,8 +240,12 @@ export class WebhookService {
     opts: { graceSeconds?: number; secret?: string } = {},
   ): Promise<WebhookEndpoint> {
     const grace = opts.graceSeconds ?? 86_400;
-    if (!Number.isSafeInteger(grace) || grace < 0)
-      throw new WebhookValidationError('graceSeconds', 'graceSeconds must be an integer >= 0.');
+    // The expiry must stay a date: far past the last one a Date holds, the write would fail.
+    if (!Number.isSafeInteger(grace) || grace < 0 || grace > MAX_GRACE_SECONDS)
+      throw new WebhookValidationError(
+        'graceSeconds',
+        `graceSeconds must be an integer >= 0, at most ${MAX_GRACE_SECONDS} (100 years).`,
+      );
     const next = opts.secret === undefined ? generateSecret() : validateSecret(opts.secret);
     const now = Date.now();
     // The current secret moves to previous_secret within the statement: no read, nothing else written.
@@ -329,6 +343,7 @@ export class WebhookService {
     if (typeof endpointId !== 'string' || endpointId === '') {
       throw new WebhookValidationError('endpointId', 'endpointId must be an endpoint id.');
     }
+    knownId('endpoint', endpointId);
     if (!isValidDate(since)) throw new WebhookValidationError('since', 'since must be a valid Date.');
     if (until !== undefined && !(isValidDate(until) && until.getTime() > since.getTime())) {
       throw new WebhookValidationError('until', 'until must be a valid Date after since, or left out.');
@@ -404,7 +419,7 @@ export class WebhookService {
     id: string,
     set: QueryDeepPartialEntity<T>,
   ): Promise<void> {
-    if (typeof id !== 'string') throw new WebhookNotFoundError(messages.notFound(kind, String(id)));
+    knownId(kind, id);
     const result = await m.createQueryBuilder().update(entity).set(set).where('id = :id', { id }).execute();
     if (!result.affected) throw new WebhookNotFoundError(messages.notFound(kind, id));
   }
@@ -414,8 +429,9 @@ export class WebhookService {
   }
 
   private async findOrThrow<T extends { id: string }>(entity: new () => T, kind: string, id: string): Promise<T> {
-    const found = typeof id === 'string' ? await this.repo(entity).findOneBy({ id } as never) : null;
-    if (!found) throw new WebhookNotFoundError(messages.notFound(kind, String(id)));
+    knownId(kind, id);
+    const found = await this.repo(entity).findOneBy({ id } as never);
+    if (!found) throw new WebhookNotFoundError(messages.notFound(kind, id));
     return found;
   }
 

@@ -5,7 +5,16 @@ import { HttpException } from '@nestjs/common';
  * @publicApi
  */
 export type PortalProblemCode =
-  'unauthorized' | 'forbidden' | 'portal_header_missing' | 'not_found' | 'invalid_input' | 'ui_not_built' | 'internal';
+  | 'unauthorized'
+  | 'forbidden'
+  | 'portal_header_missing'
+  | 'not_found'
+  | 'invalid_body'
+  | 'payload_too_large'
+  | 'unsupported_media_type'
+  | 'invalid_input'
+  | 'ui_not_built'
+  | 'internal';
 
 /** Status and title of each code (docs/portal.md, errors). */
 export const PORTAL_PROBLEMS: Record<PortalProblemCode, { status: number; title: string }> = {
@@ -13,6 +22,9 @@ export const PORTAL_PROBLEMS: Record<PortalProblemCode, { status: number; title:
   forbidden: { status: 403, title: 'Not allowed in this portal session' },
   portal_header_missing: { status: 403, title: 'X-Webhooks-Portal header required' },
   not_found: { status: 404, title: 'Not found' },
+  invalid_body: { status: 400, title: 'Request body not readable' },
+  payload_too_large: { status: 413, title: 'Request body too large' },
+  unsupported_media_type: { status: 415, title: 'Request body of an unsupported type' },
   invalid_input: { status: 422, title: 'Invalid input' },
   ui_not_built: { status: 503, title: 'Portal page not built' },
   internal: { status: 500, title: 'Portal error' },

@@ -1,6 +1,7 @@
 import type { Provider, Type } from '@nestjs/common';
 import type { ResolvedPortalOptions } from '../interfaces/portal-options.interface.js';
 import { PortalApi } from './portal-api.service.js';
+import { PortalBodyRefusals } from './portal-body-refusals.js';
 import { createPortalApiController } from './portal-api.controller.js';
 import { AppGuardRunner, PortalAdminGuard, PortalSessionGuard } from './portal.guard.js';
 import { createPortalPageController } from './portal-page.controller.js';
@@ -17,6 +18,7 @@ export const PORTAL_PROVIDERS: Provider[] = [
   PortalSessionGuard,
   PortalAdminGuard,
   PortalProblemFilter,
+  PortalBodyRefusals,
 ];
 
 /** The page, the customer API and (with `admin`) the admin API, at the portal's path. */

@@ -5,6 +5,7 @@ import { WebhookAttempt } from '../database/entities/webhook-attempt.entity.js';
 import { WebhookDelivery } from '../database/entities/webhook-delivery.entity.js';
 import { WebhookEndpoint } from '../database/entities/webhook-endpoint.entity.js';
 import { WebhookMessage } from '../database/entities/webhook-message.entity.js';
+import { knownId } from '../database/ids.js';
 import { pageLimit } from '../database/pagination.js';
 import { runSql } from '../database/sql.js';
 import { WebhookNotFoundError } from '../errors/webhook-not-found.error.js';
@@ -63,6 +64,7 @@ export class PortalStore {
   }
 
   async endpoint(scope: PortalScope, id: string): Promise<WebhookEndpoint> {
+    knownId('endpoint', id);
     const qb = this.dataSource.getRepository(WebhookEndpoint).createQueryBuilder('e').where('e.id = :id', { id });
     if (scope.customerId !== null) qb.andWhere('e.customer_id = :customerId', scope);
     return this.found(await qb.getOne(), 'endpoint', id);
@@ -85,6 +87,7 @@ export class PortalStore {
   }
 
   async message(scope: PortalScope, id: string): Promise<WebhookMessage> {
+    knownId('message', id);
     const qb = this.dataSource.getRepository(WebhookMessage).createQueryBuilder('m').where('m.id = :id', { id });
     if (scope.customerId !== null) qb.andWhere('m.customer_id = :customerId', scope);
     return this.found(await qb.getOne(), 'message', id);
@@ -119,6 +122,7 @@ export class PortalStore {
   }
 
   async delivery(scope: PortalScope, id: string): Promise<WebhookDelivery> {
+    knownId('delivery', id);
     const qb = this.deliveries(scope).where('d.id = :id', { id });
     if (scope.customerId !== null) qb.andWhere('e.customer_id = :customerId', scope);
     return this.found(await qb.getOne(), 'delivery', id);

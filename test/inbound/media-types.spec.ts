@@ -73,6 +73,30 @@ describe.each(testDatabases())('webhook bodies of an unreadable content type on 
     }
   });
 
+  // Express's body parser refuses these before it keeps a byte (Fastify keeps the bytes as sent).
+  const UNDECODABLE: [string, Record<string, string>][] = [
+    ['an unsupported charset', { 'content-type': 'application/json; charset=latin1' }],
+    ['an unknown content encoding', { 'content-type': 'application/json', 'content-encoding': 'x-unknown' }],
+    ['gzip that does not inflate', { 'content-type': 'application/json', 'content-encoding': 'gzip' }],
+  ];
+  it.each(UNDECODABLE)(
+    'Express: a body of %s answers the 415 problem, 404 for an unknown source, nothing stored',
+    async (_label, headers) => {
+      const body = Buffer.from('{"type":"order.completed","data":{}}');
+      const server = apps.express!.app.getHttpServer();
+      const known = await request(server).post('/webhooks/partner').set(headers).send(body);
+      expect([known.status, known.headers['content-type']]).toEqual([415, 'application/problem+json; charset=utf-8']);
+      expect(JSON.parse(known.text)).toMatchObject({
+        code: 'unsupported_media_type',
+        detail: expect.stringContaining('could not decode the body'),
+      });
+      const unknown = await request(server).post('/webhooks/nobody').set(headers).send(body);
+      expect([unknown.status, JSON.parse(unknown.text).code]).toEqual([404, 'unknown_source']);
+      expect(await inboxRows(apps.express!.app)).toHaveLength(0);
+      expect(apps.express!.handlers.calls).toHaveLength(0);
+    },
+  );
+
   it("leaves the app's own routes to Fastify's own answer", async () => {
     const res = await post('fastify', '/api/echo', 'application/octet-stream', 'bytes');
     expect(res.status).toBe(415);

@@ -145,6 +145,9 @@ describe.each(testDatabases())('replaying stored inbound calls on %s', (kind) =>
 
     it('refuses what must not run: an unknown id, an ignored call, a body that could not be read', async () => {
       expect(await refusal(app.inbox, 'in_nothing_here')).toBe('not_found');
+      // No row has an id holding U+0000 (PostgreSQL would refuse it as a parameter).
+      expect(await refusal(app.inbox, 'in_\u0000')).toBe('not_found');
+      expect(await app.inbox.get('in_\u0000')).toBeNull();
 
       const ignored = await postWebhook(app.t.app, 'partner', { type: 'nobody.listens', data: {} }).expect(200);
       const ignoredRow = await rowOf(app.t, ignored.body.id);
@@ -220,6 +223,10 @@ describe.each(testDatabases())('replaying stored inbound calls on %s', (kind) =>
       expect(await field({ source: 5 })).toBe('source');
       expect(await field({ replayable: true, status: 'failed' })).toBe('replayable');
       expect(await field({ cursor: '' })).toBe('cursor');
+      expect(await field({ cursor: 'in_\u0000' })).toBe('cursor');
+      // A filter holding U+0000 matches nothing, on PostgreSQL as on SQLite.
+      for (const filter of [{ source: 'a\u0000' }, { type: 'a\u0000', replayable: true }, { eventId: '\u0000' }])
+        expect(await app.inbox.list(filter)).toEqual({ data: [], nextCursor: null });
       expect(await field({ status: 'failed', limit: 500 })).toBe('accepted');
     });
   });

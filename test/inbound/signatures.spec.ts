@@ -130,6 +130,61 @@ describe.each(testDatabases())('inbound schemes on %s', (db) => {
         );
       });
 
+      it('refuses hostile signature and timestamp headers with a 4xx problem, storing and running nothing', async () => {
+        const { payload, type, options } = EVENTS[source]();
+        const rows = (await inboxRows(t.app)).length;
+        const before = t.handlers.count(type);
+        const now = Math.floor(Date.now() / 1000);
+        const signed = signWebhook({ scheme, secret: SOURCES[source].secrets[1], payload, timestamp: now, ...options });
+        const good = signed.headers[SIGNATURE[source]];
+        const flipped = good.slice(0, -2) + (good.at(-2) === '0' ? '1' : '0') + good.at(-1);
+        const signatures = [
+          flipped,
+          good.slice(0, -1),
+          `${good}A`,
+          'v1,',
+          'sha256=',
+          'v0=',
+          `t=${now},v1=`,
+          ' ',
+          'A'.repeat(8000),
+        ];
+        // A timestamp must be plain digits: no exponent, sign, fraction, hex or list.
+        const times = [
+          '1e3',
+          '-1',
+          `+${now}`,
+          `${now}.0`,
+          `0x${now.toString(16)}`,
+          `${now},${now}`,
+          '9'.repeat(400),
+          'NaN',
+        ];
+        const stamp = TIMESTAMP[source];
+        const variants = [
+          ...signatures.map((v) => ({ [SIGNATURE[source]]: v })),
+          ...(stamp ? times.map((v) => ({ [stamp]: v })) : []),
+          // In Stripe's header a comma starts the next element (one without `=` is ignored, as Stripe's libraries do).
+          ...(source === 'stripe'
+            ? times
+                .filter((v) => !v.includes(','))
+                .map((v) => ({ [SIGNATURE.stripe]: good.replace(/^t=\d+/, `t=${v}`) }))
+            : []),
+        ];
+        for (const headers of variants) {
+          const res = await postWebhook(t.app, source, payload, {
+            ...options,
+            timestamp: now,
+            headers,
+            body: signed.body,
+          });
+          expect([headers, res.status >= 400 && res.status < 500]).toEqual([headers, true]);
+          expect([headers, res.headers['content-type']]).toEqual([headers, 'application/problem+json; charset=utf-8']);
+        }
+        expect((await inboxRows(t.app)).length).toBe(rows);
+        expect(t.handlers.count(type)).toBe(before);
+      });
+
       for (const header of REQUIRED[source] ?? []) {
         it(`answers a missing ${header} with 400`, async () => {
           const { payload, options } = EVENTS[source]();
@@ -190,6 +245,16 @@ describe.each(testDatabases())('inbound schemes on %s', (db) => {
       expect([first.status, first.body]).toEqual([200, { received: true, id: String(id), status: 'processed' }]);
       const again = await postWebhook(t.app, 'orders', { event: 'order.completed', id, data: { n: 2 } });
       expect([again.status, again.body]).toEqual([200, { received: true, id: String(id), status: 'duplicate' }]);
+    });
+
+    it("verifies and reads a form with more fields or deeper keys than the adapter's parser takes", async () => {
+      // body-parser refuses over 1,000 fields or nested keys past its depth; the bytes are still verified and read.
+      const form = new URLSearchParams({ command: '/deploy', trigger_id: `t.${rnd()}`, ['a' + '[b]'.repeat(40)]: '1' });
+      for (let i = 0; i < 1500; i++) form.append(`k${i}`, '1');
+      const res = await postWebhook(t.app, 'slack', form);
+      expect([res.status, res.body.status]).toEqual([200, 'processed']);
+      expect(t.handlers.calls.at(-1)!.ctx.payload).toMatchObject({ command: '/deploy', k1499: '1' });
+      expectProblem(await postWebhook(t.app, 'slack', form, { secret: 'not-the-secret' }), 401, 'signature_mismatch');
     });
 
     it('reads Slack slash commands sent as a form', async () => {

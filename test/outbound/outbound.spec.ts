@@ -289,8 +289,17 @@ describe.each(testDatabases())('outbound delivery on %s', (db) => {
       ],
       [() => svc.createEndpoint({ url: 'https://example.com', secret: 'whsec_' }), 'secret', /whsec_/],
       [() => svc.createEndpoint({ url: 'https://example.com', secret: 'plain' }), 'secret', /whsec_/],
+      // U+0000 would reach PostgreSQL, which refuses it in any text value.
+      [() => svc.createEndpoint({ url: 'https://example.com/a\u0000' }), 'url', /control characters/],
+      [() => svc.createEndpoint({ url: 'https://example.com', description: 'a\u0000b' }), 'description', /U\+0000/],
+      [() => svc.createEndpoint({ url: 'https://example.com', description: 42 as never }), 'description', /string/],
+      [() => svc.updateEndpoint('ep_x', { description: 'a\u0000b' }), 'description', /U\+0000/],
+      [() => svc.createEndpoint({ url: 'https://example.com', customerId: 'c\u0000' }), 'customerId', /U\+0000/],
+      [() => svc.send('a.b', {}, { idempotencyKey: 'k\u0000' }), 'idempotencyKey', /U\+0000/],
       [() => svc.listDeliveries({ limit: 0 }), 'limit', /1 to 500/],
       [() => svc.rotateEndpointSecret('ep_x', { graceSeconds: -1 }), 'graceSeconds', /integer/],
+      // An expiry past the last date a Date can hold (the portal's graceMs: 9007199254740991).
+      [() => svc.rotateEndpointSecret('ep_x', { graceSeconds: 9_007_199_254_741 }), 'graceSeconds', /at most/],
     ];
     for (const [call, field, message] of bad) {
       const err = await call().then(
@@ -303,6 +312,35 @@ describe.each(testDatabases())('outbound delivery on %s', (db) => {
     expect(messages.payloadTooLarge(1, 2)).toMatch(/outbound.maxPayloadBytes/);
     expect((await svc.listMessages({ limit: 500 })).data.length).toBe(before);
     await expect(svc.getEndpoint('ep_missing')).rejects.toThrow('No webhook endpoint with id "ep_missing"');
+  });
+
+  it('answers an id holding U+0000 as unknown and such a filter with an empty page, on every database', async () => {
+    // PostgreSQL refuses U+0000 in any text parameter: these must not reach it.
+    const nul = 'ep_\u0000';
+    const unknown: [string, () => Promise<unknown>][] = [
+      ['getEndpoint', () => svc.getEndpoint(nul)],
+      ['getMessage', () => svc.getMessage(nul)],
+      ['getDelivery', () => svc.getDelivery(nul)],
+      ['updateEndpoint', () => svc.updateEndpoint(nul, { enabled: true })],
+      ['rotateEndpointSecret', () => svc.rotateEndpointSecret(nul)],
+      ['deleteEndpoint', () => svc.deleteEndpoint(nul)],
+      ['redeliver', () => svc.redeliver(nul)],
+      ['recoverFailed', () => svc.recoverFailed({ endpointId: nul, since: new Date(0) })],
+      ['replayMissing', () => svc.replayMissing({ endpointId: nul, since: new Date(0) })],
+    ];
+    for (const [name, call] of unknown) {
+      const err = await call().then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect([name, err]).toEqual([name, expect.any(WebhookNotFoundError)]);
+    }
+    const empty = { data: [], nextCursor: null };
+    expect(await svc.listMessages({ type: 'a\u0000' })).toEqual(empty);
+    expect(await svc.listEndpoints({ customerId: 'c\u0000' })).toEqual(empty);
+    expect(await svc.listDeliveries({ endpointId: nul })).toEqual(empty);
+    expect(await svc.listAttempts('dlv_\u0000')).toEqual(empty);
+    await expect(svc.send('a.b', {}, { endpointId: nul })).rejects.toThrow(WebhookValidationError);
   });
 
   it('manages endpoints: update, list by customer, paginate, delete', async () => {

@@ -294,3 +294,45 @@ describe('portal options', () => {
     },
   );
 });
+
+describe.each(['express', 'fastify'] as const)('portal API bodies the adapter refuses, over %s', (http) => {
+  let t: TestApp;
+  let token: string;
+  beforeAll(async () => {
+    t = await startPortalApp(testDatabases()[0], { admin: { guard: OperatorGuard } }, { http });
+    token = (await t.app.get(PortalService).createSession({ customerId: 'cust-a', scope: 'manage' })).token;
+  });
+  afterAll(async () => t?.close());
+
+  const huge = JSON.stringify({ url: 'https://a.example.com/', description: 'x'.repeat(2 * 1024 * 1024) });
+  it.each([
+    ['not JSON', 400, 'invalid_body', '{"url":'],
+    ['over the adapter limit', 413, 'payload_too_large', huge],
+  ])('answers a body %s as a portal problem (%i %s), and creates nothing', async (_label, status, code, body) => {
+    const routes: [string, Record<string, string>][] = [
+      ['/webhooks/portal/api/endpoints', { Authorization: `Bearer ${token}` }],
+      ['/webhooks/portal/admin/api/endpoints', { 'x-operator': 'yes' }],
+    ];
+    for (const [path, auth] of routes) {
+      const res = await request(t.app.getHttpServer())
+        .post(path)
+        .set({ ...auth, 'X-Webhooks-Portal': '1', 'Content-Type': 'application/json' })
+        .send(body);
+      expect([path, res.status, res.headers['content-type'], JSON.parse(res.text).code]).toEqual([
+        path,
+        status,
+        'application/problem+json; charset=utf-8',
+        code,
+      ]);
+    }
+    expect((await t.app.get(WebhookService).listEndpoints()).data).toEqual([]);
+  });
+
+  it("leaves the app's other routes to the adapter's own answer", async () => {
+    const res = await request(t.app.getHttpServer())
+      .post('/elsewhere')
+      .set('Content-Type', 'application/json')
+      .send('{"url":');
+    expect(res.headers['content-type']).not.toMatch(/problem\+json/);
+  });
+});

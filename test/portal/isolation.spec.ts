@@ -123,6 +123,31 @@ describe.each(testDatabases())('portal tenant isolation on %s', (db) => {
     expect(actions).toEqual([]);
   });
 
+  it('answers an id holding U+0000 as an unknown one (404) and such a filter or cursor with 422, never 500', async () => {
+    // PostgreSQL refuses U+0000 in any text parameter: the lookup must not reach it.
+    const nul = `${ids.endpoint}%00`;
+    const calls: [string, string, object?][] = [
+      ['get', `/endpoints/${nul}`],
+      ['get', `/endpoints/${nul}/stats`],
+      ['get', `/messages/${ids.message}%00`],
+      ['get', `/deliveries/${ids.delivery}%00`],
+      ['patch', `/endpoints/${nul}`, { description: 'x' }],
+      ['post', `/endpoints/${nul}/secret/rotate`, {}],
+      ['post', `/deliveries/${ids.delivery}%00/replay`],
+      ['delete', `/endpoints/${nul}`],
+    ];
+    for (const [method, path, body] of calls) {
+      const res = await (a as any)[method](path, body);
+      expect([method, path, res.status, res.body.code]).toEqual([method, path, 404, 'not_found']);
+    }
+    for (const query of ['eventType=a%00', `endpointId=${nul}`, `cursor=${ids.message}%00`]) {
+      const res = await a.get(`/messages?${query}`);
+      expect([query, res.status, res.body.code]).toEqual([query, 422, 'invalid_input']);
+    }
+    expect((await a.get(`/endpoints?cursor=${nul}`)).body).toMatchObject({ status: 422, code: 'invalid_input' });
+    expect(actions).toEqual([]);
+  });
+
   it('refuses changes to a read session (403) and shows it no secret', async () => {
     expect((await aRead.get(`/endpoints/${ids.endpoint}`).expect(200)).body.id).toBe(ids.endpoint);
     for (const res of [

@@ -1,0 +1,88 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { ApplicationConfig, HttpAdapterHost } from '@nestjs/core';
+import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
+import { escapeRegExp, routeBases } from '../utils/route-bases.js';
+import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
+import { PortalProblem, type PortalProblemCode } from './portal.problem.js';
+
+type Next = (err?: unknown) => void;
+type Res = { status(code: number): Res; setHeader(name: string, value: string): void; end(body: string): void };
+type FastifyReply = {
+  code(status: number): FastifyReply;
+  header(name: string, value: string): FastifyReply;
+  send(body: string): void;
+};
+type FastifyRoute = { url: string; errorHandler?: Function };
+
+type BodyParserError = { type?: unknown; status?: number; message?: string };
+
+/** body-parser's own refusals carry a `type` (`entity.parse.failed`, …); an app middleware's errors pass on. */
+function isBodyParserRefusal(err: BodyParserError): boolean {
+  return typeof err?.type === 'string' && [400, 413, 415].includes(Number(err.status));
+}
+
+/** The problem for an adapter's refusal of a body, by its HTTP status. */
+function refusal(status: number | undefined, detail: string): PortalProblem {
+  const code: PortalProblemCode =
+    status === 413 ? 'payload_too_large' : status === 415 ? 'unsupported_media_type' : 'invalid_body';
+  return new PortalProblem(code, detail);
+}
+
+/**
+ * Answers a portal API body the adapter's parser refused (not JSON, too large, a charset it
+ * lacks) as a portal problem, like every other portal error: the parser runs before the route,
+ * where the controller's filter cannot see it. Other routes keep the adapter's own answer.
+ */
+@Injectable()
+export class PortalBodyRefusals {
+  constructor(
+    @Inject(WEBHOOKS_OPTIONS) private readonly options: ResolvedWebhooksOptions,
+    private readonly adapterHost: HttpAdapterHost,
+    private readonly config: ApplicationConfig,
+  ) {}
+
+  /** Called from the module's `configure()`, right behind the body parsers (as the inbound passthrough). */
+  install(): void {
+    const { httpAdapter: adapter } = this.adapterHost;
+    const apis = this.apiBases();
+    if (!adapter || apis.length === 0) return;
+    if (adapter.getType() === 'express') {
+      const route = new RegExp(`^(?:${apis.map(escapeRegExp).join('|')})`, 'i');
+      adapter.use((err: BodyParserError, req: { path: string }, res: Res, next: Next) => {
+        if (!route.test(req.path) || !isBodyParserRefusal(err)) return next(err);
+        const { body } = refusal(err.status, err.message ?? 'The request body could not be read.');
+        res.setHeader('Content-Type', 'application/problem+json; charset=utf-8');
+        res.setHeader('Cache-Control', 'no-store');
+        res.status(body.status).end(JSON.stringify(body));
+      });
+    } else if (adapter.getType() === 'fastify') {
+      adapter.getInstance().addHook('onRoute', (route: FastifyRoute) => {
+        if (!apis.some((api) => route.url.startsWith(api))) return;
+        const own = route.errorHandler;
+        route.errorHandler = function portalBodyRefusal(
+          error: { code?: string; statusCode?: number; message?: string },
+          request: unknown,
+          reply: FastifyReply,
+        ) {
+          if (!error?.code?.startsWith('FST_ERR_CTP_')) {
+            if (own) return own.call(this, error, request, reply);
+            throw error;
+          }
+          const { body } = refusal(error.statusCode, error.message ?? 'The request body could not be read.');
+          reply
+            .code(body.status)
+            .header('Content-Type', 'application/problem+json; charset=utf-8')
+            .header('Cache-Control', 'no-store')
+            .send(JSON.stringify(body));
+        };
+      });
+    }
+  }
+
+  /** Where the customer and admin APIs are served (with the app's global prefix); none without a portal. */
+  private apiBases(): string[] {
+    const path = this.options.portal?.path;
+    if (path === undefined) return [];
+    return routeBases(this.config, path, 'api').flatMap((base) => [`${base}/api/`, `${base}/admin/api/`]);
+  }
+}
