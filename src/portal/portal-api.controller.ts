@@ -28,10 +28,13 @@ type Query = Record<string, unknown>;
 
 const STATUSES = ['pending', 'succeeded', 'failed'];
 
+/** Paging from the query: `limit` in decimal digits (else NaN, which the page check refuses), `cursor` once. */
 function page(q: Query): PageArgs {
-  const limit = q.limit === undefined ? undefined : Number(q.limit);
-  const cursor = typeof q.cursor === 'string' && q.cursor !== '' ? q.cursor : undefined;
-  return { limit, cursor };
+  const limit = optionalString(q, 'limit');
+  return {
+    limit: limit === undefined ? undefined : /^[0-9]+$/.test(limit) ? Number(limit) : Number.NaN,
+    cursor: optionalString(q, 'cursor'),
+  };
 }
 
 function optionalString(q: Query, key: string): string | undefined {

@@ -198,6 +198,16 @@ describe.each(testDatabases())('portal tenant isolation on %s', (db) => {
     expect(actions[0].actor.sessionId).toMatch(/^ps_/);
   });
 
+  it('reads limit only as decimal digits and limit or cursor only once (422 otherwise, never a silent first page)', async () => {
+    for (const query of ['limit=1e2', 'limit=0x10', 'limit=%205', 'limit=-1', 'limit=1&limit=2', 'cursor=a&cursor=b']) {
+      for (const list of ['/endpoints', '/messages']) {
+        const res = await a.get(`${list}?${query}`);
+        expect([list, query, res.status, res.body.code]).toEqual([list, query, 422, 'invalid_input']);
+      }
+    }
+    expect((await a.get('/messages?limit=1').expect(200)).body.data).toHaveLength(1);
+  });
+
   it('applies the service validation and network policy to endpoints created through the portal (422)', async () => {
     const bad = await a.post('/endpoints', { url: 'ftp://example.com/x' }).expect(422);
     expect(bad.body).toMatchObject({ code: 'invalid_input', status: 422 });
