@@ -1,5 +1,6 @@
 import { Catch, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
+import { PROBLEM_CONTENT_TYPE } from '../utils/problem-type.js';
 import { WebhookProblem } from './webhook.problem.js';
 
 /** Writes a {@link WebhookProblem} as `application/problem+json`, on Express and Fastify alike. */
@@ -10,7 +11,7 @@ export class WebhookProblemFilter implements ExceptionFilter<WebhookProblem> {
   catch(problem: WebhookProblem, host: ArgumentsHost): void {
     const adapter = this.adapterHost.httpAdapter;
     const response = host.switchToHttp().getResponse();
-    adapter.setHeader(response, 'Content-Type', 'application/problem+json');
+    adapter.setHeader(response, 'Content-Type', PROBLEM_CONTENT_TYPE);
     for (const [name, value] of Object.entries(problem.headers)) adapter.setHeader(response, name, value);
     adapter.reply(response, JSON.stringify(problem.body), problem.body.status);
   }

@@ -19,7 +19,7 @@ import { holdsNul } from '../database/sql.js';
 import type { PortalActor } from '../interfaces/portal.interface.js';
 import { PortalApi, type PortalEndpointInput } from './portal-api.service.js';
 import { PORTAL_ACTOR, PortalAdminGuard, PortalSessionGuard } from './portal.guard.js';
-import { PortalProblem } from './portal.problem.js';
+import { notAnObject, PortalProblem } from './portal.problem.js';
 import { PortalProblemFilter } from './portal-problem.filter.js';
 import type { MessageFilters, PageArgs, PortalScope } from './portal.store.js';
 
@@ -67,9 +67,8 @@ function filters(q: Query): MessageFilters {
 }
 
 function body(b: unknown): Record<string, unknown> {
-  if (b === undefined || b === null) return {};
-  if (typeof b !== 'object' || Array.isArray(b))
-    throw new PortalProblem('invalid_input', 'The body must be a JSON object.');
+  if (b === undefined) return {};
+  if (b === null || typeof b !== 'object' || Array.isArray(b)) throw notAnObject();
   return b as Record<string, unknown>;
 }
 

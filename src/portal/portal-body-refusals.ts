@@ -2,8 +2,9 @@ import { Inject, Injectable } from '@nestjs/common';
 import { ApplicationConfig, HttpAdapterHost } from '@nestjs/core';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
 import { escapeRegExp, routeBases } from '../utils/route-bases.js';
+import { PROBLEM_CONTENT_TYPE } from '../utils/problem-type.js';
 import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
-import { PortalProblem, type PortalProblemCode } from './portal.problem.js';
+import { notAnObject, PortalProblem, type PortalProblemCode } from './portal.problem.js';
 
 type Next = (err?: unknown) => void;
 type Res = { status(code: number): Res; setHeader(name: string, value: string): void; end(body: string): void };
@@ -14,11 +15,25 @@ type FastifyReply = {
 };
 type FastifyRoute = { url: string; errorHandler?: Function };
 
-type BodyParserError = { type?: unknown; status?: number; message?: string };
+type BodyParserError = { type?: unknown; status?: number; message?: string; body?: unknown };
 
 /** body-parser's own refusals carry a `type` (`entity.parse.failed`, …); an app middleware's errors pass on. */
 function isBodyParserRefusal(err: BodyParserError): boolean {
   return typeof err?.type === 'string' && [400, 413, 415].includes(Number(err.status));
+}
+
+/**
+ * Whether body-parser refused JSON for not being an object or array (its `strict` mode, the
+ * default): Fastify takes such a body and the route answers it, so it is answered as the route would.
+ */
+function isStrictRefusal(err: BodyParserError): boolean {
+  if (err.type !== 'entity.parse.failed' || typeof err.body !== 'string') return false;
+  try {
+    JSON.parse(err.body);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The problem for an adapter's refusal of a body, by its HTTP status. */
@@ -50,8 +65,10 @@ export class PortalBodyRefusals {
       const route = new RegExp(`^(?:${apis.map(escapeRegExp).join('|')})`, 'i');
       adapter.use((err: BodyParserError, req: { path: string }, res: Res, next: Next) => {
         if (!route.test(req.path) || !isBodyParserRefusal(err)) return next(err);
-        const { body } = refusal(err.status, err.message ?? 'The request body could not be read.');
-        res.setHeader('Content-Type', 'application/problem+json; charset=utf-8');
+        const { body } = isStrictRefusal(err)
+          ? notAnObject()
+          : refusal(err.status, err.message ?? 'The request body could not be read.');
+        res.setHeader('Content-Type', PROBLEM_CONTENT_TYPE);
         res.setHeader('Cache-Control', 'no-store');
         res.status(body.status).end(JSON.stringify(body));
       });
@@ -71,7 +88,7 @@ export class PortalBodyRefusals {
           const { body } = refusal(error.statusCode, error.message ?? 'The request body could not be read.');
           reply
             .code(body.status)
-            .header('Content-Type', 'application/problem+json; charset=utf-8')
+            .header('Content-Type', PROBLEM_CONTENT_TYPE)
             .header('Cache-Control', 'no-store')
             .send(JSON.stringify(body));
         };

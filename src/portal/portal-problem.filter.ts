@@ -2,6 +2,7 @@ import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter 
 import { HttpAdapterHost } from '@nestjs/core';
 import { WebhookNotFoundError } from '../errors/webhook-not-found.error.js';
 import { WebhookValidationError } from '../errors/webhook-validation.error.js';
+import { PROBLEM_CONTENT_TYPE } from '../utils/problem-type.js';
 import { PortalProblem, type PortalProblemBody } from './portal.problem.js';
 
 /**
@@ -19,7 +20,7 @@ export class PortalProblemFilter implements ExceptionFilter {
     const body = this.toProblem(error);
     const adapter = this.adapterHost.httpAdapter;
     const response = host.switchToHttp().getResponse();
-    adapter.setHeader(response, 'Content-Type', 'application/problem+json');
+    adapter.setHeader(response, 'Content-Type', PROBLEM_CONTENT_TYPE);
     adapter.setHeader(response, 'Cache-Control', 'no-store');
     adapter.reply(response, JSON.stringify(body), body.status);
   }

@@ -39,6 +39,11 @@ export interface PortalProblemBody {
   code: PortalProblemCode | string;
 }
 
+/** The answer to a body that is JSON but not an object (`null`, `5`, `"x"`, `[]`), on every adapter. */
+export function notAnObject(): PortalProblem {
+  return new PortalProblem('invalid_input', 'The body must be a JSON object.');
+}
+
 /** A portal error answer; {@link PortalProblemFilter} writes it as `application/problem+json`. */
 export class PortalProblem extends HttpException {
   readonly body: PortalProblemBody;

@@ -12,6 +12,7 @@ import { createPortalPageController } from '../../src/portal/portal-page.control
 import { PortalService } from '../../src/portal/portal.service.js';
 import { resolveWebhooksOptions } from '../../src/webhooks.options.js';
 import { messages } from '../../src/webhooks.messages.js';
+import { PROBLEM_CONTENT_TYPE } from '../../src/utils/problem-type.js';
 import { FAST_OUTBOUND, startTestApp, type TestApp } from '../support/app.js';
 import { createTestDatabase, testDatabases } from '../support/databases.js';
 import { CreateWebhookTables1764000000000 } from '../../src/database/migrations/1764000000000-create-webhook-tables.js';
@@ -321,11 +322,43 @@ describe.each(['express', 'fastify'] as const)('portal API bodies the adapter re
       expect([path, res.status, res.headers['content-type'], JSON.parse(res.text).code]).toEqual([
         path,
         status,
-        'application/problem+json; charset=utf-8',
+        PROBLEM_CONTENT_TYPE,
         code,
       ]);
     }
     expect((await t.app.get(WebhookService).listEndpoints()).data).toEqual([]);
+  });
+
+  it.each(['null', '5', '"x"', '[]'])(
+    'answers a JSON body that is not an object (%s) 422 invalid_input, and creates nothing',
+    async (json) => {
+      const res = await request(t.app.getHttpServer())
+        .post('/webhooks/portal/api/endpoints')
+        .set({ Authorization: `Bearer ${token}`, 'X-Webhooks-Portal': '1', 'Content-Type': 'application/json' })
+        .send(json);
+      expect([res.status, res.headers['content-type'], JSON.parse(res.text)]).toEqual([
+        422,
+        PROBLEM_CONTENT_TYPE,
+        expect.objectContaining({ code: 'invalid_input', detail: 'The body must be a JSON object.' }),
+      ]);
+      expect((await t.app.get(WebhookService).listEndpoints()).data).toEqual([]);
+    },
+  );
+
+  it('gives every problem the one Content-Type, whichever part of the module answers', async () => {
+    const api = as(t.app.getHttpServer(), token);
+    const answers = [
+      await api.get('/endpoints/ep_unknown'), // the exception filter: 404
+      await api.get('/messages?limit=x'), // the exception filter: 422
+      await as(t.app.getHttpServer(), 'bogus').get('/endpoints'), // the guard through the filter: 401
+      await request(t.app.getHttpServer()) // the body refusal hook: 400
+        .post('/webhooks/portal/api/endpoints')
+        .set({ Authorization: `Bearer ${token}`, 'X-Webhooks-Portal': '1', 'Content-Type': 'application/json' })
+        .send('{"url":'),
+    ];
+    expect(answers.map((res) => [res.status, res.headers['content-type']])).toEqual(
+      [404, 422, 401, 400].map((status) => [status, PROBLEM_CONTENT_TYPE]),
+    );
   });
 
   it("leaves the app's other routes to the adapter's own answer", async () => {
