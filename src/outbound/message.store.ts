@@ -23,7 +23,7 @@ import type { SendResult } from '../interfaces/webhook-service.interface.js';
 import { filtersMatching, matchesAnyFilter } from '../utils/event-types.js';
 
 /** Delivery ids made ahead for one PostgreSQL send; most events reach fewer endpoints. */
-const DELIVERY_IDS_MADE = 4;
+export const DELIVERY_IDS_MADE = 4;
 
 /**
  * Rows per delivery INSERT (6 parameters each): under SQLite's limit of 32,766 parameters per
@@ -52,7 +52,7 @@ function storedFilters(eventTypes: string | null): string[] | null {
  * endpoints) the database makes them in the same format from the same time prefix ($8).
  * Parameters: id, type, customer id, body, time (ms), matching filters, ids, id time prefix.
  */
-function pgSend(forCustomer: boolean): PgStatement {
+export function pgSend(forCustomer: boolean): PgStatement {
   return forCustomer ? PG_SEND_CUSTOMER : PG_SEND_NO_CUSTOMER;
 }
 const pgSendText = (customer: string) => `WITH inserted AS (
