@@ -9,6 +9,7 @@ import {
 import type { Job, Queue } from 'bull';
 import type { WebhookInboxEntry } from '../database/entities/webhook-inbox.entity.js';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
+import { lostJobs } from '../queue/lost-jobs.js';
 import { IntervalLoop } from '../utils/interval-loop.js';
 import { SHUTDOWN_MARGIN_MS, withTimeout } from '../utils/settle.js';
 import { INBOUND_JOB, WEBHOOKS_OPTIONS, WEBHOOKS_QUEUE } from '../webhooks.constants.js';
@@ -100,13 +101,7 @@ export class InboundProcessor implements OnApplicationBootstrap, BeforeApplicati
     const newest = await this.inbox.receivedAmong(null, olderThan, RECONCILE_PAGE);
     const sweep = await this.inbox.receivedAmong(this.sweepFrom, olderThan, RECONCILE_PAGE);
     this.sweepFrom = sweep.last ?? '';
-    const missing: string[] = [];
-    for (const id of new Set([...newest.ids, ...sweep.ids])) {
-      const job = await this.queue.getJob(id);
-      if (job && !(await job.isFailed()) && !(await job.isCompleted())) continue;
-      await job?.remove();
-      missing.push(id);
-    }
+    const missing = await lostJobs(this.queue, [...new Set([...newest.ids, ...sweep.ids])]);
     // The scan is stale by now: a job the worker just finished is gone too, but its row is no
     // longer `received` (the row is written before the job completes), so read the rows again.
     const lost = missing.length ? await this.inbox.stillReceived(missing, olderThan) : [];

@@ -19,6 +19,7 @@ import { settleWithin, SHUTDOWN_MARGIN_MS, withTimeout } from '../utils/settle.j
 import { IntervalLoop } from '../utils/interval-loop.js';
 import { placeholders, runSql } from '../database/sql.js';
 import { CommitHook } from './commit.hook.js';
+import { lostJobs } from '../queue/lost-jobs.js';
 import { WebhookTelemetry, type TraceCarrier } from '../observability/webhook-telemetry.js';
 
 /** Data of a delivery job; its `jobId` is the delivery id. */
@@ -227,16 +228,7 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
    * tells the two apart: only rows still pending, enqueued before `olderThan`, are re-added.
    */
   async reenqueueLost(scanned: string[], olderThan: number): Promise<number> {
-    const missing: string[] = [];
-    for (const id of scanned) {
-      const job = await this.queue.getJob(id);
-      if (!job) {
-        missing.push(id);
-      } else if ((await job.isFailed()) || (await job.isCompleted())) {
-        await job.remove();
-        missing.push(id);
-      }
-    }
+    const missing = await lostJobs(this.queue, scanned);
     const lost = missing.length ? await this.stillPending(missing, olderThan) : [];
     // Attempts already made count: the job resumes the schedule where the lost one was.
     const length = this.options.outbound.schedule.length;
