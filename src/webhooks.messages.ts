@@ -83,6 +83,7 @@ function safeShow(value: unknown): string {
   try {
     return JSON.stringify(value) ?? String(value);
   } catch {
-    return String(value);
+    // Cyclic, a BigInt inside, a throwing toJSON: name the kind, never fail while describing a failure.
+    return `${Array.isArray(value) ? 'an array' : 'an object'} that JSON cannot show`;
   }
 }

@@ -143,7 +143,7 @@ export function resolveWebhooksOptions(raw: WebhooksModuleOptions = {}): Resolve
       maxResponseBodyBytes: int('outbound.maxResponseBodyBytes', out.maxResponseBodyBytes, 4096, 0),
       maxPayloadBytes: int('outbound.maxPayloadBytes', out.maxPayloadBytes, 256 * 1024, 1),
       concurrency: int('outbound.concurrency', out.concurrency, 50, 1),
-      userAgent: str('outbound.userAgent', out.userAgent, 'nestjs-webhooks/0.1'),
+      userAgent: headerValue('outbound.userAgent', out.userAgent, 'nestjs-webhooks/0.1'),
       retryAfterMaxFactor: num('outbound.retryAfterMaxFactor', out.retryAfterMaxFactor, 2, 0, 1000),
       disableAfterMs: int('outbound.disableAfterMs', out.disableAfterMs, 5 * 24 * HOUR, 1),
       relayIntervalMs: int('outbound.relayIntervalMs', out.relayIntervalMs, 1000, 10),
@@ -199,10 +199,17 @@ function resolveEventTypes(raw: EventTypeDefinition[] | undefined): EventTypeDef
     seen.add(entry.name);
     if (entry.description !== undefined && typeof entry.description !== 'string')
       fail(`${at}.description`, 'a string', entry.description);
-    if (entry.schema !== undefined && (entry.schema === null || typeof entry.schema !== 'object'))
-      fail(`${at}.schema`, 'a JSON Schema object', entry.schema);
-    if (entry.example !== undefined && JSON.stringify(entry.example) === undefined)
-      fail(`${at}.example`, 'a JSON value', typeof entry.example);
+    // Both are served as JSON by the portal's catalog: a value JSON cannot write would fail there, not here.
+    if (
+      entry.schema !== undefined &&
+      (entry.schema === null ||
+        typeof entry.schema !== 'object' ||
+        Array.isArray(entry.schema) ||
+        !hasJson(entry.schema))
+    )
+      fail(`${at}.schema`, 'a JSON Schema object that JSON.stringify can write', entry.schema);
+    if (entry.example !== undefined && !hasJson(entry.example))
+      fail(`${at}.example`, 'a JSON value (JSON.stringify can write it: no cycle, no BigInt)', typeof entry.example);
     return { ...entry };
   });
 }
@@ -224,7 +231,7 @@ function resolvePortal(raw: PortalOptions): ResolvedPortalOptions {
   const primaryColor = theme.primaryColor ?? '#4f46e5';
   if (!isHexColour(primaryColor)) fail('portal.theme.primaryColor', 'a CSS hex colour such as "#4f46e5"', primaryColor);
   const baseUrl = portal.baseUrl ?? '';
-  if (baseUrl !== '' && !/^https?:\/\/[^\s#?]+$/.test(baseUrl))
+  if (typeof baseUrl !== 'string' || (baseUrl !== '' && !/^https?:\/\/[^\s#?]+$/.test(baseUrl)))
     fail('portal.baseUrl', 'an absolute http(s) origin and prefix without query or fragment', baseUrl);
   const frameAncestors = portal.frameAncestors ?? ["'self'"];
   if (!Array.isArray(frameAncestors) || !frameAncestors.every((a) => typeof a === 'string' && /^[^\s;,]+$/.test(a)))
@@ -234,7 +241,7 @@ function resolvePortal(raw: PortalOptions): ResolvedPortalOptions {
       frameAncestors,
     );
   return {
-    path: str('portal.path', portal.path, 'webhooks/portal').replace(/^\/+|\/+$/g, ''),
+    path: urlPath('portal.path', portal.path, 'webhooks/portal'),
     baseUrl: baseUrl.replace(/\/+$/, ''),
     guard: portal.guard ?? null,
     customerId: portal.customerId ?? null,
@@ -312,7 +319,7 @@ function checkSchemeSettings(at: string, source: InboundSourceOptions): void {
     );
   }
   if (source.scheme === 'hmac-sha256') {
-    if (source.header !== undefined && !/^[A-Za-z0-9-]+$/.test(source.header))
+    if (source.header !== undefined && (typeof source.header !== 'string' || !/^[A-Za-z0-9-]+$/.test(source.header)))
       fail(`${at}.header`, 'an HTTP header name', source.header);
     if (source.prefix !== undefined && typeof source.prefix !== 'string')
       fail(`${at}.prefix`, 'a string', source.prefix);
@@ -345,7 +352,31 @@ function retention(path: string, v: unknown, why: string): number {
 
 /** The inbound route prefix without surrounding slashes (`inbound.path`, or `inboundPath` with forRootAsync). */
 export function routePath(option: string, v: unknown): string {
-  return str(option, v, 'webhooks').replace(/^\/+|\/+$/g, '');
+  return urlPath(option, v, 'webhooks');
+}
+
+/**
+ * A route prefix without surrounding slashes. Segments of RFC 3986's unreserved characters only:
+ * the router would read `:` and `*` as parameters, `?` and `#` never reach a route, and `.` / `..`
+ * segments are resolved away by clients.
+ */
+function urlPath(option: string, v: unknown, def: string): string {
+  const path = str(option, v, def).replace(/^\/+|\/+$/g, '');
+  const bad = path.split('/').find((s) => !/^[A-Za-z0-9._~-]+$/.test(s) || s === '.' || s === '..');
+  if (path !== '' && bad !== undefined)
+    fail(
+      option,
+      'a URL path whose segments hold only letters, digits and . _ ~ - (such as "webhooks" or "api/hooks")',
+      v,
+    );
+  return path;
+}
+
+/** A header value the HTTP client will send: printable ASCII, spaces and tabs. */
+function headerValue(option: string, v: unknown, def: string): string {
+  const value = str(option, v, def);
+  if (!/^[\x20-\x7e\t]+$/.test(value)) fail(option, 'a header value of printable ASCII characters', v);
+  return value;
 }
 
 /** An optional nested section: absent is `{}`, anything but a plain object is refused, its keys are checked. */
@@ -372,6 +403,15 @@ function hidden(value: unknown): string {
 
 function schemeName(source: InboundSourceOptions): string {
   return typeof source.scheme === 'string' ? source.scheme : 'a custom verifier';
+}
+
+/** Whether `JSON.stringify` writes `v` (not undefined, no throw: cycles, BigInt, a throwing toJSON). */
+function hasJson(v: unknown): boolean {
+  try {
+    return JSON.stringify(v) !== undefined;
+  } catch {
+    return false;
+  }
 }
 
 function fail(path: string, allowed: string, got: unknown): never {

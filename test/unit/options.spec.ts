@@ -116,6 +116,73 @@ describe('resolveWebhooksOptions', () => {
     );
   });
 
+  it('refuses values of the wrong kind that a text check would pass, with the boot error, never a TypeError', () => {
+    const cyclic: Record<string, unknown> = Object.create(null);
+    cyclic.self = cyclic;
+    const hmac = (header: unknown) => ({
+      inbound: { sources: { s: { scheme: 'hmac-sha256', secrets: ['k'], header } } },
+    });
+    const cases: [string, unknown, RegExp][] = [
+      [
+        'an array holding a URL as portal.baseUrl',
+        { portal: { baseUrl: ['https://app.example.com'] } },
+        /"portal.baseUrl"/,
+      ],
+      ['a symbol as portal.baseUrl', { portal: { baseUrl: Symbol('url') } }, /"portal.baseUrl"/],
+      ['an array holding a header name', hmac(['X-Sig']), /"inbound.sources.s.header" must be an HTTP header name/],
+      ['a number as a header name', hmac(0), /"inbound.sources.s.header"/],
+      [
+        'a BigInt example',
+        { eventTypes: [{ name: 'a.b', example: { n: 10n } }] },
+        /"eventTypes\[0\].example" must be a JSON value/,
+      ],
+      ['a cyclic example', { eventTypes: [{ name: 'a.b', example: cyclic }] }, /"eventTypes\[0\].example"/],
+      ['a cyclic schema', { eventTypes: [{ name: 'a.b', schema: cyclic }] }, /"eventTypes\[0\].schema"/],
+      ['an array as schema', { eventTypes: [{ name: 'a.b', schema: [] }] }, /"eventTypes\[0\].schema"/],
+      [
+        'a cyclic object without a prototype as role',
+        { role: cyclic },
+        /"role" .*\(got an object that JSON cannot show\)/,
+      ],
+    ];
+    for (const [label, raw, message] of cases) {
+      let error: unknown;
+      try {
+        resolveWebhooksOptions(raw as any);
+      } catch (err) {
+        error = err;
+      }
+      expect([label, error instanceof WebhooksConfigError, String((error as Error)?.message)]).toEqual([
+        label,
+        true,
+        expect.stringMatching(message),
+      ]);
+    }
+  });
+
+  it.each([
+    [
+      'outbound.userAgent',
+      { outbound: { userAgent: 'agent\r\nX-Injected: 1' } },
+      /must be a header value of printable ASCII/,
+    ],
+    ['outbound.userAgent', { outbound: { userAgent: 'agent\u0000' } }, /must be a header value/],
+    ['inbound.path', { inbound: { path: 'hooks/:tenant' } }, /must be a URL path whose segments hold only/],
+    ['inbound.path', { inbound: { path: 'hooks?x=1' } }, /must be a URL path/],
+    ['inbound.path', { inbound: { path: 'my hooks' } }, /must be a URL path/],
+    ['inbound.path', { inbound: { path: 'api/../hooks' } }, /must be a URL path/],
+    ['portal.path', { portal: { path: 'portal/*rest' } }, /must be a URL path/],
+  ])('refuses a value of %s that the HTTP client or router would misread (%j)', (option, raw, message) => {
+    expect(() => resolveWebhooksOptions(raw as any)).toThrow(
+      new RegExp(`"${option.replace('.', '\\.')}" ${message.source}`),
+    );
+  });
+
+  it('takes route paths of unreserved characters, and trims their slashes', () => {
+    const o = resolveWebhooksOptions({ inbound: { path: '/api/v1.0/hooks_in~x-y/' }, portal: { path: 'portal' } });
+    expect([o.inbound.path, o.portal?.path]).toEqual(['api/v1.0/hooks_in~x-y', 'portal']);
+  });
+
   it('refuses a source setting its scheme would ignore', () => {
     const refuse = (source: object, message: RegExp) =>
       expect(() =>
