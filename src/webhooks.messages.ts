@@ -1,12 +1,13 @@
+import { shown } from './utils/shown.js';
 import { didYouMean } from './utils/known-keys.js';
 /** User-facing text, as small factories that the tests import. */
 export const messages = {
   invalidOption: (path: string, allowed: string, got: unknown) =>
-    `WebhooksModule: option "${path}" must be ${allowed} (got ${safeShow(got)}).`,
+    `WebhooksModule: option "${path}" must be ${allowed} (got ${shown(got)}).`,
   unknownOption: (path: string, suggestion: string | undefined, known: string[]) =>
     `WebhooksModule: unknown option "${path}"${didYouMean(suggestion)}. Options at this level: ${known.join(', ')}.`,
   healthThreshold: (name: string, value: unknown, allowed: string) =>
-    `WebhooksHealthIndicator: threshold "${name}" must be ${allowed} (got ${JSON.stringify(value)}); see docs/operations.md.`,
+    `WebhooksHealthIndicator: threshold "${name}" must be ${allowed} (got ${shown(value)}); see docs/operations.md.`,
   inboundPathInForRoot: () =>
     'WebhooksModule: "inboundPath" is for forRootAsync (where routes are fixed before the options resolve); ' +
     'with forRoot, set "inbound.path".',
@@ -19,7 +20,7 @@ export const messages = {
   optionNotForScheme: (path: string, rule: string, scheme: string) =>
     `WebhooksModule: option "${path}" ${rule}; this source uses ${scheme}. Remove it.`,
   invalidEventType: (type: unknown) =>
-    `Event type ${safeShow(type)} is invalid: use dot-delimited segments of [A-Za-z0-9_-], such as "order.completed".`,
+    `Event type ${shown(type)} is invalid: use dot-delimited segments of [A-Za-z0-9_-], such as "order.completed".`,
   payloadNotSerialisable: (why: string) => `Webhook data must be JSON-serialisable: ${why}.`,
   payloadTooLarge: (bytes: number, max: number) =>
     `Webhook data is ${bytes} bytes once serialised; the limit is ${max} (outbound.maxPayloadBytes).`,
@@ -29,16 +30,16 @@ export const messages = {
     `${host} resolves to ${address}, which is refused (${why}); to allow this host, add '${host}' to outbound.network.allow`,
   redisAway: (address: string, status: string, lastError: string | null) =>
     `Redis at ${address} is ${status}${lastError ? ` (${lastError})` : ''}`,
-  invalidUrl: (url: unknown, why: string) => `Endpoint url ${safeShow(url)} is invalid: ${why}.`,
+  invalidUrl: (url: unknown, why: string) => `Endpoint url ${shown(url)} is invalid: ${why}.`,
   invalidFilter: (filter: unknown) =>
-    `Event type filter ${safeShow(filter)} is invalid: use an exact type, "prefix.*" or "*".`,
+    `Event type filter ${shown(filter)} is invalid: use an exact type, "prefix.*" or "*".`,
   reservedHeader: (name: string) => `Header "${name}" is set by the module on every request and cannot be overridden.`,
-  invalidHeader: (name: string) => `Header ${safeShow(name)} is not a valid HTTP header name or value.`,
+  invalidHeader: (name: string) => `Header ${shown(name)} is not a valid HTTP header name or value.`,
   invalidSecret: () => 'Endpoint secret must be "whsec_" followed by base64 of 24 to 64 bytes.',
   invalidCustomerId: (id: unknown) =>
-    `customerId ${safeShow(id)} must be a non-empty string of at most 255 characters, without U+0000.`,
+    `customerId ${shown(id)} must be a non-empty string of at most 255 characters, without U+0000.`,
   invalidIdempotencyKey: (key: unknown) =>
-    `idempotencyKey ${safeShow(key)} must be a non-empty string of at most 255 characters, without U+0000.`,
+    `idempotencyKey ${shown(key)} must be a non-empty string of at most 255 characters, without U+0000.`,
   invalidDescription: () => 'description must be a string without U+0000, or null.',
   portalAppAuthHalf: () =>
     'WebhooksModule: "portal.guard" and "portal.customerId" go together (app-auth mode): give both, or neither ' +
@@ -53,7 +54,7 @@ export const messages = {
     `Event type "${type}" is not in the eventTypes catalog, and strictEventTypes is on: add it to eventTypes.`,
   portalUiMissing: (dir: string) =>
     `The portal page is not built (no index.html in ${dir}). Run \`npm run build:portal\` in the nestjs-webhooks package.`,
-  notFound: (kind: string, id: string) => `No webhook ${kind} with id "${id}".`,
+  notFound: (kind: string, id: string) => `No webhook ${kind} with id ${shown(id)}.`,
   evictingRedis: (policy: string) =>
     `Redis maxmemory-policy is "${policy}": under memory pressure Redis may evict queued deliveries. ` +
     'Set it to "noeviction" (CONFIG SET maxmemory-policy noeviction, or in redis.conf).',
@@ -76,14 +77,3 @@ export const messages = {
     `WebhooksModule: the DataSource does not know the module's entities (${names.join(', ')}). ` +
     'Set autoLoadEntities: true in TypeOrmModule.forRoot, or add WEBHOOK_ENTITIES to its "entities".',
 };
-
-function safeShow(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
-  if (value === undefined) return 'undefined';
-  try {
-    return JSON.stringify(value) ?? String(value);
-  } catch {
-    // Cyclic, a BigInt inside, a throwing toJSON: name the kind, never fail while describing a failure.
-    return `${Array.isArray(value) ? 'an array' : 'an object'} that JSON cannot show`;
-  }
-}

@@ -1,21 +1,5 @@
+import { shown } from '../utils/shown.js';
 import { CLAIM_LEASE_MS } from './inbox.store.js';
-
-/** Longest caller-controlled text one message carries, in characters. */
-const SHOWN_LIMIT = 100;
-
-/**
- * Caller-controlled text (a URL segment, a header, a sender's event type) as a message shows it:
- * quoted, with control and line-separator characters escaped, so that a `%0A` in the URL cannot
- * start a forged log line, and cut at `max` characters, so that one call writes a bounded line.
- */
-export function shown(value: string, max = SHOWN_LIMIT): string {
-  const cut = value.length > max ? value.slice(0, max) : value;
-  const text = JSON.stringify(cut).replace(
-    /[\u007f-\u009f\u2028\u2029]/g,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  );
-  return cut.length < value.length ? `${text}… (${value.length - cut.length} more)` : text;
-}
 
 /** User-facing text of the receiving side, as small factories that the tests import. */
 export const inboundMessages = {
@@ -73,7 +57,7 @@ export const inboundMessages = {
     `@OnWebhook on ${handler} names source "${source}", which is not configured: ` +
     `add it to inbound.sources (configured: ${known.length ? known.join(', ') : 'none'}) or fix the name.`,
   invalidHandlerFilter: (handler: string, filter: unknown) =>
-    `@OnWebhook on ${handler} has the event type ${JSON.stringify(filter)}: use an exact type, "prefix.*" or "*".`,
+    `@OnWebhook on ${handler} has the event type ${shown(filter)}: use an exact type, "prefix.*" or "*".`,
   requestScopedHandler: (handler: string) =>
     `@OnWebhook on ${handler} is ignored: handlers must live on singleton providers or controllers, not request-scoped ones.`,
 };
