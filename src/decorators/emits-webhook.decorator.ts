@@ -1,5 +1,6 @@
 import { isValidEventType } from '../utils/event-types.js';
 import { didYouMean, unknownKey } from '../utils/known-keys.js';
+import { shown } from '../utils/shown.js';
 import { EMITS_WEBHOOK_METADATA } from '../webhooks.constants.js';
 import { messages } from '../webhooks.messages.js';
 
@@ -71,7 +72,7 @@ export function EmitsWebhook<E = any>(options: EmitsWebhookOptions<E>): ClassDec
   for (const change of on) {
     if (!['insert', 'update', 'remove', 'softRemove'].includes(change)) {
       throw new Error(
-        `@EmitsWebhook(${options.type}): "on" must be insert, update, remove or softRemove (got ${JSON.stringify(change)}).`,
+        `@EmitsWebhook(${options.type}): "on" must be insert, update, remove or softRemove (got ${shown(change)}).`,
       );
     }
   }

@@ -1,4 +1,5 @@
 import { didYouMean, unknownKey } from '../utils/known-keys.js';
+import { shown } from '../utils/shown.js';
 import { ON_WEBHOOK_METADATA } from '../webhooks.constants.js';
 import type { WebhookEventName, WebhookPayload } from '../interfaces/event-types.interface.js';
 import type { WebhookHandlerFn } from '../interfaces/webhook-context.interface.js';
@@ -40,17 +41,17 @@ export function OnWebhook<K extends WebhookEventName>(
   descriptor: TypedPropertyDescriptor<T>,
 ) => TypedPropertyDescriptor<T> {
   // A misspelt `source` would make the handler run for every source: refused where it is written.
-  const at = `@OnWebhook(${JSON.stringify(type)})`;
+  const at = `@OnWebhook(${shown(type)})`;
   if (options === null || typeof options !== 'object') {
     throw new Error(
-      `${at}: the second argument is an options object such as { source: "stripe" } (got ${JSON.stringify(options)}).`,
+      `${at}: the second argument is an options object such as { source: "stripe" } (got ${shown(options)}).`,
     );
   }
   const unknown = unknownKey(options, ['source']);
   if (unknown)
     throw new Error(`${at}: unknown option "${unknown.key}"${didYouMean(unknown.suggestion)}; it takes { source? }.`);
   if (options.source !== undefined && (typeof options.source !== 'string' || options.source === '')) {
-    throw new Error(`${at}: "source" must be the name of an inbound source (got ${JSON.stringify(options.source)}).`);
+    throw new Error(`${at}: "source" must be the name of an inbound source (got ${shown(options.source)}).`);
   }
   return (_target, _key, descriptor) => {
     const method = descriptor.value as object;

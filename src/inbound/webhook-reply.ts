@@ -1,3 +1,5 @@
+import { shown } from '../utils/shown.js';
+
 /** Brands a reply, so that only what {@link webhookReply} made becomes an HTTP answer. */
 const REPLY = Symbol.for('nestjs-webhooks.reply');
 
@@ -45,12 +47,12 @@ export function webhookReply(body: unknown, options: WebhookReplyOptions = {}): 
   const { status = 200, contentType } = options;
   if (!Number.isInteger(status) || status < 200 || status > 299) {
     throw new Error(
-      `webhookReply: status must be a 2xx status (got ${JSON.stringify(status)}); a handler that failed should throw.`,
+      `webhookReply: status must be a 2xx status (got ${shown(status)}); a handler that failed should throw.`,
     );
   }
   // A header value: no line breaks, which would let the body forge headers.
   if (contentType !== undefined && (typeof contentType !== 'string' || !/^[\x20-\x7e]+$/.test(contentType))) {
-    throw new Error(`webhookReply: contentType must be a printable header value (got ${JSON.stringify(contentType)}).`);
+    throw new Error(`webhookReply: contentType must be a printable header value (got ${shown(contentType)}).`);
   }
   if (typeof body === 'string') {
     return { [REPLY]: true, status, contentType: contentType ?? 'text/plain; charset=utf-8', body };

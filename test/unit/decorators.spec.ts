@@ -60,3 +60,15 @@ describe('@OnWebhook arguments', () => {
     expect(() => OnWebhook('payment.*', options as any)).toThrow(message);
   });
 });
+
+describe('decorator errors for values JSON cannot write', () => {
+  it('name a BigInt or a symbol instead of throwing a TypeError or showing undefined', () => {
+    expect(() => OnWebhook('a.b', { source: 10n as any })).toThrow(
+      '@OnWebhook("a.b"): "source" must be the name of an inbound source (got 10n).',
+    );
+    expect(() => OnWebhook('a.b', 5n as any)).toThrow('(got 5n)');
+    expect(() => EmitsWebhook({ on: [Symbol('save') as any], type: 'a.b' })).toThrow(
+      '"on" must be insert, update, remove or softRemove (got Symbol(save)).',
+    );
+  });
+});
