@@ -23,6 +23,7 @@ export const inboundMessages = {
   rejected: (source: string, code: string, status: number, ip: string | undefined) =>
     `Rejected webhook for source ${shown(source)}${ip ? ` from ${shown(ip, 64)}` : ''}: ${code} (${status}).`,
   invalidJson: () => 'The body was verified but is not valid JSON.',
+  notUtf8: () => 'The body was verified but is not UTF-8, which JSON and form bodies must be.',
   invalidEventType: (why: string) => `The body was verified but ${why}.`,
   handlerFailed: () => 'A handler failed; the event was released, so a retry will run it again.',
   inboxUnavailable: () => 'The webhook inbox cannot be written right now; retry later.',

@@ -3,9 +3,10 @@ import { createHash } from 'node:crypto';
 import type { InboundSourceOptions } from '../interfaces/inbound-source.interface.js';
 import type { VerifyResult, WebhookVerifier } from '../interfaces/webhook-verifier.interface.js';
 import type { ResolvedInboundSource, ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
+import { NotUtf8Error } from '../errors/not-utf8.error.js';
 import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
 import { inboundMessages } from './inbound.messages.js';
-import { eventIdText, type BuiltInVerifier, type WebhookHeaders } from './verifiers/verifier.utils.js';
+import { eventIdText, utf8Text, type BuiltInVerifier, type WebhookHeaders } from './verifiers/verifier.utils.js';
 import { verifierFor } from './verifiers/index.js';
 import { WebhookProblem } from './webhook.problem.js';
 
@@ -71,10 +72,13 @@ export class InboundSource {
   private parsed(rawBody: Buffer, headers: WebhookHeaders): { payload: unknown; text?: string } {
     try {
       if (this.verifier.parse) return { payload: this.verifier.parse(rawBody, headers) };
-      const text = rawBody.toString('utf8');
+      const text = utf8Text(rawBody);
       return { payload: JSON.parse(text), text };
-    } catch {
-      throw new WebhookProblem('invalid_json', inboundMessages.invalidJson());
+    } catch (err) {
+      throw new WebhookProblem(
+        'invalid_json',
+        err instanceof NotUtf8Error ? inboundMessages.notUtf8() : inboundMessages.invalidJson(),
+      );
     }
   }
 

@@ -4,7 +4,8 @@ import request from 'supertest';
 import { inboundMessages } from '../../src/inbound/inbound.messages.js';
 import { postWebhook } from '../../src/testing/index.js';
 import { testDatabases } from '../support/databases.js';
-import { ADAPTERS, inboxRows, startAppWithoutRawBody, startInboundApp } from './support.js';
+import { signStandard } from '../../src/signing/standard-webhooks.js';
+import { ADAPTERS, inboxRows, SOURCES, startAppWithoutRawBody, startInboundApp } from './support.js';
 
 const problem = (text: string) => JSON.parse(text);
 
@@ -118,6 +119,38 @@ describe.each(testDatabases())('inbound answers on %s', (kind) => {
           lastError: `invalid_json: ${inboundMessages.invalidJson()}`,
         }),
       ]);
+      expect(t.handlers.calls.length).toBe(before);
+    });
+
+    it('answers a verified body that is not UTF-8 with 400 invalid_json, runs no handler, and keeps it as failed', async () => {
+      // A sender that wrote latin1: "café" with é as the single byte 0xE9, signed as sent.
+      const id = `msg_latin1_${Math.random().toString(36).slice(2)}`;
+      const body = Buffer.concat([
+        Buffer.from(`{"type":"order.completed","data":{"note":"caf`),
+        Buffer.from([0xe9]),
+        Buffer.from(`"}}`),
+      ]);
+      const timestamp = Math.floor(Date.now() / 1000);
+      const before = t.handlers.calls.length;
+      const res = await request(t.app.getHttpServer())
+        .post('/webhooks/partner')
+        .set({
+          'content-type': 'application/json',
+          'webhook-id': id,
+          'webhook-timestamp': String(timestamp),
+          'webhook-signature': signStandard(SOURCES.partner.secrets[0], id, timestamp, body),
+        })
+        // As bytes: superagent would otherwise serialise a Buffer sent as JSON.
+        .serialize(() => body as unknown as string)
+        .send(body);
+      expect([res.status, problem(res.text).code, problem(res.text).detail]).toEqual([
+        400,
+        'invalid_json',
+        inboundMessages.notUtf8(),
+      ]);
+      // Kept as failed, as a body that is not JSON is (its event id read from the verified headers).
+      const rows = (await inboxRows(t.app)).filter((r) => r.lastError === `invalid_json: ${inboundMessages.notUtf8()}`);
+      expect(rows.map((r) => [r.source, r.status])).toEqual([['partner', 'failed']]);
       expect(t.handlers.calls.length).toBe(before);
     });
 

@@ -1,4 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { isUtf8 } from 'node:buffer';
+import { NotUtf8Error } from '../../errors/not-utf8.error.js';
 import { constantTimeEqual } from '../../signing/constant-time.js';
 import type { VerifyFailure, VerifyResult, WebhookVerifier } from '../../interfaces/webhook-verifier.interface.js';
 import type { WebhookReply } from '../webhook-reply.js';
@@ -80,9 +82,19 @@ export function withinTolerance(timestamp: number, now: number, tolerance: numbe
   return Math.abs(now - timestamp) <= tolerance;
 }
 
+/**
+ * The body as text, for the parsers that read JSON or forms (both UTF-8 by their specs). Bytes
+ * that are not UTF-8 are refused, not decoded: decoding would turn them into U+FFFD and hand the
+ * handlers data other than what the sender signed.
+ */
+export function utf8Text(rawBody: Buffer): string {
+  if (!isUtf8(rawBody)) throw new NotUtf8Error('The body is not UTF-8.');
+  return rawBody.toString('utf8');
+}
+
 /** The default payload parser: the UTF-8 body as JSON. */
 export function parseJsonBody(rawBody: Buffer): unknown {
-  return JSON.parse(rawBody.toString('utf8'));
+  return JSON.parse(utf8Text(rawBody));
 }
 
 /**
@@ -91,7 +103,7 @@ export function parseJsonBody(rawBody: Buffer): unknown {
  */
 export function parseJsonOrForm(rawBody: Buffer, headers: WebhookHeaders): unknown {
   if (!isForm(headers)) return parseJsonBody(rawBody);
-  const fields = Object.fromEntries(new URLSearchParams(rawBody.toString('utf8')));
+  const fields = Object.fromEntries(new URLSearchParams(utf8Text(rawBody)));
   return typeof fields.payload === 'string' ? JSON.parse(fields.payload) : fields;
 }
 
