@@ -54,7 +54,7 @@ export const messages = {
     `Event type "${type}" is not in the eventTypes catalog, and strictEventTypes is on: add it to eventTypes.`,
   portalUiMissing: (dir: string) =>
     `The portal page is not built (no index.html in ${dir}). Run \`npm run build:portal\` in the nestjs-webhooks package.`,
-  notFound: (kind: string, id: string) => `No webhook ${kind} with id ${shown(id)}.`,
+  notFound: (kind: string, id: unknown) => `No webhook ${kind} with id ${shown(id)}.`,
   evictingRedis: (policy: string) =>
     `Redis maxmemory-policy is "${policy}": under memory pressure Redis may evict queued deliveries. ` +
     'Set it to "noeviction" (CONFIG SET maxmemory-policy noeviction, or in redis.conf).',

@@ -73,5 +73,5 @@ export function newId(prefix: IdPrefix, now = Date.now()): string {
  * U+0000 (which PostgreSQL would refuse as a parameter rather than find nothing).
  */
 export function knownId(kind: string, id: unknown): asserts id is string {
-  if (typeof id !== 'string' || holdsNul(id)) throw new WebhookNotFoundError(messages.notFound(kind, String(id)));
+  if (typeof id !== 'string' || holdsNul(id)) throw new WebhookNotFoundError(messages.notFound(kind, id));
 }

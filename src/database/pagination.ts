@@ -1,4 +1,4 @@
-import { LessThan, type FindOptionsWhere, type ObjectLiteral, type Repository } from 'typeorm';
+import { IsNull, LessThan, type FindOptionsWhere, type ObjectLiteral, type Repository } from 'typeorm';
 import { WebhookValidationError } from '../errors/webhook-validation.error.js';
 import { holdsNul } from './sql.js';
 import type { Page, PageOptions } from '../interfaces/webhook-service.interface.js';
@@ -37,4 +37,53 @@ export function pageLimit(opts: PageOptions): number {
     throw new WebhookValidationError('cursor', 'cursor must be the nextCursor of a previous page.');
   }
   return limit;
+}
+
+/**
+ * An options argument: an object, or undefined for none. Anything else (null, a string, an
+ * array) is a {@link WebhookValidationError} naming it, not a TypeError from reading a field.
+ */
+export function optionsObject<T extends object>(name: string, value: T | undefined): T {
+  if (value === undefined) return {} as T;
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw new WebhookValidationError(name, `${name} must be an object.`);
+  return value;
+}
+
+/** An argument that must be an object: {@link optionsObject} without the default. */
+export function requiredObject<T extends object>(name: string, value: T): T {
+  if (value === undefined) throw new WebhookValidationError(name, `${name} must be an object.`);
+  return optionsObject(name, value);
+}
+
+/** How a list filter is checked by {@link listFilters}. */
+export interface FilterRule {
+  /** `null` is a filter too (rows where the column is null). */
+  nullable?: boolean;
+  /** The only values it takes. */
+  values?: readonly string[];
+}
+
+/**
+ * The `where` of a list's filters. Each given one must be a string (or `null` where the rule
+ * allows, or one of its values): a number, an array or an object is a
+ * {@link WebhookValidationError} naming the filter, not a query error or a filter ignored.
+ */
+export function listFilters(opts: object | undefined, rules: Record<string, FilterRule>): ObjectLiteral {
+  const given = optionsObject('options', opts) as Record<string, unknown>;
+  const where: ObjectLiteral = {};
+  for (const [key, rule] of Object.entries(rules)) {
+    const value = given[key];
+    if (value === undefined) continue;
+    if (value === null && rule.nullable) {
+      where[key] = IsNull();
+      continue;
+    }
+    if (typeof value !== 'string' || (rule.values !== undefined && !rule.values.includes(value))) {
+      const allowed = rule.values ? `one of ${rule.values.join(', ')}` : `a string${rule.nullable ? ' or null' : ''}`;
+      throw new WebhookValidationError(key, `${key} must be ${allowed}.`);
+    }
+    where[key] = value;
+  }
+  return where;
 }

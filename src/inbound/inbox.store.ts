@@ -259,7 +259,7 @@ export class InboxStore implements BeforeApplicationShutdown {
    */
   async find(id: string): Promise<WebhookInboxEntry | null> {
     // No row has it, and PostgreSQL would refuse it as a parameter rather than say so.
-    if (holdsNul(id)) return null;
+    if (typeof id !== 'string' || holdsNul(id)) return null;
     const primary = this.dataSource.driver.isReplicated ? this.dataSource.createQueryRunner('master') : undefined;
     try {
       return await (primary?.manager ?? this.dataSource.manager).findOneBy(WebhookInboxEntry, { id });

@@ -1,10 +1,10 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { LessThan, type DataSource, type ObjectLiteral } from 'typeorm';
+import { LessThan, type DataSource } from 'typeorm';
 import { WebhookInboxEntry, type InboxStatus } from '../database/entities/webhook-inbox.entity.js';
 import { WebhookValidationError } from '../errors/webhook-validation.error.js';
 import type { Page, PageOptions } from '../interfaces/webhook-service.interface.js';
-import { findPage } from '../database/pagination.js';
+import { findPage, listFilters } from '../database/pagination.js';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
 import { deleteInBatches, pruneCutoff } from '../database/prune.js';
 import { SQLITE } from '../database/sql.js';
@@ -14,6 +14,7 @@ import { CLAIM_LEASE_MS, InboxStore } from './inbox.store.js';
 import { InboundPipeline } from './inbound.pipeline.js';
 import { inboundMessages } from './inbound.messages.js';
 import { WebhookInboxError } from '../errors/webhook-inbox.error.js';
+import { shown } from '../utils/shown.js';
 
 /** Rows deleted per statement by {@link WebhookInbox.prune}. */
 export const PRUNE_BATCH = 1_000;
@@ -114,21 +115,15 @@ export class WebhookInbox implements OnApplicationBootstrap, OnApplicationShutdo
    * call's claim); a page stops at `limit` rows.
    */
   async list(opts: ListInboxOptions = {}): Promise<Page<WebhookInboxEntry>> {
-    const where: ObjectLiteral = {};
-    for (const key of ['source', 'type', 'eventId'] as const) {
-      const value = opts[key];
-      if (value === undefined) continue;
-      if (typeof value !== 'string') throw new WebhookValidationError(key, `${key} must be a string.`);
-      where[key] = value;
+    const where = listFilters(opts, { source: {}, type: {}, eventId: {}, status: { values: STATUSES } });
+    if (opts.replayable !== undefined && typeof opts.replayable !== 'boolean') {
+      throw new WebhookValidationError('replayable', 'replayable must be true or false.');
     }
-    if (opts.status !== undefined && !STATUSES.includes(opts.status)) {
-      throw new WebhookValidationError('status', `status must be one of ${STATUSES.join(', ')}.`);
-    }
-    if (opts.replayable && opts.status !== undefined) {
+    if (opts.replayable && where.status !== undefined) {
       throw new WebhookValidationError('replayable', 'replayable chooses the statuses itself: leave status out.');
     }
     const repo = this.dataSource.getRepository(WebhookInboxEntry);
-    if (!opts.replayable) return findPage(repo, opts.status ? { ...where, status: opts.status } : where, opts);
+    if (!opts.replayable) return findPage(repo, where, opts);
     // Epoch milliseconds, as the column stores them (passed through its transformer unchanged).
     const stale = LessThan(Date.now() - CLAIM_LEASE_MS);
     return findPage(
@@ -171,7 +166,7 @@ export class WebhookInbox implements OnApplicationBootstrap, OnApplicationShutdo
    */
   async replay(id: string): Promise<InboxReplay> {
     const row = await this.inbox.find(id);
-    if (!row) throw new WebhookInboxError('not_found', `No inbox row has the id "${id}".`);
+    if (!row) throw new WebhookInboxError('not_found', `No inbox row has the id ${shown(id)}.`);
     const claim = await this.inbox.reclaim(id);
     if (!claim) throw new WebhookInboxError('not_replayable', notReplayable(row));
     if (this.options.inbound.mode === 'queue') {

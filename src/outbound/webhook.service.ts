@@ -6,18 +6,17 @@ import {
   type DataSource,
   type EntityManager,
   In,
-  IsNull,
   MoreThanOrEqual,
   type ObjectLiteral,
   type QueryDeepPartialEntity,
   type Repository,
 } from 'typeorm';
 import { WebhookAttempt } from '../database/entities/webhook-attempt.entity.js';
-import { WebhookDelivery } from '../database/entities/webhook-delivery.entity.js';
+import { DELIVERY_STATUSES, WebhookDelivery } from '../database/entities/webhook-delivery.entity.js';
 import { WebhookEndpoint } from '../database/entities/webhook-endpoint.entity.js';
 import { WebhookMessage } from '../database/entities/webhook-message.entity.js';
 import { knownId, newId } from '../database/ids.js';
-import { findPage } from '../database/pagination.js';
+import { findPage, listFilters, optionsObject, requiredObject } from '../database/pagination.js';
 import { holdsNul } from '../database/sql.js';
 import { TransactionRunner } from '../database/transaction.runner.js';
 import { RedisStalledError } from '../errors/redis-stalled.error.js';
@@ -112,7 +111,10 @@ export class WebhookService {
     return this.telemetry.traceSend(type, () => this.writeAndEnqueue(type, data, opts));
   }
 
-  private async writeAndEnqueue(type: string, data: unknown, opts: SendOptions): Promise<SendResult> {
+  private async writeAndEnqueue(type: string, data: unknown, given: SendOptions): Promise<SendResult> {
+    const opts = optionsObject('options', given);
+    if (opts.manager !== undefined && !isEntityManager(opts.manager))
+      throw new WebhookValidationError('manager', 'manager must be the TypeORM EntityManager of your transaction.');
     if (!isValidEventType(type)) throw new WebhookValidationError('type', messages.invalidEventType(type));
     if (this.options.strictEventTypes && !this.options.eventTypes.some((t) => t.name === type))
       throw new WebhookValidationError('type', messages.unknownEventType(type));
@@ -153,7 +155,10 @@ export class WebhookService {
    * // hand endpoint.secret to the subscriber: it verifies the signatures with it
    * ```
    */
-  async createEndpoint(input: CreateEndpointInput): Promise<WebhookEndpoint> {
+  async createEndpoint(given: CreateEndpointInput): Promise<WebhookEndpoint> {
+    const input = requiredObject('input', given);
+    if (input.enabled !== undefined && typeof input.enabled !== 'boolean')
+      throw new WebhookValidationError('enabled', 'enabled must be true or false.');
     const now = new Date();
     const endpoint = this.repo(WebhookEndpoint).create({
       id: newId('ep'),
@@ -181,8 +186,9 @@ export class WebhookService {
    * Only the given fields are written, so a worker's write meanwhile (a 410 disabling the endpoint,
    * a failure count) is kept; resolves to the endpoint as it is after the write.
    */
-  async updateEndpoint(id: string, patch: UpdateEndpointInput): Promise<WebhookEndpoint> {
+  async updateEndpoint(id: string, given: UpdateEndpointInput): Promise<WebhookEndpoint> {
     knownId('endpoint', id);
+    const patch = requiredObject('patch', given);
     const set: QueryDeepPartialEntity<WebhookEndpoint> = { updatedAt: new Date() };
     if (patch.url !== undefined) set.url = validateUrl(patch.url, this.options.outbound.network.httpsOnly);
     if (patch.eventTypes !== undefined) set.eventTypes = validateFilters(patch.eventTypes);
@@ -227,8 +233,7 @@ export class WebhookService {
 
   /** Endpoints, newest first; `customerId: null` lists endpoints without a customer. */
   async listEndpoints(opts: ListEndpointsOptions = {}): Promise<Page<WebhookEndpoint>> {
-    const where = opts.customerId === undefined ? {} : { customerId: opts.customerId ?? IsNull() };
-    return this.page(WebhookEndpoint, where, opts);
+    return this.page(WebhookEndpoint, listFilters(opts, { customerId: { nullable: true } }), opts);
   }
 
   /**
@@ -237,8 +242,9 @@ export class WebhookService {
    */
   async rotateEndpointSecret(
     id: string,
-    opts: { graceSeconds?: number; secret?: string } = {},
+    given: { graceSeconds?: number; secret?: string } = {},
   ): Promise<WebhookEndpoint> {
+    const opts = optionsObject('options', given);
     const grace = opts.graceSeconds ?? 86_400;
     // The expiry must stay a date: far past the last one a Date holds, the write would fail.
     if (!Number.isSafeInteger(grace) || grace < 0 || grace > MAX_GRACE_SECONDS)
@@ -262,10 +268,7 @@ export class WebhookService {
 
   /** Messages, newest first. */
   async listMessages(opts: ListMessagesOptions = {}): Promise<Page<WebhookMessage>> {
-    const where: ObjectLiteral = {};
-    if (opts.customerId !== undefined) where.customerId = opts.customerId ?? IsNull();
-    if (opts.type !== undefined) where.type = opts.type;
-    return this.page(WebhookMessage, where, opts);
+    return this.page(WebhookMessage, listFilters(opts, { customerId: { nullable: true }, type: {} }), opts);
   }
 
   /** One message, or {@link WebhookNotFoundError}. */
@@ -280,16 +283,14 @@ export class WebhookService {
 
   /** Deliveries of a message, of an endpoint, or in a status; newest first. */
   async listDeliveries(opts: ListDeliveriesOptions = {}): Promise<Page<WebhookDelivery>> {
-    const where: ObjectLiteral = {};
-    if (opts.messageId !== undefined) where.messageId = opts.messageId;
-    if (opts.endpointId !== undefined) where.endpointId = opts.endpointId;
-    if (opts.status !== undefined) where.status = opts.status;
-    return this.page(WebhookDelivery, where, opts);
+    const rules = { messageId: {}, endpointId: {}, status: { values: DELIVERY_STATUSES } };
+    return this.page(WebhookDelivery, listFilters(opts, rules), opts);
   }
 
   /** Attempts of a delivery, newest first. */
   async listAttempts(deliveryId: string, opts: PageOptions = {}): Promise<Page<WebhookAttempt>> {
-    return this.page(WebhookAttempt, { deliveryId }, opts);
+    if (typeof deliveryId !== 'string') throw new WebhookValidationError('deliveryId', 'deliveryId must be a string.');
+    return this.page(WebhookAttempt, { deliveryId }, optionsObject('options', opts));
   }
 
   /**
@@ -315,7 +316,8 @@ export class WebhookService {
   }
 
   /** Redelivers an endpoint's failed and discarded deliveries created since `since`. */
-  async recoverFailed(opts: RecoverFailedOptions): Promise<{ deliveryIds: string[] }> {
+  async recoverFailed(given: RecoverFailedOptions): Promise<{ deliveryIds: string[] }> {
+    const opts = optionsObject('options', given);
     if (!isValidDate(opts.since)) throw new WebhookValidationError('since', 'since must be a valid Date.');
     await this.getEndpoint(opts.endpointId);
     const rows = await this.repo(WebhookDelivery).find({
@@ -442,4 +444,13 @@ export class WebhookService {
   ): Promise<Page<T>> {
     return findPage(this.repo(entity), where, opts);
   }
+}
+
+/**
+ * Whether `m` is an EntityManager, by what `send()` uses of it: duck-typed, since an app may hold
+ * TypeORM twice (its ESM and CommonJS builds), where `instanceof` would refuse a real one.
+ */
+function isEntityManager(m: unknown): m is EntityManager {
+  const e = m as Partial<EntityManager> | null;
+  return typeof e === 'object' && e !== null && typeof e.transaction === 'function' && typeof e.query === 'function';
 }

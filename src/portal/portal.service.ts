@@ -5,6 +5,8 @@ import { IsNull, type DataSource } from 'typeorm';
 import { WebhookPortalSession } from '../database/entities/webhook-portal-session.entity.js';
 import { newId } from '../database/ids.js';
 import { TransactionRunner } from '../database/transaction.runner.js';
+import { holdsNul } from '../database/sql.js';
+import { validateKey } from '../outbound/endpoint.validation.js';
 import { WebhookValidationError } from '../errors/webhook-validation.error.js';
 import type { CreatePortalSessionInput, PortalActor, PortalSessionLink } from '../interfaces/portal.interface.js';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
@@ -37,7 +39,8 @@ export class PortalService {
    */
   async createSession(input: CreatePortalSessionInput): Promise<PortalSessionLink> {
     const { customerId, scope = 'read' } = input ?? ({} as CreatePortalSessionInput);
-    if (typeof customerId !== 'string' || customerId === '' || customerId.length > 255)
+    // The same rule as send()'s and endpoints' customerId, which the session is matched against.
+    if (validateKey('customerId', customerId) === null)
       throw new WebhookValidationError('customerId', messages.invalidCustomerId(customerId));
     if (scope !== 'read' && scope !== 'manage')
       throw new WebhookValidationError('scope', `scope must be 'read' or 'manage'.`);
@@ -65,6 +68,8 @@ export class PortalService {
 
   /** Revokes a session: its token stops working at once. Resolves to false when it was unknown or already revoked. */
   async revokeSession(id: string): Promise<boolean> {
+    // No session has such an id; PostgreSQL would refuse a U+0000 rather than find nothing.
+    if (typeof id !== 'string' || holdsNul(id)) return false;
     const result = await this.tx.write((m) =>
       m.update(WebhookPortalSession, { id, revokedAt: IsNull() }, { revokedAt: new Date() }),
     );
@@ -73,6 +78,7 @@ export class PortalService {
 
   /** The actor of a token, or null when it is malformed, unknown, tampered with, expired or revoked. */
   async authenticate(token: string): Promise<PortalActor | null> {
+    if (typeof token !== 'string') return null;
     const dot = token.lastIndexOf('.');
     if (dot <= 0 || token.length > 200) return null;
     const id = token.slice(0, dot);

@@ -9,6 +9,9 @@ import { WebhookMessage } from './webhook-message.entity.js';
  */
 export type DeliveryStatus = 'pending' | 'succeeded' | 'failed' | 'discarded';
 
+/** Every {@link DeliveryStatus}, for checking a filter. */
+export const DELIVERY_STATUSES: readonly DeliveryStatus[] = ['pending', 'succeeded', 'failed', 'discarded'];
+
 /**
  * One message on its way to one endpoint; its id is the Bull `jobId`.
  * @publicApi

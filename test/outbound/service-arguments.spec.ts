@@ -1,0 +1,129 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { DataSource } from 'typeorm';
+import { WebhookInboxError } from '../../src/errors/webhook-inbox.error.js';
+import { WebhookNotFoundError } from '../../src/errors/webhook-not-found.error.js';
+import { WebhookValidationError } from '../../src/errors/webhook-validation.error.js';
+import { WebhookInbox } from '../../src/inbound/webhook-inbox.service.js';
+import { WebhookService } from '../../src/outbound/webhook.service.js';
+import { PortalService } from '../../src/portal/portal.service.js';
+import { FAST_OUTBOUND, startTestApp, type TestApp } from '../support/app.js';
+import { testDatabases } from '../support/databases.js';
+
+/**
+ * Arguments of the wrong kind, as an app's own route hands them on from a query string
+ * (`?id=a&id=b` is an array) or untyped JSON: each call answers the module's own error for its
+ * argument, never a TypeError or a database error, and writes nothing.
+ */
+describe.each(testDatabases())('service arguments of the wrong kind on %s', (db) => {
+  let t: TestApp;
+  let svc: WebhookService;
+  let endpointId: string;
+  const cyclic: Record<string, unknown> = Object.create(null);
+  cyclic.self = cyclic;
+  const KINDS: [string, unknown][] = [
+    ['an array', ['x', 'y']],
+    ['an object', { id: 'x' }],
+    ['a null-prototype object', cyclic],
+    ['a number', 5],
+    ['a symbol', Symbol('id')],
+    ['NaN', Number.NaN],
+  ];
+
+  beforeAll(async () => {
+    t = await startTestApp({ db, webhooks: { outbound: FAST_OUTBOUND, portal: {} } });
+    svc = t.app.get(WebhookService);
+    endpointId = (await svc.createEndpoint({ url: 'https://example.com/args' })).id;
+  });
+  afterAll(async () => t?.close());
+
+  const counts = async () => {
+    const ds = t.app.get(DataSource);
+    const [[m], [e], [d]] = await Promise.all(
+      ['webhook_messages', 'webhook_endpoints', 'webhook_deliveries'].map((table) =>
+        ds.query(`SELECT COUNT(*) AS n FROM ${table}`),
+      ),
+    );
+    return [Number(m.n), Number(e.n), Number(d.n)];
+  };
+
+  /** What each call rejects with, by its class name and the field it names. */
+  async function refusal(call: () => Promise<unknown>): Promise<string> {
+    try {
+      await call();
+      return 'resolved';
+    } catch (err) {
+      if (err instanceof WebhookValidationError) return `validation:${err.field}`;
+      if (err instanceof WebhookNotFoundError) return 'not found';
+      if (err instanceof WebhookInboxError) return `inbox:${err.code}`;
+      return `${(err as Error)?.constructor?.name}: ${(err as Error)?.message}`;
+    }
+  }
+
+  it.each(KINDS)(
+    'answers %s as a filter, an id or an options object with the error of that argument',
+    async (_kind, v) => {
+      const before = await counts();
+      const any = v as any;
+      const calls: [string, () => Promise<unknown>, string][] = [
+        ['listEndpoints customerId', () => svc.listEndpoints({ customerId: any }), 'validation:customerId'],
+        ['listMessages customerId', () => svc.listMessages({ customerId: any }), 'validation:customerId'],
+        ['listMessages type', () => svc.listMessages({ type: any }), 'validation:type'],
+        ['listDeliveries messageId', () => svc.listDeliveries({ messageId: any }), 'validation:messageId'],
+        ['listDeliveries endpointId', () => svc.listDeliveries({ endpointId: any }), 'validation:endpointId'],
+        ['listDeliveries status', () => svc.listDeliveries({ status: any }), 'validation:status'],
+        ['listAttempts deliveryId', () => svc.listAttempts(any), 'validation:deliveryId'],
+        ['getEndpoint', () => svc.getEndpoint(any), 'not found'],
+        ['getMessage', () => svc.getMessage(any), 'not found'],
+        ['redeliver', () => svc.redeliver(any), 'not found'],
+        ['updateEndpoint id', () => svc.updateEndpoint(any, {}), 'not found'],
+        ['rotateEndpointSecret id', () => svc.rotateEndpointSecret(any), 'not found'],
+        ['recoverFailed endpointId', () => svc.recoverFailed({ endpointId: any, since: new Date(0) }), 'not found'],
+        ['send manager', () => svc.send('args.sent', {}, { manager: any }), 'validation:manager'],
+        ['inbox list source', () => t.app.get(WebhookInbox).list({ source: any }), 'validation:source'],
+        ['inbox replay', () => t.app.get(WebhookInbox).replay(any), 'inbox:not_found'],
+      ];
+      const got = [];
+      for (const [name, call] of calls) got.push([name, await refusal(call)]);
+      expect(got).toEqual(calls.map(([name, , expected]) => [name, expected]));
+      expect(await counts()).toEqual(before);
+    },
+  );
+
+  it('answers null or a non-object where an options object or input goes', async () => {
+    const calls: [string, () => Promise<unknown>, string][] = [
+      ['send', () => svc.send('args.sent', {}, null as any), 'validation:options'],
+      ['createEndpoint', () => svc.createEndpoint(null as any), 'validation:input'],
+      [
+        'createEndpoint enabled',
+        () => svc.createEndpoint({ url: 'https://e.com/', enabled: 'yes' as any }),
+        'validation:enabled',
+      ],
+      ['updateEndpoint', () => svc.updateEndpoint(endpointId, null as any), 'validation:patch'],
+      ['listEndpoints', () => svc.listEndpoints(null as any), 'validation:options'],
+      ['listAttempts', () => svc.listAttempts('dlv_x', 'all' as any), 'validation:options'],
+      ['rotateEndpointSecret', () => svc.rotateEndpointSecret(endpointId, null as any), 'validation:options'],
+      ['recoverFailed', () => svc.recoverFailed(null as any), 'validation:options'],
+      ['inbox list', () => t.app.get(WebhookInbox).list(null as any), 'validation:options'],
+      ['inbox replayable', () => t.app.get(WebhookInbox).list({ replayable: 'yes' as any }), 'validation:replayable'],
+      [
+        'portal session customerId',
+        () => t.app.get(PortalService).createSession({ customerId: 'a\u0000b' }),
+        'validation:customerId',
+      ],
+    ];
+    const before = await counts();
+    const got = [];
+    for (const [name, call] of calls) got.push([name, await refusal(call)]);
+    expect(got).toEqual(calls.map(([name, , expected]) => [name, expected]));
+    expect(await counts()).toEqual(before);
+  });
+
+  it('treats a portal token or session id of the wrong kind as unknown', async () => {
+    const portal = t.app.get(PortalService);
+    for (const [, v] of KINDS) {
+      expect(await portal.authenticate(v as any)).toBeNull();
+      expect(await portal.revokeSession(v as any)).toBe(false);
+    }
+    expect(await portal.revokeSession('ps_\u0000')).toBe(false);
+  });
+});
