@@ -44,6 +44,8 @@ export interface WebhookReply {
  * @publicApi
  */
 export function webhookReply(body: unknown, options: WebhookReplyOptions = {}): WebhookReply {
+  if (options === null || typeof options !== 'object')
+    throw new Error(`webhookReply: options must be an object such as { status: 202 } (got ${shown(options)}).`);
   const { status = 200, contentType } = options;
   if (!Number.isInteger(status) || status < 200 || status > 299) {
     throw new Error(

@@ -35,7 +35,9 @@ export function signStandard(secret: string | Buffer, id: string, timestamp: num
 
 /**
  * True when any `v1` entry of a space-separated `webhook-signature` header matches any secret.
- * Every entry is compared in constant time; other versions are ignored.
+ * Every entry is compared in constant time; other versions are ignored. A header, id or
+ * timestamp the request did not carry as such (`undefined` when missing, an array when repeated,
+ * a timestamp that is not a finite number) is not verified: false, not an error.
  * @publicApi
  */
 export function verifyStandardSignature(
@@ -45,6 +47,7 @@ export function verifyStandardSignature(
   timestamp: number,
   payload: string | Buffer,
 ): boolean {
+  if (typeof header !== 'string' || typeof id !== 'string' || !Number.isFinite(timestamp)) return false;
   const given = header
     .split(' ')
     .filter((entry) => entry.startsWith('v1,') && entry.length > 3)

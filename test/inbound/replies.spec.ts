@@ -194,3 +194,13 @@ describe.each(testDatabases())('handler replies in queue mode, on %s', (kind) =>
     expect([res.status, res.body]).toEqual([200, { challenge }]);
   });
 });
+
+describe('webhookReply arguments', () => {
+  it('refuses options that are not an object with its own message, not a TypeError', () => {
+    for (const options of [null, 'json', 202]) {
+      expect(() => webhookReply({ ok: true }, options as any)).toThrow(
+        /^webhookReply: options must be an object such as \{ status: 202 \}/,
+      );
+    }
+  });
+});

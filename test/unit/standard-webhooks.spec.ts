@@ -5,6 +5,7 @@ import {
   signStandard,
   verifyStandardSignature,
 } from '../../src/signing/standard-webhooks.js';
+import { constantTimeEqual } from '../../src/signing/constant-time.js';
 import { loadVectors } from '../support/vectors.js';
 
 const vectors = loadVectors();
@@ -29,6 +30,22 @@ describe('Standard Webhooks signing', () => {
   it.each(negative.empty_secrets_rejected as string[])('refuses the empty secret %j', (secret) => {
     expect(() => secretKey(secret)).toThrow(/not empty/);
     expect(() => signStandard(secret, first.id, first.timestamp, first.payload)).toThrow();
+  });
+
+  it('answers false, not a TypeError, for request values that are missing or repeated', () => {
+    const { secret, id, timestamp, payload, signature } = first;
+    // What req.headers gives: undefined for a missing header, an array for some repeated ones.
+    for (const header of [undefined, null, [signature, signature], 5])
+      expect(verifyStandardSignature(header as any, [secret], id, timestamp, payload)).toBe(false);
+    for (const badId of [undefined, [id]])
+      expect(verifyStandardSignature(signature, [secret], badId as any, timestamp, payload)).toBe(false);
+    for (const badTime of [undefined, Number.NaN, String(timestamp)])
+      expect(verifyStandardSignature(signature, [secret], id, badTime as any, payload)).toBe(false);
+    for (const side of [undefined, null, ['token'], 5]) {
+      expect(constantTimeEqual(side as any, 'token')).toBe(false);
+      expect(constantTimeEqual('token', side as any)).toBe(false);
+    }
+    expect(constantTimeEqual(Buffer.from('token'), 'token')).toBe(true);
   });
 
   it('rejects a tampered payload, id or timestamp', () => {
