@@ -26,6 +26,9 @@ export const inboundMessages = {
   notUtf8: () => 'The body was verified but is not UTF-8, which JSON and form bodies must be.',
   invalidEventType: (why: string) => `The body was verified but ${why}.`,
   handlerFailed: () => 'A handler failed; the event was released, so a retry will run it again.',
+  verifierFailed: () => "The source's verifier failed on this call; nothing was stored, so a retry will be read again.",
+  verifierFault: (source: string, part: string, what: string) =>
+    `The verifier of source "${source}" failed: ${part} ${what}. The call was answered 500 and not stored.`,
   inboxUnavailable: () => 'The webhook inbox cannot be written right now; retry later.',
   unstorable: () => 'The webhook inbox cannot store the values of this event; sending it again will not help.',
   queueUnavailable: () => 'The webhook queue cannot be reached right now; retry later.',

@@ -1,11 +1,13 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, type LoggerService } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import type { InboundSourceOptions } from '../interfaces/inbound-source.interface.js';
 import type { VerifyResult, WebhookVerifier } from '../interfaces/webhook-verifier.interface.js';
 import type { ResolvedInboundSource, ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
 import { NotUtf8Error } from '../errors/not-utf8.error.js';
+import { VerifierFault } from '../errors/verifier-fault.error.js';
+import { shown } from '../utils/shown.js';
 import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
-import { inboundMessages } from './inbound.messages.js';
+import { inboundMessages, verifyFailureDetails } from './inbound.messages.js';
 import { eventIdText, utf8Text, type BuiltInVerifier, type WebhookHeaders } from './verifiers/verifier.utils.js';
 import { verifierFor } from './verifiers/index.js';
 import { WebhookProblem } from './webhook.problem.js';
@@ -54,13 +56,22 @@ export class InboundSource {
 
   /** Checks the signature of the exact bytes received. */
   verify(rawBody: Buffer, headers: WebhookHeaders, now = Math.floor(Date.now() / 1000)): VerifyResult {
-    return this.verifier.verify({
-      rawBody,
-      headers,
-      secrets: this.options.secrets,
-      tolerance: this.options.tolerance,
-      now,
-    });
+    const input = { rawBody, headers, secrets: this.options.secrets, tolerance: this.options.tolerance, now };
+    // Only `{ ok: true }` verifies: a custom verifier's truthy slip (`{ ok: 'yes' }`) must not pass.
+    let result: unknown;
+    try {
+      result = this.verifier.verify(input);
+    } catch (err) {
+      throw this.fault('verify()', err);
+    }
+    if (isVerifyResult(result)) return result;
+    throw new VerifierFault(inboundMessages.verifierFault(this.name, 'verify()', `returned ${shown(result)}`));
+  }
+
+  /** A throw of the source's own code (verifier or extractor) as a {@link VerifierFault}. */
+  private fault(part: string, err: unknown): VerifierFault {
+    const why = err instanceof Error ? err.message : shown(err);
+    return new VerifierFault(inboundMessages.verifierFault(this.name, part, `threw: ${why}`), { cause: err });
   }
 
   /** The payload of a verified body; throws a 400 problem when it is not what the scheme reads. */
@@ -85,7 +96,12 @@ export class InboundSource {
   /** Parses a verified body and reads its type and id; throws a 400 problem when it cannot. */
   read(rawBody: Buffer, headers: WebhookHeaders): ReadEvent {
     const { payload, text } = this.parsed(rawBody, headers);
-    const type = this.readType(payload, headers);
+    let type: unknown;
+    try {
+      type = this.readType(payload, headers);
+    } catch (err) {
+      throw this.fault('eventType()', err);
+    }
     if (typeof type !== 'string' || type === '') {
       throw new WebhookProblem(
         'invalid_event_type',
@@ -104,7 +120,13 @@ export class InboundSource {
       throw new WebhookProblem('invalid_event_type', inboundMessages.invalidEventType(why));
     }
     // A source's own `eventId` may hand back a number (`(p) => p.seq`): it keys the inbox as text.
-    const id = eventIdText(this.readId?.(payload, headers));
+    let rawId: unknown;
+    try {
+      rawId = this.readId?.(payload, headers);
+    } catch (err) {
+      throw this.fault('eventId()', err);
+    }
+    const id = eventIdText(rawId);
     // Without an id (or with one the inbox cannot store as it is) a hash stands in: a resent body is a duplicate.
     const usable = id !== undefined && id.length <= MAX_LENGTH && !UNSTORABLE.test(id);
     return { id: usable ? id : hashId(id ?? rawBody), type, payload, text };
@@ -147,4 +169,27 @@ export class InboundSources {
 /** The id that stands in for a missing one: `sha256:` and the hex digest. */
 export function hashId(data: string | Buffer): string {
   return `sha256:${createHash('sha256').update(data).digest('hex')}`;
+}
+
+/**
+ * Runs a source's verification or reading. A {@link VerifierFault} (the source's own code failed)
+ * is logged as an error and answered 500 `verifier_failed`: the sender retries, nothing is kept.
+ */
+export function verifierAnswer<T>(run: () => T, logger: LoggerService): T {
+  try {
+    return run();
+  } catch (err) {
+    if (!(err instanceof VerifierFault)) throw err;
+    logger.error(err.message);
+    throw new WebhookProblem('verifier_failed', inboundMessages.verifierFailed());
+  }
+}
+
+const VERIFY_FAILURES = new Set<unknown>(Object.keys(verifyFailureDetails));
+
+/** `{ ok: true }`, or `{ ok: false }` with a known reason: what a verifier may return. */
+function isVerifyResult(r: unknown): r is VerifyResult {
+  const result = r as { ok?: unknown; reason?: unknown } | null;
+  if (typeof result !== 'object' || result === null) return false;
+  return result.ok === true || (result.ok === false && VERIFY_FAILURES.has(result.reason));
 }

@@ -15,6 +15,7 @@ export type WebhookProblemCode =
   | 'invalid_event_type'
   | 'unstorable_event'
   | 'handler_failed'
+  | 'verifier_failed'
   | 'inbox_unavailable';
 
 /** Status and title of each code: the answers table of docs/inbound.md. */
@@ -32,6 +33,7 @@ export const PROBLEMS: Record<WebhookProblemCode, { status: number; title: strin
   signature_mismatch: { status: 401, title: 'Invalid webhook signature' },
   timestamp_out_of_tolerance: { status: 401, title: 'Webhook timestamp out of tolerance' },
   handler_failed: { status: 500, title: 'Webhook handler failed' },
+  verifier_failed: { status: 500, title: 'Webhook verifier failed' },
   raw_body_missing: { status: 500, title: 'Webhook receiver unavailable' },
   inbox_unavailable: { status: 503, title: 'Webhook inbox unavailable' },
 };
