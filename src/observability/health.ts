@@ -99,6 +99,8 @@ function overLimits(
 }
 
 function resolveThresholds(given: WebhooksHealthThresholds): Required<WebhooksHealthThresholds> {
+  if (given === null || typeof given !== 'object' || Array.isArray(given))
+    throw new WebhooksConfigError(messages.healthThreshold('(thresholds)', given, 'an object of thresholds'));
   for (const [name, value] of Object.entries(given)) {
     if (!(name in DEFAULTS)) throw new WebhooksConfigError(messages.healthThreshold(name, value, 'a known threshold'));
     if (value !== undefined && (typeof value !== 'number' || Number.isNaN(value) || value < 0))

@@ -120,11 +120,15 @@ describe.each(testDatabases())('the Terminus health indicator on %s', (db) => {
     expect(down.reason).toMatch(/table webhook_attempts is missing: run the module's migrations/);
   });
 
-  it('refuses a threshold it does not know or a negative one', async () => {
+  it('refuses a threshold it does not know, a negative or BigInt one, or thresholds that are not an object', async () => {
     const indicator = t.app.get(WebhooksHealthIndicator);
     await expect(indicator.isHealthy('webhooks', { maxBacklogAge: 1 } as never)).rejects.toThrow(WebhooksConfigError);
     await expect(indicator.isHealthy('webhooks', { maxPending: -1 })).rejects.toThrow(
       /"maxPending" must be a number >= 0/,
+    );
+    await expect(indicator.isHealthy('webhooks', { maxPending: 10n } as never)).rejects.toThrow(/\(got 10n\)/);
+    await expect(indicator.isHealthy('webhooks', null as never)).rejects.toThrow(
+      /"\(thresholds\)" must be an object of thresholds \(got null\)/,
     );
   });
 });
