@@ -1,4 +1,5 @@
 import type { INestApplication } from '@nestjs/common';
+import { isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import type { RequestListener, Server } from 'node:http';
 import request from 'supertest';
@@ -15,7 +16,10 @@ import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
 export interface SignWebhookOptions extends Pick<InboundSourceOptions, 'header' | 'prefix' | 'encoding'> {
   scheme: BuiltInScheme;
   secret: string;
-  /** An object (sent as JSON), a string or Buffer (sent as is), or URLSearchParams (sent as a form). */
+  /**
+   * An object (sent as JSON), a string or a UTF-8 Buffer (sent as is), or URLSearchParams (sent as
+   * a form). A Buffer that is not UTF-8 is refused: the body travels as text, which would change its bytes.
+   */
   payload: unknown;
   /** Event id, for schemes that carry it in a header. @default a random `msg_test_…` */
   id?: string;
@@ -40,6 +44,10 @@ export interface SignedWebhook {
  */
 export function signWebhook(options: SignWebhookOptions): SignedWebhook {
   const { scheme, secret, payload } = options;
+  if (Buffer.isBuffer(payload) && !isUtf8(payload))
+    throw new Error(
+      'signWebhook: a Buffer payload must be UTF-8 (the body is sent as text); to send other bytes, sign them with signStandard and post them yourself.',
+    );
   const form = payload instanceof URLSearchParams;
   const body =
     form || typeof payload === 'string'

@@ -65,6 +65,14 @@ describe.each(testDatabases())('the seed WebhookTests on %s', (db) => {
     );
     expect(signed.body).toBe(payload);
   });
+
+  it('signs a UTF-8 Buffer as its text, and refuses one that is not UTF-8 rather than change its bytes', () => {
+    const text = JSON.stringify({ event: 'order.completed', data: { note: 'café' } });
+    const opts = { scheme: 'hmac-sha256' as const, secret: 'test_secret', header: 'X-Webhook-Signature' };
+    expect(signWebhook({ ...opts, payload: Buffer.from(text) })).toEqual(signWebhook({ ...opts, payload: text }));
+    const latin1 = Buffer.from(text, 'latin1');
+    expect(() => signWebhook({ ...opts, payload: latin1 })).toThrow(/a Buffer payload must be UTF-8/);
+  });
 });
 
 describe.each(testDatabases())('postWebhook on a Fastify app on %s', (db) => {
