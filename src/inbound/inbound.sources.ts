@@ -70,8 +70,9 @@ export class InboundSource {
 
   /** A throw of the source's own code (verifier or extractor) as a {@link VerifierFault}. */
   private fault(part: string, err: unknown): VerifierFault {
-    const why = err instanceof Error ? err.message : shown(err);
-    return new VerifierFault(inboundMessages.verifierFault(this.name, part, `threw: ${why}`), { cause: err });
+    // Quoted and escaped: the app's error text may carry header values, and goes to the log.
+    const why = shown(err instanceof Error ? err.message : err);
+    return new VerifierFault(inboundMessages.verifierFault(this.name, part, `threw ${why}`), { cause: err });
   }
 
   /** The payload of a verified body; throws a 400 problem when it is not what the scheme reads. */
