@@ -10,7 +10,7 @@ import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
 import { InboxStore, type ClaimedRow } from './inbox.store.js';
 import { inboundMessages } from './inbound.messages.js';
 import { InboundProcessor } from './inbound.processor.js';
-import { hashId, InboundSources, verifierAnswer, type InboundSource, type ReadEvent } from './inbound.sources.js';
+import { hashId, InboundSources, type InboundSource, type ReadEvent } from './inbound.sources.js';
 import type { WebhookHeaders } from './verifiers/verifier.utils.js';
 import { WebhookDispatcher, type WebhookHandler } from './webhook.dispatcher.js';
 import type { VerifiedWebhook } from './webhook.guard.js';
@@ -72,7 +72,7 @@ export class InboundPipeline implements BeforeApplicationShutdown {
     const { source, rawBody, headers, receivedAt } = verified;
     let event: ReadEvent;
     try {
-      event = verifierAnswer(() => source.read(rawBody, headers), this.logger);
+      event = source.read(rawBody, headers);
     } catch (err) {
       throw await this.unreadable(err, source, rawBody, headers);
     }

@@ -1,10 +1,9 @@
-import { Inject, Injectable, type LoggerService } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import type { InboundSourceOptions } from '../interfaces/inbound-source.interface.js';
 import type { VerifyResult, WebhookVerifier } from '../interfaces/webhook-verifier.interface.js';
 import type { ResolvedInboundSource, ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
 import { NotUtf8Error } from '../errors/not-utf8.error.js';
-import { VerifierFault } from '../errors/verifier-fault.error.js';
 import { shown } from '../utils/shown.js';
 import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
 import { inboundMessages, verifyFailureDetails } from './inbound.messages.js';
@@ -65,14 +64,22 @@ export class InboundSource {
       throw this.fault('verify()', err);
     }
     if (isVerifyResult(result)) return result;
-    throw new VerifierFault(inboundMessages.verifierFault(this.name, 'verify()', `returned ${shown(result)}`));
+    throw this.failed('verify()', `returned ${shown(result)}`);
   }
 
-  /** A throw of the source's own code (verifier or extractor) as a {@link VerifierFault}. */
-  private fault(part: string, err: unknown): VerifierFault {
+  /** A throw of the source's own code (verifier or extractor), as {@link failed} answers it. */
+  private fault(part: string, err: unknown): WebhookProblem {
     // Quoted and escaped: the app's error text may carry header values, and goes to the log.
-    const why = shown(err instanceof Error ? err.message : err);
-    return new VerifierFault(inboundMessages.verifierFault(this.name, part, `threw ${why}`), { cause: err });
+    return this.failed(part, `threw ${shown(err instanceof Error ? err.message : err)}`);
+  }
+
+  /**
+   * The source's own code failed on this call (the app's fault, not the sender's): logged once as
+   * an error, answered 500 `verifier_failed`, which the sender retries; the pipeline keeps nothing.
+   */
+  private failed(part: string, what: string): WebhookProblem {
+    logger.error(inboundMessages.verifierFault(this.name, part, what));
+    return new WebhookProblem('verifier_failed', inboundMessages.verifierFailed());
   }
 
   /** The payload of a verified body; throws a 400 problem when it is not what the scheme reads. */
@@ -172,19 +179,7 @@ export function hashId(data: string | Buffer): string {
   return `sha256:${createHash('sha256').update(data).digest('hex')}`;
 }
 
-/**
- * Runs a source's verification or reading. A {@link VerifierFault} (the source's own code failed)
- * is logged as an error and answered 500 `verifier_failed`: the sender retries, nothing is kept.
- */
-export function verifierAnswer<T>(run: () => T, logger: LoggerService): T {
-  try {
-    return run();
-  } catch (err) {
-    if (!(err instanceof VerifierFault)) throw err;
-    logger.error(err.message);
-    throw new WebhookProblem('verifier_failed', inboundMessages.verifierFailed());
-  }
-}
+const logger = new Logger(InboundSource.name);
 
 const VERIFY_FAILURES = new Set<unknown>(Object.keys(verifyFailureDetails));
 

@@ -4,7 +4,7 @@ import { WebhookTelemetry } from '../observability/webhook-telemetry.js';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
 import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
 import { inboundMessages, verifyFailureDetails } from './inbound.messages.js';
-import { InboundSource, InboundSources, verifierAnswer } from './inbound.sources.js';
+import { InboundSource, InboundSources } from './inbound.sources.js';
 import { ADAPTER_BODY_LIMIT, ADAPTER_UNDECODABLE } from './parse-failure.passthrough.js';
 import type { WebhookHeaders } from './verifiers/verifier.utils.js';
 import { WebhookProblem, type WebhookProblemCode } from './webhook.problem.js';
@@ -72,7 +72,7 @@ export class WebhookGuard implements CanActivate {
       req[UNSIGNED_REPLY] = probed;
       return true;
     }
-    const result = verifierAnswer(() => source.verify(rawBody, headers), this.logger);
+    const result = source.verify(rawBody, headers);
     if (!result.ok) return this.reject(req, name, result.reason, verifyFailureDetails[result.reason]);
     req[VERIFIED_WEBHOOK] = { source, rawBody, headers, receivedAt: new Date(), trace };
     return true;
