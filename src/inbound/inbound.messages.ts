@@ -24,6 +24,8 @@ export const inboundMessages = {
     `Rejected webhook for source ${shown(source)}${ip ? ` from ${shown(ip, 64)}` : ''}: ${code} (${status}).`,
   invalidJson: () => 'The body was verified but is not valid JSON.',
   notUtf8: () => 'The body was verified but is not UTF-8, which JSON and form bodies must be.',
+  formNotUtf8: () =>
+    'The body was verified but its form holds percent-escapes of bytes that are not UTF-8, which form fields must be.',
   invalidEventType: (why: string) => `The body was verified but ${why}.`,
   handlerFailed: () => 'A handler failed; the event was released, so a retry will run it again.',
   verifierFailed: () => "The source's verifier failed on this call; nothing was stored, so a retry will be read again.",

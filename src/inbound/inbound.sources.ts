@@ -96,7 +96,7 @@ export class InboundSource {
     } catch (err) {
       throw new WebhookProblem(
         'invalid_json',
-        err instanceof NotUtf8Error ? inboundMessages.notUtf8() : inboundMessages.invalidJson(),
+        err instanceof NotUtf8Error ? err.message : inboundMessages.invalidJson(),
       );
     }
   }

@@ -154,6 +154,29 @@ describe.each(testDatabases())('inbound answers on %s', (kind) => {
       expect(t.handlers.calls.length).toBe(before);
     });
 
+    it('answers a verified form whose percent-escapes are not UTF-8 with 400 invalid_json, runs no handler', async () => {
+      // ASCII bytes, but `%E9` is latin1's é: decoding it would hand the handler U+FFFD.
+      const nonce = Math.random().toString(36).slice(2);
+      const body = `payload=${encodeURIComponent(`{"zen":"caf`)}%E9${encodeURIComponent(`","nonce":"${nonce}"}`)}`;
+      const valid = `payload=${encodeURIComponent(`{"zen":"café","nonce":"${nonce}"}`)}`;
+      const form = { 'content-type': 'application/x-www-form-urlencoded' };
+      const before = t.handlers.calls.length;
+      const res = await postWebhook(t.app, 'github', body, { type: 'push', headers: form });
+      expect([res.status, problem(res.text).code, problem(res.text).detail]).toEqual([
+        400,
+        'invalid_json',
+        inboundMessages.formNotUtf8(),
+      ]);
+      const rows = (await inboxRows(t.app)).filter((r) => r.rawBody === body);
+      expect(rows.map((r) => [r.status, r.lastError])).toEqual([
+        ['failed', `invalid_json: ${inboundMessages.formNotUtf8()}`],
+      ]);
+      expect(t.handlers.calls.length).toBe(before);
+      // The same text escaped as UTF-8 (%C3%A9) is read, é intact.
+      expect((await postWebhook(t.app, 'github', valid, { type: 'push', headers: form })).status).toBe(200);
+      expect(t.handlers.calls.slice(before).map((c) => (c.data as { zen: string }).zen)).toEqual(['café']);
+    });
+
     it('answers an unsigned or wrongly signed non-JSON body sent as application/json with 401, and stores nothing', async () => {
       const body = `{not json ${Math.random()}`;
       const unsigned = await postWebhook(t.app, 'partner', body, {

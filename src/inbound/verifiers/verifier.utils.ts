@@ -1,6 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 import { NotUtf8Error } from '../../errors/not-utf8.error.js';
+import { inboundMessages } from '../inbound.messages.js';
 import { constantTimeEqual } from '../../signing/constant-time.js';
 import type { VerifyFailure, VerifyResult, WebhookVerifier } from '../../interfaces/webhook-verifier.interface.js';
 import type { WebhookReply } from '../webhook-reply.js';
@@ -88,8 +89,20 @@ export function withinTolerance(timestamp: number, now: number, tolerance: numbe
  * handlers data other than what the sender signed.
  */
 export function utf8Text(rawBody: Buffer): string {
-  if (!isUtf8(rawBody)) throw new NotUtf8Error('The body is not UTF-8.');
+  if (!isUtf8(rawBody)) throw new NotUtf8Error(inboundMessages.notUtf8());
   return rawBody.toString('utf8');
+}
+
+/**
+ * The fields of a form body (`utf8Text`'s text). A form's percent-escapes stand for UTF-8 bytes
+ * too: escapes of other bytes (`caf%E9`, latin1) are refused rather than decoded to U+FFFD. Each
+ * run of escapes is checked alone, which is enough: the text around it is whole characters.
+ */
+export function formFields(text: string): URLSearchParams {
+  if (text.includes('%'))
+    for (const [run] of text.matchAll(/(?:%[0-9a-f]{2})+/gi))
+      if (!isUtf8(Buffer.from(run.replaceAll('%', ''), 'hex'))) throw new NotUtf8Error(inboundMessages.formNotUtf8());
+  return new URLSearchParams(text);
 }
 
 /** The default payload parser: the UTF-8 body as JSON. */
@@ -103,7 +116,7 @@ export function parseJsonBody(rawBody: Buffer): unknown {
  */
 export function parseJsonOrForm(rawBody: Buffer, headers: WebhookHeaders): unknown {
   if (!isForm(headers)) return parseJsonBody(rawBody);
-  const fields = Object.fromEntries(new URLSearchParams(utf8Text(rawBody)));
+  const fields = Object.fromEntries(formFields(utf8Text(rawBody)));
   return typeof fields.payload === 'string' ? JSON.parse(fields.payload) : fields;
 }
 
