@@ -1,5 +1,6 @@
 import { Inject, Injectable, Logger, Optional, type OnApplicationShutdown } from '@nestjs/common';
-import { Agent, errors, request } from 'undici';
+import { StringDecoder } from 'node:string_decoder';
+import { Agent, errors, request, type Dispatcher } from 'undici';
 import type { AttemptErrorClass } from '../database/entities/webhook-attempt.entity.js';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
 import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
@@ -33,33 +34,29 @@ export class WebhookHttpClient implements OnApplicationShutdown {
     @Optional() @Inject(WEBHOOKS_DNS_RESOLVER) resolve?: ResolveAll,
   ) {
     this.policy = new NetworkPolicy(options.outbound.network, resolve);
-    // Redirects stay unfollowed (undici's default): a 3xx could point anywhere, unchecked.
-    this.agent = new Agent({ keepAliveTimeout: 10_000, connections: 128, connect: { lookup: this.policy.lookup } });
+    // Redirects stay unfollowed (undici's default): a 3xx could point anywhere, unchecked. The
+    // connect timeout (TCP and TLS) is the attempt's deadline, not undici's own 10 s.
+    this.agent = new Agent({
+      keepAliveTimeout: 10_000,
+      connections: 128,
+      connect: { lookup: this.policy.lookup, timeout: options.outbound.timeoutMs },
+    });
   }
 
-  /** POSTs `body` to `url`; resolves with the status, capped body and timing, or the error class. */
+  /**
+   * POSTs `body` to `url`; resolves with the status, capped body and timing, or the error class.
+   * A status that arrived is the answer even when its body is then cut short (by the deadline or
+   * the connection): the receiver has decided, and a 2xx is not sent again.
+   */
   async post(url: string, headers: Record<string, string>, body: string): Promise<HttpAttemptResult> {
     const { timeoutMs, maxResponseBodyBytes } = this.options.outbound;
     const started = performance.now();
     const refused = this.policy.checkUrl(url);
     if (refused) return this.blocked(url, refused, started);
+    const signal = AbortSignal.timeout(timeoutMs);
+    let res: Dispatcher.ResponseData;
     try {
-      const res = await request(url, {
-        method: 'POST',
-        headers,
-        body,
-        dispatcher: this.agent,
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-      const text = storableText(await readCapped(res.body, maxResponseBodyBytes));
-      return {
-        statusCode: res.statusCode,
-        headers: res.headers,
-        body: text,
-        durationMs: Math.round(performance.now() - started),
-        errorClass: res.statusCode >= 200 && res.statusCode < 300 ? null : 'http',
-        errorMessage: res.statusCode >= 200 && res.statusCode < 300 ? null : `HTTP ${res.statusCode}`,
-      };
+      res = await withDeadline(request(url, { method: 'POST', headers, body, dispatcher: this.agent, signal }), signal);
     } catch (err) {
       const errorClass = classify(err);
       if (errorClass === 'blocked') return this.blocked(url, (err as Error).message, started);
@@ -73,6 +70,17 @@ export class WebhookHttpClient implements OnApplicationShutdown {
         errorMessage: describe(err),
       };
     }
+    const read = await readCapped(res.body, maxResponseBodyBytes);
+    const ok = res.statusCode >= 200 && res.statusCode < 300;
+    const cut = read.error === null ? '' : `; its body was cut short (${describe(read.error)})`;
+    return {
+      statusCode: res.statusCode,
+      headers: res.headers,
+      body: storableText(read.text),
+      durationMs: Math.round(performance.now() - started),
+      errorClass: ok ? null : 'http',
+      errorMessage: ok ? null : `HTTP ${res.statusCode}${cut}`.slice(0, 500),
+    };
   }
 
   /** A refusal by the network policy: logged at warn, never retried (see retry.policy.ts). */
@@ -94,20 +102,55 @@ export class WebhookHttpClient implements OnApplicationShutdown {
   }
 }
 
-/** Reads at most `cap` bytes, then drops the rest of the body (and so the connection). */
-async function readCapped(body: AsyncIterable<Buffer> & { destroy(): void }, cap: number): Promise<string> {
-  const chunks: Buffer[] = [];
+/**
+ * `response`, or a rejection with the deadline's reason once `signal` aborts first. undici acts
+ * on an abort only once the request has a connection: while it connects, or waits for a free
+ * connection of the pool, the abort is merely noted. A response that comes after the deadline
+ * is dropped.
+ */
+function withDeadline(
+  response: Promise<Dispatcher.ResponseData>,
+  signal: AbortSignal,
+): Promise<Dispatcher.ResponseData> {
+  return new Promise((resolve, reject) => {
+    const expire = () => reject(signal.reason);
+    signal.addEventListener('abort', expire, { once: true });
+    response.then(
+      (res) => {
+        signal.removeEventListener('abort', expire);
+        if (signal.aborted) res.body.destroy();
+        resolve(res);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', expire);
+        reject(err);
+      },
+    );
+  });
+}
+
+/**
+ * Reads at most `cap` bytes as UTF-8, then drops the rest of the body (and so the connection). A
+ * character cut by the cap is left out; bytes that are not UTF-8 become U+FFFD. A read that fails
+ * (deadline, reset) keeps what came and reports the error.
+ */
+async function readCapped(
+  body: Dispatcher.ResponseData['body'],
+  cap: number,
+): Promise<{ text: string; error: unknown }> {
+  const decoder = new StringDecoder('utf8');
+  let text = '';
   let size = 0;
-  for await (const chunk of body) {
-    if (size + chunk.length >= cap) {
-      chunks.push(chunk.subarray(0, cap - size));
-      size = cap;
-      break;
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      if (size + chunk.length >= cap) return { text: text + decoder.write(chunk.subarray(0, cap - size)), error: null };
+      text += decoder.write(chunk);
+      size += chunk.length;
     }
-    chunks.push(chunk);
-    size += chunk.length;
+    return { text: text + decoder.end(), error: null };
+  } catch (err) {
+    return { text, error: err };
   }
-  return Buffer.concat(chunks, size).toString('utf8');
 }
 
 function classify(err: unknown): AttemptErrorClass {
@@ -133,9 +176,11 @@ function hostOf(url: string): string {
   return URL.canParse(url) ? new URL(url).host : '(invalid URL)';
 }
 
+/** `CODE: message` on one line; a DOMException's numeric legacy `code` (23 for a timeout) gives way to its name. */
 function describe(err: unknown): string {
-  const e = err as { name?: string; message?: string; code?: string };
-  return storableText(`${e.code ?? e.name ?? 'Error'}: ${e.message ?? String(err)}`).slice(0, 500);
+  const e = err as { name?: string; message?: string; code?: unknown };
+  const code = typeof e.code === 'string' ? e.code : (e.name ?? 'Error');
+  return storableText(`${code}: ${e.message ?? String(err)}`.replace(/\s+/g, ' ').trim()).slice(0, 500);
 }
 
 /**
@@ -157,7 +202,8 @@ const MAX_RESPONSE_HEADERS_BYTES = 4096;
  * all (headers that do not fit are left out; only then is the size counted header by header).
  */
 export function storableHeaders(headers: HttpAttemptResult['headers']): string {
-  const kept: Record<string, string> = {};
+  // No prototype: a header named __proto__ is a key like any other.
+  const kept: Record<string, string> = Object.create(null);
   let count = 0;
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined) continue;
@@ -166,7 +212,7 @@ export function storableHeaders(headers: HttpAttemptResult['headers']): string {
   }
   const json = JSON.stringify(kept);
   if (Buffer.byteLength(json) <= MAX_RESPONSE_HEADERS_BYTES) return json;
-  const fitting: Record<string, string> = {};
+  const fitting: Record<string, string> = Object.create(null);
   let size = 2;
   for (const [name, value] of Object.entries(kept)) {
     const entry = Buffer.byteLength(JSON.stringify(name)) + Buffer.byteLength(JSON.stringify(value)) + 2;

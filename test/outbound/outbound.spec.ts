@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createServer } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import { DataSource } from 'typeorm';
 import { WebhookValidationError } from '../../src/errors/webhook-validation.error.js';
 import { WebhookService } from '../../src/outbound/webhook.service.js';
@@ -106,6 +106,74 @@ describe.each(testDatabases())('outbound delivery on %s', (db) => {
     const attempts = (await svc.listAttempts(d.id)).data;
     expect(attempts.map((a) => a.errorClass)).toEqual(['timeout', 'timeout', 'timeout']);
     for (const a of attempts) expect(a.durationMs).toBeGreaterThanOrEqual(350);
+  });
+
+  it("bounds a TLS handshake that never completes by timeoutMs, not by the HTTP client's own 10 s", async () => {
+    // Accepts the connection and never speaks TLS: the attempt must still end at its deadline.
+    const sockets = new Set<Socket>();
+    const silent = createServer((s) => sockets.add(s.on('error', () => undefined)));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    try {
+      const { port } = silent.address() as { port: number };
+      await svc.createEndpoint({ url: `https://127.0.0.1:${port}/hook`, customerId: 'c-tls-silent' });
+      const sent = await svc.send('order.completed', {}, { customerId: 'c-tls-silent' });
+      const [first] = await eventually(async () => {
+        const attempts = (await svc.listAttempts(sent.deliveryIds[0])).data;
+        return attempts.length > 0 ? attempts : null;
+      });
+      expect(first).toMatchObject({ errorClass: 'timeout', statusCode: null });
+      // The DOMException's name, not its legacy numeric code (23).
+      expect(first.errorMessage).toMatch(/^TimeoutError: /);
+      expect(first.durationMs).toBeGreaterThanOrEqual(350);
+      expect(first.durationMs).toBeLessThan(3_000);
+      expect((await finalDelivery(sent.messageId)).attempts).toBe(3);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => silent.close(r));
+    }
+  });
+
+  it('keeps a status that arrived when its body is then cut short: a 410 still ends the delivery', async () => {
+    const r = await receiver((_req, _n, res) => {
+      res.writeHead(410, { 'content-length': '100000' });
+      res.write('going');
+      return 'hang';
+    });
+    const ep = await svc.createEndpoint({ url: r.url(), customerId: 'c-410-slow' });
+    const sent = await svc.send('order.completed', {}, { customerId: 'c-410-slow' });
+    const d = await finalDelivery(sent.messageId);
+    expect(d).toMatchObject({ status: 'failed', attempts: 1, lastStatusCode: 410 });
+    const [a] = (await svc.listAttempts(d.id)).data;
+    expect(a).toMatchObject({ statusCode: 410, errorClass: 'http', responseBody: 'going' });
+    expect(a.errorMessage).toMatch(/^HTTP 410; its body was cut short \(TimeoutError: /);
+    expect(await svc.getEndpoint(ep.id)).toMatchObject({ enabled: false });
+  });
+
+  it('keeps a 2xx whose connection resets in its body as delivered: no second POST', async () => {
+    const r = await receiver((_req, _n, res) => {
+      res.setHeader('__proto__', 'kept');
+      res.writeHead(200, { 'content-length': '100' });
+      res.write('o', () => res.socket?.destroy());
+      return 'hang';
+    });
+    await svc.createEndpoint({ url: r.url(), customerId: 'c-200-reset' });
+    const sent = await svc.send('order.completed', {}, { customerId: 'c-200-reset' });
+    const d = await finalDelivery(sent.messageId);
+    expect(d).toMatchObject({ status: 'succeeded', attempts: 1, lastStatusCode: 200 });
+    const [a] = (await svc.listAttempts(d.id)).data;
+    expect(a).toMatchObject({ statusCode: 200, errorClass: null, errorMessage: null, responseBody: 'o' });
+    // A header named like a prototype key is kept as any other.
+    expect(Object.entries(a.responseHeaders ?? {})).toContainEqual(['__proto__', 'kept']);
+    expect(r.requests).toHaveLength(1);
+  });
+
+  it('stores at most maxResponseBodyBytes of an answer, leaving out a character the cap cuts', async () => {
+    const r = await receiver(() => ({ status: 500, body: `${'x'.repeat(63)}€ and more` }));
+    await svc.createEndpoint({ url: r.url(), customerId: 'c-cap' });
+    const sent = await svc.send('order.completed', {}, { customerId: 'c-cap' });
+    const d = await finalDelivery(sent.messageId);
+    const [a] = (await svc.listAttempts(d.id)).data;
+    expect(a.responseBody).toBe('x'.repeat(63));
   });
 
   it('records a refused connection', async () => {
