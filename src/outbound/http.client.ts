@@ -1,4 +1,5 @@
 import { Inject, Injectable, Logger, Optional, type OnApplicationShutdown } from '@nestjs/common';
+import { isUtf8 } from 'node:buffer';
 import { StringDecoder } from 'node:string_decoder';
 import { Agent, errors, request, type Dispatcher } from 'undici';
 import type { AttemptErrorClass } from '../database/entities/webhook-attempt.entity.js';
@@ -208,7 +209,7 @@ export function storableHeaders(headers: HttpAttemptResult['headers']): string {
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined) continue;
     if (count++ === MAX_RESPONSE_HEADERS) break;
-    kept[name] = storableText(Array.isArray(value) ? value.join(', ') : value);
+    kept[name] = storableText(headerText(Array.isArray(value) ? value.join(', ') : value));
   }
   const json = JSON.stringify(kept);
   if (Buffer.byteLength(json) <= MAX_RESPONSE_HEADERS_BYTES) return json;
@@ -221,4 +222,14 @@ export function storableHeaders(headers: HttpAttemptResult['headers']): string {
     size += entry;
   }
   return JSON.stringify(fitting);
+}
+
+/**
+ * A header value as its sender wrote it. The HTTP client reads header bytes as latin1, so a
+ * receiver's UTF-8 (`café`) arrives as `cafÃ©`: bytes that are valid UTF-8 are read as UTF-8.
+ */
+function headerText(value: string): string {
+  if (!/[\x80-\xff]/.test(value)) return value;
+  const bytes = Buffer.from(value, 'latin1');
+  return isUtf8(bytes) ? bytes.toString('utf8') : value;
 }

@@ -167,13 +167,20 @@ describe.each(testDatabases())('outbound delivery on %s', (db) => {
     expect(r.requests).toHaveLength(1);
   });
 
-  it('stores at most maxResponseBodyBytes of an answer, leaving out a character the cap cuts', async () => {
-    const r = await receiver(() => ({ status: 500, body: `${'x'.repeat(63)}€ and more` }));
+  it('stores at most maxResponseBodyBytes of an answer, leaving out a character the cap cuts, and UTF-8 headers as such', async () => {
+    const r = await receiver(() => ({
+      status: 500,
+      // Header bytes go out as written: UTF-8 here, and one latin1 value.
+      headers: { 'x-note': Buffer.from('café ☃').toString('latin1'), 'x-latin1': 'caf\u00e9' },
+      body: `${'x'.repeat(63)}€ and more`,
+    }));
     await svc.createEndpoint({ url: r.url(), customerId: 'c-cap' });
     const sent = await svc.send('order.completed', {}, { customerId: 'c-cap' });
     const d = await finalDelivery(sent.messageId);
     const [a] = (await svc.listAttempts(d.id)).data;
     expect(a.responseBody).toBe('x'.repeat(63));
+    // The log keeps header values as the receiver wrote them, UTF-8 read as such.
+    expect(a.responseHeaders).toMatchObject({ 'x-note': 'café ☃', 'x-latin1': 'café' });
   });
 
   it('records a refused connection', async () => {
