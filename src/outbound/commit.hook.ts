@@ -66,7 +66,10 @@ export class CommitHook implements EntitySubscriberInterface, OnModuleInit, OnAp
     let levels = this.pending.get(runner);
     if (!levels) this.pending.set(runner, (levels = new Map()));
     const depth = Math.max(1, depthOf(runner));
-    levels.set(depth, [...(levels.get(depth) ?? []), ...ids]);
+    const held = levels.get(depth);
+    // Appended in place: a transaction may hold tens of thousands of sends.
+    if (held) append(held, ids);
+    else levels.set(depth, ids.slice());
   }
 
   afterTransactionCommit({ queryRunner }: TransactionCommitEvent): void {
@@ -78,7 +81,7 @@ export class CommitHook implements EntitySubscriberInterface, OnModuleInit, OnAp
       const merged = levels.get(depth) ?? [];
       for (const [level, ids] of levels) {
         if (level <= depth) continue;
-        merged.push(...ids);
+        append(merged, ids);
         levels.delete(level);
       }
       if (merged.length) levels.set(depth, merged);
@@ -112,7 +115,7 @@ export class CommitHook implements EntitySubscriberInterface, OnModuleInit, OnAp
       const left = 'those of further commits are left to the relay until the backlog drains';
       // Redis slow or away; or commits that never yield to the event loop (a loop of SQLite
       // saves), so that no addBulk could run meanwhile.
-      const why = 'Redis is slow or away, or commits keep the event loop busy';
+      const why = 'Redis is slow or away, commits keep the event loop busy, or a commit carried more';
       this.logger.warn(`${BACKLOG_LIMIT} deliveries are waiting to be enqueued (${why}); ${left}.`);
     }
     this.overflow += ids.length - room;
@@ -146,4 +149,9 @@ export class CommitHook implements EntitySubscriberInterface, OnModuleInit, OnAp
 /** Nesting depth of the runner's transaction (1 = outermost); TypeORM keeps it off the interface. */
 function depthOf(runner: QueryRunner): number {
   return (runner as unknown as { transactionDepth?: number }).transactionDepth ?? 1;
+}
+
+/** Appends `ids` to `to` one by one: `push(...ids)` throws a RangeError past ~100,000 arguments. */
+function append(to: string[], ids: readonly string[]): void {
+  for (const id of ids) to.push(id);
 }
