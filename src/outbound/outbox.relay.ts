@@ -64,6 +64,8 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
   private readonly logger = new Logger(OutboxRelay.name);
   private readonly loops: IntervalLoop[] = [];
   private reconcileCursor = '';
+  /** Deliveries relayed by the current run of full passes, logged when it ends. */
+  private relayedInRun = 0;
   /**
    * The `enqueued_at` marks of many enqueues, written by one UPDATE up to `markGatherMs` later,
    * not awaited: the relay only claims rows older than its interval, and re-adding a job that
@@ -106,7 +108,13 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
   onApplicationBootstrap(): void {
     const { relayIntervalMs, reconcileIntervalMs } = this.options.outbound;
     this.loops.push(
-      new IntervalLoop(() => this.relay(), { name: 'outbox pass', intervalMs: relayIntervalMs }, this.logger),
+      // A full batch leaves rows behind (a large fan-out, a backlog after a Redis outage): the
+      // next pass runs at once, not an interval later.
+      new IntervalLoop(
+        () => this.relay(),
+        { name: 'outbox pass', intervalMs: relayIntervalMs, again: (ids) => (ids as string[]).length === RELAY_BATCH },
+        this.logger,
+      ),
       new IntervalLoop(() => this.reconcile(), { name: 'outbox pass', intervalMs: reconcileIntervalMs }, this.logger),
     );
     for (const loop of this.loops) loop.start();
@@ -182,11 +190,10 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
     if (this.breaker.blocked()) return [];
     const graceBefore = Date.now() - this.options.outbound.relayIntervalMs;
     const ids = await this.claimUnqueued(graceBefore);
-    if (ids.length === 0) return ids;
+    if (ids.length === 0) return this.relayed(ids);
     try {
       await this.addJobs(ids, 'scheduled');
-      this.logger.log(`Relayed ${ids.length} deliveries that had not reached the queue.`);
-      return ids;
+      return this.relayed(ids);
     } catch (err) {
       // Hand the claim back so the next pass (or another instance) tries again.
       await this.tx.write((m) =>
@@ -194,6 +201,16 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
       );
       throw err;
     }
+  }
+
+  /** Counts a pass's relayed ids; one line for a run of full passes, once the run ends. */
+  private relayed(ids: string[]): string[] {
+    this.relayedInRun += ids.length;
+    if (ids.length < RELAY_BATCH && this.relayedInRun > 0) {
+      this.logger.log(`Relayed ${this.relayedInRun} deliveries that had not reached the queue.`);
+      this.relayedInRun = 0;
+    }
+    return ids;
   }
 
   /** Re-enqueues pending deliveries whose Bull job no longer exists or was failed by Bull. */

@@ -13,10 +13,13 @@ export interface IntervalLoopOptions {
   failureText?: (message: string) => string;
   /** Lets the process exit while only this timer is left (a rare pass that must not hold it). */
   unref?: boolean;
+  /** Whether a pass's result leaves work for another one at once (a full batch), not after `intervalMs`. */
+  again?: (result: unknown) => boolean;
 }
 
 /**
- * Runs an async pass every `intervalMs` after the previous one ended, so passes never overlap;
+ * Runs an async pass every `intervalMs` after the previous one ended (or at once when `again`
+ * says the pass left work), so passes never overlap;
  * a failed pass is logged (a failure that repeats, at a bounded rate) and the loop goes on. {@link halt} stops the timer and
  * {@link stop} also waits, bounded, for the pass still running.
  */
@@ -71,14 +74,19 @@ export class IntervalLoop {
   private tick(): void {
     this.timer = null;
     if (this.stopped) return;
+    let again = false;
     this.current = this.pass()
       .then(
-        () => this.failures.recovered(),
+        (result) => {
+          this.failures.recovered();
+          again = this.options.again?.(result) ?? false;
+        },
         (err: Error) => this.failures.failed(err.message),
       )
       .finally(() => {
         this.current = null;
-        this.schedule(this.options.intervalMs);
+        // At once still goes through the timer queue: other work gets its turn between passes.
+        this.schedule(again ? 0 : this.options.intervalMs);
       });
   }
 }

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { DataSource } from 'typeorm';
+import { getQueueToken } from '@nestjs/bull';
+import type { Queue } from 'bull';
+import { DataSource, IsNull } from 'typeorm';
 import { WebhookDelivery } from '../../src/database/entities/webhook-delivery.entity.js';
 import { WebhookEndpoint } from '../../src/database/entities/webhook-endpoint.entity.js';
 import { newId } from '../../src/database/ids.js';
@@ -8,6 +10,9 @@ import { WebhookService } from '../../src/outbound/webhook.service.js';
 import { generateSecret } from '../../src/signing/standard-webhooks.js';
 import { FAST_OUTBOUND, startTestApp, type TestApp } from '../support/app.js';
 import { testDatabases } from '../support/databases.js';
+import { CapturingLogger } from '../support/logger.js';
+import { eventually } from '../support/receiver.js';
+import { WEBHOOKS_QUEUE } from '../../src/webhooks.constants.js';
 
 /** More endpoints than one multi-row INSERT of deliveries can take on either database. */
 const ENDPOINTS = 12_000;
@@ -18,7 +23,6 @@ describe.each(testDatabases())('send() to 12,000 endpoints on %s', (db) => {
   let svc: WebhookService;
   let ds: DataSource;
   let endpointIds: string[];
-  const sql = (text: string, params: unknown[]) => ds.query(forDriver(text, SQLITE.has(ds.options.type)), params);
   const deliveriesOf = (messageId: string) => ds.getRepository(WebhookDelivery).countBy({ messageId });
 
   beforeAll(async () => {
@@ -27,18 +31,7 @@ describe.each(testDatabases())('send() to 12,000 endpoints on %s', (db) => {
     t = await startTestApp({ db, webhooks: { role: 'emitter', outbound } });
     svc = t.app.get(WebhookService);
     ds = t.app.get(DataSource);
-    const now = Date.now();
-    endpointIds = Array.from({ length: ENDPOINTS }, () => newId('ep', now));
-    const filters = JSON.stringify(['fan.*']);
-    for (let at = 0; at < ENDPOINTS; at += 1_000) {
-      const batch = endpointIds.slice(at, at + 1_000);
-      await sql(
-        `INSERT INTO webhook_endpoints (id, url, customer_id, event_types, secret, enabled, consecutive_failures, created_at, updated_at)
-         VALUES ${rows(batch.length, '(?, ?, ?, ?, ?, TRUE, 0, ?, ?)')}`,
-        batch.flatMap((id, i) => [id, `https://example.com/${at + i}`, CUSTOMER, filters, generateSecret(), now, now]),
-      );
-    }
-    expect(await ds.getRepository(WebhookEndpoint).countBy({ customerId: CUSTOMER })).toBe(ENDPOINTS);
+    endpointIds = await insertEndpoints(ds, ENDPOINTS, CUSTOMER);
   });
   afterAll(async () => {
     await t?.close();
@@ -77,3 +70,60 @@ describe.each(testDatabases())('send() to 12,000 endpoints on %s', (db) => {
     expect(await deliveriesOf(sent.messageId)).toBe(ENDPOINTS);
   });
 });
+
+describe.each(testDatabases())('a commit of more deliveries than wait in memory on %s', (db) => {
+  let t: TestApp;
+  const logger = new CapturingLogger();
+
+  beforeAll(async () => {
+    // An emitter, so the jobs stay in Redis to be counted; a relay pass a second.
+    const outbound = { ...FAST_OUTBOUND, relayIntervalMs: 1_000, reconcileIntervalMs: 3_600_000 };
+    t = await startTestApp({ db, webhooks: { role: 'emitter', outbound }, logger });
+    await insertEndpoints(t.app.get(DataSource), 6_000, 'big-commit');
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('has the relay enqueue what is left in passes back to back, not one an interval', async () => {
+    const ds = t.app.get(DataSource);
+    const queue = t.app.get<Queue>(getQueueToken(WEBHOOKS_QUEUE));
+    const mark = logger.lines.length;
+    const sent = await ds.transaction((m) =>
+      t.app.get(WebhookService).send('fan.big', {}, { customerId: 'big-commit', manager: m }),
+    );
+    const committed = Date.now();
+    // 1,000 wait in memory for Redis; the relay takes the 5,000 others, 500 a pass. One pass a
+    // second would take ten seconds more.
+    await eventually(async () => (await queue.getJobCounts()).waiting === sent.deliveryIds.length, 20_000);
+    expect(Date.now() - committed).toBeLessThan(6_000);
+    const unqueued = await ds
+      .getRepository(WebhookDelivery)
+      .countBy({ messageId: sent.messageId, enqueuedAt: IsNull() });
+    expect(unqueued).toBe(0);
+    // One line for the run of passes.
+    expect(logger.since(mark, 'log').filter((l) => l.startsWith('Relayed '))).toEqual([
+      'Relayed 5000 deliveries that had not reached the queue.',
+    ]);
+  });
+});
+
+/** Inserts `count` endpoints of `customerId` subscribed to `fan.*` (faster than createEndpoint). */
+async function insertEndpoints(ds: DataSource, count: number, customerId: string): Promise<string[]> {
+  const now = Date.now();
+  const ids = Array.from({ length: count }, () => newId('ep', now));
+  const filters = JSON.stringify(['fan.*']);
+  for (let at = 0; at < count; at += 1_000) {
+    const batch = ids.slice(at, at + 1_000);
+    await ds.query(
+      forDriver(
+        `INSERT INTO webhook_endpoints (id, url, customer_id, event_types, secret, enabled, consecutive_failures, created_at, updated_at)
+         VALUES ${rows(batch.length, '(?, ?, ?, ?, ?, TRUE, 0, ?, ?)')}`,
+        SQLITE.has(ds.options.type),
+      ),
+      batch.flatMap((id, i) => [id, `https://example.com/${at + i}`, customerId, filters, generateSecret(), now, now]),
+    );
+  }
+  expect(await ds.getRepository(WebhookEndpoint).countBy({ customerId })).toBe(count);
+  return ids;
+}

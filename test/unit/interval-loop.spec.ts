@@ -150,4 +150,28 @@ describe('IntervalLoop', () => {
     await jest.advanceTimersByTimeAsync(5_000);
     expect(pass).not.toHaveBeenCalled();
   });
+
+  it('runs the next pass at once while `again` says a pass left work, then an interval later', async () => {
+    const { logger } = warnings();
+    const left = [500, 500, 120];
+    const results: number[] = [];
+    const loop = new IntervalLoop(
+      async () => {
+        const n = left.shift() ?? 0;
+        results.push(n);
+        return n;
+      },
+      { name: 'test pass', intervalMs: 60_000, firstDelayMs: 0, again: (n) => n === 500 },
+      logger,
+    );
+    loop.start();
+    await jest.advanceTimersByTimeAsync(10);
+    // Two full passes, and the one after each without waiting the minute.
+    expect(results).toEqual([500, 500, 120]);
+    await jest.advanceTimersByTimeAsync(59_000);
+    expect(results).toHaveLength(3);
+    await jest.advanceTimersByTimeAsync(1_000);
+    expect(results).toEqual([500, 500, 120, 0]);
+    await loop.stop(1_000);
+  });
 });
