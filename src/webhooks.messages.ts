@@ -37,10 +37,10 @@ export const messages = {
   invalidHeader: (name: string) => `Header ${shown(name)} is not a valid HTTP header name or value.`,
   invalidSecret: () => 'Endpoint secret must be "whsec_" followed by base64 of 24 to 64 bytes.',
   invalidCustomerId: (id: unknown) =>
-    `customerId ${shown(id)} must be a non-empty string of at most 255 characters, without U+0000.`,
+    `customerId ${shown(id)} must be a non-empty string of at most 255 characters, without U+0000 or unpaired surrogates.`,
   invalidIdempotencyKey: (key: unknown) =>
-    `idempotencyKey ${shown(key)} must be a non-empty string of at most 255 characters, without U+0000.`,
-  invalidDescription: () => 'description must be a string without U+0000, or null.',
+    `idempotencyKey ${shown(key)} must be a non-empty string of at most 255 characters, without U+0000 or unpaired surrogates.`,
+  invalidDescription: () => 'description must be a string without U+0000 or unpaired surrogates, or null.',
   portalAppAuthHalf: () =>
     'WebhooksModule: "portal.guard" and "portal.customerId" go together (app-auth mode): give both, or neither ' +
     'to use portal sessions (PortalService.createSession) only.',

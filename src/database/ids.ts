@@ -1,7 +1,7 @@
 import { randomFillSync } from 'node:crypto';
 import { WebhookNotFoundError } from '../errors/webhook-not-found.error.js';
 import { messages } from '../webhooks.messages.js';
-import { holdsNul } from './sql.js';
+import { unstorable } from './sql.js';
 
 const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 const TWO_40 = 2 ** 40;
@@ -70,8 +70,8 @@ export function newId(prefix: IdPrefix, now = Date.now()): string {
 
 /**
  * Refuses, as unknown, an id no row can have before it reaches a query: not a string, or holding
- * U+0000 (which PostgreSQL would refuse as a parameter rather than find nothing).
+ * U+0000 or a lone surrogate (which PostgreSQL would refuse, or match as U+FFFD, rather than find nothing).
  */
 export function knownId(kind: string, id: unknown): asserts id is string {
-  if (typeof id !== 'string' || holdsNul(id)) throw new WebhookNotFoundError(messages.notFound(kind, id));
+  if (typeof id !== 'string' || unstorable(id)) throw new WebhookNotFoundError(messages.notFound(kind, id));
 }

@@ -1,6 +1,6 @@
 import { IsNull, LessThan, type FindOptionsWhere, type ObjectLiteral, type Repository } from 'typeorm';
 import { WebhookValidationError } from '../errors/webhook-validation.error.js';
-import { holdsNul } from './sql.js';
+import { unstorable } from './sql.js';
 import type { Page, PageOptions } from '../interfaces/webhook-service.interface.js';
 
 /**
@@ -14,8 +14,9 @@ export async function findPage<T extends { id: string }>(
 ): Promise<Page<T>> {
   const limit = pageLimit(opts);
   const wheres = Array.isArray(where) ? where : [where];
-  // A filter holding U+0000 matches no row; PostgreSQL would refuse it rather than say so.
-  if (wheres.every((w) => Object.values(w).some((v) => typeof v === 'string' && holdsNul(v))))
+  // A filter holding U+0000 or a lone surrogate matches no row; PostgreSQL would refuse it, or
+  // match it as U+FFFD (another tenant's id), rather than say so.
+  if (wheres.every((w) => Object.values(w).some((v) => typeof v === 'string' && unstorable(v))))
     return { data: [], nextCursor: null };
   const bounded = (w: ObjectLiteral) => (opts.cursor ? { ...w, id: LessThan(opts.cursor) } : w);
   const rows = await repo.find({
@@ -33,7 +34,7 @@ export function pageLimit(opts: PageOptions): number {
   const limit = opts.limit ?? 50;
   if (!Number.isSafeInteger(limit) || limit < 1 || limit > 500)
     throw new WebhookValidationError('limit', 'limit must be an integer from 1 to 500.');
-  if (opts.cursor !== undefined && (typeof opts.cursor !== 'string' || opts.cursor === '' || holdsNul(opts.cursor))) {
+  if (opts.cursor !== undefined && (typeof opts.cursor !== 'string' || opts.cursor === '' || unstorable(opts.cursor))) {
     throw new WebhookValidationError('cursor', 'cursor must be the nextCursor of a previous page.');
   }
   return limit;

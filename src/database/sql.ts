@@ -19,9 +19,17 @@ export function withReturnedRows(text: string): string {
     : text;
 }
 
-/** Does `text` hold U+0000? PostgreSQL refuses it in any text value, parameters included (SQLite takes it). */
-export function holdsNul(text: string): boolean {
-  return text.includes('\u0000');
+/** U+0000, or a UTF-16 surrogate without its pair. */
+const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * Does `text` hold what no text column keeps as given? U+0000, which PostgreSQL refuses in any
+ * text value, parameters included (SQLite takes it); or a lone surrogate, which no UTF-8 text
+ * holds: the pg driver writes U+FFFD instead, so two different strings would be stored, and
+ * matched, as one (two tenants' ids, say).
+ */
+export function unstorable(text: string): boolean {
+  return UNSTORABLE.test(text);
 }
 
 /** `n` placeholders: `?, ?, ?`. */

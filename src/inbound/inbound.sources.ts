@@ -4,6 +4,7 @@ import type { InboundSourceOptions } from '../interfaces/inbound-source.interfac
 import type { VerifyResult, WebhookVerifier } from '../interfaces/webhook-verifier.interface.js';
 import type { ResolvedInboundSource, ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
 import { NotUtf8Error } from '../errors/not-utf8.error.js';
+import { unstorable } from '../database/sql.js';
 import { shown } from '../utils/shown.js';
 import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
 import { inboundMessages, verifyFailureDetails } from './inbound.messages.js';
@@ -23,8 +24,6 @@ export interface ReadEvent {
 const ALWAYS_KEPT = ['content-type', 'user-agent'];
 const NEVER_KEPT = new Set(['authorization', 'proxy-authorization', 'cookie']);
 const MAX_LENGTH = 255;
-/** U+0000, which PostgreSQL text cannot hold, or a lone surrogate, which no UTF-8 text holds. */
-const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /** One configured sender: its verifier, secrets and how its events are read. */
 export class InboundSource {
@@ -123,7 +122,7 @@ export class InboundSource {
       );
     }
     // Handlers are chosen by the type, so it must be stored as it is, on either database.
-    if (UNSTORABLE.test(type)) {
+    if (unstorable(type)) {
       const why = 'its event type contains U+0000 or a lone surrogate';
       throw new WebhookProblem('invalid_event_type', inboundMessages.invalidEventType(why));
     }
@@ -136,7 +135,7 @@ export class InboundSource {
     }
     const id = eventIdText(rawId);
     // Without an id (or with one the inbox cannot store as it is) a hash stands in: a resent body is a duplicate.
-    const usable = id !== undefined && id.length <= MAX_LENGTH && !UNSTORABLE.test(id);
+    const usable = id !== undefined && id.length <= MAX_LENGTH && !unstorable(id);
     return { id: usable ? id : hashId(id ?? rawBody), type, payload, text };
   }
 

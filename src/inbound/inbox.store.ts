@@ -6,7 +6,7 @@ import { Batcher } from '../database/batcher.js';
 import { idTimePrefix, newId } from '../database/ids.js';
 import { TransactionRunner } from '../database/transaction.runner.js';
 import {
-  holdsNul,
+  unstorable,
   isDataError,
   placeholders,
   preparedOn,
@@ -259,7 +259,7 @@ export class InboxStore implements BeforeApplicationShutdown {
    */
   async find(id: string): Promise<WebhookInboxEntry | null> {
     // No row has it, and PostgreSQL would refuse it as a parameter rather than say so.
-    if (typeof id !== 'string' || holdsNul(id)) return null;
+    if (typeof id !== 'string' || unstorable(id)) return null;
     const primary = this.dataSource.driver.isReplicated ? this.dataSource.createQueryRunner('master') : undefined;
     try {
       return await (primary?.manager ?? this.dataSource.manager).findOneBy(WebhookInboxEntry, { id });

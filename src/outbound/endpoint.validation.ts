@@ -1,4 +1,4 @@
-import { holdsNul } from '../database/sql.js';
+import { unstorable } from '../database/sql.js';
 import { IDEMPOTENCY_SCOPE_LENGTH } from '../database/entities/webhook-message.entity.js';
 import { WebhookValidationError } from '../errors/webhook-validation.error.js';
 import { isValidEventFilter } from '../utils/event-types.js';
@@ -14,9 +14,12 @@ export function validateUrl(url: unknown, httpsOnly: boolean): string {
       'url',
       messages.invalidUrl(url, 'a URL string of at most 2048 characters is required'),
     );
-  // The URL parser drops or encodes them, but the string is stored as given (PostgreSQL refuses U+0000).
-  if (/[\u0000-\u001f\u007f]/.test(url))
-    throw new WebhookValidationError('url', messages.invalidUrl(url, 'it contains control characters'));
+  // The URL parser drops or encodes them, but the string is stored as given (see `unstorable`).
+  if (/[\u0000-\u001f\u007f]/.test(url) || unstorable(url))
+    throw new WebhookValidationError(
+      'url',
+      messages.invalidUrl(url, 'it contains control characters or unpaired surrogates'),
+    );
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -70,10 +73,10 @@ export function validateSecret(secret: unknown): string {
   return secret;
 }
 
-/** Checks an optional description: text without U+0000, or null. */
+/** Checks an optional description: text without U+0000 or lone surrogates (see `unstorable`), or null. */
 export function validateDescription(description: unknown): string | null {
   if (description === undefined || description === null) return null;
-  if (typeof description !== 'string' || holdsNul(description))
+  if (typeof description !== 'string' || unstorable(description))
     throw new WebhookValidationError('description', messages.invalidDescription());
   return description;
 }
@@ -81,7 +84,7 @@ export function validateDescription(description: unknown): string | null {
 /** Checks an optional customer id or idempotency key. */
 export function validateKey(field: 'customerId' | 'idempotencyKey', value: unknown): string | null {
   if (value === undefined || value === null) return null;
-  if (typeof value !== 'string' || value === '' || value.length > 255 || holdsNul(value)) {
+  if (typeof value !== 'string' || value === '' || value.length > 255 || unstorable(value)) {
     throw new WebhookValidationError(
       field,
       field === 'customerId' ? messages.invalidCustomerId(value) : messages.invalidIdempotencyKey(value),

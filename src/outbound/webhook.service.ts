@@ -17,7 +17,7 @@ import { WebhookEndpoint } from '../database/entities/webhook-endpoint.entity.js
 import { WebhookMessage } from '../database/entities/webhook-message.entity.js';
 import { knownId, newId } from '../database/ids.js';
 import { findPage, listFilters, optionsObject, requiredObject } from '../database/pagination.js';
-import { holdsNul } from '../database/sql.js';
+import { unstorable } from '../database/sql.js';
 import { TransactionRunner } from '../database/transaction.runner.js';
 import { RedisStalledError } from '../errors/redis-stalled.error.js';
 import { WebhookNotFoundError } from '../errors/webhook-not-found.error.js';
@@ -126,7 +126,7 @@ export class WebhookService {
 
     if (
       opts.endpointId !== undefined &&
-      (typeof opts.endpointId !== 'string' || opts.endpointId === '' || holdsNul(opts.endpointId))
+      (typeof opts.endpointId !== 'string' || opts.endpointId === '' || unstorable(opts.endpointId))
     )
       throw new WebhookValidationError('endpointId', 'endpointId must be an endpoint id.');
     const endpointId = opts.endpointId ?? null;

@@ -15,7 +15,7 @@ import {
   VERSION_NEUTRAL,
   type Type,
 } from '@nestjs/common';
-import { holdsNul } from '../database/sql.js';
+import { unstorable } from '../database/sql.js';
 import type { PortalActor } from '../interfaces/portal.interface.js';
 import { PortalApi, type PortalEndpointInput } from './portal-api.service.js';
 import { PORTAL_ACTOR, PortalAdminGuard, PortalSessionGuard } from './portal.guard.js';
@@ -41,7 +41,7 @@ function optionalString(q: Query, key: string): string | undefined {
   const v = q[key];
   if (v === undefined || v === '') return undefined;
   if (typeof v !== 'string') throw new PortalProblem('invalid_input', `${key} must be given once, as text.`);
-  if (holdsNul(v)) throw new PortalProblem('invalid_input', `${key} must not contain U+0000.`);
+  if (unstorable(v)) throw new PortalProblem('invalid_input', `${key} must not contain U+0000 or unpaired surrogates.`);
   return v;
 }
 

@@ -5,7 +5,7 @@ import { IsNull, type DataSource } from 'typeorm';
 import { WebhookPortalSession } from '../database/entities/webhook-portal-session.entity.js';
 import { newId } from '../database/ids.js';
 import { TransactionRunner } from '../database/transaction.runner.js';
-import { holdsNul } from '../database/sql.js';
+import { unstorable } from '../database/sql.js';
 import { validateKey } from '../outbound/endpoint.validation.js';
 import { WebhookValidationError } from '../errors/webhook-validation.error.js';
 import type { CreatePortalSessionInput, PortalActor, PortalSessionLink } from '../interfaces/portal.interface.js';
@@ -68,8 +68,8 @@ export class PortalService {
 
   /** Revokes a session: its token stops working at once. Resolves to false when it was unknown or already revoked. */
   async revokeSession(id: string): Promise<boolean> {
-    // No session has such an id; PostgreSQL would refuse a U+0000 rather than find nothing.
-    if (typeof id !== 'string' || holdsNul(id)) return false;
+    // No session has such an id; PostgreSQL would refuse a U+0000 (or match a lone surrogate as U+FFFD).
+    if (typeof id !== 'string' || unstorable(id)) return false;
     const result = await this.tx.write((m) =>
       m.update(WebhookPortalSession, { id, revokedAt: IsNull() }, { revokedAt: new Date() }),
     );

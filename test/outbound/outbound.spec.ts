@@ -418,6 +418,35 @@ describe.each(testDatabases())('outbound delivery on %s', (db) => {
     await expect(svc.send('a.b', {}, { endpointId: nul })).rejects.toThrow(WebhookValidationError);
   });
 
+  it('keeps tenants apart whose ids differ by a lone surrogate: refused when written, matched by nothing', async () => {
+    // The pg driver writes a lone surrogate as U+FFFD: 'lone\uDC00' would be stored, and
+    // matched, as this customer's id.
+    const ep = await svc.createEndpoint({ url: 'https://example.com/lone', customerId: 'lone\uFFFD' });
+    const lone = 'lone\uDC00';
+    const refused: [string, () => Promise<unknown>, string][] = [
+      ['send customerId', () => svc.send('order.completed', {}, { customerId: lone }), 'customerId'],
+      ['send idempotencyKey', () => svc.send('order.completed', {}, { idempotencyKey: 'k\uD800' }), 'idempotencyKey'],
+      [
+        'createEndpoint customerId',
+        () => svc.createEndpoint({ url: 'https://example.com/x', customerId: lone }),
+        'customerId',
+      ],
+      ['createEndpoint url', () => svc.createEndpoint({ url: 'https://example.com/\uD800' }), 'url'],
+      ['updateEndpoint description', () => svc.updateEndpoint(ep.id, { description: 'a\uDBFFb' }), 'description'],
+    ];
+    for (const [name, call, field] of refused) {
+      const err = await call().then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect([name, err instanceof WebhookValidationError && err.field]).toEqual([name, field]);
+    }
+    const empty = { data: [], nextCursor: null };
+    expect(await svc.listEndpoints({ customerId: lone })).toEqual(empty);
+    expect(await svc.listMessages({ customerId: lone })).toEqual(empty);
+    expect((await svc.listEndpoints({ customerId: 'lone\uFFFD' })).data.map((e) => e.id)).toEqual([ep.id]);
+  });
+
   it('manages endpoints: update, list by customer, paginate, delete', async () => {
     const created = [];
     for (let i = 0; i < 5; i++)
