@@ -17,6 +17,7 @@ import { WebhookEndpoint } from '../database/entities/webhook-endpoint.entity.js
 import { WebhookMessage } from '../database/entities/webhook-message.entity.js';
 import { knownId, newId } from '../database/ids.js';
 import { findPage, listFilters, optionsObject, requiredObject } from '../database/pagination.js';
+import { isThenable } from '../utils/thenable.js';
 import { unstorable } from '../database/sql.js';
 import { TransactionRunner } from '../database/transaction.runner.js';
 import { RedisStalledError } from '../errors/redis-stalled.error.js';
@@ -383,6 +384,8 @@ export class WebhookService {
   }
 
   private serialise(type: string, data: unknown, now: Date): string {
+    const lost = lostInJson(data);
+    if (lost) throw new WebhookValidationError('data', messages.payloadNotSerialisable(lost));
     let json: string | undefined;
     try {
       json = JSON.stringify(data);
@@ -453,4 +456,17 @@ export class WebhookService {
 function isEntityManager(m: unknown): m is EntityManager {
   const e = m as Partial<EntityManager> | null;
   return typeof e === 'object' && e !== null && typeof e.transaction === 'function' && typeof e.query === 'function';
+}
+
+/**
+ * Why `data` would serialise to an empty object, losing what it holds: a Promise (an `async`
+ * payload function not awaited), a Map or a Set. Checked at the top level only: nested values
+ * follow JSON.stringify, as documented.
+ */
+function lostInJson(data: unknown): string | null {
+  if (data === null || typeof data !== 'object') return null;
+  if (isThenable(data)) return 'a Promise has no JSON form (it would be sent as {}): await it first';
+  if (data instanceof Map || data instanceof Set)
+    return `a ${data instanceof Map ? 'Map' : 'Set'} has no JSON form (it would be sent as {}): convert it first, as Object.fromEntries(map) or [...set]`;
+  return null;
 }

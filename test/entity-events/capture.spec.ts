@@ -2,9 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { DataSource } from 'typeorm';
 import { Order } from '../../demo/order.entity.js';
 import { Subscription } from '../../demo/subscription.entity.js';
+import { WebhookValidationError } from '../../src/errors/webhook-validation.error.js';
+import { Crate, CrateItem } from '../fixtures/crate.js';
 import { WebhookMessage } from '../../src/database/entities/webhook-message.entity.js';
 import { WebhookService } from '../../src/outbound/webhook.service.js';
 import { FAST_OUTBOUND, startTestApp, type TestApp } from '../support/app.js';
+import { CapturingLogger } from '../support/logger.js';
 import { testDatabases } from '../support/databases.js';
 
 /**
@@ -15,6 +18,7 @@ describe.each(testDatabases())('what entity events capture on %s', (db) => {
   let t: TestApp;
   let ds: DataSource;
   let org = 0;
+  const logger = new CapturingLogger();
   const types = async (customerId: string) =>
     (await ds.getRepository(WebhookMessage).find({ where: { customerId }, order: { id: 'ASC' } })).map((m) => [
       m.type,
@@ -24,8 +28,9 @@ describe.each(testDatabases())('what entity events capture on %s', (db) => {
   beforeAll(async () => {
     t = await startTestApp({
       db,
-      entities: [Order, Subscription],
+      entities: [Order, Subscription, Crate, CrateItem],
       webhooks: { role: 'emitter', outbound: FAST_OUTBOUND },
+      logger,
     });
     ds = t.app.get(DataSource);
     await t.app.get(WebhookService).createEndpoint({ url: 'https://example.com/hook' });
@@ -95,5 +100,60 @@ describe.each(testDatabases())('what entity events capture on %s', (db) => {
       `INSERT INTO subscriptions (user_id, organization_id, plan, status) VALUES ('u', '${o}', 'raw', 'active')`,
     );
     expect(await types(o)).toEqual([]);
+  });
+
+  it("default payload: the entity's own columns and embeddeds; relations and other properties stay out", async () => {
+    const o = newOrg();
+    const crates = ds.getRepository(Crate);
+    const crate = crates.create({ owner: o, label: 'tools', size: { width: 2, height: 3 }, scratch: 'in memory' });
+    crate.items = [ds.getRepository(CrateItem).create({ owner: o, sku: 'hammer' })];
+    const saved = await crates.save(crate);
+    expect(await types(o)).toEqual([
+      ['crate.packed', { id: saved.id, owner: o, label: 'tools', size: { width: 2, height: 3 } }],
+    ]);
+  });
+
+  it('an async data() or a when() returning a Promise is refused, naming the declaration; the save rolls back', async () => {
+    const o = newOrg();
+    const failure = (p: Promise<unknown>) =>
+      p.then(
+        () => null,
+        (e: unknown) => e as WebhookValidationError,
+      );
+    const added = await failure(ds.getRepository(CrateItem).save({ owner: o, sku: 'async-1' }));
+    expect(added).toBeInstanceOf(WebhookValidationError);
+    expect([added!.field, added!.message]).toEqual([
+      'data',
+      expect.stringMatching(/^@EmitsWebhook\(\{ on: 'insert', type: 'crate.item_added' \}\) of CrateItem: .*a Promise/),
+    ]);
+    expect(await ds.getRepository(CrateItem).countBy({ owner: o })).toBe(0);
+
+    const crate = await ds.getRepository(Crate).save({ owner: o, label: 'a', size: { width: 1, height: 1 } });
+    const moved = await failure(ds.getRepository(Crate).save({ ...crate, label: 'b' }));
+    expect([moved instanceof WebhookValidationError && moved.field, (moved as Error).message]).toEqual([
+      'when',
+      expect.stringMatching(
+        /^@EmitsWebhook\(\{ on: 'update', type: 'crate.moved' \}\) of Crate: when\(\) returned a Promise/,
+      ),
+    ]);
+    expect((await ds.getRepository(Crate).findOneByOrFail({ id: crate.id })).label).toBe('a');
+    expect((await types(o)).map(([type]) => type)).toEqual(['crate.packed']);
+  });
+
+  it('insert() outside a transaction: emits, and warns once that the row committed before its webhook', async () => {
+    const o = newOrg();
+    // A fresh object each time: insert() writes the generated id into the one it is given.
+    const crate = () => ({ owner: o, label: 'x', size: { width: 1, height: 1 } });
+    const mark = logger.lines.length;
+    await ds.transaction((m) => m.insert(Crate, crate()));
+    expect(logger.since(mark, 'warn')).toEqual([]);
+    await ds.getRepository(Crate).insert(crate());
+    await ds.getRepository(Crate).insert(crate());
+    expect(logger.since(mark, 'warn')).toEqual([
+      expect.stringMatching(
+        /^Crate was inserted outside a transaction .*Use save\(\), or run the insert in manager\.transaction\(\)/,
+      ),
+    ]);
+    expect((await types(o)).map(([type]) => type)).toEqual(['crate.packed', 'crate.packed', 'crate.packed']);
   });
 });

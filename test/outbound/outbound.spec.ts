@@ -341,6 +341,10 @@ describe.each(testDatabases())('outbound delivery on %s', (db) => {
       [() => svc.send('a.b', undefined), 'data', /JSON-serialisable/],
       [() => svc.send('a.b', { n: 1n }), 'data', /JSON-serialisable/],
       [() => svc.send('a.b', circular()), 'data', /JSON-serialisable/],
+      // Each would be sent as {}: the payload lost, silently.
+      [() => svc.send('a.b', Promise.resolve({ n: 1 })), 'data', /a Promise has no JSON form/],
+      [() => svc.send('a.b', new Map([['n', 1]])), 'data', /a Map has no JSON form/],
+      [() => svc.send('a.b', new Set([1])), 'data', /a Set has no JSON form/],
       [() => svc.send('a.b', { s: 'x'.repeat(300 * 1024) }), 'data', /limit is 262144/],
       [() => svc.send('a.b', {}, { customerId: '' }), 'customerId', /non-empty/],
       [() => svc.send('a.b', {}, { idempotencyKey: 'k'.repeat(300) }), 'idempotencyKey', /at most 255/],
