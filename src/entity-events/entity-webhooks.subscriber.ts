@@ -99,7 +99,10 @@ export class EntityWebhooksSubscriber implements EntitySubscriberInterface {
       const customerId = decl.customerId?.(entity) ?? undefined;
       let messageId: string;
       try {
-        ({ messageId } = await this.webhooks.send(decl.type as WebhookEventName, data, { customerId, manager }));
+        ({ messageId } = await this.webhooks.send(decl.type as WebhookEventName, data as never, {
+          customerId,
+          manager,
+        }));
       } catch (err) {
         // Name the declaration: the save that failed may be one of many, far from this entity.
         if (err instanceof WebhookValidationError)
