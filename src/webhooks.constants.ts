@@ -38,3 +38,6 @@ export const RESERVED_HEADERS = [
   'connection',
   'transfer-encoding',
 ] as const;
+
+/** Longest portal session lifetime, `portal.sessionTtlMs` or `expiresIn`: 100 years (a `null` session never expires). */
+export const MAX_SESSION_TTL_MS = 100 * 365 * 86_400_000;

@@ -1,11 +1,14 @@
 import { shown } from './utils/shown.js';
 import { didYouMean } from './utils/known-keys.js';
+import { MAX_TIMER_MS } from './utils/settle.js';
 /** User-facing text, as small factories that the tests import. */
 export const messages = {
   invalidOption: (path: string, allowed: string, got: unknown) =>
     `WebhooksModule: option "${path}" must be ${allowed} (got ${shown(got)}).`,
   unknownOption: (path: string, suggestion: string | undefined, known: string[]) =>
     `WebhooksModule: unknown option "${path}"${didYouMean(suggestion)}. Options at this level: ${known.join(', ')}.`,
+  timerRange: (min: number) =>
+    `an integer from ${min} to ${MAX_TIMER_MS} ms (about 24.8 days, the longest a Node timer waits; longer ones fire after 1 ms)`,
   healthThreshold: (name: string, value: unknown, allowed: string) =>
     `WebhooksHealthIndicator: threshold "${name}" must be ${allowed} (got ${shown(value)}); see docs/operations.md.`,
   inboundPathInForRoot: () =>

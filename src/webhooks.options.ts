@@ -20,6 +20,8 @@ import type { WebhooksModuleExtras } from './webhooks.module-definition.js';
 import { secretKey } from './signing/standard-webhooks.js';
 import { messages } from './webhooks.messages.js';
 import { unknownKey } from './utils/known-keys.js';
+import { MAX_TIMER_MS } from './utils/settle.js';
+import { MAX_SESSION_TTL_MS } from './webhooks.constants.js';
 
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;
@@ -139,15 +141,15 @@ export function resolveWebhooksOptions(raw: WebhooksModuleOptions = {}): Resolve
     outbound: {
       schedule: [...schedule],
       jitter: num('outbound.jitter', out.jitter, 0.2, 0, 1),
-      timeoutMs: int('outbound.timeoutMs', out.timeoutMs, 15_000, 1),
+      timeoutMs: timer('outbound.timeoutMs', out.timeoutMs, 15_000, 1),
       maxResponseBodyBytes: int('outbound.maxResponseBodyBytes', out.maxResponseBodyBytes, 4096, 0),
       maxPayloadBytes: int('outbound.maxPayloadBytes', out.maxPayloadBytes, 256 * 1024, 1),
       concurrency: int('outbound.concurrency', out.concurrency, 50, 1),
       userAgent: headerValue('outbound.userAgent', out.userAgent, 'nestjs-webhooks/0.1'),
       retryAfterMaxFactor: num('outbound.retryAfterMaxFactor', out.retryAfterMaxFactor, 2, 0, 1000),
       disableAfterMs: int('outbound.disableAfterMs', out.disableAfterMs, 5 * 24 * HOUR, 1),
-      relayIntervalMs: int('outbound.relayIntervalMs', out.relayIntervalMs, 1000, 10),
-      reconcileIntervalMs: int('outbound.reconcileIntervalMs', out.reconcileIntervalMs, 30_000, 10),
+      relayIntervalMs: timer('outbound.relayIntervalMs', out.relayIntervalMs, 1000, 10),
+      reconcileIntervalMs: timer('outbound.reconcileIntervalMs', out.reconcileIntervalMs, 30_000, 10),
       publishGatherMs: num('outbound.publishGatherMs', out.publishGatherMs, 16, 0, 1_000),
       markGatherMs: num('outbound.markGatherMs', out.markGatherMs, 250, 0, 10_000),
       retentionMs: retention(
@@ -165,7 +167,7 @@ export function resolveWebhooksOptions(raw: WebhooksModuleOptions = {}): Resolve
       mode: oneOf('inbound.mode', inb.mode, 'sync', ['sync', 'queue']),
       bodyLimit: int('inbound.bodyLimit', inb.bodyLimit, 1024 * 1024, 1),
       queueAttempts: int('inbound.queueAttempts', inb.queueAttempts, 5, 1),
-      reconcileIntervalMs: int('inbound.reconcileIntervalMs', inb.reconcileIntervalMs, 30_000, 10),
+      reconcileIntervalMs: timer('inbound.reconcileIntervalMs', inb.reconcileIntervalMs, 30_000, 10),
       retentionMs: retention(
         'inbound.retentionMs',
         inb.retentionMs,
@@ -248,7 +250,7 @@ function resolvePortal(raw: PortalOptions): ResolvedPortalOptions {
     admin: portal.admin ? { guard: portal.admin.guard } : null,
     theme: { primaryColor, mode: oneOf('portal.theme.mode', theme.mode, 'auto', ['light', 'dark', 'auto']) },
     frameAncestors: [...frameAncestors],
-    sessionTtlMs: int('portal.sessionTtlMs', portal.sessionTtlMs, 60 * MINUTE, 1000),
+    sessionTtlMs: sessionTtl(portal.sessionTtlMs),
   };
 }
 
@@ -423,6 +425,19 @@ function isInt(v: unknown, min: number): v is number {
 function int(path: string, v: unknown, def: number, min: number): number {
   if (v === undefined) return def;
   if (!isInt(v, min)) fail(path, `an integer >= ${min}`, v);
+  return v;
+}
+/** `portal.sessionTtlMs`: a second to 100 years, so that every expiry is a date databases keep. */
+function sessionTtl(v: unknown): number {
+  if (v === undefined) return 60 * MINUTE;
+  if (!isInt(v, 1000) || v > MAX_SESSION_TTL_MS)
+    fail('portal.sessionTtlMs', `an integer from 1000 to ${MAX_SESSION_TTL_MS} ms (100 years)`, v);
+  return v;
+}
+/** An option that sets a timer: an integer no longer than Node's longest timer. */
+function timer(path: string, v: unknown, def: number, min: number): number {
+  if (v === undefined) return def;
+  if (!isInt(v, min) || v > MAX_TIMER_MS) fail(path, messages.timerRange(min), v);
   return v;
 }
 function num(path: string, v: unknown, def: number, min: number, max: number): number {

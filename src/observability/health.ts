@@ -4,6 +4,7 @@ import { Injectable } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
 import { WebhooksConfigError } from '../errors/webhooks-config.error.js';
+import { MAX_TIMER_MS } from '../utils/settle.js';
 import { messages } from '../webhooks.messages.js';
 import { WebhooksProbe } from './webhooks.probe.js';
 
@@ -105,6 +106,13 @@ function resolveThresholds(given: WebhooksHealthThresholds): Required<WebhooksHe
     if (!(name in DEFAULTS)) throw new WebhooksConfigError(messages.healthThreshold(name, value, 'a known threshold'));
     if (value !== undefined && (typeof value !== 'number' || Number.isNaN(value) || value < 0))
       throw new WebhooksConfigError(messages.healthThreshold(name, value, 'a number >= 0'));
+    // A timer: Infinity or 0 would fire at once and report every check down.
+    if (
+      name === 'timeoutMs' &&
+      value !== undefined &&
+      !(Number.isSafeInteger(value) && value >= 1 && value <= MAX_TIMER_MS)
+    )
+      throw new WebhooksConfigError(messages.healthThreshold(name, value, messages.timerRange(1)));
   }
   return { ...DEFAULTS, ...Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) };
 }

@@ -11,7 +11,7 @@ import { WebhookValidationError } from '../errors/webhook-validation.error.js';
 import type { CreatePortalSessionInput, PortalActor, PortalSessionLink } from '../interfaces/portal.interface.js';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
 import { constantTimeEqual } from '../signing/constant-time.js';
-import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
+import { MAX_SESSION_TTL_MS, WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
 import { messages } from '../webhooks.messages.js';
 
 const hash = (secret: string) => createHash('sha256').update(secret).digest('hex');
@@ -45,8 +45,12 @@ export class PortalService {
     if (scope !== 'read' && scope !== 'manage')
       throw new WebhookValidationError('scope', `scope must be 'read' or 'manage'.`);
     const ttl = input.expiresIn === undefined ? this.portal.sessionTtlMs : input.expiresIn;
-    if (ttl !== null && !(Number.isSafeInteger(ttl) && ttl > 0))
-      throw new WebhookValidationError('expiresIn', 'expiresIn must be a positive number of milliseconds, or null.');
+    // Bounded so the expiry is a date every database keeps (a Date ends 275,760 years from 1970).
+    if (ttl !== null && !(Number.isSafeInteger(ttl) && ttl > 0 && ttl <= MAX_SESSION_TTL_MS))
+      throw new WebhookValidationError(
+        'expiresIn',
+        `expiresIn must be a positive number of milliseconds, at most ${MAX_SESSION_TTL_MS} (100 years), or null (no expiry).`,
+      );
     const now = Date.now();
     const id = newId('ps', now);
     const secret = randomBytes(32).toString('base64url');

@@ -2,6 +2,12 @@
 export const SHUTDOWN_MARGIN_MS = 5_000;
 
 /**
+ * The longest wait a Node timer takes (2^31 - 1 ms, about 24.8 days). A longer one is not an
+ * error: Node warns and fires it after 1 ms. Options that set a timer are bounded by it.
+ */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+/**
  * Races `work` against a timer of `ms` that is cleared as soon as either side wins, so a settled
  * wait leaves no timer holding the process. `onLate` gives the timer's outcome; a throw rejects.
  */
@@ -9,7 +15,8 @@ async function raceTimer<T, L>(work: Promise<T>, ms: number, onLate: () => L): P
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<L>((resolve) => {
     // The inner executor turns a throw of `onLate` into a rejection instead of an uncaught error.
-    timer = setTimeout(() => resolve(new Promise<L>((lateValue) => lateValue(onLate()))), ms);
+    // A bound made of sums (timeoutMs + a margin) may pass Node's longest timer: it waits that long.
+    timer = setTimeout(() => resolve(new Promise<L>((lateValue) => lateValue(onLate()))), Math.min(ms, MAX_TIMER_MS));
   });
   try {
     return await Promise.race([work, late]);

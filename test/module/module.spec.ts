@@ -92,7 +92,7 @@ describe.each(testDatabases())('WebhooksModule on %s', (db) => {
       // Compared as one object, so that a failure shows which error came instead, and its message.
       expect({ configError: err instanceof WebhooksConfigError, message: (err as Error)?.message }).toEqual({
         configError: true,
-        message: messages.invalidOption('outbound.timeoutMs', 'an integer >= 1', -1),
+        message: messages.invalidOption('outbound.timeoutMs', messages.timerRange(1), -1),
       });
     },
   );

@@ -120,7 +120,7 @@ describe.each(testDatabases())('the Terminus health indicator on %s', (db) => {
     expect(down.reason).toMatch(/table webhook_attempts is missing: run the module's migrations/);
   });
 
-  it('refuses a threshold it does not know, a negative or BigInt one, or thresholds that are not an object', async () => {
+  it('refuses a threshold it does not know, a negative or BigInt one, a timeout no timer keeps, or thresholds that are not an object', async () => {
     const indicator = t.app.get(WebhooksHealthIndicator);
     await expect(indicator.isHealthy('webhooks', { maxBacklogAge: 1 } as never)).rejects.toThrow(WebhooksConfigError);
     await expect(indicator.isHealthy('webhooks', { maxPending: -1 })).rejects.toThrow(
@@ -130,6 +130,11 @@ describe.each(testDatabases())('the Terminus health indicator on %s', (db) => {
     await expect(indicator.isHealthy('webhooks', null as never)).rejects.toThrow(
       /"\(thresholds\)" must be an object of thresholds \(got null\)/,
     );
+    // A timer of Infinity (or past 2^31 - 1 ms) fires after 1 ms: every check would be down.
+    for (const timeoutMs of [Infinity, 2 ** 31, 0, 1.5])
+      await expect(indicator.isHealthy('webhooks', { timeoutMs })).rejects.toThrow(
+        /"timeoutMs" must be an integer from 1 to 2147483647 ms/,
+      );
   });
 });
 

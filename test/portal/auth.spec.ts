@@ -95,6 +95,13 @@ describe.each(testDatabases())('portal authentication on %s', (db) => {
       await expect(portal.createSession({ customerId: '' })).rejects.toThrow(/customerId/);
       await expect(portal.createSession({ customerId: 'c', scope: 'admin' as never })).rejects.toThrow(/scope/);
       await expect(portal.createSession({ customerId: 'c', expiresIn: -1 })).rejects.toThrow(/expiresIn/);
+      // Past what a Date holds, the expiry would be an Invalid Date that no database keeps.
+      await expect(portal.createSession({ customerId: 'c', expiresIn: Number.MAX_SAFE_INTEGER })).rejects.toThrow(
+        /expiresIn must be .* at most 3153600000000 \(100 years\)/,
+      );
+      const century = await portal.createSession({ customerId: 'c', expiresIn: 3_153_600_000_000 });
+      expect(century.expiresAt!.getTime()).toBeGreaterThan(Date.now() + 3_153_000_000_000);
+      await as(server, century.token).get('/endpoints').expect(200);
     });
 
     it('does not mount the admin API unless configured', async () => {

@@ -38,7 +38,19 @@ describe('resolveWebhooksOptions', () => {
     [{ outbound: { schedule: [] } }, /"outbound.schedule" must be a non-empty array/],
     [{ outbound: { schedule: [0, -5] } }, /"outbound.schedule"/],
     [{ outbound: { jitter: 2 } }, /"outbound.jitter" must be a number from 0 to 1 \(got 2\)/],
-    [{ outbound: { timeoutMs: 0 } }, /"outbound.timeoutMs" must be an integer >= 1/],
+    [{ outbound: { timeoutMs: 0 } }, /"outbound.timeoutMs" must be an integer from 1 to 2147483647 ms/],
+    // Past Node's longest timer a timeout fires after 1 ms: every attempt would time out, every
+    // pass of a loop run back to back.
+    [
+      { outbound: { timeoutMs: 2 ** 31 } },
+      /"outbound.timeoutMs" must be an integer from 1 to 2147483647 ms \(about 24.8 days/,
+    ],
+    [
+      { outbound: { relayIntervalMs: 30 * 86_400_000 } },
+      /"outbound.relayIntervalMs" must be an integer from 10 to 2147483647/,
+    ],
+    [{ outbound: { reconcileIntervalMs: Infinity } }, /"outbound.reconcileIntervalMs" must be an integer from 10/],
+    [{ inbound: { reconcileIntervalMs: 2 ** 40 } }, /"inbound.reconcileIntervalMs" must be an integer from 10/],
     [{ outbound: { concurrency: 1.5 } }, /"outbound.concurrency"/],
     [{ outbound: { publishGatherMs: -1 } }, /"outbound.publishGatherMs" must be a number from 0 to 1000 \(got -1\)/],
     [{ outbound: { publishGatherMs: NaN } }, /"outbound.publishGatherMs" must be a number from 0 to 1000/],
@@ -46,9 +58,13 @@ describe('resolveWebhooksOptions', () => {
     [{ outbound: { network: { allow: 'x' } } }, /"outbound.network.allow"/],
     [{ outbound: { network: { httpsOnly: 'yes' } } }, /"outbound.network.httpsOnly" must be true or false/],
     [{ inbound: { mode: 'later' } }, /"inbound.mode" must be one of sync, queue/],
+    [
+      { portal: { sessionTtlMs: 10 ** 15 } },
+      /"portal.sessionTtlMs" must be an integer from 1000 to 3153600000000 ms \(100 years\)/,
+    ],
     [{ observability: { traceparent: 1 } }, /"observability.traceparent" must be true or false/],
     [{ observability: { eventTypeLabels: -1 } }, /"observability.eventTypeLabels" must be an integer >= 0/],
-    [{ inbound: { reconcileIntervalMs: 5 } }, /"inbound.reconcileIntervalMs" must be an integer >= 10/],
+    [{ inbound: { reconcileIntervalMs: 5 } }, /"inbound.reconcileIntervalMs" must be an integer from 10 to/],
     [
       { inbound: { retentionMs: 3_600_000 } },
       /"inbound.retentionMs" must be 0 \(keep every row\) or an integer >= 86400000 \(one day/,
