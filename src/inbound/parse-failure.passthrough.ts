@@ -1,7 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { ApplicationConfig, HttpAdapterHost } from '@nestjs/core';
+import type { IncomingMessage } from 'node:http';
+import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
 import { escapeRegExp, routeBases } from '../utils/route-bases.js';
-import { WEBHOOKS_ROUTE_PATH } from '../webhooks.constants.js';
+import { WEBHOOKS_OPTIONS, WEBHOOKS_ROUTE_PATH } from '../webhooks.constants.js';
 
 /** Request property set when the adapter refused the body for its own size limit: that limit, in bytes. */
 export const ADAPTER_BODY_LIMIT = Symbol('ADAPTER_BODY_LIMIT');
@@ -9,7 +11,7 @@ export const ADAPTER_BODY_LIMIT = Symbol('ADAPTER_BODY_LIMIT');
 export const ADAPTER_UNDECODABLE = Symbol('ADAPTER_UNDECODABLE');
 
 type Next = (err?: unknown) => void;
-type ParsedRequest = {
+type ParsedRequest = Pick<IncomingMessage, 'on' | 'off' | 'readableEnded' | 'readableDidRead'> & {
   method: string;
   path: string;
   rawBody?: unknown;
@@ -34,6 +36,7 @@ export class ParseFailurePassthrough {
     private readonly adapterHost: HttpAdapterHost,
     private readonly config: ApplicationConfig,
     @Inject(WEBHOOKS_ROUTE_PATH) private readonly routePath: string,
+    @Inject(WEBHOOKS_OPTIONS) private readonly options: ResolvedWebhooksOptions,
   ) {}
 
   /**
@@ -46,7 +49,7 @@ export class ParseFailurePassthrough {
     const bases = this.basePaths();
     if (adapter.getType() === 'express') {
       const route = new RegExp(`^(?:${bases.map(escapeRegExp).join('|')})/[^/]+/?$`, 'i');
-      adapter.use(expressPassthrough(route));
+      adapter.use(expressPassthrough(route, this.options.inbound.bodyLimit));
     } else if (adapter.getType() === 'fastify') {
       const urls = new Set(bases.map((base) => `${base}/:source`));
       adapter.getInstance().addHook('onRoute', (route: FastifyRoute) => {
@@ -75,13 +78,21 @@ const UNDECODABLE_TYPES = new Set(['charset.unsupported', 'encoding.unsupported'
  * (or, over the parser's limit or for a body it could not decode, with a mark). Express skips a
  * four-argument middleware while no error is pending, so other calls pay nothing.
  */
-function expressPassthrough(route: RegExp) {
+function expressPassthrough(route: RegExp, bodyLimit: number) {
   return function webhookParseFailure(
     err: { type?: string; limit?: number; code?: unknown; message?: string },
     req: ParsedRequest,
     _res: unknown,
     next: Next,
   ): void {
+    if (err?.type === 'charset.unsupported' && unreadIdentity(req) && req.method === 'POST' && route.test(req.path)) {
+      readUnread(req, bodyLimit).then((bytes) => {
+        if (bytes) req.rawBody = bytes;
+        else req[ADAPTER_BODY_LIMIT] = bodyLimit;
+        next();
+      }, next);
+      return;
+    }
     const tooLarge = err?.type === 'entity.too.large';
     // A compressed body that does not inflate fails in zlib (Z_DATA_ERROR, a Brotli code), untyped.
     const undecodable =
@@ -110,6 +121,43 @@ function fastifyPassthrough(handler: Function) {
     else if (!unparsed && (!Buffer.isBuffer(request.rawBody) || request.body !== undefined)) throw error;
     return handler.call(request.server, request, reply);
   };
+}
+
+/**
+ * body-parser refuses a declared charset other than UTF-8 before it reads a byte. JSON has no
+ * charset (RFC 8259: a recipient ignores one) and Fastify ignores it too, so the bytes are read
+ * here, as sent, and the scheme's parser decides: UTF-8 text is read, other bytes are refused.
+ * Only a body not yet read and not compressed (an encoding body-parser would inflate stays 415).
+ */
+function unreadIdentity(req: ParsedRequest): boolean {
+  return !req.readableDidRead && !req.readableEnded && !inflated(req.headers['content-encoding']);
+}
+
+/** The request's bytes, or null once they pass `limit` (the rest is left to Node, which drains it). */
+function readUnread(req: ParsedRequest, limit: number): Promise<Buffer | null> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const done = (settle: () => void) => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('close', onClose);
+      settle();
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) return done(() => resolve(null));
+      chunks.push(chunk);
+    };
+    const onEnd = () => done(() => resolve(Buffer.concat(chunks, size)));
+    const onError = (err: Error) => done(() => reject(err));
+    const onClose = () => done(() => reject(new Error('The request closed before its body ended.')));
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('close', onClose);
+  });
 }
 
 /** Did the body come with a content encoding the parser had to inflate? */
