@@ -88,11 +88,12 @@ export class EntityWebhooksSubscriber implements EntitySubscriberInterface {
     const target = metadata.target;
     if (typeof target !== 'function' || !entity) return;
     for (const decl of declaredWebhooks(target, change)) {
-      const where = `@EmitsWebhook({ on: '${change}', type: '${decl.type}' }) of ${target.name}`;
+      // Built only for an error: this loop runs on every save.
+      const where = () => `@EmitsWebhook({ on: '${change}', type: '${decl.type}' }) of ${target.name}`;
       if (decl.when) {
         const wanted: unknown = decl.when(entity, previous);
         if (isThenable(wanted))
-          throw new WebhookValidationError('when', `${where}: when() returned a Promise; it must return a boolean.`);
+          throw new WebhookValidationError('when', `${where()}: when() returned a Promise; it must return a boolean.`);
         if (!wanted) continue;
       }
       const data = decl.data ? decl.data(entity, previous) : ownColumns(metadata, entity);
@@ -106,7 +107,7 @@ export class EntityWebhooksSubscriber implements EntitySubscriberInterface {
       } catch (err) {
         // Name the declaration: the save that failed may be one of many, far from this entity.
         if (err instanceof WebhookValidationError)
-          throw new WebhookValidationError(err.field, `${where}: ${err.message}`);
+          throw new WebhookValidationError(err.field, `${where()}: ${err.message}`);
         throw err;
       }
       if (Logger.isLevelEnabled('debug')) this.logger.debug(`${target.name} ${change} → ${decl.type} (${messageId})`);
