@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { DataSource } from 'typeorm';
 import { WebhookDelivery } from '../../src/database/entities/webhook-delivery.entity.js';
 import { WebhookService } from '../../src/outbound/webhook.service.js';
+import { missingMessagesSql } from '../../src/outbound/message.store.js';
 import { PortalStore, type MessageFilters } from '../../src/portal/portal.store.js';
 import { FAST_OUTBOUND, startTestApp, type TestApp } from '../support/app.js';
 import { testDatabases, type DbKind } from '../support/databases.js';
@@ -102,6 +103,17 @@ describe.each(testDatabases())('portal message filters on %s', (db) => {
           f,
           true,
         ]);
+      }
+    });
+
+    it("replayMissing's page reads deliveries by message too", async () => {
+      const ds = t.app.get(DataSource);
+      for (const withoutCustomer of [false, true]) {
+        const sql = missingMessagesSql(withoutCustomer, true);
+        const params = [...(withoutCustomer ? [] : ['c']), 0, 1, '', 'ep_1'];
+        const plan = (await ds.query(`EXPLAIN QUERY PLAN ${sql}`, params)) as { detail: string }[];
+        const reads = plan.map((p) => p.detail).filter((d) => /\bd\b/.test(d));
+        expect(reads.length > 0 && reads.every((d) => d.includes('idx_webhook_deliveries_message'))).toBe(true);
       }
     });
   },
