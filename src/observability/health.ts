@@ -68,7 +68,7 @@ export class WebhooksHealthIndicator {
     const data: Record<string, unknown> = { redis: redis ? 'down' : 'up', database: database ? 'down' : 'up' };
     if (!database) {
       try {
-        const backlog = await probe.backlog(limits.inboxStuckAfterMs);
+        const backlog = await probe.backlog(limits.inboxStuckAfterMs, limits.timeoutMs);
         Object.assign(data, backlog);
         reasons.push(...overLimits(backlog, limits));
       } catch (err) {

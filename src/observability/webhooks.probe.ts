@@ -84,10 +84,29 @@ export class WebhooksProbe {
     }
   }
 
-  /** The backlog now; an inbox row is stuck after `stuckAfterMs` in `received`. */
-  async backlog(stuckAfterMs = STUCK_AFTER_MS): Promise<WebhooksBacklog> {
+  /**
+   * The backlog now; an inbox row is stuck after `stuckAfterMs` in `received`. With `timeoutMs`
+   * the answer is given up after that long (a lock held on a table, the pool or SQLite's one
+   * connection busy), and on PostgreSQL the server cancels the query too, so that checks repeated
+   * while it is stuck do not pile up on the pool's connections.
+   */
+  async backlog(stuckAfterMs = STUCK_AFTER_MS, timeoutMs?: number): Promise<WebhooksBacklog> {
     const now = Date.now();
-    const [row] = await this.tx.write((m) => runSql<Record<string, unknown>>(m, BACKLOG, [now, now - stuckAfterMs]));
+    const params = [now, now - stuckAfterMs];
+    const query =
+      timeoutMs === undefined
+        ? this.tx.write((m) => runSql<Record<string, unknown>>(m, BACKLOG, params))
+        : withTimeout(
+            this.tx.isSqlite
+              ? this.tx.write((m) => runSql<Record<string, unknown>>(m, BACKLOG, params))
+              : this.tx.run(async (m) => {
+                  await m.query(`SET LOCAL statement_timeout = ${timeoutMs}`);
+                  return runSql<Record<string, unknown>>(m, BACKLOG, params);
+                }),
+            timeoutMs,
+            `no answer within ${timeoutMs} ms`,
+          );
+    const [row] = await query;
     const age = (at: unknown) => (at === null || at === undefined ? 0 : Math.max(0, now - Number(at)));
     return {
       pending: Number(row?.pending ?? 0),

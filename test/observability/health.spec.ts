@@ -113,6 +113,34 @@ describe.each(testDatabases())('the Terminus health indicator on %s', (db) => {
     await eventually(async () => result(await checkHealth(t)).redis === 'up', 10_000);
   });
 
+  it('bounds the backlog query by timeoutMs: down with the reason while a transaction holds it, up after', async () => {
+    const dataSource = t.app.get(DataSource);
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let locked!: () => void;
+    const isLocked = new Promise<void>((r) => (locked = r));
+    // The app's own transaction: on PostgreSQL it locks the inbox, on SQLite it holds the one connection.
+    const appTx = dataSource.transaction(async (m) => {
+      if (db === 'postgres') await m.query('LOCK TABLE webhook_inbox IN ACCESS EXCLUSIVE MODE');
+      locked();
+      await held;
+    });
+    try {
+      await isLocked;
+      const started = Date.now();
+      const down = result(await checkHealth(t, 'webhooks', { timeoutMs: 300 }));
+      expect(Date.now() - started).toBeLessThan(2_500);
+      expect(down).toMatchObject({ status: 'down', redis: 'up', database: 'up' });
+      expect(down.reason).toMatch(
+        /the backlog query failed: (no answer within 300 ms|canceling statement due to statement timeout)/,
+      );
+    } finally {
+      release();
+      await appTx;
+    }
+    await eventually(async () => result(await checkHealth(t)).status === 'up', 5_000);
+  });
+
   it('is down when the module tables are missing (database not migrated)', async () => {
     await t.app.get(DataSource).query('DROP TABLE webhook_attempts');
     const down = result(await checkHealth(t));
