@@ -1,6 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
-import { Redis } from 'ioredis';
+import { connect, createServer } from 'node:net';
 
 /** A free TCP port on 127.0.0.1. */
 export async function freePort(): Promise<number> {
@@ -53,18 +52,33 @@ export class PrivateRedis {
     );
     const until = Date.now() + 10_000;
     for (;;) {
-      const c = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-      try {
-        await c.connect();
-        await c.ping();
-        c.disconnect();
-        return;
-      } catch {
-        c.disconnect();
-        if (Date.now() > until) throw new Error(`redis-server on port ${this.port} did not start`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      if (await this.answersPing()) return;
+      if (Date.now() > until) throw new Error(`redis-server on port ${this.port} did not start`);
+      await new Promise((r) => setTimeout(r, 50));
     }
+  }
+
+  /**
+   * Whether the server answers PING now. A plain socket: an ioredis client closed after a refused
+   * connection keeps a 2 s timer that would hold jest open.
+   */
+  private answersPing(): Promise<boolean> {
+    return new Promise((resolve) => {
+      const socket = connect(this.port, '127.0.0.1');
+      let answer = '';
+      const done = (ok: boolean) => {
+        socket.destroy();
+        resolve(ok);
+      };
+      socket.setTimeout(1_000, () => done(false));
+      socket.on('error', () => done(false));
+      socket.on('connect', () => socket.write('PING\r\n'));
+      socket.on('data', (chunk) => {
+        answer += chunk.toString('latin1');
+        if (answer.includes('\r\n')) done(answer.startsWith('+PONG'));
+      });
+      socket.on('close', () => done(false));
+    });
   }
 
   /**
