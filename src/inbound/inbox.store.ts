@@ -153,17 +153,17 @@ export class InboxStore implements BeforeApplicationShutdown {
   }
 
   /**
-   * Deletes up to `limit` `processed` / `ignored` rows received before `before` (epoch ms), oldest
-   * first, and resolves to how many went. The id range (ids start with their creation time) lets
+   * Deletes up to `limit` `processed` / `ignored` rows received before `before` (epoch ms) with ids
+   * after `after`, oldest first, and resolves to their ids. The id range (ids start with their creation time) lets
    * the primary key find them without reading the whole table.
    */
-  async prune(before: number, limit: number): Promise<number> {
+  async prune(before: number, limit: number, after = ''): Promise<string[]> {
     const deleted = await this.rows(
       `DELETE FROM webhook_inbox WHERE id IN (SELECT id FROM webhook_inbox
-       WHERE id < ? AND received_at < ? AND status IN ('processed', 'ignored') ORDER BY id LIMIT ?) RETURNING id`,
-      [idTimePrefix('in', before), before, limit],
+       WHERE id > ? AND id < ? AND received_at < ? AND status IN ('processed', 'ignored') ORDER BY id LIMIT ?) RETURNING id`,
+      [after, idTimePrefix('in', before), before, limit],
     );
-    return deleted.length;
+    return deleted.map((r) => r.id);
   }
 
   /**

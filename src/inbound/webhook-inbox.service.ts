@@ -150,7 +150,7 @@ export class WebhookInbox implements OnApplicationBootstrap, OnApplicationShutdo
    */
   async prune(olderThan: Date, options: { signal?: AbortSignal } = {}): Promise<number> {
     const before = pruneCutoff(olderThan);
-    return deleteInBatches(PRUNE_BATCH, () => this.inbox.prune(before, PRUNE_BATCH), options.signal);
+    return deleteInBatches(PRUNE_BATCH, (after) => this.inbox.prune(before, PRUNE_BATCH, after), options.signal);
   }
 
   /**

@@ -125,10 +125,11 @@ export const LOG_PRUNE_BATCH = 500;
 /**
  * Messages created before a time whose every delivery succeeded (or that had none), oldest first;
  * deleting them cascades to their deliveries and attempts. The id range (ids start with their
- * creation time) lets the primary key find them without reading the whole table.
+ * creation time) lets the primary key find them without reading the whole table; each batch starts
+ * after the last id the batch before deleted.
  */
 const PRUNE_MESSAGES = `DELETE FROM webhook_messages WHERE id IN (SELECT m.id FROM webhook_messages m
-  WHERE m.id < ? AND m.created_at < ?
+  WHERE m.id > ? AND m.id < ? AND m.created_at < ?
   AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.message_id = m.id AND d.status <> 'succeeded')
   ORDER BY m.id LIMIT ?) RETURNING id`;
 
@@ -246,9 +247,10 @@ export class MessageStore {
   async prune(olderThan: Date, signal?: AbortSignal): Promise<number> {
     const before = pruneCutoff(olderThan);
     const sql = this.tx.isSqlite ? withReturnedRows(PRUNE_MESSAGES) : forDriver(PRUNE_MESSAGES, false);
-    const batch = async () =>
-      returnedRows(await this.tx.write((m) => m.query(sql, [idTimePrefix('msg', before), before, LOG_PRUNE_BATCH])))
-        .length;
+    const batch = async (after: string) =>
+      returnedRows<{ id: string }>(
+        await this.tx.write((m) => m.query(sql, [after, idTimePrefix('msg', before), before, LOG_PRUNE_BATCH])),
+      ).map((r) => r.id);
     return deleteInBatches(LOG_PRUNE_BATCH, batch, signal);
   }
 

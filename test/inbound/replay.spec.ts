@@ -274,20 +274,36 @@ describe.each(testDatabases())('replaying stored inbound calls on %s', (kind) =>
       expect([again.status, again.body.status]).toEqual([200, 'processed']);
     });
 
-    it('deletes in batches until nothing past the window is left', async () => {
+    it('deletes in batches until nothing past the window is left, each batch after the last id deleted', async () => {
       const repo = t.app.get(DataSource).getRepository(WebhookInboxEntry);
       const old = Date.now() - 2 * DAY;
-      const rows = Array.from({ length: PRUNE_BATCH + 5 }, (_, i) => ({
+      // Every third row failed (kept): they lie between the deleted ones in every batch.
+      const rows = Array.from({ length: Math.ceil((PRUNE_BATCH + 5) * 1.5) }, (_, i) => ({
         ...entry(`batch_${i}_${msgId()}`),
         id: newId('in', old + i),
-        status: 'processed' as const,
+        status: i % 3 === 0 ? ('failed' as const) : ('processed' as const),
         attempts: 1,
         receivedAt: new Date(old + i),
         updatedAt: new Date(old + i),
       }));
       for (let i = 0; i < rows.length; i += 100) await repo.insert(rows.slice(i, i + 100));
-      expect(await t.app.get(WebhookInbox).prune(new Date(Date.now() - DAY))).toBe(PRUNE_BATCH + 5);
-      expect((await inboxRows(t.app)).filter((r) => r.eventId.startsWith('batch_'))).toEqual([]);
+      const store = t.app.get(InboxStore);
+      const prune = store.prune.bind(store);
+      const afters: string[] = [];
+      store.prune = (before, limit, after) => {
+        afters.push(after ?? '');
+        return prune(before, limit, after);
+      };
+      const deletable = rows.filter((r) => r.status === 'processed');
+      try {
+        expect(await t.app.get(WebhookInbox).prune(new Date(Date.now() - DAY))).toBe(deletable.length);
+      } finally {
+        store.prune = prune;
+      }
+      expect(afters).toEqual(['', deletable[PRUNE_BATCH - 1].id]);
+      const left = (await inboxRows(t.app)).filter((r) => r.eventId.startsWith('batch_'));
+      expect(left.map((r) => r.status)).toEqual(rows.filter((r) => r.status === 'failed').map(() => 'failed'));
+      await repo.delete(left.map((r) => r.id));
       await expect(t.app.get(WebhookInbox).prune(new Date('nonsense'))).rejects.toThrow(WebhookValidationError);
     });
   });

@@ -3,28 +3,29 @@ import { WebhookValidationError } from '../../src/errors/webhook-validation.erro
 import { deleteInBatches, pruneCutoff } from '../../src/database/prune.js';
 
 describe('deleteInBatches', () => {
-  it('runs full batches until one deletes fewer, and adds them up', async () => {
-    const results = [3, 3, 1, 3];
-    const calls: number[] = [];
-    const total = await deleteInBatches(3, async () => {
-      calls.push(calls.length);
-      return results[calls.length - 1];
+  it('runs full batches until one deletes fewer, adds them up, and starts each after the largest id the one before deleted', async () => {
+    // RETURNING gives no order: the ids come back shuffled.
+    const results = [['b', 'c', 'a'], ['f', 'd', 'e'], ['g'], ['h', 'i', 'j']];
+    const afters: string[] = [];
+    const total = await deleteInBatches(3, async (after) => {
+      afters.push(after);
+      return results[afters.length - 1];
     });
-    expect([total, calls.length]).toEqual([7, 3]);
+    expect([total, afters]).toEqual([7, ['', 'c', 'f']]);
   });
 
   it('stops between batches once its signal is aborted, keeping what it deleted', async () => {
     const abort = new AbortController();
     let calls = 0;
     const total = await deleteInBatches(
-      10,
+      2,
       async () => {
         if (++calls === 2) abort.abort();
-        return 10;
+        return [`a${calls}`, `b${calls}`];
       },
       abort.signal,
     );
-    expect([total, calls]).toEqual([20, 2]);
+    expect([total, calls]).toEqual([4, 2]);
   });
 });
 
