@@ -204,7 +204,7 @@ export class InboxStore implements BeforeApplicationShutdown {
   /**
    * Of `limit` inbox rows by id, the ids of those `received` and untouched since before
    * `olderThan` (epoch ms): the newest rows when `after` is null, else the rows after that id.
-   * Only the primary key is read (the inbox has no index on status, which would slow every claim).
+   * Only the primary key is read.
    * `last` is the last id read, or null when no row is left after it.
    */
   async receivedAmong(after: string | null, olderThan: number, limit: number): Promise<ReceivedPage> {

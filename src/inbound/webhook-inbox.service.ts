@@ -110,9 +110,9 @@ export class WebhookInbox implements OnApplicationBootstrap, OnApplicationShutdo
 
   /**
    * Stored calls, newest first, a page at a time (`nextCursor` → `cursor`): what to look at, and
-   * with `replayable: true` what {@link replay} would run now. Filters other than `source` +
-   * `eventId` scan the inbox by id (it has no index on status or type, which would slow every
-   * call's claim); a page stops at `limit` rows.
+   * with `replayable: true` what {@link replay} would run now. `received` and `failed` rows have
+   * an index of their own (`status` filters on them, `replayable` on PostgreSQL); other filters
+   * than `source` + `eventId` scan the inbox by id. A page stops at `limit` rows.
    */
   async list(opts: ListInboxOptions = {}): Promise<Page<WebhookInboxEntry>> {
     const where = listFilters(opts, { source: {}, type: {}, eventId: {}, status: { values: STATUSES } });

@@ -3,7 +3,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { metrics } from '@opentelemetry/api';
 import type { Queue } from 'bull';
-import type { DataSource } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 import { WEBHOOK_TABLES } from '../database/boot-checks.service.js';
 import { runSql } from '../database/sql.js';
 import { TransactionRunner } from '../database/transaction.runner.js';
@@ -23,7 +23,8 @@ export interface WebhooksBacklog {
   stuckInbox: number;
 }
 
-const BACKLOG = `SELECT
+/** The backlog in one statement; its `?`s are now and the time before which a `received` inbox row is stuck. */
+export const BACKLOG_SQL = `SELECT
   (SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending') AS pending,
   (SELECT MIN(next_attempt_at) FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ?) AS oldest_due,
   (SELECT MIN(updated_at) FROM webhook_deliveries WHERE status = 'pending' AND enqueued_at IS NULL) AS unrelayed,
@@ -93,19 +94,18 @@ export class WebhooksProbe {
   async backlog(stuckAfterMs = STUCK_AFTER_MS, timeoutMs?: number): Promise<WebhooksBacklog> {
     const now = Date.now();
     const params = [now, now - stuckAfterMs];
+    const read = (m: EntityManager) => runSql<Record<string, unknown>>(m, BACKLOG_SQL, params);
+    const bounded = (ms: number) =>
+      this.tx.isSqlite
+        ? this.tx.write(read)
+        : this.tx.run(async (m) => {
+            await m.query(`SET LOCAL statement_timeout = ${ms}`);
+            return read(m);
+          });
     const query =
       timeoutMs === undefined
-        ? this.tx.write((m) => runSql<Record<string, unknown>>(m, BACKLOG, params))
-        : withTimeout(
-            this.tx.isSqlite
-              ? this.tx.write((m) => runSql<Record<string, unknown>>(m, BACKLOG, params))
-              : this.tx.run(async (m) => {
-                  await m.query(`SET LOCAL statement_timeout = ${timeoutMs}`);
-                  return runSql<Record<string, unknown>>(m, BACKLOG, params);
-                }),
-            timeoutMs,
-            `no answer within ${timeoutMs} ms`,
-          );
+        ? this.tx.write(read)
+        : withTimeout(bounded(timeoutMs), timeoutMs, `no answer within ${timeoutMs} ms`);
     const [row] = await query;
     const age = (at: unknown) => (at === null || at === undefined ? 0 : Math.max(0, now - Number(at)));
     return {

@@ -36,6 +36,8 @@ export type InboxStatus = 'received' | 'processed' | 'failed' | 'ignored';
  */
 @Entity('webhook_inbox')
 @Index('uq_webhook_inbox_source_event', ['source', 'eventId'], { unique: true })
+// The open rows, which are few: stuck `received` rows (health), lists by those statuses.
+@Index('idx_webhook_inbox_open', ['id'], { where: "status = 'received' OR status = 'failed'" })
 export class WebhookInboxEntry {
   /** `in_…` */
   @PrimaryColumn({ type: 'varchar', length: 40 })

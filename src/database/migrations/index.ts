@@ -1,8 +1,14 @@
 import { CreateWebhookTables1764000000000 } from './1764000000000-create-webhook-tables.js';
 import { AddPortalSessions1765000000000 } from './1765000000000-add-portal-sessions.js';
 import { AddAttemptHeaders1766000000000 } from './1766000000000-add-attempt-headers.js';
+import { AddInboxOpenIndex1767000000000 } from './1767000000000-add-inbox-open-index.js';
 
-export { AddAttemptHeaders1766000000000, AddPortalSessions1765000000000, CreateWebhookTables1764000000000 };
+export {
+  AddAttemptHeaders1766000000000,
+  AddInboxOpenIndex1767000000000,
+  AddPortalSessions1765000000000,
+  CreateWebhookTables1764000000000,
+};
 
 /**
  * The module's migrations, in order: add them to your DataSource's `migrations`.
@@ -12,4 +18,5 @@ export const WEBHOOK_MIGRATIONS = [
   CreateWebhookTables1764000000000,
   AddPortalSessions1765000000000,
   AddAttemptHeaders1766000000000,
+  AddInboxOpenIndex1767000000000,
 ];
