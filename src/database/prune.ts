@@ -8,24 +8,25 @@ export function pruneCutoff(olderThan: unknown): number {
 }
 
 /**
- * Runs `batch` (one statement deleting up to `size` rows with ids after `after`, oldest first,
- * resolving to the ids it deleted) until one deletes fewer, or `signal` is aborted between
- * batches; resolves to the total. Each batch starts after the last id the one before deleted, so
- * the rows a prune keeps (a failed delivery's message, a failed inbox call) are read once per
- * prune, not again by every batch. What was deleted stays deleted.
+ * Runs `batch` (one statement deleting up to `size` rows, oldest first, from `after` on, resolving
+ * to the keys of the rows it deleted: their ids or times) until one deletes fewer, or `signal` is
+ * aborted between batches; resolves to the total. Each batch starts from the largest key the one
+ * before deleted (`null` for the first), so the rows a prune keeps (a failed delivery's message, a
+ * failed inbox call) and the index entries of rows already deleted are read once, not again by
+ * every batch. What was deleted stays deleted.
  */
-export async function deleteInBatches(
+export async function deleteInBatches<K extends string | number>(
   size: number,
-  batch: (after: string) => Promise<string[]>,
+  batch: (after: K | null) => Promise<K[]>,
   signal?: AbortSignal,
 ): Promise<number> {
   let total = 0;
-  let after = '';
+  let after: K | null = null;
   for (;;) {
     const deleted = await batch(after);
     total += deleted.length;
     if (deleted.length < size || signal?.aborted) return total;
-    // RETURNING gives no order: the largest id deleted.
-    for (const id of deleted) if (id > after) after = id;
+    // RETURNING gives no order: the largest key deleted.
+    for (const key of deleted) if (after === null || key > after) after = key;
   }
 }

@@ -150,7 +150,11 @@ export class WebhookInbox implements OnApplicationBootstrap, OnApplicationShutdo
    */
   async prune(olderThan: Date, options: { signal?: AbortSignal } = {}): Promise<number> {
     const before = pruneCutoff(olderThan);
-    return deleteInBatches(PRUNE_BATCH, (after) => this.inbox.prune(before, PRUNE_BATCH, after), options.signal);
+    return deleteInBatches(
+      PRUNE_BATCH,
+      (after: string | null) => this.inbox.prune(before, PRUNE_BATCH, after ?? ''),
+      options.signal,
+    );
   }
 
   /**

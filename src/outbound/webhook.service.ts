@@ -220,9 +220,15 @@ export class WebhookService {
     return endpoint;
   }
 
-  /** Deletes an endpoint with its deliveries and attempts. */
+  /**
+   * Deletes an endpoint with its deliveries and attempts. On SQLite the deliveries go first, in
+   * batches of 1,000 (each its own statement, so the event loop is not held for the whole log);
+   * if that fails partway the endpoint is still there with part of its log gone: call it again.
+   */
   async deleteEndpoint(id: string): Promise<void> {
     knownId('endpoint', id);
+    // SQLite: the log first, in batches; the endpoint's row last (with any delivery made meanwhile).
+    await this.store.deleteDeliveriesOf(id);
     const result = await this.tx.write((m) => m.delete(WebhookEndpoint, { id }));
     if (!result.affected) throw new WebhookNotFoundError(messages.notFound('endpoint', id));
   }

@@ -6,12 +6,21 @@ describe('deleteInBatches', () => {
   it('runs full batches until one deletes fewer, adds them up, and starts each after the largest id the one before deleted', async () => {
     // RETURNING gives no order: the ids come back shuffled.
     const results = [['b', 'c', 'a'], ['f', 'd', 'e'], ['g'], ['h', 'i', 'j']];
-    const afters: string[] = [];
-    const total = await deleteInBatches(3, async (after) => {
+    const afters: (string | null)[] = [];
+    const total = await deleteInBatches(3, async (after: string | null) => {
       afters.push(after);
       return results[afters.length - 1];
     });
-    expect([total, afters]).toEqual([7, ['', 'c', 'f']]);
+    expect([total, afters]).toEqual([7, [null, 'c', 'f']]);
+  });
+
+  it('compares numeric keys as numbers', async () => {
+    const afters: (number | null)[] = [];
+    await deleteInBatches(2, async (after: number | null) => {
+      afters.push(after);
+      return afters.length === 1 ? [9, 10] : [];
+    });
+    expect(afters).toEqual([null, 10]);
   });
 
   it('stops between batches once its signal is aborted, keeping what it deleted', async () => {
