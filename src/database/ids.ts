@@ -68,6 +68,18 @@ export function newId(prefix: IdPrefix, now = Date.now()): string {
   return `${idTimePrefix(prefix, now)}${base32(hi, 8)}${base32(lo, 8)}`;
 }
 
+/** Whether `value` is an id as {@link newId} makes them with `prefix`: the prefix, `_`, 26 base32 characters. */
+export function isIdOf(prefix: IdPrefix, value: unknown): value is string {
+  return typeof value === 'string' && ID_PATTERNS[prefix].test(value);
+}
+
+const ID_PATTERNS = Object.fromEntries(
+  (['ep', 'msg', 'dlv', 'atm', 'in', 'ps'] satisfies IdPrefix[]).map((p) => [
+    p,
+    new RegExp(`^${p}_[${ALPHABET}]{26}$`),
+  ]),
+) as Record<IdPrefix, RegExp>;
+
 /**
  * Refuses, as unknown, an id no row can have before it reaches a query: not a string, or holding
  * U+0000 or a lone surrogate (which PostgreSQL would refuse, or match as U+FFFD, rather than find nothing).

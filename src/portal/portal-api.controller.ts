@@ -17,7 +17,7 @@ import {
 } from '@nestjs/common';
 import { unstorable } from '../database/sql.js';
 import type { PortalActor } from '../interfaces/portal.interface.js';
-import { PortalApi, type PortalEndpointInput } from './portal-api.service.js';
+import { isoDate, PortalApi, type PortalEndpointInput } from './portal-api.service.js';
 import { PORTAL_ACTOR, PortalAdminGuard, PortalSessionGuard } from './portal.guard.js';
 import { notAnObject, PortalProblem } from './portal.problem.js';
 import { PortalProblemFilter } from './portal-problem.filter.js';
@@ -47,10 +47,7 @@ function optionalString(q: Query, key: string): string | undefined {
 
 function optionalDate(q: Query, key: string): Date | undefined {
   const v = optionalString(q, key);
-  if (v === undefined) return undefined;
-  const d = new Date(v);
-  if (Number.isNaN(d.getTime())) throw new PortalProblem('invalid_input', `${key} must be an ISO date.`);
-  return d;
+  return v === undefined ? undefined : isoDate(key, v);
 }
 
 function filters(q: Query): MessageFilters {
@@ -67,6 +64,7 @@ function filters(q: Query): MessageFilters {
 }
 
 function body(b: unknown): Record<string, unknown> {
+  // No body at all (a bodiless POST): a body of another type than JSON never gets here (PortalBodyRefusals).
   if (b === undefined) return {};
   if (b === null || typeof b !== 'object' || Array.isArray(b)) throw notAnObject();
   return b as Record<string, unknown>;

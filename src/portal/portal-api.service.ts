@@ -78,11 +78,12 @@ export class PortalApi {
     const customerId = actor.customerId ?? input.customerId;
     if (typeof customerId !== 'string' || customerId === '')
       throw new PortalProblem('invalid_input', 'customerId is required in the body of the admin API.');
+    const disabled = disabledFlag(input);
     const created = await this.webhooks.createEndpoint({
       url: input.url as string,
       description: input.description ?? null,
       eventTypes: input.eventTypes ?? null,
-      enabled: input.disabled === undefined ? true : !input.disabled,
+      enabled: !disabled,
       customerId,
     });
     this.emit(actor, 'endpoint.created', 'endpoint', created.id);
@@ -92,13 +93,12 @@ export class PortalApi {
   async updateEndpoint(actor: PortalActor, id: string, input: PortalEndpointInput) {
     this.manage(actor);
     await this.store.endpoint(actor, id);
-    if (input.disabled !== undefined && typeof input.disabled !== 'boolean')
-      throw new PortalProblem('invalid_input', 'disabled must be true or false.');
+    const disabled = disabledFlag(input);
     const updated = await this.webhooks.updateEndpoint(id, {
       url: input.url,
       description: input.description,
       eventTypes: input.eventTypes,
-      enabled: input.disabled === undefined ? undefined : !input.disabled,
+      enabled: disabled === undefined ? undefined : !disabled,
     });
     this.emit(actor, 'endpoint.updated', 'endpoint', id);
     return endpointView(updated);
@@ -135,14 +135,16 @@ export class PortalApi {
     if (typeof eventType !== 'string') throw new PortalProblem('invalid_input', 'eventType is required.');
     if (endpoint.customerId === null)
       throw new PortalProblem('invalid_input', 'Test events go to endpoints of a customer.');
+    // Before sending: send() stores the message even when no delivery is made for it.
+    if (!endpoint.enabled) throw disabledEndpoint(id);
     // Checked by send like any payload; its type is the app's declared one only at compile time.
     const data: any = payload ?? this.options.eventTypes.find((t) => t.name === eventType)?.example ?? {};
     const sent = await this.webhooks.send(eventType as WebhookEventName, data, {
       customerId: endpoint.customerId,
       endpointId: id,
     });
-    if (sent.deliveryIds.length === 0)
-      throw new PortalProblem('invalid_input', `Endpoint ${id} is disabled: enable it before sending a test event.`);
+    // Disabled since the check above: the message is stored, but the caller hears why nothing went out.
+    if (sent.deliveryIds.length === 0) throw disabledEndpoint(id);
     this.emit(actor, 'endpoint.test_sent', 'endpoint', id);
     return { messageId: sent.messageId, deliveryIds: sent.deliveryIds };
   }
@@ -150,7 +152,7 @@ export class PortalApi {
   async recover(actor: PortalActor, id: string, since: unknown) {
     this.manage(actor);
     await this.store.endpoint(actor, id);
-    const result = await this.webhooks.recoverFailed({ endpointId: id, since: date('since', since)! });
+    const result = await this.webhooks.recoverFailed({ endpointId: id, since: isoDate('since', since) });
     this.emit(actor, 'endpoint.recovered', 'endpoint', id);
     return result;
   }
@@ -160,8 +162,8 @@ export class PortalApi {
     await this.store.endpoint(actor, id);
     const result = await this.webhooks.replayMissing({
       endpointId: id,
-      since: date('since', since)!,
-      until: until === undefined ? undefined : date('until', until),
+      since: isoDate('since', since),
+      until: until === undefined ? undefined : isoDate('until', until),
     });
     this.emit(actor, 'endpoint.replayed_missing', 'endpoint', id);
     return result;
@@ -246,10 +248,57 @@ export class PortalApi {
   }
 }
 
-/** An ISO date from a request, or a 422. */
-function date(field: string, value: unknown): Date | undefined {
-  const parsed = typeof value === 'string' ? new Date(value) : null;
-  if (!parsed || Number.isNaN(parsed.getTime()))
-    throw new PortalProblem('invalid_input', `${field} must be an ISO date such as 2026-01-31T00:00:00Z.`);
-  return parsed;
+/** `disabled` of an endpoint's input: true, false or absent; anything else (`"false"`, 1, null) is a 422. */
+function disabledFlag(input: PortalEndpointInput): boolean | undefined {
+  if (input.disabled !== undefined && typeof input.disabled !== 'boolean')
+    throw new PortalProblem('invalid_input', 'disabled must be true or false.');
+  return input.disabled;
+}
+
+/** The 422 of a test event to a disabled endpoint. */
+function disabledEndpoint(id: string): PortalProblem {
+  return new PortalProblem('invalid_input', `Endpoint ${id} is disabled: enable it before sending a test event.`);
+}
+
+/**
+ * `YYYY-MM-DD`, or a date-time with optional seconds and fraction and a required zone (`Z` or
+ * `±HH:MM`): the ISO 8601 forms whose instant does not depend on the server's time zone.
+ */
+const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(?:Z|([+-])(\d{2}):(\d{2})))?$/;
+
+/**
+ * An instant from a request's `since` / `until` (query or body), or a 422 naming the field. A
+ * date alone is midnight UTC. Not `new Date(text)`, which takes `1` (2001), `March 7`, a
+ * date-time without a zone in the server's time, and rolls `2024-02-30` over to March 1.
+ */
+export function isoDate(field: string, value: unknown): Date {
+  const m = typeof value === 'string' ? ISO_DATE.exec(value) : null;
+  const at = m && instant(m.slice(1).map((part) => part ?? ''));
+  if (!at)
+    throw new PortalProblem(
+      'invalid_input',
+      `${field} must be an ISO 8601 date (2026-01-31, midnight UTC) or date-time with a zone ` +
+        `(2026-01-31T12:00Z, 2026-01-31T12:00:00.250+02:00).`,
+    );
+  return at;
+}
+
+/** The instant of ISO_DATE's parts, or null for a day, hour or offset no calendar has. */
+function instant([year, month, day, hour, minute, second, fraction, sign, offH, offM]: string[]): Date | null {
+  const n = (s: string) => (s === '' ? 0 : Number(s));
+  const ms = n(fraction.padEnd(3, '0').slice(0, 3)); // a Date holds milliseconds: finer digits are cut
+  const d = new Date(0);
+  // setUTCFullYear, not Date.UTC: Date.UTC reads years 0-99 as 1900-1999.
+  d.setUTCFullYear(n(year), n(month) - 1, n(day));
+  d.setUTCHours(n(hour), n(minute), n(second), ms);
+  const same =
+    d.getUTCFullYear() === n(year) &&
+    d.getUTCMonth() === n(month) - 1 &&
+    d.getUTCDate() === n(day) &&
+    d.getUTCHours() === n(hour) &&
+    d.getUTCMinutes() === n(minute) &&
+    d.getUTCSeconds() === n(second);
+  if (!same || n(offH) > 23 || n(offM) > 59) return null;
+  const offset = (sign === '-' ? -1 : 1) * (n(offH) * 60 + n(offM)) * 60_000;
+  return new Date(d.getTime() - offset);
 }

@@ -7,13 +7,15 @@ import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
 import { notAnObject, PortalProblem, type PortalProblemCode } from './portal.problem.js';
 
 type Next = (err?: unknown) => void;
+type Headers = Record<string, string | string[] | undefined>;
 type Res = { status(code: number): Res; setHeader(name: string, value: string): void; end(body: string): void };
 type FastifyReply = {
   code(status: number): FastifyReply;
   header(name: string, value: string): FastifyReply;
   send(body: string): void;
 };
-type FastifyRoute = { url: string; errorHandler?: Function };
+type FastifyHook = (request: { headers: Headers }, reply: FastifyReply, done: Next) => void;
+type FastifyRoute = { url: string; errorHandler?: Function; onRequest?: FastifyHook | FastifyHook[] };
 
 type BodyParserError = { type?: unknown; status?: number; message?: string; body?: unknown };
 
@@ -44,9 +46,43 @@ function refusal(status: number | undefined, detail: string): PortalProblem {
 }
 
 /**
- * Answers a portal API body the adapter's parser refused (not JSON, too large, a charset it
- * lacks) as a portal problem, like every other portal error: the parser runs before the route,
- * where the controller's filter cannot see it. Other routes keep the adapter's own answer.
+ * The refusal of a request body that is not JSON, or null when the request has none (no
+ * Content-Length, or 0, and no Transfer-Encoding) or it is `application/json`. Checked before any
+ * route runs: Express skips its JSON parser for another type and the route would read `{}` (a
+ * text/plain `{"graceMs":0}` rotated with the default grace), or it reads a form; Fastify reads
+ * text/plain as a string. The API is JSON only, on both adapters (docs/portal.md).
+ */
+export function notJsonBody(headers: Headers): PortalProblem | null {
+  const length = headers['content-length'];
+  if (headers['transfer-encoding'] === undefined && !(Number(length) > 0)) return null;
+  const type = headers['content-type'];
+  const media = typeof type === 'string' ? type.split(';')[0].trim().toLowerCase() : '';
+  if (media === 'application/json') return null;
+  const given = media === '' ? 'a body without a Content-Type' : `not ${media}`;
+  return new PortalProblem('unsupported_media_type', `The portal API reads application/json bodies, ${given}.`);
+}
+
+/** Writes a problem on Express's response, where the controller's filter cannot. */
+function answerExpress(res: Res, { body }: PortalProblem): void {
+  res.setHeader('Content-Type', PROBLEM_CONTENT_TYPE);
+  res.setHeader('Cache-Control', 'no-store');
+  res.status(body.status).end(JSON.stringify(body));
+}
+
+/** Writes a problem on Fastify's reply, where the controller's filter cannot. */
+function answerFastify(reply: FastifyReply, { body }: PortalProblem): void {
+  reply
+    .code(body.status)
+    .header('Content-Type', PROBLEM_CONTENT_TYPE)
+    .header('Cache-Control', 'no-store')
+    .send(JSON.stringify(body));
+}
+
+/**
+ * Answers a portal API body of another type than JSON ({@link notJsonBody}), or one the adapter's
+ * parser refused (not JSON, too large, a charset it lacks), as a portal problem, like every other
+ * portal error: the parser runs before the route, where the controller's filter cannot see it.
+ * Other routes keep the adapter's own answer.
  */
 @Injectable()
 export class PortalBodyRefusals {
@@ -63,18 +99,34 @@ export class PortalBodyRefusals {
     if (!adapter || apis.length === 0) return;
     if (adapter.getType() === 'express') {
       const route = new RegExp(`^(?:${apis.map(escapeRegExp).join('|')})`, 'i');
+      // Behind the parsers (a form is parsed already), before the route reads what they left.
+      adapter.use((req: { path: string; headers: Headers }, res: Res, next: Next) => {
+        const problem = route.test(req.path) ? notJsonBody(req.headers) : null;
+        if (problem) answerExpress(res, problem);
+        else next();
+      });
       adapter.use((err: BodyParserError, req: { path: string }, res: Res, next: Next) => {
         if (!route.test(req.path) || !isBodyParserRefusal(err)) return next(err);
-        const { body } = isStrictRefusal(err)
-          ? notAnObject()
-          : refusal(err.status, err.message ?? 'The request body could not be read.');
-        res.setHeader('Content-Type', PROBLEM_CONTENT_TYPE);
-        res.setHeader('Cache-Control', 'no-store');
-        res.status(body.status).end(JSON.stringify(body));
+        answerExpress(
+          res,
+          isStrictRefusal(err)
+            ? notAnObject()
+            : refusal(err.status, err.message ?? 'The request body could not be read.'),
+        );
       });
     } else if (adapter.getType() === 'fastify') {
       adapter.getInstance().addHook('onRoute', (route: FastifyRoute) => {
         if (!apis.some((api) => route.url.startsWith(api))) return;
+        // onRequest runs before Fastify picks a parser, as Express's check runs before the route.
+        const hooks = route.onRequest === undefined ? [] : [route.onRequest].flat();
+        route.onRequest = [
+          ...hooks,
+          function portalJsonOnly(request, reply, done) {
+            const problem = notJsonBody(request.headers);
+            if (problem) answerFastify(reply, problem);
+            else done();
+          },
+        ];
         const own = route.errorHandler;
         route.errorHandler = function portalBodyRefusal(
           error: { code?: string; statusCode?: number; message?: string },
@@ -85,12 +137,7 @@ export class PortalBodyRefusals {
             if (own) return own.call(this, error, request, reply);
             throw error;
           }
-          const { body } = refusal(error.statusCode, error.message ?? 'The request body could not be read.');
-          reply
-            .code(body.status)
-            .header('Content-Type', PROBLEM_CONTENT_TYPE)
-            .header('Cache-Control', 'no-store')
-            .send(JSON.stringify(body));
+          answerFastify(reply, refusal(error.statusCode, error.message ?? 'The request body could not be read.'));
         };
       });
     }

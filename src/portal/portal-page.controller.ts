@@ -36,6 +36,22 @@ const escapeAttr = (s: string) =>
 type PageRequest = { query?: Record<string, unknown>; originalUrl?: string; url?: string };
 
 /**
+ * The path of the request-target, without a trailing `/`, for the page's `<base>`. An
+ * absolute-form target (`GET http://evil.example/webhooks/portal`, which both adapters route)
+ * names a host the page must not load from: only the path is kept, with one leading `/`, so
+ * `//host/…` cannot become a network-path reference either.
+ */
+function pagePath(target: string, fallback: string): string {
+  let pathname = fallback;
+  try {
+    pathname = new URL(target, 'http://portal.invalid').pathname;
+  } catch {
+    // A host the URL parser refuses (`http://[x/…`), which Fastify's router still strips: the route's path.
+  }
+  return pathname.replace(/^\/+/, '/').replace(/\/+$/, '');
+}
+
+/**
  * `GET /<path>`: the page, with the theme in a meta tag (no inline script: the CSP allows only
  * the page's own files) and a `<base>` so its relative asset URLs resolve under the path.
  * `GET /<path>/assets/<file>`: the built files, cached for good (their names carry a hash).
@@ -106,7 +122,7 @@ export function createPortalPageController(path: string, dir = portalAssetsDir()
       const q = req.query ?? {};
       if (q.theme === 'light' || q.theme === 'dark' || q.theme === 'auto') theme.mode = q.theme;
       if (isHexColour(q.primary)) theme.primaryColor = q.primary;
-      const pathname = (req.originalUrl ?? req.url ?? `/${path}`).split(/[?#]/)[0].replace(/\/+$/, '');
+      const pathname = pagePath(req.originalUrl ?? req.url ?? `/${path}`, `/${path}`);
       const meta = `<meta name="webhooks-portal-theme" content="${escapeAttr(JSON.stringify(theme))}" />`;
       const withMeta = /<meta name="webhooks-portal-theme"[^>]*>/.test(html)
         ? html.replace(/<meta name="webhooks-portal-theme"[^>]*>/, meta)

@@ -5,10 +5,11 @@ import { WebhookAttempt } from '../database/entities/webhook-attempt.entity.js';
 import { WebhookDelivery } from '../database/entities/webhook-delivery.entity.js';
 import { WebhookEndpoint } from '../database/entities/webhook-endpoint.entity.js';
 import { WebhookMessage } from '../database/entities/webhook-message.entity.js';
-import { knownId } from '../database/ids.js';
+import { isIdOf, knownId, type IdPrefix } from '../database/ids.js';
 import { pageLimit } from '../database/pagination.js';
 import { runSql, SQLITE } from '../database/sql.js';
 import { WebhookNotFoundError } from '../errors/webhook-not-found.error.js';
+import { WebhookValidationError } from '../errors/webhook-validation.error.js';
 import type { Page, PageOptions } from '../interfaces/webhook-service.interface.js';
 import { messages } from '../webhooks.messages.js';
 import type { MessageStatus } from './portal.views.js';
@@ -38,6 +39,18 @@ export interface AttemptSample {
 
 const FAILED = "('failed', 'discarded')";
 
+/**
+ * Refuses a cursor that is not an id of the listed kind: compared with `<`, `zzzz` would page
+ * from the start and an `ep_` id on the message log would give an empty page, both in silence.
+ */
+function checkCursor(prefix: IdPrefix, cursor: string | undefined): void {
+  if (cursor !== undefined && !isIdOf(prefix, cursor))
+    throw new WebhookValidationError(
+      'cursor',
+      `cursor must be the nextCursor of a previous page of this list (a ${prefix}_ id).`,
+    );
+}
+
 /** Message-status filters as SQL on the message `m`. */
 /**
  * The status filters, as correlated subqueries on the message's deliveries. On SQLite a column
@@ -66,7 +79,7 @@ export class PortalStore {
   listEndpoints(scope: PortalScope, page: PageArgs): Promise<Page<WebhookEndpoint>> {
     const qb = this.dataSource.getRepository(WebhookEndpoint).createQueryBuilder('e');
     if (scope.customerId !== null) qb.where('e.customer_id = :customerId', scope);
-    return this.page(qb, 'e', page);
+    return this.page(qb, 'e', 'ep', page);
   }
 
   async endpoint(scope: PortalScope, id: string): Promise<WebhookEndpoint> {
@@ -77,7 +90,7 @@ export class PortalStore {
   }
 
   listMessages(scope: PortalScope, f: MessageFilters, page: PageArgs): Promise<Page<WebhookMessage>> {
-    return this.page(this.messagesQuery(scope, f), 'm', page);
+    return this.page(this.messagesQuery(scope, f), 'm', 'msg', page);
   }
 
   /** The messages of `scope` that match `f`, unpaged (its plan is checked by a test). */
@@ -179,10 +192,12 @@ export class PortalStore {
   private async page<T extends ObjectLiteral & { id: string }>(
     qb: SelectQueryBuilder<T>,
     alias: string,
+    prefix: IdPrefix,
     page: PageArgs,
   ): Promise<Page<T>> {
     const limit = pageLimit(page);
     const { cursor } = page;
+    checkCursor(prefix, cursor);
     if (cursor !== undefined) qb.andWhere(`${alias}.id < :cursor`, { cursor });
     const rows = await qb
       .orderBy(`${alias}.id`, 'DESC')

@@ -10,13 +10,14 @@ import { WebhooksConfigError } from '../../src/errors/webhooks-config.error.js';
 import { WebhookService } from '../../src/outbound/webhook.service.js';
 import { createPortalPageController } from '../../src/portal/portal-page.controller.js';
 import { PortalService } from '../../src/portal/portal.service.js';
+import { WebhookEvents, type WebhookEventMap } from '../../src/webhook.events.js';
 import { resolveWebhooksOptions } from '../../src/webhooks.options.js';
 import { messages } from '../../src/webhooks.messages.js';
 import { PROBLEM_CONTENT_TYPE } from '../../src/utils/problem-type.js';
 import { FAST_OUTBOUND, startTestApp, type TestApp } from '../support/app.js';
 import { createTestDatabase, testDatabases } from '../support/databases.js';
 import { CreateWebhookTables1764000000000 } from '../../src/database/migrations/1764000000000-create-webhook-tables.js';
-import { as, EVENT_TYPES, startPortalApp } from './support.js';
+import { as, EVENT_TYPES, raw, startPortalApp } from './support.js';
 
 /** The app's own login, as a cookie `user=<customer>`; refuses a request without it. */
 @Injectable()
@@ -241,6 +242,34 @@ describe.each(testDatabases())('portal authentication on %s', (db) => {
   });
 });
 
+describe.each(['express', 'fastify'] as const)('the portal page over %s', (http) => {
+  let t: TestApp;
+  let dir: string;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'portal-ui-'));
+    writeFileSync(join(dir, 'index.html'), '<!doctype html><html><head></head><body></body></html>');
+    t = await startTestApp({
+      db: testDatabases()[0],
+      http,
+      webhooks: { outbound: FAST_OUTBOUND, portal: {} },
+      controllers: [createPortalPageController('built/portal', dir)],
+    });
+  });
+  afterAll(async () => {
+    await t?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('takes only the path of an absolute-form request-target into its <base>', async () => {
+    const page = (path: string) => raw(t.app.getHttpServer(), { method: 'GET', path });
+    const absolute = await page('http://evil.example/built/portal?theme=dark');
+    expect(absolute.status).toBe(200);
+    expect(absolute.text).toContain('<base href="/built/portal/" />');
+    expect(absolute.text).not.toContain('evil.example');
+    expect((await page('/built/portal?x=1')).text).toContain('<base href="/built/portal/" />');
+  });
+});
+
 describe('portal options', () => {
   it.each(testDatabases())(
     'fails at boot, naming the table, when the portal migration has not run (%s)',
@@ -366,6 +395,62 @@ describe.each(['express', 'fastify'] as const)('portal API bodies the adapter re
     expect(answers.map((res) => [res.status, res.headers['content-type']])).toEqual(
       [404, 422, 401, 400].map((status) => [status, PROBLEM_CONTENT_TYPE]),
     );
+  });
+
+  it('answers 415 to a body of another type than JSON on every route, changing nothing; bodiless calls still work', async () => {
+    const svc = t.app.get(WebhookService);
+    const endpoint = await svc.createEndpoint({ url: 'https://a.example.com/hook', customerId: 'cust-a' });
+    const actions: WebhookEventMap['portal.action'][] = [];
+    t.app.get(WebhookEvents).on('portal.action', (e) => void actions.push(e));
+    const api = '/webhooks/portal/api';
+    const auth = { Authorization: `Bearer ${token}`, 'X-Webhooks-Portal': '1' };
+    // [method, path, body, Content-Type (none when null), with a Content-Length (else chunked)]
+    const cases: [string, string, string, string | null, boolean][] = [
+      ['POST', `/endpoints/${endpoint.id}/secret/rotate`, '{"graceMs":0}', 'text/plain', true],
+      ['POST', `/endpoints/${endpoint.id}/secret/rotate`, '{"graceMs":0}', null, true],
+      ['POST', `/endpoints/${endpoint.id}/secret/rotate`, '{"graceMs":0}', 'text/plain', false],
+      ['PATCH', `/endpoints/${endpoint.id}`, '{"disabled":true}', 'text/plain; charset=utf-8', true],
+      ['PATCH', `/endpoints/${endpoint.id}`, '<disabled>true</disabled>', 'application/xml', true],
+      ['PATCH', `/endpoints/${endpoint.id}`, '{"disabled":true}', 'application/vnd.api+json', true],
+      ['PATCH', `/endpoints/${endpoint.id}`, 'disabled=true', 'application/x-www-form-urlencoded', true],
+      ['POST', '/endpoints', 'url=https%3A%2F%2Fb.example.com%2F', 'application/x-www-form-urlencoded', true],
+      ['POST', '/endpoints', '{"url":"https://b.example.com/"}', null, false],
+      ['DELETE', `/endpoints/${endpoint.id}`, 'x', 'text/plain', true],
+    ];
+    for (const [method, path, body, type, withLength] of cases) {
+      const headers: Record<string, string> = { ...auth };
+      if (type !== null) headers['Content-Type'] = type;
+      if (withLength) headers['Content-Length'] = String(Buffer.byteLength(body));
+      const res = await raw(t.app.getHttpServer(), { method, path: api + path, headers, body });
+      expect([method, path, type, res.status, res.headers['content-type'], JSON.parse(res.text).code]).toEqual([
+        method,
+        path,
+        type,
+        415,
+        PROBLEM_CONTENT_TYPE,
+        'unsupported_media_type',
+      ]);
+    }
+    const after = await svc.getEndpoint(endpoint.id);
+    expect([after.secret, after.enabled, after.previousSecret]).toEqual([endpoint.secret, true, null]);
+    expect((await svc.listEndpoints()).data.map((e) => e.id)).toEqual([endpoint.id]);
+    expect(actions).toEqual([]);
+
+    // Without a body (no Content-Length, or 0), as the page sends them, and JSON with a charset.
+    const bodiless = (method: string, path: string, length?: string) =>
+      raw(t.app.getHttpServer(), {
+        method,
+        path: api + path,
+        headers: length === undefined ? auth : { ...auth, 'Content-Length': length },
+      });
+    expect((await bodiless('POST', `/endpoints/${endpoint.id}/secret/reveal`)).status).toBe(200);
+    expect((await bodiless('POST', `/endpoints/${endpoint.id}/secret/reveal`, '0')).status).toBe(200);
+    await request(t.app.getHttpServer())
+      .patch(`${api}/endpoints/${endpoint.id}`)
+      .set({ ...auth, 'Content-Type': 'application/json; charset=utf-8' })
+      .send('{"description":"d"}')
+      .expect(200);
+    expect((await bodiless('DELETE', `/endpoints/${endpoint.id}`, '0')).status).toBe(204);
   });
 
   it("leaves the app's other routes to the adapter's own answer", async () => {

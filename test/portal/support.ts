@@ -1,3 +1,5 @@
+import { request as httpRequest, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import type { WebhooksModuleOptions } from '../../src/interfaces/webhooks-options.interface.js';
 import { FAST_OUTBOUND, startTestApp, type TestAppOptions } from '../support/app.js';
@@ -36,4 +38,46 @@ export function as(server: unknown, token: string | null, base = '/webhooks/port
     patch: (path: string, body: object = {}) => withAuth(agent.patch(base + path)).send(body),
     delete: (path: string) => withAuth(agent.delete(base + path)),
   };
+}
+
+/** What {@link raw} sends: the request-target as written on the request line, and the headers as given. */
+export interface RawRequest {
+  method: string;
+  path: string;
+  headers?: Record<string, string>;
+  /** Sent chunked (Transfer-Encoding) unless `headers` give a Content-Length. */
+  body?: string;
+}
+
+/**
+ * One request with exactly the given request line and headers (supertest adds a Content-Type to a
+ * string body, and cannot send an absolute-form target), on the app's server listening for it.
+ */
+export async function raw(server: unknown, req: RawRequest) {
+  const http = server as Server;
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  try {
+    const { port } = http.address() as AddressInfo;
+    return await new Promise<{ status: number; headers: Record<string, unknown>; text: string }>((resolve, reject) => {
+      const sent = httpRequest({
+        host: '127.0.0.1',
+        port,
+        method: req.method,
+        path: req.path,
+        headers: req.headers,
+        agent: false,
+      });
+      sent.on('error', reject);
+      sent.on('response', (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, text }));
+      });
+      if (req.body !== undefined) sent.write(req.body);
+      sent.end();
+    });
+  } finally {
+    await new Promise((resolve) => http.close(resolve));
+  }
 }

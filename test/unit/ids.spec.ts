@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { newId } from '../../src/database/ids.js';
+import { isIdOf, newId } from '../../src/database/ids.js';
 
 describe('newId', () => {
   it('is prefixed, 26 Crockford base32 characters, and sorts by time', () => {
@@ -23,5 +23,15 @@ describe('newId within one millisecond', () => {
     const made = Array.from({ length: 5_000 }, (_, i) => newId(i % 2 ? 'ep' : 'dlv', 1_700_000_000_123).split('_')[1]);
     expect([...made].sort()).toEqual(made);
     expect(new Set(made).size).toBe(made.length);
+  });
+});
+
+describe('isIdOf', () => {
+  it('takes an id of the prefix as newId makes it, and nothing else', () => {
+    const id = newId('msg');
+    expect(isIdOf('msg', id)).toBe(true);
+    expect(isIdOf('ep', id)).toBe(false);
+    for (const bad of [id.toLowerCase(), `${id}0`, id.slice(0, -1), `${id.slice(0, -1)}U`, 'zzzz', '', null, 42])
+      expect(isIdOf('msg', bad)).toBe(false);
   });
 });
