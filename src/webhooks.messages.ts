@@ -37,7 +37,11 @@ export const messages = {
   invalidFilter: (filter: unknown) =>
     `Event type filter ${shown(filter)} is invalid: use an exact type, "prefix.*" or "*".`,
   reservedHeader: (name: string) => `Header "${name}" is set by the module on every request and cannot be overridden.`,
-  invalidHeader: (name: string) => `Header ${shown(name)} is not a valid HTTP header name or value.`,
+  invalidHeader: (name: string) =>
+    `Header ${shown(name)} is not a valid HTTP header name or value (a value holds tab, space, visible ASCII and U+0080-U+00FF only).`,
+  headerTwice: (name: string) => `Header ${shown(name)} is given twice (header names are case-insensitive).`,
+  headersTooLarge: (count: number, bytes: number) =>
+    `Custom headers are limited to ${count} headers and ${bytes} bytes of names and values (receivers refuse larger requests).`,
   invalidSecret: () => 'Endpoint secret must be "whsec_" followed by base64 of 24 to 64 bytes.',
   invalidCustomerId: (id: unknown) =>
     `customerId ${shown(id)} must be a non-empty string of at most 255 characters, without U+0000 or unpaired surrogates.`,

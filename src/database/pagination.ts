@@ -2,6 +2,7 @@ import { IsNull, LessThan, type FindOptionsWhere, type ObjectLiteral, type Repos
 import { WebhookValidationError } from '../errors/webhook-validation.error.js';
 import { unstorable } from './sql.js';
 import type { Page, PageOptions } from '../interfaces/webhook-service.interface.js';
+import { didYouMean, unknownKey } from '../utils/known-keys.js';
 
 /**
  * One page of rows, newest first, by their time-ordered ids: `cursor` is the last id of the
@@ -40,21 +41,32 @@ export function pageLimit(opts: PageOptions): number {
   return limit;
 }
 
+/** The page options every list takes besides its filters. */
+const PAGE_KEYS = ['limit', 'cursor'] as const;
+
 /**
- * An options argument: an object, or undefined for none. Anything else (null, a string, an
- * array) is a {@link WebhookValidationError} naming it, not a TypeError from reading a field.
+ * An options argument: an object, or undefined for none, holding only `known` keys. Anything
+ * else (null, a string, an array) is a {@link WebhookValidationError} naming it, not a TypeError
+ * from reading a field; so is a key the call does not read, which would otherwise be ignored in
+ * silence (`customerID` for `customerId` sent a tenant's event to the endpoints of no customer).
  */
-export function optionsObject<T extends object>(name: string, value: T | undefined): T {
+export function optionsObject<T extends object>(name: string, value: T | undefined, known: readonly string[]): T {
   if (value === undefined) return {} as T;
   if (value === null || typeof value !== 'object' || Array.isArray(value))
     throw new WebhookValidationError(name, `${name} must be an object.`);
+  const unknown = unknownKey(value, known);
+  if (unknown)
+    throw new WebhookValidationError(
+      unknown.key,
+      `${name} has no "${unknown.key}"${didYouMean(unknown.suggestion)}; it takes ${known.join(', ')}.`,
+    );
   return value;
 }
 
 /** An argument that must be an object: {@link optionsObject} without the default. */
-export function requiredObject<T extends object>(name: string, value: T): T {
+export function requiredObject<T extends object>(name: string, value: T, known: readonly string[]): T {
   if (value === undefined) throw new WebhookValidationError(name, `${name} must be an object.`);
-  return optionsObject(name, value);
+  return optionsObject(name, value, known);
 }
 
 /** How a list filter is checked by {@link listFilters}. */
@@ -68,10 +80,16 @@ export interface FilterRule {
 /**
  * The `where` of a list's filters. Each given one must be a string (or `null` where the rule
  * allows, or one of its values): a number, an array or an object is a
- * {@link WebhookValidationError} naming the filter, not a query error or a filter ignored.
+ * {@link WebhookValidationError} naming the filter, not a query error or a filter ignored. The
+ * options may hold the filters, `limit`, `cursor` and the `extra` keys the list reads itself.
  */
-export function listFilters(opts: object | undefined, rules: Record<string, FilterRule>): ObjectLiteral {
-  const given = optionsObject('options', opts) as Record<string, unknown>;
+export function listFilters(
+  opts: object | undefined,
+  rules: Record<string, FilterRule>,
+  extra: readonly string[] = [],
+): ObjectLiteral {
+  const known = [...Object.keys(rules), ...extra, ...PAGE_KEYS];
+  const given = optionsObject('options', opts, known) as Record<string, unknown>;
   const where: ObjectLiteral = {};
   for (const [key, rule] of Object.entries(rules)) {
     const value = given[key];

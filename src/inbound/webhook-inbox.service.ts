@@ -4,7 +4,7 @@ import { LessThan, type DataSource } from 'typeorm';
 import { WebhookInboxEntry, type InboxStatus } from '../database/entities/webhook-inbox.entity.js';
 import { WebhookValidationError } from '../errors/webhook-validation.error.js';
 import type { Page, PageOptions } from '../interfaces/webhook-service.interface.js';
-import { findPage, listFilters } from '../database/pagination.js';
+import { findPage, listFilters, optionsObject } from '../database/pagination.js';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
 import { deleteInBatches, pruneCutoff } from '../database/prune.js';
 import { SQLITE } from '../database/sql.js';
@@ -115,7 +115,9 @@ export class WebhookInbox implements OnApplicationBootstrap, OnApplicationShutdo
    * than `source` + `eventId` scan the inbox by id. A page stops at `limit` rows.
    */
   async list(opts: ListInboxOptions = {}): Promise<Page<WebhookInboxEntry>> {
-    const where = listFilters(opts, { source: {}, type: {}, eventId: {}, status: { values: STATUSES } });
+    const where = listFilters(opts, { source: {}, type: {}, eventId: {}, status: { values: STATUSES } }, [
+      'replayable',
+    ]);
     if (opts.replayable !== undefined && typeof opts.replayable !== 'boolean') {
       throw new WebhookValidationError('replayable', 'replayable must be true or false.');
     }
@@ -153,7 +155,7 @@ export class WebhookInbox implements OnApplicationBootstrap, OnApplicationShutdo
     return deleteInBatches(
       PRUNE_BATCH,
       (after: string | null) => this.inbox.prune(before, PRUNE_BATCH, after ?? ''),
-      options.signal,
+      optionsObject('options', options, ['signal']).signal,
     );
   }
 

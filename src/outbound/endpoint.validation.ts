@@ -6,6 +6,11 @@ import { RESERVED_HEADERS } from '../webhooks.constants.js';
 import { messages } from '../webhooks.messages.js';
 
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** What the HTTP client sends as a header value: tab, visible ASCII and space, and U+0080-U+00FF as one byte each. */
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+/** Custom headers an endpoint may carry, and their bytes (names and values): a receiver answers 431 past its own limit (16 KiB on Node). */
+export const MAX_CUSTOM_HEADERS = 50;
+export const MAX_CUSTOM_HEADER_BYTES = 8_192;
 
 /** Checks an endpoint URL: absolute http(s) (https only when required), no fragment. */
 export function validateUrl(url: unknown, httpsOnly: boolean): string {
@@ -44,23 +49,34 @@ export function validateFilters(filters: unknown): string[] | null {
   return filters.length === 0 ? null : [...new Set(filters as string[])];
 }
 
-/** Checks custom headers: valid names and values, none that the module sets itself. */
+/**
+ * Checks custom headers: valid names, values the HTTP client sends (checked here rather than
+ * failing every attempt), none that the module sets itself, no name given twice in another case,
+ * within {@link MAX_CUSTOM_HEADERS} and {@link MAX_CUSTOM_HEADER_BYTES}.
+ */
 export function validateHeaders(headers: unknown): Record<string, string> | null {
   if (headers === undefined || headers === null) return null;
   if (typeof headers !== 'object' || Array.isArray(headers))
     throw new WebhookValidationError('headers', messages.invalidHeader(String(headers)));
   const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers)) {
+  const entries = Object.entries(headers);
+  let bytes = 0;
+  for (const [name, value] of entries) {
     const lower = name.toLowerCase();
     if ((RESERVED_HEADERS as readonly string[]).includes(lower) || lower.startsWith('webhook-')) {
       throw new WebhookValidationError('headers', messages.reservedHeader(name));
     }
-    if (!HEADER_NAME.test(name) || typeof value !== 'string' || /[\r\n\0]/.test(value)) {
+    if (!HEADER_NAME.test(name) || typeof value !== 'string' || !HEADER_VALUE.test(value)) {
       throw new WebhookValidationError('headers', messages.invalidHeader(name));
     }
-    out[lower] = value;
+    if (Object.hasOwn(out, lower)) throw new WebhookValidationError('headers', messages.headerTwice(name));
+    // Defined, not assigned: a header named `__proto__` is kept like any other.
+    Object.defineProperty(out, lower, { value, enumerable: true, writable: true, configurable: true });
+    bytes += name.length + value.length;
   }
-  return Object.keys(out).length ? out : null;
+  if (entries.length > MAX_CUSTOM_HEADERS || bytes > MAX_CUSTOM_HEADER_BYTES)
+    throw new WebhookValidationError('headers', messages.headersTooLarge(MAX_CUSTOM_HEADERS, MAX_CUSTOM_HEADER_BYTES));
+  return entries.length ? out : null;
 }
 
 /** Checks a `whsec_` secret: base64 of 24 to 64 bytes. */

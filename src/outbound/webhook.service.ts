@@ -60,6 +60,23 @@ import { WebhookTelemetry } from '../observability/webhook-telemetry.js';
 /** Longest rotation grace period: 100 years. */
 const MAX_GRACE_SECONDS = 100 * 365 * 86_400;
 
+/** The keys each call reads; any other is refused (see `optionsObject`). */
+const SEND_KEYS = [
+  'customerId',
+  'idempotencyKey',
+  'manager',
+  'endpointId',
+] as const satisfies readonly (keyof SendOptions)[];
+const ENDPOINT_PATCH_KEYS = [
+  'url',
+  'eventTypes',
+  'customerId',
+  'headers',
+  'description',
+  'enabled',
+] as const satisfies readonly (keyof UpdateEndpointInput)[];
+const ENDPOINT_KEYS = [...ENDPOINT_PATCH_KEYS, 'secret'] as const satisfies readonly (keyof CreateEndpointInput)[];
+
 function isValidDate(value: unknown): value is Date {
   return value instanceof Date && !Number.isNaN(value.getTime());
 }
@@ -113,7 +130,7 @@ export class WebhookService {
   }
 
   private async writeAndEnqueue(type: string, data: unknown, given: SendOptions): Promise<SendResult> {
-    const opts = optionsObject('options', given);
+    const opts = optionsObject('options', given, SEND_KEYS);
     if (opts.manager !== undefined && !isEntityManager(opts.manager))
       throw new WebhookValidationError('manager', 'manager must be the TypeORM EntityManager of your transaction.');
     if (!isValidEventType(type)) throw new WebhookValidationError('type', messages.invalidEventType(type));
@@ -157,7 +174,7 @@ export class WebhookService {
    * ```
    */
   async createEndpoint(given: CreateEndpointInput): Promise<WebhookEndpoint> {
-    const input = requiredObject('input', given);
+    const input = requiredObject('input', given, ENDPOINT_KEYS);
     if (input.enabled !== undefined && typeof input.enabled !== 'boolean')
       throw new WebhookValidationError('enabled', 'enabled must be true or false.');
     const now = new Date();
@@ -189,7 +206,7 @@ export class WebhookService {
    */
   async updateEndpoint(id: string, given: UpdateEndpointInput): Promise<WebhookEndpoint> {
     knownId('endpoint', id);
-    const patch = requiredObject('patch', given);
+    const patch = requiredObject('patch', given, ENDPOINT_PATCH_KEYS);
     const set: QueryDeepPartialEntity<WebhookEndpoint> = { updatedAt: new Date() };
     if (patch.url !== undefined) set.url = validateUrl(patch.url, this.options.outbound.network.httpsOnly);
     if (patch.eventTypes !== undefined) set.eventTypes = validateFilters(patch.eventTypes);
@@ -251,7 +268,7 @@ export class WebhookService {
     id: string,
     given: { graceSeconds?: number; secret?: string } = {},
   ): Promise<WebhookEndpoint> {
-    const opts = optionsObject('options', given);
+    const opts = optionsObject('options', given, ['graceSeconds', 'secret']);
     const grace = opts.graceSeconds ?? 86_400;
     // The expiry must stay a date: far past the last one a Date holds, the write would fail.
     if (!Number.isSafeInteger(grace) || grace < 0 || grace > MAX_GRACE_SECONDS)
@@ -297,7 +314,7 @@ export class WebhookService {
   /** Attempts of a delivery, newest first. */
   async listAttempts(deliveryId: string, opts: PageOptions = {}): Promise<Page<WebhookAttempt>> {
     if (typeof deliveryId !== 'string') throw new WebhookValidationError('deliveryId', 'deliveryId must be a string.');
-    return this.page(WebhookAttempt, { deliveryId }, optionsObject('options', opts));
+    return this.page(WebhookAttempt, { deliveryId }, optionsObject('options', opts, ['limit', 'cursor']));
   }
 
   /**
@@ -324,7 +341,7 @@ export class WebhookService {
 
   /** Redelivers an endpoint's failed and discarded deliveries created since `since`. */
   async recoverFailed(given: RecoverFailedOptions): Promise<{ deliveryIds: string[] }> {
-    const opts = optionsObject('options', given);
+    const opts = requiredObject('options', given, ['endpointId', 'since']);
     if (!isValidDate(opts.since)) throw new WebhookValidationError('since', 'since must be a valid Date.');
     await this.getEndpoint(opts.endpointId);
     const rows = await this.repo(WebhookDelivery).find({
@@ -348,7 +365,7 @@ export class WebhookService {
    * more. Refused while the endpoint is disabled (re-enable it first).
    */
   async replayMissing(opts: ReplayMissingOptions): Promise<{ deliveryIds: string[] }> {
-    const { endpointId, since, until } = opts ?? ({} as ReplayMissingOptions);
+    const { endpointId, since, until } = requiredObject('options', opts, ['endpointId', 'since', 'until']);
     if (typeof endpointId !== 'string' || endpointId === '') {
       throw new WebhookValidationError('endpointId', 'endpointId must be an endpoint id.');
     }
@@ -386,7 +403,7 @@ export class WebhookService {
    * daily with `outbound.retentionMs`; `signal` stops it between batches.
    */
   async prune(olderThan: Date, options: { signal?: AbortSignal } = {}): Promise<number> {
-    return this.store.prune(olderThan, options.signal);
+    return this.store.prune(olderThan, optionsObject('options', options, ['signal']).signal);
   }
 
   private serialise(type: string, data: unknown, now: Date): string {

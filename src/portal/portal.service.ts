@@ -4,6 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { IsNull, type DataSource } from 'typeorm';
 import { WebhookPortalSession } from '../database/entities/webhook-portal-session.entity.js';
 import { newId } from '../database/ids.js';
+import { requiredObject } from '../database/pagination.js';
 import { TransactionRunner } from '../database/transaction.runner.js';
 import { unstorable } from '../database/sql.js';
 import { validateKey } from '../outbound/endpoint.validation.js';
@@ -38,13 +39,17 @@ export class PortalService {
    * ```
    */
   async createSession(input: CreatePortalSessionInput): Promise<PortalSessionLink> {
-    const { customerId, scope = 'read' } = input ?? ({} as CreatePortalSessionInput);
+    const {
+      customerId,
+      scope = 'read',
+      expiresIn,
+    } = requiredObject('input', input, ['customerId', 'scope', 'expiresIn']);
     // The same rule as send()'s and endpoints' customerId, which the session is matched against.
     if (validateKey('customerId', customerId) === null)
       throw new WebhookValidationError('customerId', messages.invalidCustomerId(customerId));
     if (scope !== 'read' && scope !== 'manage')
       throw new WebhookValidationError('scope', `scope must be 'read' or 'manage'.`);
-    const ttl = input.expiresIn === undefined ? this.portal.sessionTtlMs : input.expiresIn;
+    const ttl = expiresIn === undefined ? this.portal.sessionTtlMs : expiresIn;
     // Bounded so the expiry is a date every database keeps (a Date ends 275,760 years from 1970).
     if (ttl !== null && !(Number.isSafeInteger(ttl) && ttl > 0 && ttl <= MAX_SESSION_TTL_MS))
       throw new WebhookValidationError(

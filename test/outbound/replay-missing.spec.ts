@@ -123,7 +123,7 @@ describe.each(testDatabases())('replayMissing on %s', (db) => {
       [{ endpointId: ep.id, since, until: since }, 'until'],
       [{ endpointId: ep.id, since, until: 'now' }, 'until'],
       [{ endpointId: 42, since }, 'endpointId'],
-      [undefined, 'endpointId'],
+      [undefined, 'options'],
     ];
     for (const [opts, field] of bad) {
       const err = await svc.replayMissing(opts as never).catch((e: unknown) => e);

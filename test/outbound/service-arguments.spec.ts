@@ -118,6 +118,75 @@ describe.each(testDatabases())('service arguments of the wrong kind on %s', (db)
     expect(await counts()).toEqual(before);
   });
 
+  it('refuses an option the call does not read, naming it and the key it most likely meant', async () => {
+    const inbox = t.app.get(WebhookInbox);
+    const day = new Date(Date.now() - 86_400_000);
+    const typo: any = (o: object) => o;
+    const calls: [string, () => Promise<unknown>, string][] = [
+      // Ignored, a misspelt customerId sent the tenant's event to the endpoints of no customer.
+      ['send', () => svc.send('args.sent', {}, typo({ customerID: 'c1' })), 'validation:customerID'],
+      [
+        'createEndpoint',
+        () => svc.createEndpoint(typo({ url: 'https://e.com/', eventType: ['a.b'] })),
+        'validation:eventType',
+      ],
+      ['updateEndpoint', () => svc.updateEndpoint(endpointId, typo({ secret: 'whsec_x' })), 'validation:secret'],
+      ['rotateEndpointSecret', () => svc.rotateEndpointSecret(endpointId, typo({ grace: 0 })), 'validation:grace'],
+      ['listEndpoints', () => svc.listEndpoints(typo({ customer: 'c1' })), 'validation:customer'],
+      ['listMessages', () => svc.listMessages(typo({ endpointId })), 'validation:endpointId'],
+      ['listDeliveries', () => svc.listDeliveries(typo({ customerId: 'c1' })), 'validation:customerId'],
+      ['listAttempts', () => svc.listAttempts('dlv_x', typo({ limt: 5 })), 'validation:limt'],
+      ['recoverFailed', () => svc.recoverFailed(typo({ endpointId, since: day, until: day })), 'validation:until'],
+      ['replayMissing', () => svc.replayMissing(typo({ endpointId, since: day, untill: day })), 'validation:untill'],
+      ['prune', () => svc.prune(day, typo({ singal: undefined })), 'validation:singal'],
+      ['prune null', () => svc.prune(day, null as any), 'validation:options'],
+      ['inbox list', () => inbox.list(typo({ customerId: 'c1' })), 'validation:customerId'],
+      ['inbox prune', () => inbox.prune(day, null as any), 'validation:options'],
+      [
+        'portal session',
+        () => t.app.get(PortalService).createSession(typo({ customerId: 'c1', expiresAt: new Date() })),
+        'validation:expiresAt',
+      ],
+    ];
+    const before = await counts();
+    const got = [];
+    for (const [name, call] of calls) got.push([name, await refusal(call)]);
+    expect(got).toEqual(calls.map(([name, , expected]) => [name, expected]));
+    expect(await counts()).toEqual(before);
+    await expect(svc.send('args.sent', {}, typo({ customerID: 'c1' }))).rejects.toThrow(
+      'options has no "customerID" (did you mean "customerId"?); it takes customerId, idempotencyKey, manager, endpointId.',
+    );
+  });
+
+  it('refuses custom headers the HTTP client would refuse at every attempt, or given twice, or too many', async () => {
+    const headers = (h: Record<string, string>) =>
+      refusal(() => svc.createEndpoint({ url: 'https://e.com/h', headers: h }));
+    const many = Object.fromEntries(Array.from({ length: 51 }, (_, i) => [`x-h${i}`, 'v']));
+    for (const bad of [
+      { 'x-v': '€' },
+      { 'x-v': 'a\u0001b' },
+      { 'x-v': 'a\uD800' },
+      { 'X-A': '1', 'x-a': '2' },
+      many,
+      { 'x-big': 'v'.repeat(8_200) },
+    ])
+      expect(await headers(bad)).toBe('validation:headers');
+    // Latin-1 goes out as one byte a character, as the client sends it; `__proto__` is a header like any other.
+    const kept = await svc.createEndpoint({
+      url: 'https://e.com/h',
+      headers: JSON.parse('{"__proto__":"x","x-ok":"caf\\u00e9\\t1"}'),
+    });
+    expect(Object.entries(kept.headers!)).toEqual([
+      ['__proto__', 'x'],
+      ['x-ok', 'caf\u00e9\t1'],
+    ]);
+    expect(Object.entries((await svc.getEndpoint(kept.id)).headers!)).toEqual([
+      ['__proto__', 'x'],
+      ['x-ok', 'caf\u00e9\t1'],
+    ]);
+    await svc.deleteEndpoint(kept.id);
+  });
+
   it('treats a portal token or session id of the wrong kind as unknown', async () => {
     const portal = t.app.get(PortalService);
     for (const [, v] of KINDS) {
