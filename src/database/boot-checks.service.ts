@@ -16,6 +16,12 @@ export const WEBHOOK_TABLES = [
   'webhook_inbox',
 ];
 
+/** Columns added to those tables by later migrations, newest last. */
+export const LATER_COLUMNS: readonly [table: string, column: string][] = [
+  ['webhook_attempts', 'response_headers'],
+  ['webhook_messages', 'endpoint_id'],
+];
+
 /**
  * Checks at boot what would otherwise fail later and quietly: the module's tables must exist
  * (fail), and Redis must not evict keys (warn: an evicted job is a delivery only the
@@ -39,9 +45,9 @@ export class BootChecks implements OnModuleInit, OnApplicationBootstrap {
       for (const table of tables) {
         if (!(await runner.hasTable(table))) throw new Error(messages.migrationsMissing(table));
       }
-      // Added by the latest migration: an app upgraded without migrating could not record attempts.
-      if (!(await runner.hasColumn('webhook_attempts', 'response_headers'))) {
-        throw new Error(messages.columnMissing('webhook_attempts', 'response_headers'));
+      // Added by later migrations: an app upgraded without migrating could not record attempts or read messages.
+      for (const [table, column] of LATER_COLUMNS) {
+        if (!(await runner.hasColumn(table, column))) throw new Error(messages.columnMissing(table, column));
       }
     } finally {
       await runner.release();

@@ -107,7 +107,9 @@ const PG_SEND_MANY: PgStatement = {
 const SENDS_PER_STATEMENT = 100;
 
 /** The message row of a send, with a new id. */
-function messageRow(msg: NewMessage): MessageRow & Pick<WebhookMessage, 'idempotencyKey' | 'idempotencyScope'> {
+function messageRow(
+  msg: NewMessage,
+): MessageRow & Pick<WebhookMessage, 'idempotencyKey' | 'idempotencyScope' | 'endpointId'> {
   return {
     id: newId('msg', msg.now.getTime()),
     type: msg.type,
@@ -116,6 +118,7 @@ function messageRow(msg: NewMessage): MessageRow & Pick<WebhookMessage, 'idempot
     idempotencyScope: msg.scope,
     body: msg.body,
     createdAt: msg.now,
+    endpointId: msg.endpointId,
   };
 }
 
@@ -147,6 +150,7 @@ const DELETE_ENDPOINT_DELIVERIES = withReturnedRows(
 
 /**
  * A page of the customer's messages in a window with no delivery to an endpoint (`replayMissing`).
+ * A message sent to one endpoint alone (a test event) is not one the others missed.
  * On SQLite the endpoint column is written `+d.endpoint_id`, which keeps SQLite off the endpoint
  * index: without statistics it would read every delivery of the endpoint for each message (a page
  * never ended at 85,000 deliveries of one endpoint), where the message's own index reads a few.
@@ -154,11 +158,12 @@ const DELETE_ENDPOINT_DELIVERIES = withReturnedRows(
 export function missingMessagesSql(withoutCustomer: boolean, sqlite: boolean): string {
   return `SELECT m.id, m.type, m.created_at FROM webhook_messages m
     WHERE ${withoutCustomer ? 'm.customer_id IS NULL' : 'm.customer_id = ?'} AND m.created_at >= ? AND m.created_at < ? AND m.id > ?
+      AND m.endpoint_id IS NULL
       AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.message_id = m.id AND ${sqlite ? '+' : ''}d.endpoint_id = ?)
     ORDER BY m.created_at, m.id LIMIT ${DELIVERY_ROWS_PER_INSERT}`;
 }
 
-const SQLITE_INSERT_MESSAGE = `INSERT INTO webhook_messages (id, type, customer_id, idempotency_key, idempotency_scope, body, created_at) VALUES (${placeholders(7)})`;
+const SQLITE_INSERT_MESSAGE = `INSERT INTO webhook_messages (id, type, customer_id, idempotency_key, idempotency_scope, body, created_at, endpoint_id) VALUES (${placeholders(8)})`;
 
 /** An endpoint row as `WebhookService.replayMissing` reads it. */
 export interface EndpointMatchRow {
@@ -335,6 +340,7 @@ export class MessageStore {
         row.idempotencyScope,
         row.body,
         msg.now.getTime(),
+        row.endpointId,
       ]);
       endpoints = await runSql(m, endpointsSql, endpointsParams);
     }

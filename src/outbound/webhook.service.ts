@@ -83,7 +83,8 @@ function isValidDate(value: unknown): value is Date {
 
 /** The refusal of an operation on a disabled endpoint's deliveries. */
 function endpointDisabled(field: string, id: string, reason: string | null, doing: string): WebhookValidationError {
-  const message = `Endpoint ${id} is disabled (${reason}); re-enable it with updateEndpoint before ${doing}.`;
+  const why = reason === null ? '' : ` (${reason})`;
+  const message = `Endpoint ${id} is disabled${why}; re-enable it with updateEndpoint before ${doing}.`;
   return new WebhookValidationError(field, message);
 }
 
@@ -148,6 +149,7 @@ export class WebhookService {
     )
       throw new WebhookValidationError('endpointId', 'endpointId must be an endpoint id.');
     const endpointId = opts.endpointId ?? null;
+    if (endpointId !== null) await this.checkTarget(opts.manager ?? this.dataSource.manager, endpointId, customerId);
     const msg = { type, customerId, idempotencyKey, scope, body, now, endpointId };
     const runner = opts.manager?.queryRunner;
     if (runner?.isTransactionActive) {
@@ -343,7 +345,10 @@ export class WebhookService {
   async recoverFailed(given: RecoverFailedOptions): Promise<{ deliveryIds: string[] }> {
     const opts = requiredObject('options', given, ['endpointId', 'since']);
     if (!isValidDate(opts.since)) throw new WebhookValidationError('since', 'since must be a valid Date.');
-    await this.getEndpoint(opts.endpointId);
+    const endpoint = await this.getEndpoint(opts.endpointId);
+    // Refused whether or not it has failed deliveries, and naming the endpoint, not a delivery.
+    if (!endpoint.enabled)
+      throw endpointDisabled('endpointId', endpoint.id, endpoint.disabledReason, 'recovering its deliveries');
     const rows = await this.repo(WebhookDelivery).find({
       select: { id: true },
       where: {
@@ -404,6 +409,22 @@ export class WebhookService {
    */
   async prune(olderThan: Date, options: { signal?: AbortSignal } = {}): Promise<number> {
     return this.store.prune(olderThan, optionsObject('options', options, ['signal']).signal);
+  }
+
+  /**
+   * A send to one endpoint needs it to be the customer's and enabled: otherwise the message would
+   * be written for no delivery (and use up its idempotency key). Read through `reader`: the app's
+   * transaction's manager when given (on SQLite a read beside it would wait for it to end).
+   */
+  private async checkTarget(reader: EntityManager, id: string, customerId: string | null): Promise<void> {
+    const endpoint = await reader.findOne(WebhookEndpoint, {
+      select: { id: true, customerId: true, enabled: true, disabledReason: true },
+      where: { id },
+    });
+    // Another customer's endpoint is not found, as it would be in a list of this customer's.
+    if (!endpoint || endpoint.customerId !== customerId)
+      throw new WebhookNotFoundError(messages.notFound('endpoint', id));
+    if (!endpoint.enabled) throw endpointDisabled('endpointId', id, endpoint.disabledReason, 'sending to it');
   }
 
   private serialise(type: string, data: unknown, now: Date): string {

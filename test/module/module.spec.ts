@@ -6,7 +6,7 @@ import { Redis } from 'ioredis';
 import { DataSource } from 'typeorm';
 import { BootChecks } from '../../src/database/boot-checks.service.js';
 import { WEBHOOK_ENTITIES } from '../../src/database/entities/index.js';
-import { AddAttemptHeaders1766000000000, WEBHOOK_MIGRATIONS } from '../../src/database/migrations/index.js';
+import { WEBHOOK_MIGRATIONS } from '../../src/database/migrations/index.js';
 import { WebhooksConfigError } from '../../src/errors/webhooks-config.error.js';
 import { WebhookService } from '../../src/outbound/webhook.service.js';
 import { WebhooksModule } from '../../src/webhooks.module.js';
@@ -126,21 +126,26 @@ describe.each(testDatabases())('WebhooksModule on %s', (db) => {
     }
   });
 
-  it('fails at boot, saying what to run, when only the older migrations were applied', async () => {
-    const older = await createTestDatabase(db);
-    try {
-      // Up to the one that added the attempt headers: later ones only add indexes, which boot does not check.
-      const before = WEBHOOK_MIGRATIONS.indexOf(AddAttemptHeaders1766000000000);
-      const ds = new DataSource({ ...older.options, migrations: WEBHOOK_MIGRATIONS.slice(0, before) } as any);
-      await ds.initialize();
-      await ds.runMigrations().finally(() => ds.destroy());
-      await expect(startTestApp({ db: older, skipMigrations: true })).rejects.toThrow(
-        messages.columnMissing('webhook_attempts', 'response_headers'),
-      );
-    } finally {
-      await older.drop();
-    }
-  });
+  it.each([
+    ['AddAttemptHeaders1766000000000', 'webhook_attempts', 'response_headers'],
+    ['AddMessageEndpoint1768000000000', 'webhook_messages', 'endpoint_id'],
+  ])(
+    'fails at boot, saying what to run, when the migrations before %s were applied only',
+    async (name, table, column) => {
+      const older = await createTestDatabase(db);
+      try {
+        const before = WEBHOOK_MIGRATIONS.findIndex((m) => m.name === name);
+        const ds = new DataSource({ ...older.options, migrations: WEBHOOK_MIGRATIONS.slice(0, before) } as any);
+        await ds.initialize();
+        await ds.runMigrations().finally(() => ds.destroy());
+        await expect(startTestApp({ db: older, skipMigrations: true })).rejects.toThrow(
+          messages.columnMissing(table, column),
+        );
+      } finally {
+        await older.drop();
+      }
+    },
+  );
 
   it("fails at boot, saying what to add, when the DataSource does not know the module's entities", async () => {
     const booted = startTestApp({ db, autoLoadEntities: false });

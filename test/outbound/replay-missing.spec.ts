@@ -51,6 +51,20 @@ describe.each(testDatabases())('replayMissing on %s', (db) => {
     }
   }
 
+  it('leaves out a message sent to one endpoint alone (a test event): it was never meant for the others', async () => {
+    await inEmitter('targeted', ['*'], async (service, _ds, first) => {
+      const since = new Date(Date.now() - 1_000);
+      const test = await service.send('order.test', { test: true }, { customerId: 'targeted', endpointId: first });
+      const fanned = await service.send('order.real', { n: 1 }, { customerId: 'targeted' });
+      expect((await service.getMessage(test.messageId)).endpointId).toBe(first);
+      expect((await service.getMessage(fanned.messageId)).endpointId).toBeNull();
+      const second = await service.createEndpoint({ url: 'https://example.com/second', customerId: 'targeted' });
+      const { deliveryIds } = await service.replayMissing({ endpointId: second.id, since });
+      const replayed = await Promise.all(deliveryIds.map((id) => service.getDelivery(id)));
+      expect(replayed.map((d) => d.messageId)).toEqual([fanned.messageId]);
+    });
+  });
+
   it('delivers what an endpoint missed while disabled: disable, send 3, re-enable, replay, 3 arrive', async () => {
     const ep = await svc.createEndpoint({
       url: receiver.url('/missed'),
@@ -114,7 +128,7 @@ describe.each(testDatabases())('replayMissing on %s', (db) => {
     await svc.send('refused.one', {}, { customerId: 'refused' });
     const since = new Date(Date.now() - 60_000);
     await expect(svc.replayMissing({ endpointId: ep.id, since })).rejects.toThrow(
-      /is disabled .*re-enable it with updateEndpoint before replaying/,
+      /is disabled; re-enable it with updateEndpoint before replaying/,
     );
     await expect(svc.replayMissing({ endpointId: 'ep_missing', since })).rejects.toBeInstanceOf(WebhookNotFoundError);
     const bad: [unknown, string][] = [

@@ -187,6 +187,35 @@ describe.each(testDatabases())('service arguments of the wrong kind on %s', (db)
     await svc.deleteEndpoint(kept.id);
   });
 
+  it("sends to one endpoint only when it is the customer's and enabled, writing nothing otherwise", async () => {
+    const mine = await svc.createEndpoint({ url: 'https://e.com/mine', customerId: 'c-target' });
+    const theirs = await svc.createEndpoint({ url: 'https://e.com/theirs', customerId: 'c-other' });
+    const off = await svc.createEndpoint({ url: 'https://e.com/off', customerId: 'c-target', enabled: false });
+    const before = await counts();
+    const send = (endpointId: string, customerId?: string) =>
+      refusal(() => svc.send('args.sent', {}, { customerId, endpointId, idempotencyKey: `k-${endpointId}` }));
+    expect([
+      await send('ep_01ZZZZZZZZZZZZZZZZZZZZZZZZ', 'c-target'),
+      await send(theirs.id, 'c-target'),
+      await send(mine.id),
+      await send(off.id, 'c-target'),
+    ]).toEqual(['not found', 'not found', 'not found', 'validation:endpointId']);
+    await expect(svc.send('args.sent', {}, { customerId: 'c-target', endpointId: off.id })).rejects.toThrow(
+      `Endpoint ${off.id} is disabled; re-enable it with updateEndpoint before sending to it.`,
+    );
+    await expect(svc.recoverFailed({ endpointId: off.id, since: new Date(0) })).rejects.toMatchObject({
+      field: 'endpointId',
+    });
+    expect(await counts()).toEqual(before);
+    // The idempotency keys were not used up: the same key to the right endpoint makes a message.
+    const sent = await svc.send(
+      'args.sent',
+      {},
+      { customerId: 'c-target', endpointId: mine.id, idempotencyKey: `k-${off.id}` },
+    );
+    expect([sent.created, sent.deliveryIds.length]).toEqual([true, 1]);
+  });
+
   it('treats a portal token or session id of the wrong kind as unknown', async () => {
     const portal = t.app.get(PortalService);
     for (const [, v] of KINDS) {

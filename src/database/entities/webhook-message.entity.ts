@@ -43,4 +43,11 @@ export class WebhookMessage {
 
   @TimeColumn('created_at')
   createdAt: Date;
+
+  /**
+   * The endpoint it was sent to alone (`send()` with `endpointId`: a test event, as the portal
+   * sends), whatever its filters; null for a message sent to every matching endpoint.
+   */
+  @Column({ name: 'endpoint_id', type: 'varchar', length: 40, nullable: true })
+  endpointId: string | null;
 }
