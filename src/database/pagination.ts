@@ -1,5 +1,6 @@
 import { IsNull, LessThan, type FindOptionsWhere, type ObjectLiteral, type Repository } from 'typeorm';
 import { WebhookValidationError } from '../errors/webhook-validation.error.js';
+import { isIdOf, type IdPrefix } from './ids.js';
 import { unstorable } from './sql.js';
 import type { Page, PageOptions } from '../interfaces/webhook-service.interface.js';
 import { didYouMean, unknownKey } from '../utils/known-keys.js';
@@ -13,7 +14,7 @@ export async function findPage<T extends { id: string }>(
   where: ObjectLiteral | ObjectLiteral[],
   opts: PageOptions,
 ): Promise<Page<T>> {
-  const limit = pageLimit(opts);
+  const limit = pageLimit(opts, ID_PREFIXES[repo.metadata.tableName]);
   const wheres = Array.isArray(where) ? where : [where];
   // A filter holding U+0000 or a lone surrogate matches no row; PostgreSQL would refuse it, or
   // match it as U+FFFD (another tenant's id), rather than say so.
@@ -30,13 +31,29 @@ export async function findPage<T extends { id: string }>(
   return { data, nextCursor: more ? data[data.length - 1].id : null };
 }
 
-/** The checked page size of `opts` (default 50, at most 500); a cursor must be a previous page's. */
-export function pageLimit(opts: PageOptions): number {
+/** The kind of id each table's rows have, which its cursors are. */
+const ID_PREFIXES: Record<string, IdPrefix> = {
+  webhook_endpoints: 'ep',
+  webhook_messages: 'msg',
+  webhook_deliveries: 'dlv',
+  webhook_attempts: 'atm',
+  webhook_inbox: 'in',
+};
+
+/**
+ * The checked page size of `opts` (default 50, at most 500); a cursor must be a previous page's:
+ * an id of the list's kind (`prefix`). Compared with `<`, any other string would page from the
+ * start (`zzzz`) or give an empty page (another kind of id), both in silence.
+ */
+export function pageLimit(opts: PageOptions, prefix: IdPrefix): number {
   const limit = opts.limit ?? 50;
   if (!Number.isSafeInteger(limit) || limit < 1 || limit > 500)
     throw new WebhookValidationError('limit', 'limit must be an integer from 1 to 500.');
-  if (opts.cursor !== undefined && (typeof opts.cursor !== 'string' || opts.cursor === '' || unstorable(opts.cursor))) {
-    throw new WebhookValidationError('cursor', 'cursor must be the nextCursor of a previous page.');
+  if (opts.cursor !== undefined && !isIdOf(prefix, opts.cursor)) {
+    throw new WebhookValidationError(
+      'cursor',
+      `cursor must be the nextCursor of a previous page of this list (a ${prefix}_ id).`,
+    );
   }
   return limit;
 }

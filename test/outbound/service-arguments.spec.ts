@@ -118,7 +118,7 @@ describe.each(testDatabases())('service arguments of the wrong kind on %s', (db)
     expect(await counts()).toEqual(before);
   });
 
-  it('refuses an option the call does not read, naming it and the key it most likely meant', async () => {
+  it('refuses an option the call does not read, naming it and the key it most likely meant, and a cursor of another kind', async () => {
     const inbox = t.app.get(WebhookInbox);
     const day = new Date(Date.now() - 86_400_000);
     const typo: any = (o: object) => o;
@@ -142,6 +142,10 @@ describe.each(testDatabases())('service arguments of the wrong kind on %s', (db)
       ['prune null', () => svc.prune(day, null as any), 'validation:options'],
       ['inbox list', () => inbox.list(typo({ customerId: 'c1' })), 'validation:customerId'],
       ['inbox prune', () => inbox.prune(day, null as any), 'validation:options'],
+      // A cursor must be an id of the list's kind: compared with <, zzzz paged from the start.
+      ['listEndpoints cursor', () => svc.listEndpoints({ cursor: 'zzzz' }), 'validation:cursor'],
+      ['listMessages cursor', () => svc.listMessages({ cursor: endpointId }), 'validation:cursor'],
+      ['inbox list cursor', () => inbox.list({ cursor: endpointId.toLowerCase() }), 'validation:cursor'],
       [
         'portal session',
         () => t.app.get(PortalService).createSession(typo({ customerId: 'c1', expiresAt: new Date() })),
