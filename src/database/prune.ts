@@ -1,8 +1,9 @@
 import { WebhookValidationError } from '../errors/webhook-validation.error.js';
+import { timeOf } from '../utils/date.js';
 
 /** `olderThan` of a prune as epoch ms; anything but a valid Date is refused. */
 export function pruneCutoff(olderThan: unknown): number {
-  const ms = olderThan instanceof Date ? olderThan.getTime() : NaN;
+  const ms = timeOf(olderThan);
   if (!Number.isFinite(ms)) throw new WebhookValidationError('olderThan', 'olderThan must be a valid Date.');
   return ms;
 }

@@ -17,6 +17,7 @@ import { WebhookEndpoint } from '../database/entities/webhook-endpoint.entity.js
 import { WebhookMessage } from '../database/entities/webhook-message.entity.js';
 import { knownId, newId } from '../database/ids.js';
 import { findPage, listFilters, optionsObject, requiredObject } from '../database/pagination.js';
+import { timeOf } from '../utils/date.js';
 import { isThenable } from '../utils/thenable.js';
 import { unstorable } from '../database/sql.js';
 import { TransactionRunner } from '../database/transaction.runner.js';
@@ -78,7 +79,7 @@ const ENDPOINT_PATCH_KEYS = [
 const ENDPOINT_KEYS = [...ENDPOINT_PATCH_KEYS, 'secret'] as const satisfies readonly (keyof CreateEndpointInput)[];
 
 function isValidDate(value: unknown): value is Date {
-  return value instanceof Date && !Number.isNaN(value.getTime());
+  return !Number.isNaN(timeOf(value));
 }
 
 /** The refusal of an operation on a disabled endpoint's deliveries. */
@@ -428,12 +429,14 @@ export class WebhookService {
   }
 
   private serialise(type: string, data: unknown, now: Date): string {
-    const lost = lostInJson(data);
-    if (lost) throw new WebhookValidationError('data', messages.payloadNotSerialisable(lost));
     let json: string | undefined;
     try {
+      // Inside the try: a `then` getter or a Proxy that throws is the data's fault too.
+      const lost = lostInJson(data);
+      if (lost) throw new WebhookValidationError('data', messages.payloadNotSerialisable(lost));
       json = JSON.stringify(data);
     } catch (err) {
+      if (err instanceof WebhookValidationError) throw err;
       throw new WebhookValidationError('data', messages.payloadNotSerialisable((err as Error).message));
     }
     if (json === undefined)

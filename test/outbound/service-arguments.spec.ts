@@ -18,6 +18,12 @@ describe.each(testDatabases())('service arguments of the wrong kind on %s', (db)
   let t: TestApp;
   let svc: WebhookService;
   let endpointId: string;
+  const proxyDate = new Proxy(new Date(), {}) as Date;
+  const throwingThen = Object.defineProperty({}, 'then', {
+    get() {
+      throw new Error('then getter');
+    },
+  });
   const cyclic: Record<string, unknown> = Object.create(null);
   cyclic.self = cyclic;
   const KINDS: [string, unknown][] = [
@@ -105,6 +111,10 @@ describe.each(testDatabases())('service arguments of the wrong kind on %s', (db)
       ['recoverFailed', () => svc.recoverFailed(null as any), 'validation:options'],
       ['inbox list', () => t.app.get(WebhookInbox).list(null as any), 'validation:options'],
       ['inbox replayable', () => t.app.get(WebhookInbox).list({ replayable: 'yes' as any }), 'validation:replayable'],
+      // A Proxy of a Date passes instanceof, and its getTime() throws a TypeError.
+      ['recoverFailed since proxy', () => svc.recoverFailed({ endpointId, since: proxyDate }), 'validation:since'],
+      ['prune proxy', () => svc.prune(proxyDate), 'validation:olderThan'],
+      ['send data with a throwing then', () => svc.send('args.sent', throwingThen), 'validation:data'],
       [
         'portal session customerId',
         () => t.app.get(PortalService).createSession({ customerId: 'a\u0000b' }),
