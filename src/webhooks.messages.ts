@@ -65,6 +65,9 @@ export const messages = {
   evictingRedis: (policy: string) =>
     `Redis maxmemory-policy is "${policy}": under memory pressure Redis may evict queued deliveries. ` +
     'Set it to "noeviction" (CONFIG SET maxmemory-policy noeviction, or in redis.conf).',
+  dataSourceClosed: () =>
+    "WebhooksModule: the app's DataSource is not initialized (the app has shut down, or closed it): " +
+    'the module cannot read or write its tables. Call it while the app runs.',
   sqliteTransactionOpen: (ms: number) =>
     `WebhooksModule: a transaction has been open on the shared SQLite connection for ${ms} ms, and the module's ` +
     'write waits for it to end. If this call runs inside your own transaction (dataSource.transaction(async (m) => ' +

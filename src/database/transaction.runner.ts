@@ -48,6 +48,7 @@ export class TransactionRunner implements EntitySubscriberInterface, OnModuleIni
 
   /** Runs `work` in a transaction of its own and returns its result. */
   run<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
+    if (!this.dataSource.isInitialized) return this.refuseClosed();
     if (!this.isSqlite) return this.dataSource.transaction(work);
     return this.inTurn(() => this.isolated(() => this.dataSource.transaction(work)));
   }
@@ -57,6 +58,7 @@ export class TransactionRunner implements EntitySubscriberInterface, OnModuleIni
    * turn with the module's transactions and never inside a transaction the app left open.
    */
   write<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
+    if (!this.dataSource.isInitialized) return this.refuseClosed();
     if (!this.isSqlite) return work(this.dataSource.manager);
     return this.inTurn(() => work(this.dataSource.manager));
   }
@@ -80,6 +82,15 @@ export class TransactionRunner implements EntitySubscriberInterface, OnModuleIni
       (event.queryRunner as { isTransactionActive: boolean }).isTransactionActive = true;
       this.starting--;
     });
+  }
+
+  /**
+   * The refusal of a write once the DataSource is closed. TypeORM fails each call its own way, and
+   * on SQLite a failed BEGIN left its runner marked in a transaction, so that every later write
+   * waited `sqliteWaitMs` for it before failing with advice that did not apply.
+   */
+  refuseClosed(): Promise<never> {
+    return Promise.reject(new Error(messages.dataSourceClosed()));
   }
 
   private inTurn<T>(work: () => Promise<T>): Promise<T> {

@@ -296,6 +296,7 @@ export class MessageStore {
    * one statement, atomic by itself, run without BEGIN and COMMIT round trips.
    */
   async writeAlone(msg: NewMessage): Promise<SendResult> {
+    if (!this.dataSource.isInitialized) return this.tx.refuseClosed();
     if (msg.scope === null && msg.endpointId === null) return this.together.add(msg);
     return this.tx.run((m) => this.write(m, msg));
   }

@@ -230,6 +230,23 @@ describe.each(testDatabases())('service arguments of the wrong kind on %s', (db)
     expect([sent.created, sent.deliveryIds.length]).toEqual([true, 1]);
   });
 
+  it('fails writes after the app closed at once, saying so, every time', async () => {
+    const closed = await startTestApp({ db, webhooks: { role: 'emitter', outbound: FAST_OUTBOUND } });
+    const service = closed.app.get(WebhookService);
+    await closed.close();
+    for (let i = 0; i < 3; i++) {
+      const started = Date.now();
+      for (const call of [
+        () => service.send('args.sent', {}),
+        () => service.send('args.sent', {}, { idempotencyKey: `k${i}` }),
+        () => service.createEndpoint({ url: 'https://e.com/closed' }),
+      ])
+        await expect(call()).rejects.toThrow(/DataSource is not initialized \(the app has shut down/);
+      // Before, SQLite's runner stayed marked in a transaction and each write waited sqliteWaitMs (5 s).
+      expect(Date.now() - started).toBeLessThan(2_000);
+    }
+  });
+
   it('treats a portal token or session id of the wrong kind as unknown', async () => {
     const portal = t.app.get(PortalService);
     for (const [, v] of KINDS) {
