@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { CLAIM_INSERT, MARK_PROCESSED } from '../src/inbound/inbox.store.js';
+import { forDriver } from '../src/database/sql.js';
 import { BACKLOG_SQL } from '../src/observability/webhooks.probe.js';
 import { createBenchDb, type BenchDbKind } from './support.js';
 
@@ -70,10 +71,7 @@ async function openPostgres(url: string): Promise<Db> {
   };
   const client = new Client({ connectionString: url });
   await client.connect();
-  const pgSql = (sql: string) => {
-    let n = 0;
-    return sql.replace(/\?/g, () => `$${++n}`);
-  };
+  const pgSql = (sql: string) => forDriver(sql, false);
   const claim = { name: 'claim', text: pgSql(CLAIM_INSERT) };
   const mark = { name: 'mark', text: pgSql(MARK_PROCESSED) };
   return {
