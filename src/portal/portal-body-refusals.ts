@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { Inject, Injectable } from '@nestjs/common';
 import { ApplicationConfig, HttpAdapterHost } from '@nestjs/core';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
@@ -14,8 +15,13 @@ type FastifyReply = {
   header(name: string, value: string): FastifyReply;
   send(body: string): void;
 };
-type FastifyHook = (request: { headers: Headers }, reply: FastifyReply, done: Next) => void;
-type FastifyRoute = { url: string; errorHandler?: Function; onRequest?: FastifyHook | FastifyHook[] };
+type FastifyHook = (request: { headers: Headers; rawBody?: unknown }, reply: FastifyReply, done: Next) => void;
+type FastifyRoute = {
+  url: string;
+  errorHandler?: Function;
+  onRequest?: FastifyHook | FastifyHook[];
+  preValidation?: FastifyHook | FastifyHook[];
+};
 
 type BodyParserError = { type?: unknown; status?: number; message?: string; body?: unknown };
 
@@ -56,10 +62,27 @@ export function notJsonBody(headers: Headers): PortalProblem | null {
   const length = headers['content-length'];
   if (headers['transfer-encoding'] === undefined && !(Number(length) > 0)) return null;
   const type = headers['content-type'];
-  const media = typeof type === 'string' ? type.split(';')[0].trim().toLowerCase() : '';
-  if (media === 'application/json') return null;
+  const [media, ...params] = typeof type === 'string' ? type.split(';').map((p) => p.trim().toLowerCase()) : [''];
+  if (media === 'application/json') {
+    const charset = params
+      .find((p) => /^charset\s*=/.test(p))
+      ?.replace(/^charset\s*=\s*/, '')
+      .replace(/^"(.*)"$/, '$1');
+    if (charset === undefined || charset === 'utf-8') return null;
+    return new PortalProblem('unsupported_media_type', `The portal API reads JSON in UTF-8, not in ${charset}.`);
+  }
   const given = media === '' ? 'a body without a Content-Type' : `not ${media}`;
   return new PortalProblem('unsupported_media_type', `The portal API reads application/json bodies, ${given}.`);
+}
+
+/**
+ * The refusal of a body whose bytes are not UTF-8, when the adapter kept them (an app created with
+ * `rawBody: true`): the parsers decode such bytes to U+FFFD, which would be stored as if sent.
+ * Without the bytes the check cannot be made (docs/portal.md).
+ */
+export function notUtf8Body(rawBody: unknown): PortalProblem | null {
+  if (!Buffer.isBuffer(rawBody) || isUtf8(rawBody)) return null;
+  return new PortalProblem('invalid_body', 'The request body is not valid UTF-8.');
 }
 
 /** Writes a problem on Express's response, where the controller's filter cannot. */
@@ -100,8 +123,8 @@ export class PortalBodyRefusals {
     if (adapter.getType() === 'express') {
       const route = new RegExp(`^(?:${apis.map(escapeRegExp).join('|')})`, 'i');
       // Behind the parsers (a form is parsed already), before the route reads what they left.
-      adapter.use((req: { path: string; headers: Headers }, res: Res, next: Next) => {
-        const problem = route.test(req.path) ? notJsonBody(req.headers) : null;
+      adapter.use((req: { path: string; headers: Headers; rawBody?: unknown }, res: Res, next: Next) => {
+        const problem = route.test(req.path) ? (notJsonBody(req.headers) ?? notUtf8Body(req.rawBody)) : null;
         if (problem) answerExpress(res, problem);
         else next();
       });
@@ -126,6 +149,16 @@ export class PortalBodyRefusals {
             if (problem) answerFastify(reply, problem);
             else done();
           },
+        ];
+        // preValidation runs once the parser has read the body and kept its bytes.
+        const checks = route.preValidation === undefined ? [] : [route.preValidation].flat();
+        route.preValidation = [
+          function portalUtf8Only(request, reply, done) {
+            const problem = notUtf8Body(request.rawBody);
+            if (problem) answerFastify(reply, problem);
+            else done();
+          },
+          ...checks,
         ];
         const own = route.errorHandler;
         route.errorHandler = function portalBodyRefusal(

@@ -453,6 +453,47 @@ describe.each(['express', 'fastify'] as const)('portal API bodies the adapter re
     expect((await bodiless('DELETE', `/endpoints/${endpoint.id}`, '0')).status).toBe(204);
   });
 
+  it('refuses a body that is not UTF-8, by its bytes or its declared charset, changing nothing', async () => {
+    const svc = t.app.get(WebhookService);
+    const endpoint = await svc.createEndpoint({ url: 'https://a.example.com/hook', customerId: 'cust-a' });
+    const path = `/webhooks/portal/api/endpoints/${endpoint.id}`;
+    const auth = { Authorization: `Bearer ${token}`, 'X-Webhooks-Portal': '1' };
+    const latin1 = Buffer.concat([Buffer.from('{"description":"caf'), Buffer.from([0xe9]), Buffer.from('"}')]);
+    const utf16 = Buffer.from('\ufeff{"description":"x"}', 'utf16le');
+    // [body, Content-Type, status, code]
+    const cases: [Buffer, string, number, string][] = [
+      [latin1, 'application/json', 400, 'invalid_body'],
+      [latin1, 'application/json; charset=utf-8', 400, 'invalid_body'],
+      [Buffer.from('{"description":"\xed\xa0\x80"}', 'latin1'), 'application/json', 400, 'invalid_body'],
+      [latin1, 'application/json; charset=iso-8859-1', 415, 'unsupported_media_type'],
+      [utf16, 'application/json; charset=utf-16', 415, 'unsupported_media_type'],
+      [Buffer.from('{"description":"x"}'), 'application/json; charset="latin1"', 415, 'unsupported_media_type'],
+      // Express's parser refuses the spelling without the hyphen; Fastify is made to agree.
+      [Buffer.from('{"description":"x"}'), 'application/json; charset=utf8', 415, 'unsupported_media_type'],
+    ];
+    for (const [body, type, status, code] of cases) {
+      const headers = { ...auth, 'Content-Type': type, 'Content-Length': String(body.length) };
+      const res = await raw(t.app.getHttpServer(), { method: 'PATCH', path, headers, body });
+      expect([type, res.status, res.headers['content-type'], JSON.parse(res.text).code]).toEqual([
+        type,
+        status,
+        PROBLEM_CONTENT_TYPE,
+        code,
+      ]);
+    }
+    expect((await svc.getEndpoint(endpoint.id)).description).toBe(endpoint.description);
+
+    // UTF-8 as such, declared or not; U+FFFD sent as itself is kept.
+    for (const type of ['application/json', 'application/json; charset=UTF-8', 'application/json;charset="utf-8"']) {
+      const body = Buffer.from(JSON.stringify({ description: `café \ufffd ${type}` }));
+      const headers = { ...auth, 'Content-Type': type, 'Content-Length': String(body.length) };
+      const res = await raw(t.app.getHttpServer(), { method: 'PATCH', path, headers, body });
+      expect([type, res.status]).toEqual([type, 200]);
+      expect((await svc.getEndpoint(endpoint.id)).description).toBe(`café \ufffd ${type}`);
+    }
+    await svc.deleteEndpoint(endpoint.id);
+  });
+
   it("leaves the app's other routes to the adapter's own answer", async () => {
     const res = await request(t.app.getHttpServer())
       .post('/elsewhere')

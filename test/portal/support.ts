@@ -46,7 +46,7 @@ export interface RawRequest {
   path: string;
   headers?: Record<string, string>;
   /** Sent chunked (Transfer-Encoding) unless `headers` give a Content-Length. */
-  body?: string;
+  body?: string | Buffer;
 }
 
 /**
