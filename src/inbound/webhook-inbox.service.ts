@@ -8,6 +8,7 @@ import { findPage, listFilters, optionsObject } from '../database/pagination.js'
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
 import { deleteInBatches, pruneCutoff } from '../database/prune.js';
 import { SQLITE } from '../database/sql.js';
+import { isIdOf } from '../database/ids.js';
 import { SqliteProcessLock } from '../database/process-lock.js';
 import { WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
 import { CLAIM_LEASE_MS, InboxStore } from './inbox.store.js';
@@ -171,6 +172,13 @@ export class WebhookInbox implements OnApplicationBootstrap, OnApplicationShutdo
    * ```
    */
   async replay(id: string): Promise<InboxReplay> {
+    if (!isIdOf('in', id)) {
+      // An event id, a message id, a typo: said as such, not looked up.
+      throw new WebhookInboxError(
+        'not_found',
+        `No inbox row has the id ${shown(id)}: inbox row ids are "in_" and 26 characters (list({ eventId }) finds the row of an event id).`,
+      );
+    }
     const row = await this.inbox.find(id);
     if (!row) throw new WebhookInboxError('not_found', `No inbox row has the id ${shown(id)}.`);
     const claim = await this.inbox.reclaim(id);

@@ -145,6 +145,11 @@ describe.each(testDatabases())('replaying stored inbound calls on %s', (kind) =>
 
     it('refuses what must not run: an unknown id, an ignored call, a body that could not be read', async () => {
       expect(await refusal(app.inbox, 'in_nothing_here')).toBe('not_found');
+      expect(await refusal(app.inbox, `in_${'0'.repeat(26)}`)).toBe('not_found');
+      // The event id in place of the row's: said so, with where to find the row.
+      const sent = await postWebhook(app.t.app, 'partner', { type: 'order.completed', data: {} }).expect(200);
+      await expect(app.inbox.replay(sent.body.id)).rejects.toThrow(/inbox row ids are "in_".*list\(\{ eventId \}\)/);
+      expect((await rowOf(app.t, sent.body.id)).status).toBe('processed');
       // No row has an id holding U+0000 (PostgreSQL would refuse it as a parameter).
       expect(await refusal(app.inbox, 'in_\u0000')).toBe('not_found');
       expect(await app.inbox.get('in_\u0000')).toBeNull();
