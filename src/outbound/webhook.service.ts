@@ -150,11 +150,16 @@ export class WebhookService {
     )
       throw new WebhookValidationError('endpointId', 'endpointId must be an endpoint id.');
     const endpointId = opts.endpointId ?? null;
-    if (endpointId !== null) await this.checkTarget(opts.manager ?? this.dataSource.manager, endpointId, customerId);
     const msg = { type, customerId, idempotencyKey, scope, body, now, endpointId };
+    // A chosen endpoint is checked in the writing transaction, its row share-locked on PostgreSQL:
+    // disabling it meanwhile waits for the send, or has refused it; never a message for no delivery.
+    const write = async (m: EntityManager) => {
+      if (endpointId !== null) await this.checkTarget(m, endpointId, customerId);
+      return this.store.write(m, msg);
+    };
     const runner = opts.manager?.queryRunner;
     if (runner?.isTransactionActive) {
-      const result = await this.store.write(opts.manager!, msg);
+      const result = await write(opts.manager!);
       if (result.created) {
         this.telemetry.carry(result.deliveryIds);
         this.commitHook.hold(runner, result.deliveryIds);
@@ -162,8 +167,10 @@ export class WebhookService {
       return result;
     }
     const result = opts.manager
-      ? await opts.manager.transaction((m) => this.store.write(m, msg))
-      : await this.store.writeAlone(msg);
+      ? await opts.manager.transaction(write)
+      : endpointId === null
+        ? await this.store.writeAlone(msg)
+        : await this.tx.run(write);
     if (result.created) await this.enqueueQuietly(result.deliveryIds);
     return result;
   }
@@ -417,10 +424,11 @@ export class WebhookService {
    * be written for no delivery (and use up its idempotency key). Read through `reader`: the app's
    * transaction's manager when given (on SQLite a read beside it would wait for it to end).
    */
-  private async checkTarget(reader: EntityManager, id: string, customerId: string | null): Promise<void> {
-    const endpoint = await reader.findOne(WebhookEndpoint, {
+  private async checkTarget(m: EntityManager, id: string, customerId: string | null): Promise<void> {
+    const endpoint = await m.findOne(WebhookEndpoint, {
       select: { id: true, customerId: true, enabled: true, disabledReason: true },
       where: { id },
+      ...(this.tx.isSqlite ? {} : { lock: { mode: 'pessimistic_read' as const } }),
     });
     // Another customer's endpoint is not found, as it would be in a list of this customer's.
     if (!endpoint || endpoint.customerId !== customerId)

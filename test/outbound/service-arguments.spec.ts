@@ -230,6 +230,33 @@ describe.each(testDatabases())('service arguments of the wrong kind on %s', (db)
     expect([sent.created, sent.deliveryIds.length]).toEqual([true, 1]);
   });
 
+  (db === 'postgres' ? it : it.skip)(
+    'checks a chosen endpoint in the writing transaction: a disable in progress is waited for, then refuses',
+    async () => {
+      const target = await svc.createEndpoint({ url: 'https://e.com/racing', customerId: 'c-race' });
+      const before = await counts();
+      const disabling = t.app.get(DataSource).createQueryRunner();
+      await disabling.connect();
+      try {
+        await disabling.startTransaction();
+        await disabling.query('UPDATE webhook_endpoints SET enabled = FALSE WHERE id = $1', [target.id]);
+        let settled = false;
+        const sending = refusal(() => svc.send('args.sent', {}, { customerId: 'c-race', endpointId: target.id }));
+        void sending.then(() => (settled = true));
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        // Before, the check read the committed row (enabled) and the send went on, unlocked.
+        expect(settled).toBe(false);
+        await disabling.commitTransaction();
+        expect(await sending).toBe('validation:endpointId');
+      } finally {
+        if (disabling.isTransactionActive) await disabling.rollbackTransaction();
+        await disabling.release();
+      }
+      expect(await counts()).toEqual(before);
+      await svc.deleteEndpoint(target.id);
+    },
+  );
+
   it('fails writes after the app closed at once, saying so, every time', async () => {
     const closed = await startTestApp({ db, webhooks: { role: 'emitter', outbound: FAST_OUTBOUND } });
     const service = closed.app.get(WebhookService);
