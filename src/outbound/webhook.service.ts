@@ -6,6 +6,7 @@ import {
   type DataSource,
   type EntityManager,
   In,
+  MoreThan,
   MoreThanOrEqual,
   type ObjectLiteral,
   type QueryDeepPartialEntity,
@@ -60,6 +61,15 @@ import { WebhookTelemetry } from '../observability/webhook-telemetry.js';
 
 /** Longest rotation grace period: 100 years. */
 const MAX_GRACE_SECONDS = 100 * 365 * 86_400;
+
+/** Deliveries `recoverFailed` redelivers in one transaction and one queue round. */
+const RECOVER_BATCH = 500;
+const RECOVERABLE = ['failed', 'discarded'] as const;
+
+/** A delivery's columns when it is sent again now, with a fresh schedule. */
+function rescheduled(now: Date) {
+  return { status: 'pending' as const, nextAttemptAt: now, enqueuedAt: null, updatedAt: now };
+}
 
 /** The keys each call reads; any other is refused (see `optionsObject`). */
 const SEND_KEYS = [
@@ -336,38 +346,78 @@ export class WebhookService {
     const delivery = await this.findOrThrow(WebhookDelivery, 'delivery', deliveryId);
     const endpoint = await this.getEndpoint(delivery.endpointId);
     if (!endpoint.enabled) throw endpointDisabled('deliveryId', endpoint.id, endpoint.disabledReason, 'redelivering');
-    const job = await this.queue.getJob(deliveryId);
-    if (job && (await job.isActive())) {
+    if ((await this.withoutJobs([deliveryId])).length === 0) {
       throw new WebhookValidationError('deliveryId', `Delivery ${deliveryId} is being attempted right now.`);
     }
-    await job?.remove();
     const now = new Date();
-    const schedule = { status: 'pending' as const, nextAttemptAt: now, enqueuedAt: null, updatedAt: now };
-    await this.tx.write((m) => this.updateById(m, WebhookDelivery, 'delivery', deliveryId, schedule));
+    await this.tx.write((m) => this.updateById(m, WebhookDelivery, 'delivery', deliveryId, rescheduled(now)));
     const redelivered = await this.getDelivery(deliveryId);
     await this.outbox.enqueue([deliveryId], 'manual');
     return redelivered;
   }
 
-  /** Redelivers an endpoint's failed and discarded deliveries created since `since`. */
+  /**
+   * Redelivers an endpoint's failed and discarded deliveries created since `since`, as
+   * {@link redeliver} does, {@link RECOVER_BATCH} a transaction. One being attempted right now is
+   * left to that attempt. Stops with an error once the endpoint is disabled or deleted; what it
+   * redelivered before stays redelivered.
+   */
   async recoverFailed(given: RecoverFailedOptions): Promise<{ deliveryIds: string[] }> {
     const opts = requiredObject('options', given, ['endpointId', 'since']);
     if (!isValidDate(opts.since)) throw new WebhookValidationError('since', 'since must be a valid Date.');
-    const endpoint = await this.getEndpoint(opts.endpointId);
+    const { id: endpointId, enabled, disabledReason } = await this.getEndpoint(opts.endpointId);
     // Refused whether or not it has failed deliveries, and naming the endpoint, not a delivery.
-    if (!endpoint.enabled)
-      throw endpointDisabled('endpointId', endpoint.id, endpoint.disabledReason, 'recovering its deliveries');
-    const rows = await this.repo(WebhookDelivery).find({
+    if (!enabled) throw endpointDisabled('endpointId', endpointId, disabledReason, 'recovering its deliveries');
+    const recovered: string[] = [];
+    for (let after = ''; ;) {
+      const page = await this.repo(WebhookDelivery).find({
+        select: { id: true },
+        where: { endpointId, status: In(RECOVERABLE), createdAt: MoreThanOrEqual(opts.since), id: MoreThan(after) },
+        order: { id: 'ASC' },
+        take: RECOVER_BATCH,
+      });
+      if (page.length === 0) break;
+      after = page[page.length - 1].id;
+      const free = await this.withoutJobs(page.map((d) => d.id));
+      const taken = await this.tx.run(async (m) => {
+        // The endpoint's row locked on PostgreSQL, as replayMissing's: disabling it stops the recovery.
+        const ep = await this.store.lockEndpoint(m, endpointId);
+        if (!ep) throw new WebhookNotFoundError(messages.notFound('endpoint', endpointId));
+        if (!ep.enabled)
+          throw endpointDisabled('endpointId', endpointId, ep.disabled_reason, 'recovering its deliveries');
+        return this.rescheduleFailed(m, free);
+      });
+      await this.outbox.enqueue(taken, 'manual');
+      recovered.push(...taken);
+      if (page.length < RECOVER_BATCH) break;
+    }
+    return { deliveryIds: recovered };
+  }
+
+  /** Of `ids`, those still failed or discarded, set pending for now (locked on PostgreSQL first). */
+  private async rescheduleFailed(m: EntityManager, ids: string[]): Promise<string[]> {
+    if (ids.length === 0) return [];
+    const rows = await m.find(WebhookDelivery, {
       select: { id: true },
-      where: {
-        endpointId: opts.endpointId,
-        status: In(['failed', 'discarded']),
-        createdAt: MoreThanOrEqual(opts.since),
-      },
+      where: { id: In(ids), status: In(RECOVERABLE) },
       order: { id: 'ASC' },
+      ...(this.tx.isSqlite ? {} : { lock: { mode: 'pessimistic_write' as const } }),
     });
-    for (const { id } of rows) await this.redeliver(id);
-    return { deliveryIds: rows.map((r) => r.id) };
+    const taken = rows.map((d) => d.id);
+    if (taken.length > 0)
+      await m.createQueryBuilder().update(WebhookDelivery).set(rescheduled(new Date())).whereInIds(taken).execute();
+    return taken;
+  }
+
+  /**
+   * Removes the queue's finished jobs of these deliveries, so that each can be added again (a job
+   * id is added once); leaves out those whose job is running. Concurrent calls on one connection.
+   */
+  private async withoutJobs(ids: string[]): Promise<string[]> {
+    const jobs = await Promise.all(ids.map((id) => this.queue.getJob(id)));
+    const active = await Promise.all(jobs.map((job) => job?.isActive() ?? false));
+    await Promise.all(jobs.map((job, i) => (active[i] ? undefined : job?.remove())));
+    return ids.filter((_, i) => !active[i]);
   }
 
   /**
