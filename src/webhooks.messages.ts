@@ -37,6 +37,8 @@ export const messages = {
   invalidFilter: (filter: unknown) =>
     `Event type filter ${shown(filter)} is invalid: use an exact type, "prefix.*" or "*".`,
   reservedHeader: (name: string) => `Header "${name}" is set by the module on every request and cannot be overridden.`,
+  connectionHeader: (name: string) =>
+    `Header "${name}" belongs to the HTTP connection, which the HTTP client manages; it refuses to send it, so an endpoint cannot carry it.`,
   invalidHeader: (name: string) =>
     `Header ${shown(name)} is not a valid HTTP header name or value (a value holds tab, space, visible ASCII and U+0080-U+00FF only).`,
   headerTwice: (name: string) => `Header ${shown(name)} is given twice (header names are case-insensitive).`,

@@ -12,7 +12,16 @@ const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 export const MAX_CUSTOM_HEADERS = 50;
 export const MAX_CUSTOM_HEADER_BYTES = 8_192;
 
-/** Checks an endpoint URL: absolute http(s) (https only when required), no fragment. */
+/**
+ * Headers the HTTP client refuses to send (it manages the connection itself): an endpoint that
+ * carried one would fail every attempt.
+ */
+const CONNECTION_HEADERS = ['keep-alive', 'upgrade', 'expect'];
+
+/**
+ * Checks an endpoint URL: absolute http(s) (https only when required), with a port that can be
+ * connected to, and nothing the request would drop: no credentials, no fragment.
+ */
 export function validateUrl(url: unknown, httpsOnly: boolean): string {
   if (typeof url !== 'string' || url.length > 2048)
     throw new WebhookValidationError(
@@ -37,6 +46,20 @@ export function validateUrl(url: unknown, httpsOnly: boolean): string {
   if (httpsOnly && parsed.protocol !== 'https:') {
     throw new WebhookValidationError('url', messages.invalidUrl(url, 'outbound.network.httpsOnly is on: use https'));
   }
+  if (parsed.username !== '' || parsed.password !== '') {
+    throw new WebhookValidationError(
+      'url',
+      messages.invalidUrl(
+        // Shown without them: the message may reach a log.
+        url.replace(/^([a-z]+:\/\/)[^@/?#]*@/i, '$1…@'),
+        'credentials in a URL are never sent; give them as a header (headers: { Authorization: ... })',
+      ),
+    );
+  }
+  if (parsed.hash !== '' || url.includes('#'))
+    throw new WebhookValidationError('url', messages.invalidUrl(url, 'a fragment (#...) is never sent; leave it out'));
+  if (parsed.port === '0')
+    throw new WebhookValidationError('url', messages.invalidUrl(url, 'port 0 cannot be connected to'));
   return url;
 }
 
@@ -66,6 +89,8 @@ export function validateHeaders(headers: unknown): Record<string, string> | null
     if ((RESERVED_HEADERS as readonly string[]).includes(lower) || lower.startsWith('webhook-')) {
       throw new WebhookValidationError('headers', messages.reservedHeader(name));
     }
+    if (CONNECTION_HEADERS.includes(lower))
+      throw new WebhookValidationError('headers', messages.connectionHeader(name));
     if (!HEADER_NAME.test(name) || typeof value !== 'string' || !HEADER_VALUE.test(value)) {
       throw new WebhookValidationError('headers', messages.invalidHeader(name));
     }

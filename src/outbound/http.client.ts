@@ -139,6 +139,11 @@ async function readCapped(
   body: Dispatcher.ResponseData['body'],
   cap: number,
 ): Promise<{ text: string; error: unknown }> {
+  // Nothing to keep: the connection goes at once, not when a stalled body ends or times out.
+  if (cap <= 0) {
+    body.destroy();
+    return { text: '', error: null };
+  }
   const decoder = new StringDecoder('utf8');
   let text = '';
   let size = 0;

@@ -87,6 +87,11 @@ describe('outbound egress policy (real HTTP server and DNS server on 127.0.0.1)'
     receiver = await new Receiver((req, _n, res): ReturnType<Responder> => {
       if (req.url === '/redirect') return { status: 302, headers: { location: `http://127.0.0.1:${port}/ok` } };
       if (req.url === '/big') return streamTenMegabytes(res);
+      if (req.url === '/stall') {
+        // A status, then a body that never comes.
+        res.writeHead(500, { 'content-length': '10' });
+        return void res.flushHeaders();
+      }
       return { status: 200, headers: { 'content-type': 'text/plain' }, body: 'ok' };
     }).start();
     port = receiver.port;
@@ -232,6 +237,14 @@ describe('outbound egress policy (real HTTP server and DNS server on 127.0.0.1)'
     expect(await big.closed).toBe(false);
     expect(big.written).toBeLessThan(TEN_MB);
     expect(await post(c, `http://127.0.0.1:${port}/ok`)).toMatchObject({ statusCode: 200, body: 'ok' });
+  });
+
+  it('with maxResponseBodyBytes 0, ends an attempt at its status, not when a stalled body times out', async () => {
+    const c = client({ allow: ['127.0.0.1/32'] }, { maxResponseBodyBytes: 0, timeoutMs: 3_000 });
+    const started = Date.now();
+    const result = await post(c, `http://127.0.0.1:${port}/stall`);
+    expect(result).toMatchObject({ statusCode: 500, body: '', errorClass: 'http' });
+    expect(Date.now() - started).toBeLessThan(2_000);
   });
 
   it('refuses http:// URLs when httpsOnly is on, even to allow-listed addresses and hosts', async () => {

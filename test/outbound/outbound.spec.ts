@@ -350,6 +350,16 @@ describe.each(testDatabases())('outbound delivery on %s', (db) => {
       [() => svc.send('a.b', {}, { idempotencyKey: 'k'.repeat(300) }), 'idempotencyKey', /at most 255/],
       [() => svc.createEndpoint({ url: 'ftp://example.com/x' }), 'url', /only http and https/],
       [() => svc.createEndpoint({ url: 'not a url' }), 'url', /not an absolute URL/],
+      // The request would drop them, silently: credentials (shown masked), a fragment; port 0 never connects.
+      [
+        () => svc.createEndpoint({ url: 'https://user:pa55@example.com/x' }),
+        'url',
+        /"https:\/\/…@example\.com\/x".*header/,
+      ],
+      [() => svc.createEndpoint({ url: 'https://user@example.com/x' }), 'url', /credentials in a URL are never sent/],
+      [() => svc.createEndpoint({ url: 'https://example.com/x#frag' }), 'url', /fragment/],
+      [() => svc.createEndpoint({ url: 'https://example.com/x#' }), 'url', /fragment/],
+      [() => svc.createEndpoint({ url: 'http://example.com:0/x' }), 'url', /port 0/],
       [() => svc.createEndpoint({ url: 'https://example.com', eventTypes: ['order*'] }), 'eventTypes', /prefix\.\*/],
       [
         () => svc.createEndpoint({ url: 'https://example.com', headers: { 'Webhook-Id': 'x' } }),
