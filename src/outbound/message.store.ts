@@ -149,6 +149,15 @@ const DELETE_ENDPOINT_DELIVERIES = withReturnedRows(
 );
 
 /**
+ * A page of an endpoint's failed and discarded deliveries created at or after a time, after a
+ * (created_at, id) cursor, in that order: the order of the endpoint's index, so that each page
+ * reads its own rows, not every failed row of the endpoint since then, sorted by id.
+ */
+export const FAILED_OF_ENDPOINT = `SELECT id, created_at FROM webhook_deliveries
+  WHERE endpoint_id = ? AND created_at >= ? AND (created_at > ? OR id > ?) AND status IN ('failed', 'discarded')
+  ORDER BY created_at, id LIMIT ?`;
+
+/**
  * A page of the customer's messages in a window with no delivery to an endpoint (`replayMissing`).
  * A message sent to one endpoint alone (a test event) is not one the others missed.
  * On SQLite the endpoint column is written `+d.endpoint_id`, which keeps SQLite off the endpoint
@@ -277,6 +286,28 @@ export class MessageStore {
         ),
       ).map((r) => Number(r.created_at));
     return deleteInBatches(ENDPOINT_DELETE_BATCH, batch);
+  }
+
+  /**
+   * Up to `limit` of the endpoint's failed and discarded deliveries from `after` on (at first
+   * `{ createdAt: since, id: '' }`), oldest first; pass the last one's key as the next `after`.
+   */
+  async failedOf(
+    endpointId: string,
+    after: { createdAt: number; id: string },
+    limit: number,
+  ): Promise<{ createdAt: number; id: string }[]> {
+    const rows = await this.dataSource.query(forDriver(FAILED_OF_ENDPOINT, this.tx.isSqlite), [
+      endpointId,
+      after.createdAt,
+      after.createdAt,
+      after.id,
+      limit,
+    ]);
+    return (rows as { id: string; created_at: string | number }[]).map((r) => ({
+      id: r.id,
+      createdAt: Number(r.created_at),
+    }));
   }
 
   /** Deletes fully delivered messages created before `olderThan`, in batches; see `WebhookService.prune`. */

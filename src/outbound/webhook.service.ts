@@ -6,8 +6,6 @@ import {
   type DataSource,
   type EntityManager,
   In,
-  MoreThan,
-  MoreThanOrEqual,
   type ObjectLiteral,
   type QueryDeepPartialEntity,
   type Repository,
@@ -369,15 +367,10 @@ export class WebhookService {
     // Refused whether or not it has failed deliveries, and naming the endpoint, not a delivery.
     if (!enabled) throw endpointDisabled('endpointId', endpointId, disabledReason, 'recovering its deliveries');
     const recovered: string[] = [];
-    for (let after = ''; ;) {
-      const page = await this.repo(WebhookDelivery).find({
-        select: { id: true },
-        where: { endpointId, status: In(RECOVERABLE), createdAt: MoreThanOrEqual(opts.since), id: MoreThan(after) },
-        order: { id: 'ASC' },
-        take: RECOVER_BATCH,
-      });
+    for (let after = { createdAt: opts.since.getTime(), id: '' }; ;) {
+      const page = await this.store.failedOf(endpointId, after, RECOVER_BATCH);
       if (page.length === 0) break;
-      after = page[page.length - 1].id;
+      after = page[page.length - 1];
       const free = await this.withoutJobs(page.map((d) => d.id));
       const taken = await this.tx.run(async (m) => {
         // The endpoint's row locked on PostgreSQL, as replayMissing's: disabling it stops the recovery.
