@@ -39,7 +39,10 @@ export class WebhookHttpClient implements OnApplicationShutdown {
     // connect timeout (TCP and TLS) is the attempt's deadline, not undici's own 10 s.
     this.agent = new Agent({
       keepAliveTimeout: 10_000,
-      connections: 128,
+      // A connection for each job the worker runs at once, whatever the origin: a request that
+      // waited for a free one ignored its deadline there, and went out after its attempt was
+      // recorded as a timeout (a duplicate delivery once retried).
+      connections: Math.max(128, options.outbound.concurrency),
       connect: { lookup: this.policy.lookup, timeout: options.outbound.timeoutMs },
     });
   }

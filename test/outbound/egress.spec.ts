@@ -1,6 +1,6 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { promises as dns } from 'node:dns';
-import type { ServerResponse } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { Logger, type LoggerService } from '@nestjs/common';
@@ -245,6 +245,32 @@ describe('outbound egress policy (real HTTP server and DNS server on 127.0.0.1)'
     const result = await post(c, `http://127.0.0.1:${port}/stall`);
     expect(result).toMatchObject({ statusCode: 500, body: '', errorClass: 'http' });
     expect(Date.now() - started).toBeLessThan(2_000);
+  });
+
+  it('sends no request after its deadline when more jobs run at once than 128 (the pool waited, unaborted)', async () => {
+    let recorded = false;
+    let late = 0;
+    let arrived = 0;
+    const slow = createServer((req, res) => {
+      arrived++;
+      if (recorded) late++;
+      req.resume();
+      setTimeout(() => res.end('ok'), 700);
+    });
+    await new Promise<void>((done) => slow.listen(0, '127.0.0.1', done));
+    try {
+      const c = client({ allow: ['127.0.0.1/32'] }, { concurrency: 200, timeoutMs: 500 });
+      const url = `http://127.0.0.1:${(slow.address() as AddressInfo).port}/slow`;
+      const results = await Promise.all(Array.from({ length: 200 }, () => post(c, url)));
+      recorded = true;
+      expect(results.every((r) => r.errorClass === 'timeout')).toBe(true);
+      await new Promise((done) => setTimeout(done, 1_000));
+      // Before, 128 connections: the rest waited for one, and some went out once the first were aborted.
+      expect([arrived, late]).toEqual([200, 0]);
+    } finally {
+      slow.closeAllConnections();
+      await new Promise((done) => slow.close(done));
+    }
   });
 
   it('refuses http:// URLs when httpsOnly is on, even to allow-listed addresses and hosts', async () => {
