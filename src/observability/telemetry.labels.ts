@@ -49,10 +49,10 @@ export class Tally {
     });
   }
 
-  /** Adds one to the series of `attributes`, whose values joined make `key`. */
-  add(key: string, attributes: () => Attributes): void {
+  /** Adds `n` (one) to the series of `attributes`, whose values joined make `key`. */
+  add(key: string, attributes: () => Attributes, n = 1): void {
     const count = this.counts.get(key);
-    if (count) count.value++;
-    else this.counts.set(key, { attributes: attributes(), value: 1 });
+    if (count) count.value += n;
+    else this.counts.set(key, { attributes: attributes(), value: n });
   }
 }

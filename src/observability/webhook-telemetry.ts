@@ -52,7 +52,8 @@ export class WebhookTelemetry {
   private readonly inboundTypes: BoundedLabels;
   private readonly carried = new Map<string, TraceCarrier>();
   /** Whether a meter provider was registered when the module was created. */
-  private readonly metered = this.meter !== NOOP_METER;
+  /** Whether metrics are recorded (an SDK is installed): what only they need is skipped otherwise. */
+  readonly metered = this.meter !== NOOP_METER;
 
   private readonly attempts = new Tally(this.meter, 'webhooks.outbound.attempts', {
     description: 'Delivery attempts, by event type, HTTP status class and what followed',
@@ -170,6 +171,19 @@ export class WebhookTelemetry {
     if (!this.metered) return;
     const type = this.outboundTypes.of(eventTypeOf(body));
     this.deliveries.add(`${type}\n${outcome}`, () => ({ 'webhooks.event_type': type, 'webhooks.outcome': outcome }));
+  }
+
+  /** Deliveries discarded at once by an endpoint's disabling, as counts by event type. */
+  deliveriesDiscarded(byType: ReadonlyMap<string, number>): void {
+    if (!this.metered) return;
+    for (const [eventType, n] of byType) {
+      const type = this.outboundTypes.of(eventType);
+      this.deliveries.add(
+        `${type}\ndiscarded`,
+        () => ({ 'webhooks.event_type': type, 'webhooks.outcome': 'discarded' }),
+        n,
+      );
+    }
   }
 
   endpointDisabled(gone: boolean): void {

@@ -36,6 +36,11 @@ const TERMINAL = ['succeeded', 'failed', 'discarded'];
  * endpoint on 410 or once the streak is older than the cutoff. Only an enabled endpoint changes,
  * so a row returned disabled was disabled by this statement.
  */
+/** The pending deliveries of an endpoint by event type: what its disabling discards. */
+const PENDING_BY_TYPE = `SELECT m.type AS type, COUNT(*) AS n FROM webhook_deliveries d
+  JOIN webhook_messages m ON m.id = d.message_id
+  WHERE d.endpoint_id = ? AND d.status = 'pending' GROUP BY m.type`;
+
 const TRACK_FAILURE = `UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, ?),
   consecutive_failures = consecutive_failures + 1,
   enabled = CASE WHEN ? = 1 OR failing_since <= ? THEN FALSE ELSE enabled END,
@@ -139,6 +144,7 @@ export class DeliveryProcessor implements OnApplicationBootstrap, OnModuleDestro
     const number = delivery.attempts + 1;
     const now = new Date();
     const nextAttemptAt = outcome.kind === 'retry' ? new Date(now.getTime() + outcome.delayMs) : null;
+    const discarded = new Map<string, number>();
     const recorded = await this.recordOutcome({
       id: newId('atm', now.getTime()),
       deliveryId,
@@ -156,10 +162,13 @@ export class DeliveryProcessor implements OnApplicationBootstrap, OnModuleDestro
       status: outcome.kind === 'succeeded' ? 'succeeded' : outcome.kind === 'retry' ? 'pending' : 'failed',
       nextAttemptAt,
       // A success resets the endpoint's streak in the recording statement itself (see DeliveryStore).
-      health: outcome.kind === 'succeeded' ? undefined : (m) => this.trackHealth(m, endpoint.id, outcome, now),
+      health:
+        outcome.kind === 'succeeded' ? undefined : (m) => this.trackHealth(m, endpoint.id, outcome, now, discarded),
     });
     if (recorded === NOT_RECORDED) return 'skipped';
     this.announce(delivery, number, result, outcome, nextAttemptAt, recorded);
+    // Counted once committed: the deliveries a disabling discarded ended there, without an attempt.
+    if (recorded) this.telemetry.deliveriesDiscarded(discarded);
     if (outcome.kind === 'retry') throw new RetryLaterError(outcome.delayMs, result.errorMessage ?? 'failed');
     return outcome.kind;
   }
@@ -227,14 +236,15 @@ export class DeliveryProcessor implements OnApplicationBootstrap, OnModuleDestro
   /**
    * Records a failure in the endpoint's streak, from the row's current values (another attempt may
    * have ended the streak since this one read it); disables the endpoint on 410 or when the stored
-   * streak began `disableAfterMs` ago, discarding its pending deliveries. Returns the reason when
-   * this failure disabled it.
+   * streak began `disableAfterMs` ago, discarding its pending deliveries (their count by event
+   * type into `discarded`, for the metrics). Returns the reason when this failure disabled it.
    */
   private async trackHealth(
     m: EntityManager,
     endpointId: string,
     outcome: AttemptOutcome,
     now: Date,
+    discarded: Map<string, number>,
   ): Promise<string | null> {
     const gone = outcome.kind === 'gone' ? 1 : 0;
     const at = now.getTime();
@@ -248,6 +258,11 @@ export class DeliveryProcessor implements OnApplicationBootstrap, OnModuleDestro
     const since = new Date(Number(row.failing_since)).toISOString();
     const reason = gone ? 'endpoint answered 410 Gone' : `failing without success since ${since}`;
     await m.update(WebhookEndpoint, { id: endpointId }, { disabledReason: reason });
+    discarded.clear();
+    if (this.telemetry.metered) {
+      const pending = await m.query(forDriver(PENDING_BY_TYPE, this.tx.isSqlite), [endpointId]);
+      for (const { type, n } of pending as { type: string; n: string | number }[]) discarded.set(type, Number(n));
+    }
     // Kept, not dropped: discarded deliveries can be replayed with recoverFailed once re-enabled.
     await m
       .createQueryBuilder()

@@ -1,11 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { getQueueToken } from '@nestjs/bull';
 import { Injectable } from '@nestjs/common';
 import type { Histogram } from '@opentelemetry/sdk-metrics';
+import type { Queue } from 'bull';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { OnWebhook } from '../../src/decorators/on-webhook.decorator.js';
 import { WebhookService } from '../../src/outbound/webhook.service.js';
 import { postWebhook } from '../../src/testing/index.js';
+import { WEBHOOKS_QUEUE } from '../../src/webhooks.constants.js';
 import { FAST_OUTBOUND, startTestApp, type TestApp } from '../support/app.js';
 import { testDatabases } from '../support/databases.js';
 import { allSucceeded } from '../support/deliveries.js';
@@ -121,6 +124,36 @@ describe.each(testDatabases())('metrics and traces through an OpenTelemetry SDK 
       const [, traceId, spanId] = String(r.headers.traceparent).split('-');
       expect(attempts.some((s) => s.spanContext().traceId === traceId && s.spanContext().spanId === spanId)).toBe(true);
     }
+  });
+
+  it("counts the pending deliveries an endpoint's disabling discards, by event type", async () => {
+    const queue = t.app.get<Queue>(getQueueToken(WEBHOOKS_QUEUE));
+    const delivered = () =>
+      otel.count('webhooks.outbound.deliveries', {
+        'webhooks.event_type': 'order.cancelled',
+        'webhooks.outcome': 'discarded',
+      });
+    const before = await delivered();
+    const ep = await svc.createEndpoint({ url: receiver.url('/gone'), customerId: 'c-discard' });
+    // This worker takes no job while three deliveries are written; two then lose their jobs and
+    // stay pending, as deliveries waiting for their turn would.
+    await queue.pause(true);
+    const sent = [];
+    try {
+      for (let i = 0; i < 3; i++) sent.push(await svc.send('order.cancelled', { i }, { customerId: 'c-discard' }));
+      const [first, ...waiting] = sent.map((s) => s.deliveryIds[0]);
+      await eventually(async () => (await Promise.all(sent.map((s) => queue.getJob(s.deliveryIds[0])))).every(Boolean));
+      for (const id of waiting) await (await queue.getJob(id))!.remove();
+      expect((await queue.getJob(first)) !== null).toBe(true);
+    } finally {
+      await queue.resume(true);
+    }
+    // The first attempt gets 410: the endpoint is disabled, the other two discarded in one statement.
+    await eventually(async () => (await svc.getEndpoint(ep.id)).enabled === false);
+    const statuses = await Promise.all(sent.map((s) => svc.getDelivery(s.deliveryIds[0])));
+    expect(statuses.map((d) => d.status)).toEqual(['failed', 'discarded', 'discarded']);
+    expect((await delivered()) - before).toBe(2);
+    await svc.deleteEndpoint(ep.id);
   });
 
   it('sends a job enqueued at the commit of the caller transaction with the trace of its send()', async () => {
