@@ -129,6 +129,13 @@ export function resolveWebhooksOptions(raw: WebhooksModuleOptions = {}): Resolve
   if (!Array.isArray(schedule) || schedule.length === 0 || !schedule.every((d) => isInt(d, 0))) {
     fail('outbound.schedule', 'a non-empty array of delays in milliseconds (integers >= 0)', schedule);
   }
+  // The first attempt goes at the commit: a delay there was ignored, silently.
+  if (schedule[0] !== 0)
+    fail(
+      'outbound.schedule',
+      'delays whose first entry is 0 (the first attempt is made at once; the later entries are the waits before each retry)',
+      schedule,
+    );
   const allow = net.allow ?? [];
   if (!Array.isArray(allow) || !allow.every((a) => typeof a === 'string' && a.trim() !== '')) {
     fail('outbound.network.allow', 'an array of CIDRs or host names', allow);

@@ -31,8 +31,8 @@ export interface NetworkPolicyOptions {
  */
 export interface OutboundOptions {
   /**
-   * Delay before each attempt, in milliseconds; the first entry is the first attempt.
-   * The length is the number of attempts.
+   * Delay before each attempt, in milliseconds; the first entry is the first attempt, made at
+   * once: it must be 0. The length is the number of attempts.
    * @default [0, 5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000]
    */
   schedule?: number[];

@@ -36,6 +36,8 @@ describe('resolveWebhooksOptions', () => {
     [{ sqliteWaitMs: 0 }, /"sqliteWaitMs" must be an integer >= 1/],
     [{ sqliteCheckpoint: 'thread' }, /"sqliteCheckpoint" must be one of background, inline/],
     [{ outbound: { schedule: [] } }, /"outbound.schedule" must be a non-empty array/],
+    // Before, a first delay was taken and ignored: the first attempt went at the commit.
+    [{ outbound: { schedule: [4_000, 100] } }, /"outbound.schedule" must be delays whose first entry is 0/],
     [{ outbound: { schedule: [0, -5] } }, /"outbound.schedule"/],
     [{ outbound: { jitter: 2 } }, /"outbound.jitter" must be a number from 0 to 1 \(got 2\)/],
     [{ outbound: { timeoutMs: 0 } }, /"outbound.timeoutMs" must be an integer from 1 to 2147483647 ms/],
