@@ -138,7 +138,7 @@ describe.each(testDatabases())('metrics and traces through an OpenTelemetry SDK 
     // This worker takes no job while three deliveries are written; two then lose their jobs and
     // stay pending, as deliveries waiting for their turn would.
     await queue.pause(true);
-    const sent = [];
+    const sent: { deliveryIds: string[] }[] = [];
     try {
       for (let i = 0; i < 3; i++) sent.push(await svc.send('order.cancelled', { i }, { customerId: 'c-discard' }));
       const [first, ...waiting] = sent.map((s) => s.deliveryIds[0]);
