@@ -188,8 +188,15 @@ function hostOf(url: string): string {
 /** `CODE: message` on one line; a DOMException's numeric legacy `code` (23 for a timeout) gives way to its name. */
 function describe(err: unknown): string {
   const e = err as { name?: string; message?: string; code?: unknown };
+  // The HTTP client's own assertions fail on some malformed answers (a status below 100).
+  if (e.code === 'ERR_ASSERTION')
+    return `invalid HTTP response: the HTTP client could not read it (${shownMessage(e)})`;
   const code = typeof e.code === 'string' ? e.code : (e.name ?? 'Error');
-  return storableText(`${code}: ${e.message ?? String(err)}`.replace(/\s+/g, ' ').trim()).slice(0, 500);
+  return storableText(`${code}: ${shownMessage(e)}`).slice(0, 500);
+}
+
+function shownMessage(e: { message?: string }): string {
+  return storableText((e.message ?? String(e)).replace(/\s+/g, ' ').trim()).slice(0, 400);
 }
 
 /**

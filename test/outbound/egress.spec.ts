@@ -1,7 +1,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { promises as dns } from 'node:dns';
 import { createServer, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { Logger, type LoggerService } from '@nestjs/common';
 import ipaddr from 'ipaddr.js';
@@ -270,6 +270,31 @@ describe('outbound egress policy (real HTTP server and DNS server on 127.0.0.1)'
     } finally {
       slow.closeAllConnections();
       await new Promise((done) => slow.close(done));
+    }
+  });
+
+  it('records a malformed answer as a network error that says so', async () => {
+    const answers = ['HTTP/1.1 099 Odd\r\nContent-Length: 0\r\n\r\n', 'HTTP/1.1 abc\r\n\r\n', 'hello\r\n\r\n'];
+    let n = 0;
+    const raw = createNetServer((socket) => {
+      const answer = answers[n++];
+      socket.on('error', () => undefined);
+      socket.once('data', () => socket.end(answer));
+    });
+    await new Promise<void>((done) => raw.listen(0, '127.0.0.1', done));
+    try {
+      const c = client({ allow: ['127.0.0.1/32'] });
+      const url = `http://127.0.0.1:${(raw.address() as AddressInfo).port}/x`;
+      const results = [];
+      for (let i = 0; i < answers.length; i++) results.push(await post(c, url));
+      expect(results.map((r) => [r.statusCode, r.errorClass])).toEqual(answers.map(() => [null, 'network']));
+      // Before, the HTTP client's internal assertion: "ERR_ASSERTION: The expression evaluated to a falsy value: …".
+      expect(results[0].errorMessage).toMatch(/^invalid HTTP response: the HTTP client could not read it \(/);
+      expect(results[1].errorMessage).toBe(
+        'HTTPParserError: Response does not match the HTTP/1.1 protocol (Invalid status code)',
+      );
+    } finally {
+      await new Promise((done) => raw.close(done));
     }
   });
 
