@@ -78,9 +78,13 @@ export const messages = {
   migrationsMissing: (table: string) =>
     `WebhooksModule: table "${table}" does not exist. Add WEBHOOK_MIGRATIONS to your DataSource's ` +
     '"migrations" and run them (migrationsRun: true, or the typeorm CLI) before starting the app.',
-  columnMissing: (table: string, column: string) =>
-    `WebhooksModule: column "${column}" of table "${table}" does not exist: a migration in WEBHOOK_MIGRATIONS ` +
+  columnMissing: (table: string, column: string, migration: string) =>
+    `WebhooksModule: column "${column}" of table "${table}" does not exist: migration ${migration} of WEBHOOK_MIGRATIONS ` +
     'has not run. Run them (migrationsRun: true, or the typeorm CLI) before starting the app.',
+  schemaNotOnPath: (schema: string) =>
+    `WebhooksModule: its tables are in schema "${schema}", which is not on the connection's search_path: ` +
+    "the module's own SQL names them without a schema. Put it there, e.g. extra: { options: '-c search_path=" +
+    `${schema},public' } in the DataSource options, or ALTER ROLE … SET search_path.`,
   optionsUnresolved: () =>
     'WebhooksModule: its options could not be built, so neither was its queue: a provider they need is missing. ' +
     'They need the DataSource of TypeOrmModule.forRoot (or forRootAsync) imported in your app, and, with ' +

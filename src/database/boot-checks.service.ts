@@ -6,6 +6,7 @@ import type { DataSource } from 'typeorm';
 import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
 import { WEBHOOKS_OPTIONS, WEBHOOKS_QUEUE } from '../webhooks.constants.js';
 import { messages } from '../webhooks.messages.js';
+import { SQLITE } from './sql.js';
 
 /** The module's tables, which its migrations create. */
 export const WEBHOOK_TABLES = [
@@ -16,10 +17,10 @@ export const WEBHOOK_TABLES = [
   'webhook_inbox',
 ];
 
-/** Columns added to those tables by later migrations, newest last. */
-export const LATER_COLUMNS: readonly [table: string, column: string][] = [
-  ['webhook_attempts', 'response_headers'],
-  ['webhook_messages', 'endpoint_id'],
+/** Columns added to those tables by later migrations (named), newest last. */
+export const LATER_COLUMNS: readonly [table: string, column: string, migration: string][] = [
+  ['webhook_attempts', 'response_headers', 'AddAttemptHeaders1766000000000'],
+  ['webhook_messages', 'endpoint_id', 'AddMessageEndpoint1768000000000'],
 ];
 
 /**
@@ -46,8 +47,18 @@ export class BootChecks implements OnModuleInit, OnApplicationBootstrap {
         if (!(await runner.hasTable(table))) throw new Error(messages.migrationsMissing(table));
       }
       // Added by later migrations: an app upgraded without migrating could not record attempts or read messages.
-      for (const [table, column] of LATER_COLUMNS) {
-        if (!(await runner.hasColumn(table, column))) throw new Error(messages.columnMissing(table, column));
+      for (const [table, column, migration] of LATER_COLUMNS) {
+        if (!(await runner.hasColumn(table, column))) throw new Error(messages.columnMissing(table, column, migration));
+      }
+      // The module's own SQL names its tables without a schema: in a schema of the DataSource's
+      // (`schema: 'app'`), found by TypeORM above, they must be on the connection's search_path too.
+      if (!SQLITE.has(this.dataSource.options.type)) {
+        const reachable = await runner.query('SELECT 1 FROM webhook_messages WHERE 1 = 0').then(
+          () => true,
+          () => false,
+        );
+        const schema = (this.dataSource.options as { schema?: string }).schema;
+        if (!reachable) throw new Error(messages.schemaNotOnPath(schema ?? 'public'));
       }
     } finally {
       await runner.release();

@@ -139,10 +139,40 @@ describe.each(testDatabases())('WebhooksModule on %s', (db) => {
         await ds.initialize();
         await ds.runMigrations().finally(() => ds.destroy());
         await expect(startTestApp({ db: older, skipMigrations: true })).rejects.toThrow(
-          messages.columnMissing(table, column),
+          messages.columnMissing(table, column, name),
         );
       } finally {
         await older.drop();
+      }
+    },
+  );
+
+  (db === 'postgres' ? it : it.skip)(
+    "fails at boot, saying what to set, when the module's tables are in a schema off the search_path",
+    async () => {
+      const fresh = await createTestDatabase(db);
+      try {
+        const admin = new DataSource(fresh.options);
+        await admin.initialize();
+        await admin.query('CREATE SCHEMA app').finally(() => admin.destroy());
+        const inApp = { ...fresh, options: { ...fresh.options, schema: 'app', migrationsTableName: 'app_migrations' } };
+        // Before, it booted; then send() failed: relation "webhook_messages" does not exist.
+        // An app that boots anyway is closed, so that the failing test ends.
+        const booted = await startTestApp({ db: inApp as typeof fresh }).then(
+          (t) => t.close().then(() => 'booted'),
+          (err: Error) => err.message,
+        );
+        expect(booted).toBe(messages.schemaNotOnPath('app'));
+        const onPath = { ...inApp, options: { ...inApp.options, extra: { options: '-c search_path=app,public' } } };
+        const t = await startTestApp({ db: onPath as typeof fresh, skipMigrations: true });
+        try {
+          await t.app.get(WebhookService).createEndpoint({ url: 'https://e.example.com/h' });
+          expect((await t.app.get(WebhookService).send('a.b', {})).deliveryIds).toHaveLength(1);
+        } finally {
+          await t.close();
+        }
+      } finally {
+        await fresh.drop();
       }
     },
   );
