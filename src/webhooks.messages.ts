@@ -92,4 +92,17 @@ export const messages = {
   entitiesMissing: (names: string[]) =>
     `WebhooksModule: the DataSource does not know the module's entities (${names.join(', ')}). ` +
     'Set autoLoadEntities: true in TypeOrmModule.forRoot, or add WEBHOOK_ENTITIES to its "entities".',
+  entityChangedOutsideTransaction: (entity: string, change: 'insert' | 'update' | 'remove' | 'softRemove') =>
+    `${entity} was ${{ insert: 'inserted', update: 'updated', remove: 'removed', softRemove: 'soft-removed' }[change]} ` +
+    `outside a transaction (${change === 'insert' ? 'insert(), a QueryBuilder insert, or ' : ''}` +
+    `${{ insert: 'save', update: 'save', remove: 'remove', softRemove: 'softRemove' }[change]}() with { transaction: false }): ` +
+    'the row was committed before its webhook was written, so a failing send or a crash between the two leaves it ' +
+    `without one. ${change === 'insert' ? 'Use save(), or run the insert' : 'Leave transaction: false out, or run it'} ` +
+    'in manager.transaction(). (Said once per entity.)',
+  entityCallbackThrew: (declaration: string, callback: string, error: unknown) =>
+    `${declaration}: ${callback}() threw: ${error instanceof Error ? error.message : shown(error)}`,
+  declaredTypeNotInCatalog: (entity: string, declaration: string, type: string) =>
+    `WebhooksModule: entity ${entity} declares ${declaration}, but "${type}" is not in the eventTypes catalog, and ` +
+    `strictEventTypes is on, so every such change of ${entity} would fail. Add { name: '${type}' } to eventTypes, ` +
+    'or correct the type in the decorator.',
 };

@@ -42,7 +42,8 @@ const FUNCTION_KEYS = ['when', 'data', 'customerId'] as const;
 
 /**
  * Declares a webhook emitted when an entity is inserted, updated or removed through
- * `save` / `remove` / `softRemove`, inside the same transaction. May stand several times.
+ * `save` / `remove` / `softRemove`, inside the same transaction. May stand several times, and
+ * on a base class (abstract or an entity): a subclass emits its bases' declarations and its own.
  * @example
  * ```ts
  * @EmitsWebhook<Order>({ on: 'update', type: 'order.completed',
@@ -82,8 +83,18 @@ export function EmitsWebhook<E = any>(options: EmitsWebhookOptions<E>): ClassDec
   };
 }
 
-/** The declarations on an entity class (its own and inherited) for one kind of change. */
+/**
+ * The declarations on an entity class for one kind of change: those of each class up its
+ * prototype chain, the furthest ancestor's first. Each class's own list is read with
+ * getOwnMetadata: getMetadata stops at the first class that has any, so a subclass declaring
+ * its own webhooks would lose those of its base. The same declaration on a base and on a
+ * subclass is two declarations: both emit.
+ */
 export function declaredWebhooks(target: Function, change: EntityChange): EmitsWebhookOptions[] {
-  const all: EmitsWebhookOptions[] = Reflect.getMetadata(EMITS_WEBHOOK_METADATA, target) ?? [];
-  return all.filter((d) => (d.on as EntityChange[]).includes(change));
+  const chain: EmitsWebhookOptions[][] = [];
+  for (let c: unknown = target; typeof c === 'function' && c !== Function.prototype; c = Object.getPrototypeOf(c)) {
+    const own: EmitsWebhookOptions[] | undefined = Reflect.getOwnMetadata(EMITS_WEBHOOK_METADATA, c);
+    if (own) chain.unshift(own);
+  }
+  return chain.flat().filter((d) => (d.on as EntityChange[]).includes(change));
 }

@@ -1,14 +1,22 @@
-import { Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, Reflector } from '@nestjs/core';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntitySubscriberInterface } from 'typeorm';
 import { attachSubscriber, detachSubscriber } from '../database/subscribers.js';
-import { WEBHOOK_SUBSCRIBER_METADATA } from '../webhooks.constants.js';
+import { declaredWebhooks, type EntityChange } from '../decorators/emits-webhook.decorator.js';
+import { WebhooksConfigError } from '../errors/webhooks-config.error.js';
+import type { ResolvedWebhooksOptions } from '../interfaces/webhooks-options.interface.js';
+import { WEBHOOK_SUBSCRIBER_METADATA, WEBHOOKS_OPTIONS } from '../webhooks.constants.js';
+import { messages } from '../webhooks.messages.js';
+
+const CHANGES: EntityChange[] = ['insert', 'update', 'remove', 'softRemove'];
 
 /**
  * Finds the providers marked `@WebhookSubscriber()` and registers each on the DataSource once,
  * with its injected dependencies; removes them at shutdown. A copy that TypeORM built itself
  * from the DataSource's `subscribers` option has no dependencies, so it is replaced.
+ * With `strictEventTypes`, first checks the `@EmitsWebhook` declarations of the DataSource's
+ * entities against the catalog: a type missing from it would fail every such save, so the boot fails.
  */
 @Injectable()
 export class SubscriberRegistry implements OnModuleInit, OnApplicationShutdown {
@@ -19,9 +27,11 @@ export class SubscriberRegistry implements OnModuleInit, OnApplicationShutdown {
     private readonly discovery: DiscoveryService,
     private readonly reflector: Reflector,
     @InjectDataSource() private readonly dataSource: DataSource,
+    @Inject(WEBHOOKS_OPTIONS) private readonly options: ResolvedWebhooksOptions,
   ) {}
 
   onModuleInit(): void {
+    this.checkDeclaredTypes();
     const subscribers = this.dataSource.subscribers;
     for (const wrapper of this.discovery.getProviders()) {
       const { instance, metatype } = wrapper;
@@ -38,6 +48,23 @@ export class SubscriberRegistry implements OnModuleInit, OnApplicationShutdown {
       attachSubscriber(this.dataSource, instance);
       this.registered.push(instance);
       this.logger.log(`Registered entity subscriber ${metatype.name}.`);
+    }
+  }
+
+  /** With strictEventTypes: each type an entity of the DataSource declares is in the catalog. */
+  private checkDeclaredTypes(): void {
+    if (!this.options.strictEventTypes) return;
+    const known = new Set(this.options.eventTypes.map((t) => t.name));
+    for (const metadata of this.dataSource.entityMetadatas) {
+      const target = metadata.target;
+      if (typeof target !== 'function') continue;
+      for (const change of CHANGES) {
+        const missing = declaredWebhooks(target, change).find((d) => !known.has(d.type));
+        if (missing) {
+          const declaration = `@EmitsWebhook({ on: '${change}', type: '${missing.type}' })`;
+          throw new WebhooksConfigError(messages.declaredTypeNotInCatalog(target.name, declaration, missing.type));
+        }
+      }
     }
   }
 

@@ -4,6 +4,7 @@ import { Order } from '../../demo/order.entity.js';
 import { Subscription } from '../../demo/subscription.entity.js';
 import { WebhookValidationError } from '../../src/errors/webhook-validation.error.js';
 import { Crate, CrateItem } from '../fixtures/crate.js';
+import { Panel, Ticket } from '../fixtures/entity-events.js';
 import { WebhookMessage } from '../../src/database/entities/webhook-message.entity.js';
 import { WebhookService } from '../../src/outbound/webhook.service.js';
 import { FAST_OUTBOUND, startTestApp, type TestApp } from '../support/app.js';
@@ -28,7 +29,7 @@ describe.each(testDatabases())('what entity events capture on %s', (db) => {
   beforeAll(async () => {
     t = await startTestApp({
       db,
-      entities: [Order, Subscription, Crate, CrateItem],
+      entities: [Order, Subscription, Crate, CrateItem, Panel, Ticket],
       webhooks: { role: 'emitter', outbound: FAST_OUTBOUND },
       logger,
     });
@@ -73,6 +74,22 @@ describe.each(testDatabases())('what entity events capture on %s', (db) => {
     expect(await types(o)).toEqual([['subscription.created', expect.objectContaining({ plan: 'basic' })]]);
   });
 
+  it('insert() / QueryBuilder insert: the payload holds what the database generated or defaulted too', async () => {
+    const o = newOrg();
+    await ds.getRepository(Panel).insert({ owner: o, name: 'x' });
+    await ds
+      .createQueryBuilder()
+      .insert()
+      .into(Panel)
+      .values({ owner: o, name: 'y', size: { w: 1 } })
+      .execute();
+    // Not the nullable columns left out (note, size.h, frame): only what was given and what came back.
+    expect(await types(o)).toEqual([
+      ['panel.created', { owner: o, name: 'x', id: expect.any(Number), hits: 7, deletedAt: null }],
+      ['panel.created', { owner: o, name: 'y', size: { w: 1 }, id: expect.any(Number), hits: 7, deletedAt: null }],
+    ]);
+  });
+
   it('upsert(): reported as an insert even when it updates an existing row', async () => {
     const o = newOrg();
     const subs = ds.getRepository(Subscription);
@@ -86,12 +103,65 @@ describe.each(testDatabases())('what entity events capture on %s', (db) => {
 
   it('remove() captured; delete() not', async () => {
     const o = newOrg();
-    const subs = ds.getRepository(Subscription);
-    const a = await subs.save({ userId: 'u', organizationId: o, plan: 'a', status: 'active' });
-    const b = await subs.save({ userId: 'u', organizationId: o, plan: 'b', status: 'active' });
-    await subs.delete({ id: b.id });
-    await subs.remove(a);
-    expect((await types(o)).map(([type]) => type)).toEqual(['subscription.created', 'subscription.created']);
+    const panels = ds.getRepository(Panel);
+    const a = await panels.save({ owner: o, name: 'a' });
+    const b = await panels.save({ owner: o, name: 'b' });
+    await panels.delete({ id: b.id });
+    await panels.remove(a);
+    expect((await types(o)).map(([type, data]) => [type, data.name])).toEqual([
+      ['panel.created', 'a'],
+      ['panel.created', 'b'],
+      ['panel.removed', 'a'],
+    ]);
+  });
+
+  it('softRemove() captured; recover(), restore(), softDelete() by criteria, increment() and decrement() not', async () => {
+    const o = newOrg();
+    const panels = ds.getRepository(Panel);
+    const a = await panels.save({ owner: o, name: 'a' });
+    await panels.softRemove(a);
+    await panels.recover(a);
+    await panels.softDelete({ id: a.id });
+    await panels.restore({ id: a.id });
+    await panels.increment({ id: a.id }, 'hits', 5);
+    await panels.decrement({ id: a.id }, 'hits', 2);
+    expect((await panels.findOneByOrFail({ id: a.id })).hits).toBe(10);
+    expect((await types(o)).map(([type]) => type)).toEqual(['panel.created', 'panel.soft_removed']);
+  });
+
+  it('save() / remove() / softRemove() with { transaction: false }: emit, after the row committed; warned once per change', async () => {
+    const o = newOrg();
+    const panels = ds.getRepository(Panel);
+    const mark = logger.lines.length;
+    const a = await panels.save({ owner: o, name: 'a' });
+    const b = await panels.save({ owner: o, name: 'z' });
+    await panels.save({ id: a.id, name: 'b' }, { transaction: false });
+    await panels.save({ id: a.id, name: 'c' }, { transaction: false });
+    await panels.remove(panels.create({ id: a.id }), { transaction: false });
+    await panels.softRemove(panels.create({ id: b.id }), { transaction: false });
+    expect((await types(o)).map(([type, data]) => [type, data.name])).toEqual([
+      ['panel.created', 'a'],
+      ['panel.created', 'z'],
+      ['panel.updated', 'b'],
+      ['panel.updated', 'c'],
+      ['panel.removed', 'c'],
+      ['panel.soft_removed', 'z'],
+    ]);
+    expect(logger.since(mark, 'warn')).toEqual([
+      expect.stringMatching(
+        /^Panel was updated outside a transaction \(save\(\) with \{ transaction: false \}\): the row/,
+      ),
+      expect.stringMatching(/^Panel was removed outside a transaction \(remove\(\) with \{ transaction: false \}\)/),
+      expect.stringMatching(
+        /^Panel was soft-removed outside a transaction \(softRemove\(\) with \{ transaction: false \}\)/,
+      ),
+    ]);
+    // The gap: a send that fails leaves the row committed without its webhook.
+    const owner = `unknown-${o}`;
+    await expect(ds.getRepository(Ticket).save({ owner, subject: 's' }, { transaction: false })).rejects.toThrow(
+      'tenant lookup failed',
+    );
+    expect(await ds.getRepository(Ticket).countBy({ owner })).toBe(1);
   });
 
   it('raw SQL: not captured', async () => {
