@@ -111,9 +111,29 @@ async function main(): Promise<number> {
   class DemoModule {}
 
   const app = await NestFactory.create(DemoModule, { logger: ['error', 'warn'] });
-  await app.listen(port, '127.0.0.1');
+  // One cleanup for every way out: the end of the run, an error, Ctrl+C or SIGTERM at any point.
+  let cleaned: Promise<void> | undefined;
+  const cleanup = () =>
+    (cleaned ??= (async () => {
+      await app.close();
+      await removeKeys(redis.url, prefix);
+      receiver.close();
+      redis.own?.kill();
+      rmSync(dir, { recursive: true, force: true });
+    })());
+  let stopServing: (() => void) | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopServing) return stopServing();
+    log(`\n${signal}: stopping, removing what the demo made.`);
+    void cleanup().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
   let code: number;
   try {
+    await app.listen(port, '127.0.0.1').catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EADDRINUSE') throw err;
+      throw new Error(`Port ${port} is taken: choose another, e.g. DEMO_PORT=${port + 1} npm run demo -- --serve`);
+    });
     const webhooks = app.get(WebhookService);
     const orders = app.get(DataSource).getRepository(Order);
     log(`SQLite database ${join(dir, 'demo.sqlite')} (WAL), migrations applied.`);
@@ -181,24 +201,21 @@ async function main(): Promise<number> {
       log('  (the page needs `npm run build:portal` first; its API answers already)');
     if (serve) {
       log('Serving until Ctrl+C.');
-      await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+      await new Promise<void>((resolve) => (stopServing = resolve));
     } else {
       log('  (run `npm run demo -- --serve` to keep the app serving and open it)');
     }
   } finally {
-    await app.close();
-    await removeKeys(redis.url, prefix);
-    receiver.close();
-    redis.own?.kill();
-    rmSync(dir, { recursive: true, force: true });
+    await cleanup();
   }
   return code;
 }
 
 main().then(
   (code) => process.exit(code),
-  (err) => {
-    console.error(err);
+  (err: Error) => {
+    // A refusal the demo explains is said in one line; anything else with its stack.
+    console.error(err.message.startsWith('Port ') ? err.message : err);
     process.exit(1);
   },
 );
