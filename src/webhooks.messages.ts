@@ -85,6 +85,9 @@ export const messages = {
     `WebhooksModule: its tables are in schema "${schema}", which is not on the connection's search_path: ` +
     "the module's own SQL names them without a schema. Put it there, e.g. extra: { options: '-c search_path=" +
     `${schema},public' } in the DataSource options, or ALTER ROLE … SET search_path.`,
+  redisNotAnswering: (address: string) =>
+    `WebhooksModule: Redis at ${address} does not answer: sends are kept in the database and delivered once it ` +
+    'does (the relay enqueues them). Check that Redis runs, and the BullModule connection options.',
   optionsUnresolved: () =>
     'WebhooksModule: its options could not be built, so neither was its queue: a provider they need is missing. ' +
     'They need the DataSource of TypeOrmModule.forRoot (or forRootAsync) imported in your app, and, with ' +

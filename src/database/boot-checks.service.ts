@@ -78,12 +78,28 @@ export class BootChecks implements OnModuleInit, OnApplicationBootstrap {
   evictionChecked: Promise<void> = Promise.resolve();
 
   private async checkEviction(): Promise<void> {
+    const { client } = this.queue;
+    // An app that boots while Redis is away works on (its sends wait in the database), in silence
+    // until the first delivery is due: said once, if Redis has not answered in a while.
+    const silent = setTimeout(() => {
+      if (client.status !== 'ready') this.logger.warn(messages.redisNotAnswering(redisAddress(client.options)));
+    }, REDIS_SILENCE_MS);
+    silent.unref();
     try {
-      const [, policy] = (await this.queue.client.config('GET', 'maxmemory-policy')) as [string, string];
+      const [, policy] = (await client.config('GET', 'maxmemory-policy')) as [string, string];
       if (policy && policy !== 'noeviction') this.logger.warn(messages.evictingRedis(policy));
     } catch (err) {
       // Managed Redis often disables CONFIG; the check is advice, not a requirement.
       this.logger.debug(`Could not read maxmemory-policy: ${(err as Error).message}`);
+    } finally {
+      clearTimeout(silent);
     }
   }
+}
+
+/** How long Redis may stay silent after boot before the warning (ioredis reconnects meanwhile). */
+const REDIS_SILENCE_MS = 3_000;
+
+function redisAddress(o: { host?: string; port?: number; path?: string }): string {
+  return o.path ?? `${o.host ?? '127.0.0.1'}:${o.port ?? 6379}`;
 }

@@ -6,6 +6,7 @@ import { WebhookDelivery } from '../../src/database/entities/webhook-delivery.en
 import { OutboxRelay } from '../../src/outbound/outbox.relay.js';
 import { WebhookService } from '../../src/outbound/webhook.service.js';
 import { WEBHOOKS_QUEUE } from '../../src/webhooks.constants.js';
+import { messages } from '../../src/webhooks.messages.js';
 import { FAST_OUTBOUND, startTestApp, type TestApp } from '../support/app.js';
 import { exited, forkChild, message } from '../support/child.js';
 import { createTestDatabase, testDatabases, type TestDatabase } from '../support/databases.js';
@@ -92,10 +93,18 @@ describe.each(testDatabases())('recovery of committed deliveries on %s', (kind) 
     const redis = await PrivateRedis.start();
     await redis.stop();
     const booting = Date.now();
-    const t = await startTestApp({ db, redisUrl: redis.url, webhooks: { outbound: OUTBOUND } });
+    const logger = new CapturingLogger();
+    const t = await startTestApp({ db, redisUrl: redis.url, webhooks: { outbound: OUTBOUND }, logger });
     try {
       // Nothing at boot waits for Redis (ioredis holds a command while it reconnects).
       expect(Date.now() - booting).toBeLessThan(5_000);
+      // But it is said, once Redis has stayed silent for a while.
+      const address = new URL(redis.url);
+      await eventually(async () =>
+        logger.lines.some(
+          (l) => l.level === 'warn' && l.message === messages.redisNotAnswering(`${address.hostname}:${address.port}`),
+        ),
+      );
       const svc = t.app.get(WebhookService);
       await svc.createEndpoint({ url: receiver.url('/booted-down'), customerId: 'booted-down' });
       const sent = await svc.send('redis.down.at.boot', { n: 1 }, { customerId: 'booted-down' });
