@@ -51,7 +51,8 @@ export function validateUrl(url: unknown, httpsOnly: boolean): string {
       'url',
       messages.invalidUrl(
         // Shown without them: the message may reach a log.
-        url.replace(/^([a-z]+:\/\/)[^@/?#]*@/i, '$1…@'),
+        // Up to the last '@' of the authority, as the URL parser reads it ('a@b:c@host').
+        url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, '$1…@'),
         'credentials in a URL are never sent; give them as a header (headers: { Authorization: ... })',
       ),
     );

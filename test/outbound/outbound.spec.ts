@@ -357,6 +357,11 @@ describe.each(testDatabases())('outbound delivery on %s', (db) => {
         /"https:\/\/…@example\.com\/x".*header/,
       ],
       [() => svc.createEndpoint({ url: 'https://user@example.com/x' }), 'url', /credentials in a URL are never sent/],
+      [
+        () => svc.createEndpoint({ url: 'https://a@b:secret@example.com/x' }),
+        'url',
+        /^(?!.*secret).*"https:\/\/…@example\.com\/x"/,
+      ],
       [() => svc.createEndpoint({ url: 'https://example.com/x#frag' }), 'url', /fragment/],
       [() => svc.createEndpoint({ url: 'https://example.com/x#' }), 'url', /fragment/],
       [() => svc.createEndpoint({ url: 'http://example.com:0/x' }), 'url', /port 0/],
