@@ -51,8 +51,10 @@ export class WebhookTelemetry {
   private readonly outboundTypes: BoundedLabels;
   private readonly inboundTypes: BoundedLabels;
   private readonly carried = new Map<string, TraceCarrier>();
-  /** Whether a meter provider was registered when the module was created. */
-  /** Whether metrics are recorded (an SDK is installed): what only they need is skipped otherwise. */
+  /**
+   * Whether a meter provider was registered when the module was created: metrics are recorded, and
+   * what only they need is done (skipped otherwise).
+   */
   readonly metered = this.meter !== NOOP_METER;
 
   private readonly attempts = new Tally(this.meter, 'webhooks.outbound.attempts', {

@@ -31,16 +31,17 @@ import { WebhookTelemetry } from '../observability/webhook-telemetry.js';
 export type DeliveryJobResult = AttemptOutcome['kind'] | 'skipped' | 'discarded';
 
 const TERMINAL = ['succeeded', 'failed', 'discarded'];
-/**
- * One failure added to an endpoint's streak, judged on the stored `failing_since`: it disables the
- * endpoint on 410 or once the streak is older than the cutoff. Only an enabled endpoint changes,
- * so a row returned disabled was disabled by this statement.
- */
+
 /** The pending deliveries of an endpoint by event type: what its disabling discards. */
 const PENDING_BY_TYPE = `SELECT m.type AS type, COUNT(*) AS n FROM webhook_deliveries d
   JOIN webhook_messages m ON m.id = d.message_id
   WHERE d.endpoint_id = ? AND d.status = 'pending' GROUP BY m.type`;
 
+/**
+ * One failure added to an endpoint's streak, judged on the stored `failing_since`: it disables the
+ * endpoint on 410 or once the streak is older than the cutoff. Only an enabled endpoint changes,
+ * so a row returned disabled was disabled by this statement.
+ */
 const TRACK_FAILURE = `UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, ?),
   consecutive_failures = consecutive_failures + 1,
   enabled = CASE WHEN ? = 1 OR failing_since <= ? THEN FALSE ELSE enabled END,
