@@ -65,10 +65,18 @@ describe.each(testDatabases())('service arguments of the wrong kind on %s', (db)
     }
   }
 
+  /** Each call refuses as expected (name, call, refusal), and none of them wrote a row. */
+  async function expectRefusals(calls: [string, () => Promise<unknown>, string][]): Promise<void> {
+    const before = await counts();
+    const got = [];
+    for (const [name, call] of calls) got.push([name, await refusal(call)]);
+    expect(got).toEqual(calls.map(([name, , expected]) => [name, expected]));
+    expect(await counts()).toEqual(before);
+  }
+
   it.each(KINDS)(
     'answers %s as a filter, an id or an options object with the error of that argument',
     async (_kind, v) => {
-      const before = await counts();
       const any = v as any;
       const calls: [string, () => Promise<unknown>, string][] = [
         ['listEndpoints customerId', () => svc.listEndpoints({ customerId: any }), 'validation:customerId'],
@@ -88,10 +96,7 @@ describe.each(testDatabases())('service arguments of the wrong kind on %s', (db)
         ['inbox list source', () => t.app.get(WebhookInbox).list({ source: any }), 'validation:source'],
         ['inbox replay', () => t.app.get(WebhookInbox).replay(any), 'inbox:not_found'],
       ];
-      const got = [];
-      for (const [name, call] of calls) got.push([name, await refusal(call)]);
-      expect(got).toEqual(calls.map(([name, , expected]) => [name, expected]));
-      expect(await counts()).toEqual(before);
+      await expectRefusals(calls);
     },
   );
 
@@ -121,11 +126,7 @@ describe.each(testDatabases())('service arguments of the wrong kind on %s', (db)
         'validation:customerId',
       ],
     ];
-    const before = await counts();
-    const got = [];
-    for (const [name, call] of calls) got.push([name, await refusal(call)]);
-    expect(got).toEqual(calls.map(([name, , expected]) => [name, expected]));
-    expect(await counts()).toEqual(before);
+    await expectRefusals(calls);
   });
 
   it('refuses an option the call does not read, naming it and the key it most likely meant, and a cursor of another kind', async () => {
@@ -162,11 +163,7 @@ describe.each(testDatabases())('service arguments of the wrong kind on %s', (db)
         'validation:expiresAt',
       ],
     ];
-    const before = await counts();
-    const got = [];
-    for (const [name, call] of calls) got.push([name, await refusal(call)]);
-    expect(got).toEqual(calls.map(([name, , expected]) => [name, expected]));
-    expect(await counts()).toEqual(before);
+    await expectRefusals(calls);
     await expect(svc.send('args.sent', {}, typo({ customerID: 'c1' }))).rejects.toThrow(
       'options has no "customerID" (did you mean "customerId"?); it takes customerId, idempotencyKey, manager, endpointId.',
     );
